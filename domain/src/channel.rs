@@ -1,0 +1,68 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::FieldError;
+
+/// A customer's digital channel. Both current channels address the customer
+/// by phone number, but with different channel ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Whatsapp,
+    Sms,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Whatsapp, Channel::Sms];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "whatsapp",
+            Channel::Sms => "sms",
+        }
+    }
+
+    /// Parses a channel named in the given field, with an error that says which
+    /// channels exist.
+    pub fn parse_field(field: &str, value: &str) -> Result<Channel, FieldError> {
+        value.parse().map_err(|_| {
+            FieldError::new(
+                field,
+                format!("unknown channel {value:?}: expected \"whatsapp\" or \"sms\""),
+            )
+        })
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "whatsapp" => Ok(Channel::Whatsapp),
+            "sms" => Ok(Channel::Sms),
+            _ => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_case_insensitively_and_rejects_unknown() {
+        assert_eq!("WhatsApp".parse::<Channel>(), Ok(Channel::Whatsapp));
+        assert_eq!(" sms ".parse::<Channel>(), Ok(Channel::Sms));
+        let err = Channel::parse_field("customerChannel", "fax").unwrap_err();
+        assert_eq!(err.field, "customerChannel");
+        assert!(err.message.contains("fax"));
+    }
+}

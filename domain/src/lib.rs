@@ -1,0 +1,19 @@
+//! Contact Manager business rules.
+//!
+//! The plain types (channels, contacts, sessions, validation errors) compile
+//! everywhere, including the browser. Everything that needs the server
+//! (database, phone metadata) is behind the `server` feature.
+
+pub mod channel;
+pub mod error;
+pub mod model;
+pub mod phone;
+
+#[cfg(feature = "server")]
+pub mod api_key;
+#[cfg(feature = "server")]
+pub mod store;
+
+pub use channel::Channel;
+pub use error::{DomainError, FieldError};
+pub use phone::Msisdn;

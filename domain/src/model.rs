@@ -1,0 +1,196 @@
+//! The records the product stores and the inputs that change them. JSON is
+//! camelCase, with the seed's field names for contacts and sessions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::phone::Msisdn;
+
+/// The ids by which a contact is reached on each channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContactChannels {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+}
+
+impl ContactChannels {
+    pub fn get(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Whatsapp => self.whatsapp.as_deref(),
+            Channel::Sms => self.sms.as_deref(),
+        }
+    }
+
+    pub fn set(&mut self, channel: Channel, id: Option<String>) {
+        match channel {
+            Channel::Whatsapp => self.whatsapp = id,
+            Channel::Sms => self.sms = id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    pub msisdn: Msisdn,
+    pub channels: ContactChannels,
+    pub owner_agent_id: Option<String>,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of a contact create or update. On update, omitted fields keep their
+/// value; `version`, when given, must be the stored version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContactInput {
+    pub name: Option<String>,
+    pub msisdn: Option<String>,
+    /// The channels this contact can be reached on; default: all.
+    pub channels: Option<Vec<String>>,
+    pub owner_agent_id: Option<String>,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// The customer is in the no-session dialogue (asking name, agent).
+    Onboarding,
+    Active,
+    Ended,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Onboarding => "onboarding",
+            SessionStatus::Active => "active",
+            SessionStatus::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionStatus> {
+        match s {
+            "onboarding" => Some(SessionStatus::Onboarding),
+            "active" => Some(SessionStatus::Active),
+            "ended" => Some(SessionStatus::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// Which agent a customer on a channel is routed to. One per (channel, channel id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    pub customer_channel: Channel,
+    pub customer_channel_id: String,
+    pub collab_agent_id: Option<String>,
+    pub collab_guest_id: Option<String>,
+    pub collab_extra1: Option<String>,
+    pub collab_extra2: Option<String>,
+    pub collab_extra3: Option<String>,
+    pub contact_id: Option<String>,
+    pub status: SessionStatus,
+    pub last_inbound_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of a session create (POST) or update (PUT). On PUT omitted fields
+/// keep their value; the customer's channel and id cannot change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionInput {
+    pub customer_channel: Option<String>,
+    pub customer_channel_id: Option<String>,
+    pub collab_agent_id: Option<String>,
+    pub collab_guest_id: Option<String>,
+    pub collab_extra1: Option<String>,
+    pub collab_extra2: Option<String>,
+    pub collab_extra3: Option<String>,
+    pub contact_id: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// A business agent who chats from the Webex App.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub webex_person_id: Option<String>,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+/// Who made a change: written to the audit log with every mutation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    ApiKey(String),
+    Agent(String),
+    System,
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        match self {
+            Actor::ApiKey(name) => format!("api-key:{name}"),
+            Actor::Agent(email) => format!("agent:{email}"),
+            Actor::System => "system".into(),
+        }
+    }
+}

@@ -1,0 +1,636 @@
+//! The storage suite: every test runs against SQLite and against Postgres.
+//!
+//! Postgres tests use `TEST_POSTGRES_URL` (a server URL whose user may create
+//! databases); each test gets a database of its own. Without that variable they
+//! say so and pass, unless `REQUIRE_POSTGRES=1` (set by `scripts/test` whenever
+//! Postgres is available), which turns a missing database into a failure.
+
+use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
+use domain::store::{AuditCtx, ContactQuery, Paging, Rules, SessionQuery, Store, UpsertOutcome};
+use domain::{Channel, DomainError};
+
+fn ctx() -> AuditCtx {
+    AuditCtx::new(Actor::ApiKey("tests".into()), Some("req-1".into()))
+}
+
+fn contact(name: &str, msisdn: &str) -> ContactInput {
+    ContactInput {
+        name: Some(name.into()),
+        msisdn: Some(msisdn.into()),
+        ..Default::default()
+    }
+}
+
+fn session_for(channel: &str, id: &str, agent: &str) -> SessionInput {
+    SessionInput {
+        customer_channel: Some(channel.into()),
+        customer_channel_id: Some(id.into()),
+        collab_agent_id: Some(agent.into()),
+        ..Default::default()
+    }
+}
+
+struct TestDb {
+    store: Store,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let path = std::env::temp_dir().join(format!("cm-storage-{}.db", uuid::Uuid::new_v4()));
+        let store = Store::connect(&format!("sqlite://{}", path.display()), Rules::default())
+            .await
+            .expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        TestDb {
+            store,
+            cleanup: Cleanup::File(path),
+        }
+    }
+
+    async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+            if std::env::var("REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("SKIPPED: Postgres storage test (set TEST_POSTGRES_URL to run it)");
+            return None;
+        };
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let name = format!("cm_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .expect("connect to Postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
+        let store = Store::connect(&format!("{base}/{name}"), Rules::default())
+            .await
+            .expect("open postgres");
+        store.migrate().await.expect("migrate postgres");
+        Some(TestDb {
+            store,
+            cleanup: Cleanup::Database { admin_url, name },
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database { admin_url, name } => {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres().await {
+                        super::$name(&db.store).await;
+                        db.finish().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    contact_lifecycle,
+    same_number_two_ways_is_one_contact,
+    stale_version_is_refused_with_current_values,
+    search_and_pagination,
+    lookups_by_msisdn_and_channel,
+    latest_agent_wins,
+    concurrent_session_posts_make_one_row,
+    session_update_and_delete,
+    rejected_input_changes_nothing,
+    api_keys_verify_and_revoke,
+    agents_by_email,
+);
+
+async fn contact_lifecycle(store: &Store) {
+    let created = store
+        .create_contact(&ctx(), &contact("  Ann Example ", "07700 900123"))
+        .await
+        .unwrap();
+    assert_eq!(created.name, "Ann Example");
+    assert_eq!(created.msisdn.as_str(), "+447700900123");
+    assert_eq!(
+        created.channels.get(Channel::Whatsapp),
+        Some("447700900123")
+    );
+    assert_eq!(created.channels.get(Channel::Sms), Some("+447700900123"));
+    assert_eq!(created.version, 1);
+    assert_eq!(store.contact(&created.id).await.unwrap(), created);
+
+    let updated = store
+        .update_contact(
+            &ctx(),
+            &created.id,
+            &ContactInput {
+                name: Some("Ann B. Example".into()),
+                channels: Some(vec!["whatsapp".into()]),
+                version: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "Ann B. Example");
+    assert_eq!(
+        updated.msisdn, created.msisdn,
+        "omitted fields keep their value"
+    );
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.channels.get(Channel::Sms), None);
+
+    store.delete_contact(&ctx(), &created.id).await.unwrap();
+    assert!(matches!(
+        store.contact(&created.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_contact(&ctx(), &created.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+
+    let audit = store
+        .audit_entries(Some("contact"), Some(&created.id), 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["contact.delete", "contact.update", "contact.create"]
+    );
+    assert!(audit
+        .iter()
+        .all(|a| a.actor == "api-key:tests" && a.request_id.as_deref() == Some("req-1")));
+    assert_eq!(audit[1].before.as_ref().unwrap()["name"], "Ann Example");
+    assert_eq!(audit[1].after.as_ref().unwrap()["name"], "Ann B. Example");
+}
+
+async fn same_number_two_ways_is_one_contact(store: &Store) {
+    let first = store
+        .create_contact(&ctx(), &contact("Ann", "+44 7700 900123"))
+        .await
+        .unwrap();
+    match store
+        .create_contact(&ctx(), &contact("Ann again", "447700900123"))
+        .await
+    {
+        Err(DomainError::Duplicate {
+            existing_id, field, ..
+        }) => {
+            assert_eq!(existing_id, first.id);
+            assert_eq!(field, "msisdn");
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let second = store
+        .create_contact(&ctx(), &contact("Bob", "+447700900456"))
+        .await
+        .unwrap();
+    // Moving Bob onto Ann's number is refused too.
+    let moved = store
+        .update_contact(
+            &ctx(),
+            &second.id,
+            &ContactInput {
+                msisdn: Some("07700900123".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(moved, Err(DomainError::Duplicate { ref existing_id, .. }) if *existing_id == first.id)
+    );
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+}
+
+async fn stale_version_is_refused_with_current_values(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let rename = |name: &str, version| ContactInput {
+        name: Some(name.into()),
+        version: Some(version),
+        ..Default::default()
+    };
+    store
+        .update_contact(&ctx(), &c.id, &rename("Ann One", 1))
+        .await
+        .unwrap();
+    match store
+        .update_contact(&ctx(), &c.id, &rename("Ann Two", 1))
+        .await
+    {
+        Err(DomainError::StaleVersion {
+            current_version,
+            current,
+            ..
+        }) => {
+            assert_eq!(current_version, 2);
+            assert_eq!(current["name"], "Ann One");
+        }
+        other => panic!("expected a stale version, got {other:?}"),
+    }
+    assert_eq!(store.contact(&c.id).await.unwrap().name, "Ann One");
+}
+
+async fn search_and_pagination(store: &Store) {
+    for i in 0..30 {
+        let name = if i % 3 == 0 {
+            format!("Zed Smith {i:02}")
+        } else {
+            format!("Alex Jones {i:02}")
+        };
+        store
+            .create_contact(&ctx(), &contact(&name, &format!("+4477009001{i:02}")))
+            .await
+            .unwrap();
+    }
+    let page = |q: Option<&str>, page, per_page| ContactQuery {
+        q: q.map(str::to_string),
+        paging: Some(Paging::new(Some(page), Some(per_page)).unwrap()),
+        owner_agent_id: None,
+    };
+    let first = store.list_contacts(&page(None, 1, 25)).await.unwrap();
+    assert_eq!((first.total, first.items.len()), (30, 25));
+    assert_eq!(first.items[0].name, "Alex Jones 01", "sorted by name");
+    let second = store.list_contacts(&page(None, 2, 25)).await.unwrap();
+    assert_eq!(second.items.len(), 5);
+    assert_eq!(second.items.last().unwrap().name, "Zed Smith 27");
+
+    let smiths = store
+        .list_contacts(&page(Some("smith"), 1, 100))
+        .await
+        .unwrap();
+    assert_eq!(smiths.total, 10, "name search ignores case");
+    let by_digits = store
+        .list_contacts(&page(Some("900127"), 1, 100))
+        .await
+        .unwrap();
+    assert_eq!(by_digits.total, 1);
+    assert_eq!(by_digits.items[0].name, "Zed Smith 27");
+    let wildcard = store.list_contacts(&page(Some("%"), 1, 100)).await.unwrap();
+    assert_eq!(wildcard.total, 0, "LIKE wildcards are literal");
+}
+
+async fn lookups_by_msisdn_and_channel(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    for form in ["+447700900123", "07700 900123", "447700900123"] {
+        assert_eq!(
+            store.contact_by_msisdn(form).await.unwrap().unwrap().id,
+            c.id,
+            "{form}"
+        );
+    }
+    assert_eq!(
+        store
+            .contact_by_channel(Channel::Whatsapp, "447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert_eq!(
+        store
+            .contact_by_channel(Channel::Sms, "+447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert!(store
+        .contact_by_msisdn("+447700900999")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        matches!(store.contact_by_msisdn("nope").await, Err(DomainError::Invalid(f)) if f.field == "msisdn")
+    );
+}
+
+async fn latest_agent_wins(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let (a, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Created);
+    assert_eq!(a.collab_agent_id.as_deref(), Some("agent-a@example.com"));
+    assert_eq!(
+        a.contact_id.as_deref(),
+        Some(c.id.as_str()),
+        "linked to the contact on that channel"
+    );
+    assert_eq!(a.status, SessionStatus::Active);
+
+    // Agent B starts a conversation with the same customer: same session, new agent.
+    let (b, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "+44 7700 900123", "agent-b@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Updated);
+    assert_eq!(b.id, a.id);
+    assert_eq!(b.collab_agent_id.as_deref(), Some("agent-b@example.com"));
+
+    // SMS is a different channel: a different session.
+    let (sms, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("sms", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Created);
+    assert_ne!(sms.id, a.id);
+    assert_eq!(sms.customer_channel_id, "+447700900123");
+
+    let found = store
+        .list_sessions(&SessionQuery {
+            customer_channel: Some("whatsapp".into()),
+            customer_channel_id: Some("447700900123".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(
+        found.items[0].collab_agent_id.as_deref(),
+        Some("agent-b@example.com")
+    );
+    let of_a = store
+        .list_sessions(&SessionQuery {
+            collab_agent_id: Some("agent-a@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        of_a.items.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [sms.id.as_str()]
+    );
+}
+
+async fn concurrent_session_posts_make_one_row(store: &Store) {
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .upsert_session(
+                        &ctx(),
+                        &session_for("sms", "+447700900123", &format!("agent-{i}@example.com")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for t in tasks {
+        let (session, outcome) = t.await.unwrap().expect("every concurrent POST succeeds");
+        created += usize::from(outcome == UpsertOutcome::Created);
+        ids.push(session.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all requests answered with the same session");
+    assert_eq!(created, 1, "exactly one request created it");
+    let all = store.list_sessions(&SessionQuery::default()).await.unwrap();
+    assert_eq!(all.total, 1);
+}
+
+async fn session_update_and_delete(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let (s, _) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .update_session(
+            &ctx(),
+            &s.id,
+            &SessionInput {
+                collab_guest_id: Some("guest-1".into()),
+                collab_extra2: Some("note".into()),
+                status: Some("ended".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.collab_guest_id.as_deref(), Some("guest-1"));
+    assert_eq!(updated.collab_extra2.as_deref(), Some("note"));
+    assert_eq!(
+        updated.collab_agent_id.as_deref(),
+        Some("agent-a@example.com")
+    );
+    assert_eq!(updated.status, SessionStatus::Ended);
+    let by_guest = store
+        .list_sessions(&SessionQuery {
+            collab_guest_id: Some("guest-1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_guest.total, 1);
+
+    let change_channel = SessionInput {
+        customer_channel: Some("sms".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_session(&ctx(), &s.id, &change_channel).await,
+        Err(DomainError::Invalid(f)) if f.field == "customerChannel"
+    ));
+
+    // Deleting the contact keeps the session, without a contact.
+    store.delete_contact(&ctx(), &c.id).await.unwrap();
+    assert_eq!(store.session(&s.id).await.unwrap().contact_id, None);
+
+    store.delete_session(&ctx(), &s.id).await.unwrap();
+    assert!(matches!(
+        store.session(&s.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+}
+
+async fn rejected_input_changes_nothing(store: &Store) {
+    let bad = [
+        contact("Ann", "12"),
+        contact("", "+447700900123"),
+        ContactInput {
+            channels: Some(vec!["fax".into()]),
+            ..contact("Ann", "+447700900123")
+        },
+        ContactInput {
+            owner_agent_id: Some("no-such-agent".into()),
+            ..contact("Ann", "+447700900123")
+        },
+    ];
+    let fields: Vec<String> = {
+        let mut out = Vec::new();
+        for input in &bad {
+            match store.create_contact(&ctx(), input).await {
+                Err(DomainError::Invalid(f)) => out.push(f.field),
+                other => panic!("expected a validation error, got {other:?}"),
+            }
+        }
+        out
+    };
+    assert_eq!(fields, ["msisdn", "name", "channels", "ownerAgentId"]);
+    let bad_session = session_for("pigeon", "447700900123", "a@example.com");
+    assert!(matches!(
+        store.upsert_session(&ctx(), &bad_session).await,
+        Err(DomainError::Invalid(f)) if f.field == "customerChannel"
+    ));
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store
+            .list_sessions(&SessionQuery::default())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(store
+        .audit_entries(None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn api_keys_verify_and_revoke(store: &Store) {
+    let (info, key) = store.create_api_key(&ctx(), "connect").await.unwrap();
+    let verified = store
+        .verify_api_key(&key)
+        .await
+        .unwrap()
+        .expect("new key verifies");
+    assert_eq!(verified.name, "connect");
+    assert!(store.verify_api_key("cm_wrong").await.unwrap().is_none());
+    assert!(matches!(
+        store.create_api_key(&ctx(), "connect").await,
+        Err(DomainError::Duplicate { .. })
+    ));
+    let listed = store.list_api_keys().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at.is_some());
+    let audit = serde_json::to_string(&store.audit_entries(None, None, 10).await.unwrap()).unwrap();
+    assert!(!audit.contains(&key), "the key never reaches the audit log");
+    store.revoke_api_key(&ctx(), &info.id).await.unwrap();
+    assert!(store.verify_api_key(&key).await.unwrap().is_none());
+}
+
+async fn agents_by_email(store: &Store) {
+    let system = AuditCtx::system();
+    let a = store
+        .upsert_agent(&system, "Agent.A@Example.com", Some("Agent A"), Role::Agent)
+        .await
+        .unwrap();
+    assert_eq!(a.email, "agent.a@example.com");
+    assert_eq!(
+        store
+            .agent_by_email("AGENT.A@example.com")
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
+    let promoted = store
+        .upsert_agent(&system, "agent.a@example.com", None, Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        (promoted.id.as_str(), promoted.role),
+        (a.id.as_str(), Role::Admin)
+    );
+    assert!(matches!(
+        store.agent_by_email("nobody@example.com").await,
+        Err(DomainError::NotFound { .. })
+    ));
+    // Contacts can be owned by a known agent.
+    let owned = store
+        .create_contact(
+            &ctx(),
+            &ContactInput {
+                owner_agent_id: Some(a.id.clone()),
+                ..contact("Ann", "+447700900123")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(owned.owner_agent_id.as_deref(), Some(a.id.as_str()));
+}

@@ -1,0 +1,66 @@
+# Shared helpers for the project scripts. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Version of a package as locked in Cargo.lock.
+locked_version() {
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# Installs the build tools that are missing; each is pinned and skipped when present.
+ensure_build_tools() {
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    log "installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local want
+  want="$(locked_version wasm-bindgen)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (must equal Cargo.lock; takes about 8 minutes once)"
+    # No --locked: its lockfile pins a yanked crate (see docs/development.md).
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+# Debian Chromium and the end-to-end test packages (browser downloads disabled).
+ensure_e2e_tools() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Debian chromium for the browser tests"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+  fi
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    log "installing end-to-end test packages (npm ci, no browser download)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Builds the wasm bundle, CSS and static files into target/site.
+build_site() {
+  local profile_flag="" profile_dir="debug"
+  if [ "${CM_RELEASE:-0}" = 1 ]; then profile_flag="--profile wasm-release"; profile_dir="wasm-release"; fi
+  log "building the browser bundle (wasm)"
+  cargo build -p frontend --lib --target wasm32-unknown-unknown $profile_flag
+  rm -rf target/site && mkdir -p target/site/pkg
+  wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name contact_manager \
+    "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  cp style/main.css target/site/pkg/contact_manager.css
+  cp -r public/. target/site/
+}
+
+build_server() {
+  log "building the server"
+  if [ "${CM_RELEASE:-0}" = 1 ]; then cargo build -p server --release; else cargo build -p server; fi
+}
+
+server_bin() {
+  if [ "${CM_RELEASE:-0}" = 1 ]; then echo "$ROOT/target/release/contact-manager"; else echo "$ROOT/target/debug/contact-manager"; fi
+}

@@ -1,0 +1,25 @@
+//! `/api/v1/agents`: agent details for Connect flows (seed: "Get Agent Details").
+
+use axum::extract::{Path, State};
+use axum::Json;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiCaller;
+use domain::model::Agent;
+use domain::store::Store;
+
+/// Get an agent by email address (case does not matter).
+#[utoipa::path(get, path = "/agents/{email}", tag = "agents", params(("email" = String, Path, description = "The agent's email")),
+    responses(
+        (status = 200, description = "The agent", body = Agent),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        (status = 422, description = "Not an email address", body = ErrorBody),
+    ))]
+pub async fn get(
+    _caller: ApiCaller,
+    State(store): State<Store>,
+    Path(email): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    Ok(Json(store.agent_by_email(&email).await?))
+}

@@ -1,0 +1,143 @@
+//! Command-line entry: `serve` (default), `migrate`, `create-agent`,
+//! `create-api-key`, `list-api-keys`, `revoke-api-key`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use crate::config::{self, Config};
+use crate::{startup, telemetry};
+use domain::model::Role;
+use domain::store::{AuditCtx, Rules, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contact-manager",
+    version,
+    about = "Contact Manager for Webex: contacts, sessions and the relay between Webex and WhatsApp/SMS"
+)]
+struct Cli {
+    /// A TOML file of settings (`DATABASE_URL = "..."`, `CM_BIND = "..."`); flags and environment win.
+    #[arg(long, env = "CM_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    settings: Config,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Add an agent, or change the name and role of an existing one.
+    CreateAgent {
+        email: String,
+        #[arg(long, default_value = "agent", value_parser = ["admin", "agent"])]
+        role: String,
+        /// Display name (default: the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create an API key for Webex Connect or a script; the key is printed once.
+    CreateApiKey { name: String },
+    /// List API keys (never the keys themselves).
+    ListApiKeys,
+    /// Revoke an API key by id.
+    RevokeApiKey { id: String },
+}
+
+pub async fn run() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(e) = config::load_file_and_secret_env(&args) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse_from(args);
+    telemetry::init(&cli.settings.log_format);
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(settings: &Config) -> anyhow::Result<Store> {
+    let rules = Rules {
+        phone_region: settings.phone_region,
+    };
+    let store = Store::connect(&settings.database_url, rules)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open database {}: {e}",
+                settings.database_url_redacted()
+            )
+        })?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings;
+    let ctx = AuditCtx::new(domain::model::Actor::System, None);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = startup::Application::build(settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            println!("migrations applied to {}", settings.database_url_redacted());
+            store.close().await;
+        }
+        Command::CreateAgent { email, role, name } => {
+            let store = open_store(&settings).await?;
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let agent = store
+                .upsert_agent(&ctx, &email, name.as_deref(), role)
+                .await?;
+            println!(
+                "agent {} ({}) is {}",
+                agent.email,
+                agent.id,
+                agent.role.as_str()
+            );
+            store.close().await;
+        }
+        Command::CreateApiKey { name } => {
+            let store = open_store(&settings).await?;
+            let (info, key) = store.create_api_key(&ctx, &name).await?;
+            println!("API key {:?} created (id {}).", info.name, info.id);
+            println!("Copy it now: it is not stored and will not be shown again.");
+            println!("{key}");
+            store.close().await;
+        }
+        Command::ListApiKeys => {
+            let store = open_store(&settings).await?;
+            for k in store.list_api_keys().await? {
+                let state = match &k.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => format!("last used {}", k.last_used_at.as_deref().unwrap_or("never")),
+                };
+                println!(
+                    "{}  {:<24} {}…  created {}  {}",
+                    k.id, k.name, k.display_prefix, k.created_at, state
+                );
+            }
+            store.close().await;
+        }
+        Command::RevokeApiKey { id } => {
+            let store = open_store(&settings).await?;
+            store.revoke_api_key(&ctx, &id).await?;
+            println!("API key {id} revoked");
+            store.close().await;
+        }
+    }
+    Ok(())
+}

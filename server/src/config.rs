@@ -1,0 +1,161 @@
+//! Settings, from flags, environment variables and an optional TOML file
+//! (in that order of precedence). Every setting is listed in the README.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use domain::phone::PhoneRegion;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database: `sqlite://PATH` (file created if absent) or `postgres://...`.
+    /// May also be read from the file named by `DATABASE_URL_FILE`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/contact-manager.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "CM_BIND", default_value = "127.0.0.1:3000", global = true)]
+    pub bind: SocketAddr,
+
+    /// Region for phone numbers written without a country code (ISO 3166 alpha-2).
+    #[arg(long, env = "CM_PHONE_REGION", default_value = "GB", global = true)]
+    pub phone_region: PhoneRegion,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(
+        long,
+        env = "CM_MAX_BODY_BYTES",
+        default_value_t = 1_048_576,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+
+    /// Where the built web assets are (the `pkg/` bundle, favicon).
+    #[arg(
+        long,
+        env = "CM_SITE_ROOT",
+        default_value = "target/site",
+        global = true
+    )]
+    pub site_root: PathBuf,
+
+    /// Log format: `text` or `json`. The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "CM_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[arg(
+        long,
+        env = "CM_SHUTDOWN_GRACE_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// Settings for a test server: an ephemeral port and the given database.
+    pub fn for_tests(database_url: String) -> Config {
+        Config {
+            database_url,
+            bind: "127.0.0.1:0".parse().expect("literal address"),
+            phone_region: PhoneRegion::default(),
+            max_body_bytes: 64 * 1024,
+            site_root: PathBuf::from("target/site"),
+            log_format: "text".into(),
+            shutdown_grace_secs: 5,
+        }
+    }
+
+    /// The database URL with any password replaced, safe to log.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url_password(&self.database_url)
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Loads `KEY = "value"` pairs from the TOML file named by `--config` or
+/// `CM_CONFIG` into the environment, without overriding variables already
+/// set; then reads `*_FILE` secrets. Runs before the command line is parsed.
+pub fn load_file_and_secret_env(args: &[String]) -> Result<(), String> {
+    let from_args = args
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .map(|w| w[1].clone())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_string))
+        });
+    if let Some(path) = from_args.or_else(|| std::env::var("CM_CONFIG").ok()) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read config file {path}: {e}"))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| format!("config file {path}: {e}"))?;
+        for (key, value) in table {
+            let name = key.to_ascii_uppercase();
+            let value = match value {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if std::env::var_os(&name).is_none() {
+                // SAFETY: called at start-up before any other thread exists.
+                unsafe { std::env::set_var(&name, value) };
+            }
+        }
+    }
+    for secret in ["DATABASE_URL"] {
+        let file_var = format!("{secret}_FILE");
+        if let (None, Some(path)) = (std::env::var_os(secret), std::env::var_os(&file_var)) {
+            let value = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "cannot read {file_var} ({}): {e}",
+                    PathBuf::from(&path).display()
+                )
+            })?;
+            // SAFETY: as above, single-threaded start-up.
+            unsafe { std::env::set_var(secret, value.trim()) };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://app:s3cret@db:5432/cm"),
+            "postgres://app:***@db:5432/cm"
+        );
+        assert_eq!(
+            redact_url_password("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
+        assert_eq!(
+            redact_url_password("postgres://app@db/cm"),
+            "postgres://app@db/cm"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The Contact Manager server: configuration, HTTP surface and CLI. Wiring,
+//! not business rules (those live in the `domain` crate).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,585 @@
+//! Black-box HTTP tests of the REST API v1 against the real server.
+
+mod common;
+
+use common::{send, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn create_contact(app: &TestApp, name: &str, msisdn: &str) -> Value {
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": name, "msisdn": msisdn }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn api_key_is_required_in_key_header_or_bearer() {
+    let app = TestApp::spawn().await;
+    let path = app.url("/api/v1/contacts");
+
+    let (status, body) = send(app.client.get(&path)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthorized");
+    let raw = app.client.get(&path).send().await.unwrap();
+    assert_eq!(raw.headers()["www-authenticate"], "Bearer");
+
+    let (status, _) = send(app.client.get(&path).header("key", "cm_not-a-key")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(app.client.get(&path).bearer_auth("cm_not-a-key")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, _) = send(app.client.get(&path).header("key", &app.key)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(app.client.get(&path).bearer_auth(&app.key)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn contact_crud_over_http() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .req(Method::POST, "/api/v1/contacts")
+        .json(&json!({ "name": "Mr Doe", "msisdn": "07700 900123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/contacts/{id}"));
+    assert_eq!(created["msisdn"], "+447700900123");
+    assert_eq!(
+        created["channels"],
+        json!({ "whatsapp": "447700900123", "sms": "+447700900123" })
+    );
+    assert_eq!(created["version"], 1);
+    assert!(created["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    let (status, fetched) = app.get(&location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+
+    let (status, updated) = app
+        .put(&location, json!({ "name": "Mrs Doe", "version": 1 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["name"], "Mrs Doe");
+    assert_eq!(updated["msisdn"], "+447700900123");
+    assert_eq!(updated["version"], 2);
+
+    let (status, conflict) = app
+        .put(&location, json!({ "name": "Dr Doe", "version": 1 }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(conflict["code"], "stale_version");
+    assert_eq!(conflict["field"], "version");
+    assert_eq!(conflict["current"]["name"], "Mrs Doe");
+    assert_eq!(conflict["current"]["version"], 2);
+
+    let (status, body) = app.delete(&location).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, body) = app.get(&location).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+    let (status, _) = app.put(&location, json!({ "name": "x" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.delete(&location).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn same_number_written_two_ways_is_a_conflict_naming_the_existing_contact() {
+    let app = TestApp::spawn().await;
+    let first = create_contact(&app, "Ann", "+44 7700 900123").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": "Ann", "msisdn": "447700900123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "duplicate");
+    assert_eq!(body["field"], "msisdn");
+    assert_eq!(body["existingId"], first["id"]);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains(first["id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let audit_before = app
+        .store
+        .audit_entries(None, None, 100)
+        .await
+        .unwrap()
+        .len();
+
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": "Ann", "msisdn": "12345" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(body["field"], "msisdn");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("msisdn: not a valid phone number"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .post("/api/v1/contacts", json!({ "msisdn": "+447700900123" }))
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("name"))
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": 5, "msisdn": "+447700900123" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("name"))
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": "Ann", "msisdn": "+447700900123", "emial": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("emial"))
+    );
+
+    let (status, body) = send(
+        app.req(Method::POST, "/api/v1/contacts")
+            .header("content-type", "application/json")
+            .body("{\"name\": \"Ann\", "),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "malformed_json");
+
+    let (status, body) = send(app.req(Method::POST, "/api/v1/contacts").body("name=Ann")).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["code"], "unsupported_media_type");
+
+    let huge = "x".repeat(100 * 1024);
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": huge, "msisdn": "+447700900123" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "payload_too_large");
+
+    let (status, body) = app.get("/api/v1/contacts?perPage=500").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("perPage"))
+    );
+    let (status, body) = app.get("/api/v1/contacts?page=two").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("page"))
+    );
+
+    let (status, body) = app
+        .post(
+            "/api/v1/sessions",
+            json!({ "customerChannel": "fax", "customerChannelId": "447700900123" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("customerChannel"))
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/sessions",
+            json!({ "customerChannel": "sms", "customerChannelId": "abc" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("customerChannelId"))
+    );
+
+    let (_, list) = app.get("/api/v1/contacts").await;
+    assert_eq!(list["total"], 0);
+    let (_, sessions) = app.get("/api/v1/sessions").await;
+    assert_eq!(sessions["total"], 0);
+    assert_eq!(
+        app.store
+            .audit_entries(None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        audit_before
+    );
+}
+
+#[tokio::test]
+async fn search_pagination_and_lookups() {
+    let app = TestApp::spawn().await;
+    for i in 0..12 {
+        create_contact(
+            &app,
+            &format!("Customer {i:02}"),
+            &format!("+4477009002{i:02}"),
+        )
+        .await;
+    }
+    let ann = create_contact(&app, "Ann Lee", "+447700900123").await;
+
+    let (status, page) = app.get("/api/v1/contacts?perPage=5&page=3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 13);
+    assert_eq!(page["page"], 3);
+    assert_eq!(page["perPage"], 5);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+
+    let (_, found) = app.get("/api/v1/contacts?q=ann%20l").await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], ann["id"]);
+    let (_, found) = app.get("/api/v1/contacts?q=900123").await;
+    assert_eq!(found["items"][0]["id"], ann["id"]);
+
+    let (_, by_msisdn) = app.get("/api/v1/contacts?msisdn=07700%20900123").await;
+    assert_eq!(by_msisdn["total"], 1);
+    assert_eq!(by_msisdn["items"][0]["id"], ann["id"]);
+    let (_, by_channel) = app
+        .get("/api/v1/contacts?channel=whatsapp&channelId=447700900123")
+        .await;
+    assert_eq!(by_channel["items"][0]["id"], ann["id"]);
+    let (_, none) = app.get("/api/v1/contacts?msisdn=%2B447700900999").await;
+    assert_eq!(
+        (none["total"].clone(), none["items"].clone()),
+        (json!(0), json!([]))
+    );
+    let (status, body) = app.get("/api/v1/contacts?channel=whatsapp").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("channelId"))
+    );
+}
+
+#[tokio::test]
+async fn sessions_route_to_the_latest_agent() {
+    let app = TestApp::spawn().await;
+    let contact = create_contact(&app, "Mr Doe", "+447700900123").await;
+    let request = |agent: &str| {
+        json!({
+            "customerChannel": "whatsapp",
+            "customerChannelId": "447700900123",
+            "collabAgentId": agent,
+            "collabGuestId": "guest-person-1",
+        })
+    };
+    let (status, a) = app
+        .post("/api/v1/sessions", request("agent-a@example.com"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    assert_eq!(a["contactId"], contact["id"]);
+    assert_eq!(a["status"], "active");
+    for key in [
+        "collabExtra1",
+        "collabExtra2",
+        "collabExtra3",
+        "createdAt",
+        "updatedAt",
+    ] {
+        assert!(a.get(key).is_some(), "session has {key}");
+    }
+
+    // Agent B starts a conversation with the same customer.
+    let (status, b) = app
+        .post("/api/v1/sessions", request("agent-b@example.com"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b["id"], a["id"]);
+    assert_eq!(b["collabAgentId"], "agent-b@example.com");
+
+    let id = a["id"].as_str().unwrap();
+    for query in [
+        "customerChannel=whatsapp&customerChannelId=%2B447700900123".to_string(),
+        "collabGuestId=guest-person-1".to_string(),
+        "collabAgentId=agent-b%40example.com".to_string(),
+    ] {
+        let (status, page) = app.get(&format!("/api/v1/sessions?{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["total"], 1, "{query}");
+        assert_eq!(page["items"][0]["id"], id);
+    }
+    let (_, of_a) = app
+        .get("/api/v1/sessions?collabAgentId=agent-a%40example.com")
+        .await;
+    assert_eq!(of_a["total"], 0, "agent A no longer has the customer");
+
+    let path = format!("/api/v1/sessions/{id}");
+    let (status, got) = app.get(&path).await;
+    assert_eq!(
+        (status, got["collabAgentId"].clone()),
+        (StatusCode::OK, json!("agent-b@example.com"))
+    );
+    let (status, ended) = app
+        .put(
+            &path,
+            json!({ "status": "ended", "collabExtra1": "resolved" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (ended["status"].clone(), ended["collabExtra1"].clone()),
+        (json!("ended"), json!("resolved"))
+    );
+    let (status, body) = app.put(&path, json!({ "status": "paused" })).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("status"))
+    );
+    let (status, _) = app.delete(&path).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn concurrent_posts_for_one_customer_make_one_session() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let posts: Vec<_> = (0..10)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.post(
+                    "/api/v1/sessions",
+                    json!({ "customerChannel": "sms", "customerChannelId": "+447700900123",
+                            "collabAgentId": format!("agent-{i}@example.com") }),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for post in posts {
+        let (status, body) = post.await.unwrap();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status} {body}"
+        );
+        created += usize::from(status == StatusCode::CREATED);
+        ids.insert(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(created, 1);
+    let (_, all) = app.get("/api/v1/sessions").await;
+    assert_eq!(all["total"], 1);
+}
+
+#[tokio::test]
+async fn agent_details_by_email() {
+    let app = TestApp::spawn().await;
+    app.store
+        .upsert_agent(
+            &domain::store::AuditCtx::system(),
+            "agent.a@example.com",
+            Some("Agent A"),
+            domain::model::Role::Agent,
+        )
+        .await
+        .unwrap();
+    let (status, agent) = app.get("/api/v1/agents/Agent.A@example.com").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agent["email"], "agent.a@example.com");
+    assert_eq!(agent["displayName"], "Agent A");
+    assert_eq!(agent["role"], "agent");
+    assert!(agent.get("passwordHash").is_none());
+    let (status, body) = app.get("/api/v1/agents/nobody@example.com").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let (status, body) = app.get("/api/v1/agents/not-an-email").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("email"))
+    );
+}
+
+#[tokio::test]
+async fn every_mutation_is_audited_with_the_key_name_and_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .req(Method::POST, "/api/v1/contacts")
+        .header("x-request-id", "trace-123")
+        .json(&json!({ "name": "Ann", "msisdn": "+447700900123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-123");
+    let contact: Value = response.json().await.unwrap();
+    let id = contact["id"].as_str().unwrap();
+    app.put(
+        &format!("/api/v1/contacts/{id}"),
+        json!({ "name": "Ann B" }),
+    )
+    .await;
+    let (_, session) = app
+        .post(
+            "/api/v1/sessions",
+            json!({ "customerChannel": "sms", "customerChannelId": "+447700900123" }),
+        )
+        .await;
+    let sid = session["id"].as_str().unwrap();
+    app.put(
+        &format!("/api/v1/sessions/{sid}"),
+        json!({ "collabAgentId": "b@example.com" }),
+    )
+    .await;
+    app.delete(&format!("/api/v1/sessions/{sid}")).await;
+    app.delete(&format!("/api/v1/contacts/{id}")).await;
+
+    let entries = app.store.audit_entries(None, None, 100).await.unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.entity_type != "api_key")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "contact.delete",
+            "session.delete",
+            "session.update",
+            "session.create",
+            "contact.update",
+            "contact.create"
+        ]
+    );
+    let create = entries
+        .iter()
+        .find(|e| e.action == "contact.create")
+        .unwrap();
+    assert_eq!(create.actor, "api-key:connect-flows");
+    assert_eq!(create.request_id.as_deref(), Some("trace-123"));
+    assert!(entries
+        .iter()
+        .filter(|e| e.entity_type != "api_key")
+        .all(|e| e.request_id.is_some()));
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_every_documented_operation_exists() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = send(app.client.get(app.url("/api/v1/openapi.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+            // Each documented operation is served: unauthenticated, it answers 401, not 404/405.
+            let concrete = path
+                .replace("{id}", "some-id")
+                .replace("{email}", "a@example.com");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = send(app.client.request(m, app.url(&concrete))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        }
+    }
+    documented.sort();
+    // Every route the API serves, as the issue lists them.
+    let mut served = vec![
+        "GET /api/v1/contacts",
+        "POST /api/v1/contacts",
+        "GET /api/v1/contacts/{id}",
+        "PUT /api/v1/contacts/{id}",
+        "DELETE /api/v1/contacts/{id}",
+        "GET /api/v1/sessions",
+        "POST /api/v1/sessions",
+        "GET /api/v1/sessions/{id}",
+        "PUT /api/v1/sessions/{id}",
+        "DELETE /api/v1/sessions/{id}",
+        "GET /api/v1/agents/{email}",
+    ];
+    served.sort();
+    assert_eq!(documented, served);
+    assert!(doc["components"]["securitySchemes"]["key"].is_object());
+    assert!(doc["components"]["schemas"]["Contact"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn ops_endpoints_and_unknown_routes() {
+    let app = TestApp::spawn().await;
+    let (status, body) = send(app.client.get(app.url("/healthz"))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
+    let (status, body) = send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(
+        (status, body["database"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        !response.headers()["x-request-id"].is_empty(),
+        "every response carries a request id"
+    );
+
+    let (status, body) = app.get("/api/v1/nothing-here").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+
+    app.store.close().await;
+    let (status, body) = send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("unavailable"))
+    );
+}
+
+#[tokio::test]
+async fn home_page_is_rendered_on_the_server() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Contact Manager</h1>"), "{html}");
+    assert!(
+        html.contains("/pkg/contact_manager.js"),
+        "hydration script is linked"
+    );
+    let missing = app
+        .client
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
