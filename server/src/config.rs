@@ -93,6 +93,9 @@ fn redact_url_password(url: &str) -> String {
     }
 }
 
+/// Settings that may instead be read from a file named by `<NAME>_FILE`.
+const SECRET_SETTINGS: &[&str] = &["DATABASE_URL"];
+
 /// Loads `KEY = "value"` pairs from the TOML file named by `--config` or
 /// `CM_CONFIG` into the environment, without overriding variables already
 /// set; then reads `*_FILE` secrets. Runs before the command line is parsed.
@@ -123,7 +126,7 @@ pub fn load_file_and_secret_env(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    for secret in ["DATABASE_URL"] {
+    for secret in SECRET_SETTINGS {
         let file_var = format!("{secret}_FILE");
         if let (None, Some(path)) = (std::env::var_os(secret), std::env::var_os(&file_var)) {
             let value = std::fs::read_to_string(&path).map_err(|e| {
