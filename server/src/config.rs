@@ -5,6 +5,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::integrations::IntegrationSettings;
 use domain::phone::PhoneRegion;
 
 #[derive(Debug, Clone, Args)]
@@ -58,6 +59,9 @@ pub struct Config {
         global = true
     )]
     pub shutdown_grace_secs: u64,
+
+    #[command(flatten)]
+    pub integrations: IntegrationSettings,
 }
 
 impl Config {
@@ -71,6 +75,23 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             log_format: "text".into(),
             shutdown_grace_secs: 5,
+            integrations: IntegrationSettings {
+                public_url: None,
+                sandbox: true,
+                webex_api_url: None,
+                webex_client_id: None,
+                webex_client_secret: None,
+                webex_authorize_url: None,
+                embedded_app_jwks_url: None,
+                embedded_app_issuer: None,
+                embedded_app_audience: None,
+                guest_issuer_id: None,
+                guest_issuer_secret: None,
+                connect_api_url: None,
+                connect_api_key: None,
+                connect_webhook_url: None,
+                connect_webhook_key: None,
+            },
         }
     }
 
@@ -92,9 +113,6 @@ fn redact_url_password(url: &str) -> String {
         None => url.to_string(),
     }
 }
-
-/// Settings that may instead be read from a file named by `<NAME>_FILE`.
-const SECRET_SETTINGS: &[&str] = &["DATABASE_URL"];
 
 /// Loads `KEY = "value"` pairs from the TOML file named by `--config` or
 /// `CM_CONFIG` into the environment, without overriding variables already
@@ -126,7 +144,9 @@ pub fn load_file_and_secret_env(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    for secret in SECRET_SETTINGS {
+    let secrets =
+        std::iter::once("DATABASE_URL").chain(crate::integrations::SECRET_SETTINGS.iter().copied());
+    for secret in secrets {
         let file_var = format!("{secret}_FILE");
         if let (None, Some(path)) = (std::env::var_os(secret), std::env::var_os(&file_var)) {
             let value = std::fs::read_to_string(&path).map_err(|e| {

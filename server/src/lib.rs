@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod integrations;
 pub mod ops;
 pub mod startup;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
+use crate::integrations::Integrations;
 use crate::{api, ops};
 use domain::store::{Rules, Store};
 
@@ -22,6 +23,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub config: Arc<Config>,
+    pub integrations: Arc<Integrations>,
 }
 
 pub struct Application {
@@ -62,7 +64,9 @@ impl Application {
             .site_addr(addr)
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let integrations = Integrations::resolve(&config.integrations, &format!("http://{addr}"));
         let state = AppState {
+            integrations: Arc::new(integrations),
             leptos_options,
             store: store.clone(),
             config: Arc::new(config),

@@ -1,0 +1,271 @@
+//! Where Webex and Webex Connect are, and the credentials to reach them.
+//!
+//! With `CM_SANDBOX=true` (the default for a newcomer) every endpoint points
+//! at the built-in sandbox under `/sandbox`, and the shared secrets are
+//! generated at start-up, so nothing secret is ever configured or committed.
+//! Set `CM_SANDBOX=false` and the `CM_WEBEX_*` / `CM_CONNECT_*` settings to
+//! talk to the real services.
+
+use clap::Args;
+use rand::RngCore;
+use std::fmt;
+
+/// A secret value: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Settings of the external services. Every `*_SECRET` / `*_KEY` may also be
+/// read from a file named by the same variable with `_FILE` appended.
+#[derive(Debug, Clone, Args)]
+pub struct IntegrationSettings {
+    /// This server's public base URL, as Webex and Connect reach it (webhook targets, media links).
+    #[arg(long, env = "CM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Serve the simulated Webex and Webex Connect at /sandbox and point every integration at them.
+    #[arg(long, env = "CM_SANDBOX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub sandbox: bool,
+
+    /// Webex REST API base URL (real: https://webexapis.com/v1).
+    #[arg(long, env = "CM_WEBEX_API_URL", global = true)]
+    pub webex_api_url: Option<String>,
+
+    /// Webex OAuth integration client id ("Sign in with Webex").
+    #[arg(long, env = "CM_WEBEX_CLIENT_ID", global = true)]
+    pub webex_client_id: Option<String>,
+
+    /// Webex OAuth integration client secret.
+    #[arg(
+        long,
+        env = "CM_WEBEX_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub webex_client_secret: Option<Secret>,
+
+    /// Webex OAuth authorize page (real: https://webexapis.com/v1/authorize).
+    #[arg(long, env = "CM_WEBEX_AUTHORIZE_URL", global = true)]
+    pub webex_authorize_url: Option<String>,
+
+    /// JWKS URL that signs Embedded App SDK user identity tokens.
+    #[arg(long, env = "CM_EMBEDDED_APP_JWKS_URL", global = true)]
+    pub embedded_app_jwks_url: Option<String>,
+
+    /// Expected `iss` of Embedded App SDK identity tokens.
+    #[arg(long, env = "CM_EMBEDDED_APP_ISSUER", global = true)]
+    pub embedded_app_issuer: Option<String>,
+
+    /// Expected `aud` of Embedded App SDK identity tokens (the embedded app's id).
+    #[arg(long, env = "CM_EMBEDDED_APP_AUDIENCE", global = true)]
+    pub embedded_app_audience: Option<String>,
+
+    /// Webex Guest Issuer app id (the `iss` of guest JWTs).
+    #[arg(long, env = "CM_GUEST_ISSUER_ID", global = true)]
+    pub guest_issuer_id: Option<String>,
+
+    /// Webex Guest Issuer secret, base64 as the developer portal shows it.
+    #[arg(
+        long,
+        env = "CM_GUEST_ISSUER_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub guest_issuer_secret: Option<Secret>,
+
+    /// Webex Connect API base URL (e.g. https://us.webexconnect.io).
+    #[arg(long, env = "CM_CONNECT_API_URL", global = true)]
+    pub connect_api_url: Option<String>,
+
+    /// Webex Connect service key for the Messaging API (`key` header).
+    #[arg(
+        long,
+        env = "CM_CONNECT_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub connect_api_key: Option<Secret>,
+
+    /// Connect inbound webhook that starts the startConversation flow
+    /// (https://hooks.REGION.webexconnect.io/events/EVENTID).
+    #[arg(long, env = "CM_CONNECT_WEBHOOK_URL", global = true)]
+    pub connect_webhook_url: Option<String>,
+
+    /// `key` header sent with the startConversation webhook, if the Connect webhook requires one.
+    #[arg(
+        long,
+        env = "CM_CONNECT_WEBHOOK_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub connect_webhook_key: Option<Secret>,
+}
+
+/// Settings read from `<NAME>_FILE` when `<NAME>` is unset.
+pub const SECRET_SETTINGS: &[&str] = &[
+    "CM_WEBEX_CLIENT_SECRET",
+    "CM_GUEST_ISSUER_SECRET",
+    "CM_CONNECT_API_KEY",
+    "CM_CONNECT_WEBHOOK_KEY",
+];
+
+/// The event id of the sandbox's startConversation inbound webhook.
+pub const SANDBOX_START_EVENT_ID: &str = "CMSTART001";
+
+/// Every endpoint and credential, resolved.
+#[derive(Debug, Clone)]
+pub struct Integrations {
+    pub sandbox: bool,
+    pub public_url: String,
+    pub webex_api_url: Option<String>,
+    pub webex_authorize_url: Option<String>,
+    pub webex_client_id: Option<String>,
+    pub webex_client_secret: Option<Secret>,
+    pub embedded_app_jwks_url: Option<String>,
+    pub embedded_app_issuer: Option<String>,
+    pub embedded_app_audience: Option<String>,
+    pub guest_issuer_id: Option<String>,
+    pub guest_issuer_secret: Option<Secret>,
+    pub connect_api_url: Option<String>,
+    pub connect_api_key: Option<Secret>,
+    pub connect_webhook_url: Option<String>,
+    pub connect_webhook_key: Option<Secret>,
+}
+
+fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn random_base64_secret() -> String {
+    use base64::Engine;
+    let mut buf = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+impl Integrations {
+    /// Resolves the settings; `listen_url` is where this server listens,
+    /// used as the public URL when none is configured.
+    pub fn resolve(s: &IntegrationSettings, listen_url: &str) -> Integrations {
+        let public_url = s
+            .public_url
+            .clone()
+            .unwrap_or_else(|| listen_url.to_string())
+            .trim_end_matches('/')
+            .to_string();
+        if !s.sandbox {
+            return Integrations {
+                sandbox: false,
+                public_url,
+                webex_api_url: s.webex_api_url.clone(),
+                webex_authorize_url: s.webex_authorize_url.clone(),
+                webex_client_id: s.webex_client_id.clone(),
+                webex_client_secret: s.webex_client_secret.clone(),
+                embedded_app_jwks_url: s.embedded_app_jwks_url.clone(),
+                embedded_app_issuer: s.embedded_app_issuer.clone(),
+                embedded_app_audience: s.embedded_app_audience.clone(),
+                guest_issuer_id: s.guest_issuer_id.clone(),
+                guest_issuer_secret: s.guest_issuer_secret.clone(),
+                connect_api_url: s.connect_api_url.clone(),
+                connect_api_key: s.connect_api_key.clone(),
+                connect_webhook_url: s.connect_webhook_url.clone(),
+                connect_webhook_key: s.connect_webhook_key.clone(),
+            };
+        }
+        let sandbox = format!("{public_url}/sandbox");
+        let webex = format!("{sandbox}/webex/v1");
+        Integrations {
+            sandbox: true,
+            webex_authorize_url: Some(format!("{webex}/authorize")),
+            webex_api_url: Some(webex),
+            webex_client_id: Some("sandbox-integration".into()),
+            webex_client_secret: Some(Secret::new(random_secret(24))),
+            embedded_app_jwks_url: Some(format!("{sandbox}/webex/embedded/jwks.json")),
+            embedded_app_issuer: Some(format!("{sandbox}/webex/embedded")),
+            embedded_app_audience: Some("sandbox-embedded-app".into()),
+            guest_issuer_id: Some("sandbox-guest-issuer".into()),
+            guest_issuer_secret: Some(Secret::new(random_base64_secret())),
+            connect_api_url: Some(format!("{sandbox}/connect")),
+            connect_api_key: Some(Secret::new(random_secret(16))),
+            connect_webhook_url: Some(format!("{sandbox}/connect/events/{SANDBOX_START_EVENT_ID}")),
+            connect_webhook_key: Some(Secret::new(random_secret(16))),
+            public_url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        s: IntegrationSettings,
+    }
+
+    #[test]
+    fn sandbox_points_everything_at_itself_with_fresh_secrets() {
+        let cli = Cli::parse_from(["x", "--sandbox", "true"]);
+        let a = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
+        let b = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
+        assert_eq!(
+            a.webex_api_url.as_deref(),
+            Some("http://127.0.0.1:3000/sandbox/webex/v1")
+        );
+        assert_eq!(
+            a.connect_webhook_url.as_deref(),
+            Some("http://127.0.0.1:3000/sandbox/connect/events/CMSTART001")
+        );
+        assert_ne!(
+            a.guest_issuer_secret, b.guest_issuer_secret,
+            "generated per start"
+        );
+        assert!(!format!("{a:?}").contains(a.connect_api_key.as_ref().unwrap().expose()));
+    }
+
+    #[test]
+    fn real_mode_uses_settings_only() {
+        let cli = Cli::parse_from([
+            "x",
+            "--sandbox",
+            "false",
+            "--connect-webhook-url",
+            "https://hooks.us.webexconnect.io/events/ABCDEFGHIJ",
+            "--public-url",
+            "https://cm.example.com/",
+        ]);
+        let i = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
+        assert!(!i.sandbox);
+        assert_eq!(i.public_url, "https://cm.example.com");
+        assert_eq!(i.webex_api_url, None);
+        assert_eq!(
+            i.connect_webhook_url.as_deref(),
+            Some("https://hooks.us.webexconnect.io/events/ABCDEFGHIJ")
+        );
+    }
+}
