@@ -4,9 +4,16 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{path, StaticSegment};
 
+pub mod auth;
+pub mod contacts;
+pub mod error;
 mod home;
+pub mod layout;
+pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod ssr;
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -31,15 +38,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    layout::provide_me();
     view! {
         <Stylesheet id="leptos" href="/pkg/contact_manager.css" />
         <Link rel="icon" href="/favicon.svg" />
         <Meta name="description" content="Contact Manager: chat with customers on WhatsApp and SMS from Webex" />
         <Title text="Contact Manager" />
         <Router>
+            <layout::Nav />
             <main>
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=StaticSegment("") view=home::HomePage />
+                    <Route path=path!("/sign-in") view=auth::SignInPage />
+                    <Route path=path!("/contacts") view=contacts::ContactsPage />
+                    <Route path=path!("/contacts/new") view=contacts::ContactFormPage />
+                    <Route path=path!("/contacts/:id") view=contacts::ContactFormPage />
+                    <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage />
+                    <Route path=path!("/sessions") view=sessions::SessionsPage />
+                    <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage />
                 </Routes>
             </main>
         </Router>

@@ -4,6 +4,7 @@
 //! everywhere, including the browser. Everything that needs the server
 //! (database, phone metadata) is behind the `server` feature.
 
+pub mod access;
 pub mod channel;
 pub mod error;
 pub mod model;
@@ -11,6 +12,10 @@ pub mod phone;
 
 #[cfg(feature = "server")]
 pub mod api_key;
+#[cfg(feature = "server")]
+pub mod connect;
+#[cfg(feature = "server")]
+pub mod password;
 #[cfg(feature = "server")]
 pub mod store;
 

@@ -41,6 +41,10 @@ enum Command {
         /// Display name (default: the part of the email before @).
         #[arg(long)]
         name: Option<String>,
+        /// Read a local sign-in password from standard input (at least 10 characters).
+        /// Without it the agent signs in with Webex only.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Create an API key for Webex Connect or a script; the key is printed once.
     CreateApiKey { name: String },
@@ -96,12 +100,29 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", settings.database_url_redacted());
             store.close().await;
         }
-        Command::CreateAgent { email, role, name } => {
+        Command::CreateAgent {
+            email,
+            role,
+            name,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let password = line.trim_end_matches(['\r', '\n']).to_string();
+                domain::password::validate(&password)?;
+                Some(password)
+            } else {
+                None
+            };
             let store = open_store(&settings).await?;
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
             let agent = store
                 .upsert_agent(&ctx, &email, name.as_deref(), role)
                 .await?;
+            if let Some(password) = password {
+                store.set_password(&ctx, &agent.id, &password).await?;
+            }
             println!(
                 "agent {} ({}) is {}",
                 agent.email,

@@ -60,6 +60,18 @@ pub struct Config {
     )]
     pub shutdown_grace_secs: u64,
 
+    /// Minutes without activity after which a browser session ends.
+    #[arg(long, env = "CM_SESSION_IDLE_MINUTES", default_value_t = 60, global = true)]
+    pub session_idle_minutes: u64,
+
+    /// Hours after which a browser session ends however active it is.
+    #[arg(long, env = "CM_SESSION_MAX_HOURS", default_value_t = 12, global = true)]
+    pub session_max_hours: u64,
+
+    /// Seconds to wait for Webex Connect to accept a startConversation trigger.
+    #[arg(long, env = "CM_CONNECT_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub connect_timeout_secs: u64,
+
     #[command(flatten)]
     pub integrations: IntegrationSettings,
 }
@@ -75,6 +87,9 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             log_format: "text".into(),
             shutdown_grace_secs: 5,
+            session_idle_minutes: 60,
+            session_max_hours: 12,
+            connect_timeout_secs: 3,
             integrations: IntegrationSettings {
                 public_url: None,
                 sandbox: true,

@@ -4,7 +4,9 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod identity;
 pub mod integrations;
 pub mod ops;
 pub mod startup;
 pub mod telemetry;
+pub mod web_auth;

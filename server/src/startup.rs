@@ -13,8 +13,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
+use crate::identity::EmbeddedIdentity;
 use crate::integrations::Integrations;
-use crate::{api, ops};
+use app::ssr::{AuthSettings, Endpoint, ServerDeps};
+use domain::connect::ConnectWebhook;
+use crate::{api, ops, web_auth};
 use domain::store::{Rules, Store};
 
 /// What every handler can reach.
@@ -24,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub integrations: Arc<Integrations>,
+    pub auth: AuthSettings,
+    pub identity: Arc<EmbeddedIdentity>,
 }
 
 pub struct Application {
@@ -65,8 +70,20 @@ impl Application {
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let integrations = Integrations::resolve(&config.integrations, &format!("http://{addr}"));
+        let auth = AuthSettings::new(
+            integrations.public_url.starts_with("https://"),
+            Duration::from_secs(config.session_idle_minutes * 60),
+            Duration::from_secs(config.session_max_hours * 3600),
+        );
+        let identity = EmbeddedIdentity::new(
+            integrations.embedded_app_jwks_url.clone(),
+            integrations.embedded_app_issuer.clone(),
+            integrations.embedded_app_audience.clone(),
+        );
         let state = AppState {
             integrations: Arc::new(integrations),
+            auth,
+            identity: Arc::new(identity),
             leptos_options,
             store: store.clone(),
             config: Arc::new(config),
@@ -111,35 +128,61 @@ impl Application {
     }
 }
 
+/// What the UI's server functions need, from the application state.
+fn server_deps(state: &AppState) -> ServerDeps {
+    let i = &state.integrations;
+    ServerDeps {
+        store: state.store.clone(),
+        auth: state.auth.clone(),
+        connect: ConnectWebhook::new(
+            i.connect_webhook_url.clone(),
+            i.connect_webhook_key.as_ref().map(|k| k.expose().to_string()),
+            Duration::from_secs(state.config.connect_timeout_secs),
+        ),
+        sandbox: i.sandbox,
+        endpoints: vec![
+            Endpoint { name: "Webex REST API", url: i.webex_api_url.clone() },
+            Endpoint { name: "Webex OAuth (Sign in with Webex)", url: i.webex_authorize_url.clone() },
+            Endpoint { name: "Embedded App signing keys", url: i.embedded_app_jwks_url.clone() },
+            Endpoint { name: "Webex Connect API", url: i.connect_api_url.clone() },
+            Endpoint { name: "Webex Connect startConversation webhook", url: i.connect_webhook_url.clone() },
+        ],
+    }
+}
+
 /// Every route: SSR pages, REST API, ops endpoints, static files.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let store = state.store.clone();
+    let deps = server_deps(&state);
     let leptos_options = state.leptos_options.clone();
     Router::new()
         .merge(api::router(state.clone()))
         .merge(ops::router())
+        .merge(web_auth::routes())
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(store.clone()),
+            move || provide_context(deps.clone()),
             move || app::shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::resolve_session))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::same_origin))
         .with_state(state)
         .layer(CatchPanicLayer::custom(api::error::panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                // The path only: query strings can carry phone numbers.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings can carry phone numbers.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

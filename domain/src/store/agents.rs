@@ -5,9 +5,9 @@ use super::{audit, clean_opt, format_ms, new_id, now_ms, AuditCtx, Store};
 use crate::error::{DomainError, FieldError};
 use crate::model::{Agent, Role};
 
-const AGENT_COLUMNS: &str = "id, email, display_name, webex_person_id, role, disabled, created_at";
+pub(crate) const AGENT_COLUMNS: &str = "id, email, display_name, webex_person_id, role, disabled, created_at";
 
-fn agent_from_row(row: &AnyRow) -> Result<Agent, sqlx::Error> {
+pub(crate) fn agent_from_row(row: &AnyRow) -> Result<Agent, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(Agent {
         id: row.try_get("id")?,

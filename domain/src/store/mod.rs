@@ -7,11 +7,15 @@
 mod agents;
 mod api_keys;
 mod audit;
+mod auth;
+mod starts;
 mod contacts;
 mod sessions;
 
 pub use api_keys::{ApiKeyInfo, VerifiedKey};
-pub use audit::{AuditCtx, AuditEntry};
+pub use audit::{AuditCtx, AuditEntry, AuditFilter};
+pub use auth::{SignInError, WebSession};
+pub use starts::StartAttempt;
 pub use contacts::ContactQuery;
 pub use sessions::{SessionQuery, UpsertOutcome};
 

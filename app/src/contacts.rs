@@ -1,0 +1,424 @@
+//! Contacts: search, create, edit, delete, and Start conversation.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Me;
+use crate::error::{ErrorKind, UiError};
+use crate::layout::{FieldError, SignedIn};
+use domain::model::{Contact, Page};
+use domain::Channel;
+
+/// A page of contacts, and a fresh nonce for Start conversation attempts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContactsView {
+    pub page: Page<Contact>,
+    pub nonce: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartOutcome {
+    pub message: String,
+    pub next_nonce: String,
+}
+
+#[server(endpoint = "contacts/list")]
+pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError> {
+    use crate::ssr::{deps, require_agent};
+    use domain::store::{ContactQuery, Paging};
+    require_agent()?;
+    let paging = Paging::new(Some(page.max(1)), Some(20)).map_err(domain::DomainError::from)?;
+    let page = deps()
+        .store
+        .list_contacts(&ContactQuery {
+            q: Some(q),
+            paging: Some(paging),
+            owner_agent_id: None,
+        })
+        .await?;
+    Ok(ContactsView {
+        page,
+        nonce: crate::ssr::nonce(),
+    })
+}
+
+#[server(endpoint = "contacts/get")]
+pub async fn get_contact(id: String) -> Result<Contact, UiError> {
+    use crate::ssr::{deps, require_agent};
+    require_agent()?;
+    Ok(deps().store.contact(&id).await?)
+}
+
+#[server(endpoint = "contacts/save")]
+pub async fn save_contact(csrf: String, id: String, name: String, msisdn: String, version: String) -> Result<Contact, UiError> {
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use domain::model::ContactInput;
+    let back = if id.is_empty() { "/contacts/new".to_string() } else { format!("/contacts/{id}") };
+    let result = async {
+        let session = require_agent()?;
+        require_csrf(&session, &csrf)?;
+        let store = deps().store;
+        let ctx = audit(&session.agent);
+        let mut input = ContactInput {
+            name: Some(name.clone()),
+            msisdn: Some(msisdn.clone()),
+            ..Default::default()
+        };
+        if id.is_empty() {
+            input.owner_agent_id = Some(session.agent.id.clone());
+            Ok(store.create_contact(&ctx, &input).await?)
+        } else {
+            let current = store.contact(&id).await?;
+            if !domain::access::can_change_contact(&session.agent, &current) {
+                return Err(UiError::new(ErrorKind::Forbidden, "only its owner or an admin can change this contact"));
+            }
+            input.version = version.parse().ok();
+            Ok(store.update_contact(&ctx, &id, &input).await?)
+        }
+    }
+    .await;
+    let saved_name = result.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+    finish(
+        result,
+        Some(format!("/contacts?{}", crate::ssr::encode_query(&[("saved", &saved_name)]))),
+        &back,
+        &[("name", &name), ("msisdn", &msisdn)],
+    )
+}
+
+#[server(endpoint = "contacts/delete")]
+pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    let result = async {
+        let session = require_agent()?;
+        require_csrf(&session, &csrf)?;
+        let store = deps().store;
+        let current = store.contact(&id).await?;
+        if !domain::access::can_change_contact(&session.agent, &current) {
+            return Err(UiError::new(ErrorKind::Forbidden, "only its owner or an admin can delete this contact"));
+        }
+        store.delete_contact(&audit(&session.agent), &id).await?;
+        Ok(())
+    }
+    .await;
+    finish(result, Some("/contacts?deleted=1".into()), &format!("/contacts/{id}/delete"), &[])
+}
+
+/// Sends the seed's startConversation payload to the Connect webhook. The
+/// same nonce, contact and channel are one attempt: a double click sends once.
+#[server(endpoint = "contacts/start")]
+pub async fn start_conversation(csrf: String, contact_id: String, channel: String, nonce: String) -> Result<StartOutcome, UiError> {
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use domain::connect::StartConversationPayload;
+    let result = async {
+        let session = require_agent()?;
+        require_csrf(&session, &csrf)?;
+        let channel = Channel::parse_field("channel", &channel).map_err(domain::DomainError::from)?;
+        let deps = deps();
+        let contact = deps.store.contact(&contact_id).await?;
+        let channel_id = contact.channels.get(channel).ok_or_else(|| {
+            UiError::new(ErrorKind::Invalid, format!("{} has no {} number", contact.name, label(channel)))
+        })?;
+        let attempt = format!("{nonce}:{contact_id}:{channel}");
+        if nonce.is_empty() || !deps.store.begin_start_attempt(&attempt, &session.agent.id, &contact_id, channel.as_str()).await? {
+            let earlier = deps.store.start_attempt(&attempt).await?;
+            return Ok(StartOutcome {
+                message: match earlier.map(|a| a.status) {
+                    Some(s) if s == "sent" => format!("{} conversation with {} already started", label(channel), contact.name),
+                    _ => "this conversation start is already being sent".to_string(),
+                },
+                next_nonce: crate::ssr::nonce(),
+            });
+        }
+        let payload = StartConversationPayload::new(channel, channel_id, &session.agent.email, &contact.name);
+        let outcome = deps.connect.send(&payload).await;
+        let (status, detail) = match &outcome {
+            Ok(()) => ("sent", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        deps.store.finish_start_attempt(&attempt, status, detail.as_deref()).await?;
+        deps.store
+            .record_event(
+                &audit(&session.agent),
+                "conversation.start",
+                "contact",
+                &contact.id,
+                &serde_json::json!({ "payload": payload, "url": deps.connect.url(), "status": status, "error": detail }),
+            )
+            .await?;
+        match outcome {
+            Ok(()) => Ok(StartOutcome {
+                message: format!("{} conversation with {} started: it will appear in your Webex App", label(channel), contact.name),
+                next_nonce: crate::ssr::nonce(),
+            }),
+            Err(e) => Err(UiError::new(ErrorKind::Failed, format!("could not start the conversation: {e}"))),
+        }
+    }
+    .await;
+    let ok_message = result.as_ref().map(|o| o.message.clone()).unwrap_or_default();
+    finish(
+        result,
+        Some(format!("/contacts?{}", crate::ssr::encode_query(&[("started", &ok_message)]))),
+        "/contacts",
+        &[],
+    )
+}
+
+pub fn label(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Sms => "SMS",
+    }
+}
+
+#[component]
+pub fn ContactsPage() -> impl IntoView {
+    view! { <SignedIn render=|me| view! { <ContactList me /> } /> }
+}
+
+#[component]
+fn ContactList(me: Me) -> impl IntoView {
+    let query = use_query_map();
+    let q = move || query.with(|m| m.get("q").unwrap_or_default());
+    let page = move || query.with(|m| m.get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1));
+    let start = ServerAction::<StartConversation>::new();
+    let contacts = Resource::new(move || (q(), page()), |(q, page)| list_contacts(q, page));
+    let nonce = RwSignal::new(String::new());
+    // A finished start gives the buttons a fresh nonce for the next attempt.
+    Effect::new(move |_| {
+        if let Some(Ok(outcome)) = start.value().get() {
+            nonce.set(outcome.next_nonce);
+        }
+    });
+    let flash = move || {
+        query.with(|m| {
+            m.get("started")
+                .or_else(|| m.get("saved").map(|n| format!("Saved {n}")))
+                .or_else(|| m.get("deleted").map(|_| "Contact deleted".to_string()))
+        })
+    };
+    let start_error = move || match start.value().get() {
+        Some(Err(e)) => Some(e.message),
+        _ => query.with(|m| m.get("error")),
+    };
+    let start_ok = move || match start.value().get() {
+        Some(Ok(o)) => Some(o.message),
+        Some(Err(_)) => None,
+        None => flash(),
+    };
+    let csrf = me.csrf.clone();
+
+    view! {
+        <div class="page-head">
+            <h1>"Contacts"</h1>
+            <a class="button" href="/contacts/new">"New contact"</a>
+        </div>
+        <form method="get" action="/contacts" class="search" role="search">
+            <label for="q" class="visually-hidden">"Search contacts"</label>
+            <input id="q" name="q" type="search" placeholder="Name or number" value=q />
+            <button type="submit" class="secondary">"Search"</button>
+        </form>
+        <div aria-live="polite">
+            <Show when=move || start.pending().get()>
+                <p class="notice" role="status">"Starting conversation…"</p>
+            </Show>
+            {move || start_ok().map(|m| view! { <p class="notice success" role="status">{m}</p> })}
+            {move || start_error().map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading contacts…"</p> }>
+            {move || {
+                let csrf = csrf.clone();
+                contacts.get().map(move |result| match result {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Ok(view) => {
+                        if nonce.get_untracked().is_empty() {
+                            nonce.set(view.nonce.clone());
+                        }
+                        let total = view.page.total;
+                        let current = view.page.page;
+                        let pages = ((total + 19) / 20).max(1) as u32;
+                        if view.page.items.is_empty() {
+                            return view! {
+                                <div class="empty">
+                                    {if q().is_empty() {
+                                        view! { <p>"No contacts yet."</p> <p><a href="/contacts/new">"Add your first contact"</a></p> }.into_any()
+                                    } else {
+                                        view! { <p>"No contacts match “" {q()} "”."</p> <p><a href="/contacts">"Show all contacts"</a></p> }.into_any()
+                                    }}
+                                </div>
+                            }.into_any();
+                        }
+                        let rows = view.page.items.into_iter().map(|c| {
+                            let csrf = csrf.clone();
+                            view! { <ContactRow contact=c csrf start nonce /> }
+                        }).collect_view();
+                        view! {
+                            <ul class="contact-list" aria-label="Contacts">{rows}</ul>
+                            <nav class="pager" aria-label="Pages">
+                                <span>{format!("Page {current} of {pages} · {total} contacts")}</span>
+                                {(current > 1).then(|| view! { <a href=format!("/contacts?q={}&page={}", q(), current - 1)>"Previous"</a> })}
+                                {(current < pages).then(|| view! { <a href=format!("/contacts?q={}&page={}", q(), current + 1)>"Next"</a> })}
+                            </nav>
+                        }.into_any()
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn ContactRow(contact: Contact, csrf: String, start: ServerAction<StartConversation>, nonce: RwSignal<String>) -> impl IntoView {
+    let buttons = Channel::ALL
+        .into_iter()
+        .filter(|ch| contact.channels.get(*ch).is_some())
+        .map(|ch| {
+            let name = format!("Start {} conversation with {}", label(ch), contact.name);
+            let csrf = csrf.clone();
+            let contact_id = contact.id.clone();
+            view! {
+                <ActionForm action=start attr:class="inline">
+                    <input type="hidden" name="csrf" value=csrf />
+                    <input type="hidden" name="contact_id" value=contact_id />
+                    <input type="hidden" name="channel" value=ch.as_str() />
+                    <input type="hidden" name="nonce" value=move || nonce.get() />
+                    <button type="submit" class=format!("channel {}", ch.as_str()) aria-label=name.clone() title=name
+                        disabled=move || start.pending().get()>
+                        {label(ch)}
+                    </button>
+                </ActionForm>
+            }
+        })
+        .collect_view();
+    view! {
+        <li class="contact">
+            <div class="contact-main">
+                <a class="contact-name" href=format!("/contacts/{}", contact.id)>{contact.name.clone()}</a>
+                <span class="muted">{contact.msisdn.to_string()}</span>
+            </div>
+            <div class="contact-actions">{buttons}</div>
+        </li>
+    }
+}
+
+#[component]
+pub fn ContactFormPage() -> impl IntoView {
+    view! { <SignedIn render=|me| view! { <ContactForm me /> } /> }
+}
+
+#[component]
+fn ContactForm(me: Me) -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let existing = Resource::new(id, |id| async move {
+        if id.is_empty() { Ok(None) } else { get_contact(id).await.map(Some) }
+    });
+    let save = ServerAction::<SaveContact>::new();
+    let error = move || match save.value().get() {
+        Some(Err(e)) => Some(e),
+        _ => query.with(|m| {
+            m.get("error").map(|message| UiError {
+                field: m.get("field"),
+                ..UiError::new(ErrorKind::Invalid, message)
+            })
+        }),
+    };
+    let csrf = me.csrf.clone();
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let csrf = csrf.clone();
+                existing.get().map(move |r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
+                    Ok(contact) => {
+                        let is_new = contact.is_none();
+                        let typed = |k: &str| query.with(|m| m.get(k));
+                        let name = typed("name").or_else(|| contact.as_ref().map(|c| c.name.clone())).unwrap_or_default();
+                        let msisdn = typed("msisdn").or_else(|| contact.as_ref().map(|c| c.msisdn.to_string())).unwrap_or_default();
+                        let version = contact.as_ref().map(|c| c.version.to_string()).unwrap_or_default();
+                        let cid = contact.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+                        let delete_href = format!("/contacts/{cid}/delete");
+                        view! {
+                            <h1>{if is_new { "New contact" } else { "Edit contact" }}</h1>
+                            <ActionForm action=save attr:class="form" attr:novalidate=true>
+                                <input type="hidden" name="csrf" value=csrf.clone() />
+                                <input type="hidden" name="id" value=cid.clone() />
+                                <input type="hidden" name="version" value=version />
+                                <label for="name">"Name"</label>
+                                <input id="name" name="name" value=name autocomplete="off" required
+                                    aria-describedby="name-error" />
+                                <FieldError id="name-error" message=Signal::derive(move || error().and_then(|e| e.for_field("name"))) />
+                                <label for="msisdn">"Phone number"</label>
+                                <input id="msisdn" name="msisdn" type="tel" value=msisdn autocomplete="off" required
+                                    aria-describedby="msisdn-help msisdn-error" />
+                                <p id="msisdn-help" class="muted small">"With country code, e.g. +44 7700 900123."</p>
+                                <FieldError id="msisdn-error" message=Signal::derive(move || error().and_then(|e| e.for_field("msisdn"))) />
+                                {move || error().filter(|e| e.field.is_none()).map(|e| {
+                                    let current = e.current.clone();
+                                    view! {
+                                        <div class="notice error" role="alert">
+                                            <p>{e.message.clone()}</p>
+                                            {current.and_then(|c| c.get("name").map(|n| {
+                                                let msisdn = c.get("msisdn").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+                                                view! { <p>"Now: " <strong>{n.as_str().unwrap_or_default().to_string()}</strong> " · " {msisdn}</p>
+                                                        <p><a href=move || format!("/contacts/{}", id())>"Reload the current values"</a></p> }
+                                            }))}
+                                        </div>
+                                    }
+                                })}
+                                <div class="form-actions">
+                                    <button type="submit" disabled=move || save.pending().get()>
+                                        {move || if save.pending().get() { "Saving…" } else { "Save" }}
+                                    </button>
+                                    <a href="/contacts">"Cancel"</a>
+                                    {(!is_new).then(|| view! { <a class="danger-link" href=delete_href.clone()>"Delete…"</a> })}
+                                </div>
+                            </ActionForm>
+                        }.into_any()
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn DeleteContactPage() -> impl IntoView {
+    view! { <SignedIn render=|me| view! { <DeleteContact me /> } /> }
+}
+
+#[component]
+fn DeleteContact(me: Me) -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let contact = Resource::new(id, get_contact);
+    let delete = ServerAction::<DeleteContact>::new();
+    let csrf = me.csrf.clone();
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let csrf = csrf.clone();
+                contact.get().map(move |r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Ok(c) => view! {
+                        <h1>"Delete contact?"</h1>
+                        <p>"Delete " <strong>{c.name.clone()}</strong> " (" {c.msisdn.to_string()} ") permanently? Their sessions keep routing, without a contact."</p>
+                        {move || match delete.value().get() {
+                            Some(Err(e)) => Some(e.message),
+                            _ => query.with(|m| m.get("error")),
+                        }.map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
+                        <ActionForm action=delete attr:class="form-actions">
+                            <input type="hidden" name="csrf" value=csrf.clone() />
+                            <input type="hidden" name="id" value=c.id.clone() />
+                            <button type="submit" class="danger" disabled=move || delete.pending().get()>{format!("Delete {}", c.name)}</button>
+                            <a href=format!("/contacts/{}", c.id)>"Cancel"</a>
+                        </ActionForm>
+                    }.into_any(),
+                })
+            }}
+        </Transition>
+    }
+}

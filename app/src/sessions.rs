@@ -1,0 +1,289 @@
+//! Sessions: which customers are routed to me (or, for admins, to anyone),
+//! with end and take-over.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Me;
+use crate::contacts::label;
+#[cfg(feature = "ssr")]
+use crate::error::ErrorKind;
+use crate::error::UiError;
+use crate::layout::SignedIn;
+use domain::model::{Role, Session, SessionStatus};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub session: Session,
+    pub contact_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionsView {
+    pub rows: Vec<SessionRow>,
+    pub total: i64,
+    pub page: u32,
+    pub all: bool,
+}
+
+#[cfg(feature = "ssr")]
+async fn with_contact(store: &domain::store::Store, session: Session) -> SessionRow {
+    let contact_name = match session.contact_id.as_deref() {
+        Some(id) => store.contact(id).await.ok().map(|c| c.name),
+        None => None,
+    };
+    SessionRow { session, contact_name }
+}
+
+#[server(endpoint = "sessions/list")]
+pub async fn list_sessions(scope: String, page: u32) -> Result<SessionsView, UiError> {
+    use crate::ssr::{deps, require_admin, require_agent};
+    use domain::store::{Paging, SessionQuery};
+    let session = require_agent()?;
+    let all = scope == "all";
+    if all {
+        require_admin(&session)?;
+    }
+    let store = deps().store;
+    let paging = Paging::new(Some(page.max(1)), Some(20)).map_err(domain::DomainError::from)?;
+    let result = store
+        .list_sessions(&SessionQuery {
+            collab_agent_id: (!all).then(|| session.agent.email.clone()),
+            paging: Some(paging),
+            ..Default::default()
+        })
+        .await?;
+    let mut rows = Vec::with_capacity(result.items.len());
+    for s in result.items {
+        rows.push(with_contact(&store, s).await);
+    }
+    Ok(SessionsView {
+        rows,
+        total: result.total,
+        page: result.page,
+        all,
+    })
+}
+
+/// A session the signed-in agent may see; others are "not found", so their
+/// existence is not revealed.
+#[cfg(feature = "ssr")]
+async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session), UiError> {
+    let web = crate::ssr::require_agent()?;
+    let store = crate::ssr::deps().store;
+    let not_found = || UiError::new(ErrorKind::NotFound, "no such session, or it is not yours");
+    let session = store.session(id).await.map_err(|_| not_found())?;
+    if !domain::access::can_view_session(&web.agent, &session) {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::NOT_FOUND);
+        }
+        return Err(not_found());
+    }
+    Ok((web, session))
+}
+
+#[server(endpoint = "sessions/get")]
+pub async fn get_session(id: String) -> Result<SessionRow, UiError> {
+    let (_, session) = visible_session(&id).await?;
+    Ok(with_contact(&crate::ssr::deps().store, session).await)
+}
+
+#[server(endpoint = "sessions/end")]
+pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
+    use crate::ssr::{audit, deps, finish, require_csrf};
+    use domain::model::SessionInput;
+    let result = async {
+        let (web, session) = visible_session(&id).await?;
+        require_csrf(&web, &csrf)?;
+        if !domain::access::can_end_session(&web.agent, &session) {
+            return Err(UiError::new(ErrorKind::Forbidden, "you cannot end this session"));
+        }
+        let input = SessionInput {
+            status: Some("ended".into()),
+            ..Default::default()
+        };
+        deps().store.update_session(&audit(&web.agent), &id, &input).await?;
+        Ok(())
+    }
+    .await;
+    finish(result, Some(format!("/sessions/{id}?ended=1")), &format!("/sessions/{id}"), &[])
+}
+
+/// Takes a customer over: the session is routed to me (latest agent wins).
+#[server(endpoint = "sessions/take-over")]
+pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> {
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use domain::model::SessionInput;
+    let result = async {
+        let web = require_agent()?;
+        require_csrf(&web, &csrf)?;
+        let store = deps().store;
+        let session = store
+            .session(&id)
+            .await
+            .map_err(|_| UiError::new(ErrorKind::NotFound, "no such session"))?;
+        // Only sessions the agent can see can be taken over from the UI.
+        if !domain::access::can_view_session(&web.agent, &session) || !domain::access::can_take_over(&web.agent, &session) {
+            return Err(UiError::new(ErrorKind::NotFound, "no such session, or it is not yours"));
+        }
+        let input = SessionInput {
+            customer_channel: Some(session.customer_channel.as_str().into()),
+            customer_channel_id: Some(session.customer_channel_id.clone()),
+            collab_agent_id: Some(web.agent.email.clone()),
+            ..Default::default()
+        };
+        store.upsert_session(&audit(&web.agent), &input).await?;
+        Ok(())
+    }
+    .await;
+    finish(result, Some(format!("/sessions/{id}?taken=1")), &format!("/sessions/{id}"), &[])
+}
+
+fn status_label(s: SessionStatus) -> &'static str {
+    match s {
+        SessionStatus::Onboarding => "Onboarding",
+        SessionStatus::Active => "Active",
+        SessionStatus::Ended => "Ended",
+    }
+}
+
+#[component]
+pub fn SessionsPage() -> impl IntoView {
+    view! { <SignedIn render=|me| view! { <SessionList me /> } /> }
+}
+
+#[component]
+fn SessionList(me: Me) -> impl IntoView {
+    let query = use_query_map();
+    let scope = move || query.with(|m| m.get("scope").unwrap_or_else(|| "mine".into()));
+    let page = move || query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1u32));
+    let sessions = Resource::new(move || (scope(), page()), |(s, p)| list_sessions(s, p));
+    let admin = me.agent.role == Role::Admin;
+    view! {
+        <div class="page-head">
+            <h1>"Sessions"</h1>
+            {admin.then(|| view! {
+                <nav class="tabs" aria-label="Whose sessions">
+                    <a href="/sessions?scope=mine" aria-current=move || (scope() != "all").then_some("page")>"Mine"</a>
+                    <a href="/sessions?scope=all" aria-current=move || (scope() == "all").then_some("page")>"All"</a>
+                </nav>
+            })}
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
+            {move || sessions.get().map(|r| match r {
+                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Ok(v) if v.rows.is_empty() => view! {
+                    <div class="empty"><p>{if v.all { "No sessions yet." } else { "No customers are routed to you yet. Start a conversation from Contacts." }}</p></div>
+                }.into_any(),
+                Ok(v) => {
+                    let all = v.all;
+                    view! {
+                        <ul class="session-list" aria-label="Sessions">
+                            {v.rows.into_iter().map(|row| {
+                                let s = row.session;
+                                let who = row.contact_name.unwrap_or_else(|| s.customer_channel_id.clone());
+                                view! {
+                                    <li class="session">
+                                        <a href=format!("/sessions/{}", s.id)>{who}</a>
+                                        <span class="muted small">
+                                            {format!("{} · {} · {}", label(s.customer_channel), status_label(s.status), s.updated_at.replace('T', " ").chars().take(16).collect::<String>())}
+                                        </span>
+                                        {all.then(|| view! { <span class="muted small">{format!("Agent: {}", s.collab_agent_id.clone().unwrap_or_else(|| "none".into()))}</span> })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        <p class="muted small">{format!("{} sessions", v.total)}</p>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn SessionDetailPage() -> impl IntoView {
+    view! { <SignedIn render=|me| view! { <SessionDetail me /> } /> }
+}
+
+#[component]
+fn SessionDetail(me: Me) -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let end = ServerAction::<EndSession>::new();
+    let take = ServerAction::<TakeOverSession>::new();
+    let session = Resource::new(
+        move || (id(), end.version().get(), take.version().get()),
+        |(id, _, _)| get_session(id),
+    );
+    let notice = move || {
+        match (end.value().get(), take.value().get()) {
+            (Some(Err(e)), _) | (_, Some(Err(e))) => return Some((true, e.message)),
+            (Some(Ok(())), _) => return Some((false, "Session ended".to_string())),
+            (_, Some(Ok(()))) => return Some((false, "You now have this customer".to_string())),
+            _ => {}
+        }
+        query.with(|m| {
+            m.get("error")
+                .map(|e| (true, e))
+                .or_else(|| m.get("ended").map(|_| (false, "Session ended".to_string())))
+                .or_else(|| m.get("taken").map(|_| (false, "You now have this customer".to_string())))
+        })
+    };
+    let me_email = me.agent.email.clone();
+    let csrf = me.csrf.clone();
+    view! {
+        <p><a href="/sessions">"← Sessions"</a></p>
+        {move || notice().map(|(err, m)| if err {
+            view! { <p class="notice error" role="alert">{m}</p> }.into_any()
+        } else {
+            view! { <p class="notice success" role="status">{m}</p> }.into_any()
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let csrf = csrf.clone();
+                let me_email = me_email.clone();
+                session.get().map(move |r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Ok(row) => {
+                        let s = row.session;
+                        let mine = s.collab_agent_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&me_email));
+                        let ended = s.status == SessionStatus::Ended;
+                        let (c1, c2) = (csrf.clone(), csrf.clone());
+                        let (id1, id2) = (s.id.clone(), s.id.clone());
+                        view! {
+                            <h1>{row.contact_name.clone().unwrap_or_else(|| s.customer_channel_id.clone())}</h1>
+                            <dl class="facts">
+                                <dt>"Channel"</dt><dd>{label(s.customer_channel)}</dd>
+                                <dt>"Customer"</dt><dd>{s.customer_channel_id.clone()}</dd>
+                                <dt>"Agent"</dt><dd>{s.collab_agent_id.clone().unwrap_or_else(|| "none".into())}</dd>
+                                <dt>"Status"</dt><dd>{status_label(s.status)}</dd>
+                                <dt>"Last activity"</dt><dd>{s.updated_at.clone()}</dd>
+                                <dt>"Started"</dt><dd>{s.created_at.clone()}</dd>
+                            </dl>
+                            <div class="form-actions">
+                                {(!mine).then(|| view! {
+                                    <ActionForm action=take>
+                                        <input type="hidden" name="csrf" value=c1 />
+                                        <input type="hidden" name="id" value=id1 />
+                                        <button type="submit" disabled=move || take.pending().get()>"Take over"</button>
+                                    </ActionForm>
+                                })}
+                                {(!ended).then(|| view! {
+                                    <ActionForm action=end>
+                                        <input type="hidden" name="csrf" value=c2 />
+                                        <input type="hidden" name="id" value=id2 />
+                                        <button type="submit" class="danger" disabled=move || end.pending().get()>"End session"</button>
+                                    </ActionForm>
+                                })}
+                            </div>
+                            <p class="muted small">"The message history appears here once the built-in relay is on."</p>
+                        }.into_any()
+                    }
+                })
+            }}
+        </Transition>
+    }
+}

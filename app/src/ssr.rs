@@ -1,0 +1,201 @@
+//! Server-side helpers for server functions: dependencies, the signed-in
+//! agent, CSRF checks, and results for forms posted before hydration.
+
+use leptos::prelude::*;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+use crate::error::{ErrorKind, UiError};
+use domain::connect::ConnectWebhook;
+use domain::model::{Actor, Agent};
+use domain::store::{AuditCtx, Store, WebSession};
+
+/// Cookie and lifetime settings of browser sessions.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub cookie_name: &'static str,
+    /// `Secure` (and `SameSite=None; Partitioned` so the Webex sidebar iframe
+    /// keeps the cookie). Off only for plain-http localhost.
+    pub secure: bool,
+    pub idle: Duration,
+    pub lifetime: Duration,
+}
+
+impl AuthSettings {
+    pub fn new(secure: bool, idle: Duration, lifetime: Duration) -> Self {
+        AuthSettings {
+            cookie_name: if secure { "__Host-cm_session" } else { "cm_session" },
+            secure,
+            idle,
+            lifetime,
+        }
+    }
+
+    pub fn cookie(&self, value: &str, max_age: Option<Duration>) -> String {
+        let mut cookie = format!("{}={value}; Path=/; HttpOnly", self.cookie_name);
+        if self.secure {
+            cookie.push_str("; Secure; SameSite=None; Partitioned");
+        } else {
+            cookie.push_str("; SameSite=Lax");
+        }
+        match max_age {
+            Some(age) => cookie.push_str(&format!("; Max-Age={}", age.as_secs())),
+            None => cookie.push_str("; Max-Age=0"),
+        }
+        cookie
+    }
+}
+
+/// A configured endpoint, for the admin's integrations view.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub url: Option<String>,
+}
+
+/// Everything server functions need, provided as one context by the server.
+#[derive(Clone)]
+pub struct ServerDeps {
+    pub store: Store,
+    pub auth: AuthSettings,
+    pub connect: ConnectWebhook,
+    pub sandbox: bool,
+    pub endpoints: Vec<Endpoint>,
+}
+
+pub fn deps() -> ServerDeps {
+    expect_context::<ServerDeps>()
+}
+
+/// The browser session the server resolved from the cookie, if any.
+pub fn web_session() -> Option<WebSession> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<WebSession>().cloned())
+}
+
+/// The session cookie's value on this request.
+pub fn session_cookie(auth: &AuthSettings) -> Option<String> {
+    let parts = use_context::<http::request::Parts>()?;
+    let header = parts.headers.get(http::header::COOKIE)?.to_str().ok()?;
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == auth.cookie_name).then(|| value.to_string())
+    })
+}
+
+pub fn require_agent() -> Result<WebSession, UiError> {
+    web_session().ok_or_else(|| {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::UNAUTHORIZED);
+        }
+        UiError::new(ErrorKind::SignedOut, "you are signed out: sign in again")
+    })
+}
+
+/// Checks the token that every state-changing form carries (the cookie alone
+/// is not proof of intent; an Origin check runs in the server as well).
+pub fn require_csrf(session: &WebSession, token: &str) -> Result<(), UiError> {
+    if bool::from(session.csrf_token.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::FORBIDDEN);
+        }
+        Err(UiError::new(
+            ErrorKind::Forbidden,
+            "this form has expired: reload the page and try again",
+        ))
+    }
+}
+
+pub fn require_admin(session: &WebSession) -> Result<(), UiError> {
+    if domain::access::is_admin(&session.agent) {
+        Ok(())
+    } else {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::FORBIDDEN);
+        }
+        Err(UiError::new(ErrorKind::Forbidden, "only admins can do this"))
+    }
+}
+
+pub fn audit(agent: &Agent) -> AuditCtx {
+    let request_id = use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string));
+    AuditCtx::new(Actor::Agent(agent.email.clone()), request_id)
+}
+
+/// True for a plain HTML form post (the page was not hydrated yet).
+pub fn is_plain_form_post() -> bool {
+    use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// Finishes a server function. For forms posted before hydration the browser
+/// is sent back to a page: `ok_to` on success, `error_to` with the error
+/// (and the values typed, so nothing is lost) in the query on failure.
+pub fn finish<T>(
+    result: Result<T, UiError>,
+    ok_to: Option<String>,
+    error_to: &str,
+    keep: &[(&str, &str)],
+) -> Result<T, UiError> {
+    match (&result, is_plain_form_post()) {
+        (Ok(_), _) => {
+            if let Some(to) = ok_to {
+                leptos_axum::redirect(&to);
+            }
+        }
+        (Err(e), true) => {
+            let mut query = vec![("error", e.message.as_str())];
+            if let Some(field) = e.field.as_deref() {
+                query.push(("field", field));
+            }
+            query.extend_from_slice(keep);
+            let sep = if error_to.contains('?') { '&' } else { '?' };
+            leptos_axum::redirect(&format!("{error_to}{sep}{}", encode_query(&query)));
+        }
+        (Err(e), false) => {
+            // A user mistake is not a server failure: answer with a fitting status.
+            let status = match e.kind {
+                ErrorKind::SignedOut => http::StatusCode::UNAUTHORIZED,
+                ErrorKind::Forbidden => http::StatusCode::FORBIDDEN,
+                ErrorKind::NotFound => http::StatusCode::NOT_FOUND,
+                ErrorKind::Invalid => http::StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorKind::Conflict => http::StatusCode::CONFLICT,
+                ErrorKind::Failed => http::StatusCode::BAD_GATEWAY,
+            };
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+                resp.set_status(status);
+            }
+        }
+    }
+    result
+}
+
+/// A random token for one-time use (attempt nonces).
+pub fn nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub fn encode_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

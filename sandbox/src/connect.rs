@@ -1,0 +1,815 @@
+//! The simulated Webex Connect: messaging API v1 (SMS, WhatsApp) and v2
+//! (MMS, SMS), the inbound-webhook events that start flows, delivery
+//! receipts, and customer messages from the phone page.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::delivery::{self, Delivery, DeliveryKind};
+use crate::state::{
+    timestamp, ConnectRequest, Media, PhoneMessage, ReceiptTarget, RecordedEvent, Shared,
+};
+
+/// Connect accepts at most 1000 destinations per request.
+const MAX_DESTINATIONS: usize = 1000;
+const MAX_SMS_CHARS: usize = 1024;
+const MAX_WHATSAPP_CHARS: usize = 4096;
+/// WhatsApp free-form messages only within 24 h of the customer's last message.
+const WHATSAPP_WINDOW_HOURS: i64 = 24;
+/// Pause between the "submitted" and "delivered" receipts.
+const DELIVERY_DELAY: Duration = Duration::from_millis(200);
+const WHATSAPP_MEDIA_TYPES: &[&str] = &["image", "audio", "document", "video", "sticker"];
+const WHATSAPP_MIME_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/jpg",
+    "image/png",
+    "image/webp",
+    "audio/aac",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/amr",
+    "audio/ogg",
+    "video/mp4",
+    "video/3gpp",
+    "application/pdf",
+    "text/plain",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+const MMS_ATTACHMENT_TYPES: &[&str] = &["image", "video", "audio", "text", "vcard", "pdf"];
+/// What the phone shows as the business's WhatsApp app and SMS sender.
+pub const BUSINESS_WHATSAPP_APP: &str = "sandbox-whatsapp-app";
+pub const BUSINESS_SENDER_ID: &str = "SANDBOX";
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/resources/v1/messaging", post(messaging_v1))
+        .route("/v2/messages", post(messages_v2))
+        .route("/events/{event_id}", post(event))
+        .route("/media/{id}/{filename}", get(media))
+}
+
+/// A Connect API error: always HTTP 200, the code says what went wrong.
+#[derive(Debug)]
+pub struct ConnectError {
+    code: &'static str,
+    description: String,
+}
+
+impl ConnectError {
+    fn new(code: &'static str, description: impl Into<String>) -> ConnectError {
+        ConnectError {
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn missing(what: &str) -> ConnectError {
+        ConnectError::new("7003", format!("Mandatory parameters missing: {what}"))
+    }
+
+    fn invalid(what: &str) -> ConnectError {
+        ConnectError::new("7004", format!("Invalid parameters: {what}"))
+    }
+}
+
+impl IntoResponse for ConnectError {
+    fn into_response(self) -> Response {
+        let body = json!({"response": {
+            "code": self.code,
+            "description": self.description,
+            "transid": uuid::Uuid::new_v4().to_string(),
+        }});
+        (StatusCode::OK, Json(body)).into_response()
+    }
+}
+
+/// One message to one recipient, validated and ready to "send".
+#[derive(Clone)]
+struct Outbound {
+    channel: &'static str,
+    /// Destination exactly as given (msisdn with +, waid without).
+    destination: String,
+    text: Option<String>,
+    media_url: Option<String>,
+    media_type: Option<String>,
+    filename: Option<String>,
+    template: Option<String>,
+    /// A failure known before sending: (code, description).
+    failure: Option<(&'static str, String)>,
+    /// WhatsApp media is fetched by the platform; a bad URL fails later.
+    fetch_media: bool,
+}
+
+fn check_key(sandbox: &Shared, headers: &HeaderMap) -> Result<(), ConnectError> {
+    let key = headers
+        .get("key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ConnectError::new("7002", "Service key missing."))?;
+    if key != sandbox.config.connect_api_key {
+        return Err(ConnectError::new("7001", "Authentication failed."));
+    }
+    Ok(())
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ConnectError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| ConnectError::new("7000", "Invalid JSON."))?;
+    if !value.is_object() {
+        return Err(ConnectError::new("7000", "Invalid JSON."));
+    }
+    Ok(value)
+}
+
+fn text_field(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn digits(number: &str) -> String {
+    number.trim_start_matches('+').to_string()
+}
+
+fn valid_msisdn(number: &str) -> bool {
+    let d = number.strip_prefix('+').unwrap_or(number);
+    (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `POST /resources/v1/messaging`: SMS and WhatsApp (text, media, template).
+async fn messaging_v1(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = check_key(&sandbox, &headers)
+        .and_then(|_| parse_json(&body))
+        .and_then(|request| {
+            let outbound = validate_v1(&sandbox, &request)?;
+            let notify = text_field(&request, "/notifyurl");
+            Ok(accept(&sandbox, "v1", &request, outbound, notify))
+        });
+    match result {
+        Ok(queued) => Json(queued).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn validate_v1(sandbox: &Shared, request: &Value) -> Result<Vec<Outbound>, ConnectError> {
+    let channel = text_field(request, "/deliverychannel")
+        .ok_or_else(|| ConnectError::missing("deliverychannel"))?
+        .to_lowercase();
+    let address_field = match channel.as_str() {
+        "sms" => "msisdn",
+        "whatsapp" => "waid",
+        _ => return Err(ConnectError::invalid("deliverychannel")),
+    };
+    let destinations = request
+        .get("destination")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ConnectError::missing("destination"))?;
+    let mut addresses = Vec::new();
+    for destination in destinations {
+        for address in destination
+            .get(address_field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let address = address
+                .as_str()
+                .ok_or_else(|| ConnectError::invalid(address_field))?;
+            addresses.push(address.to_string());
+        }
+    }
+    if addresses.is_empty() {
+        return Err(ConnectError::missing(&format!(
+            "destination.{address_field}"
+        )));
+    }
+    if addresses.len() > MAX_DESTINATIONS {
+        return Err(ConnectError::new(
+            "7009",
+            "Maximum destinations per request exceeded.",
+        ));
+    }
+    if channel == "sms" {
+        let text = text_field(request, "/channels/sms/text")
+            .ok_or_else(|| ConnectError::missing("channels.sms.text"))?;
+        return Ok(addresses
+            .into_iter()
+            .map(|destination| {
+                let failure = if !valid_msisdn(&destination) {
+                    Some(("7102", "Invalid address".to_string()))
+                } else if text.chars().count() > MAX_SMS_CHARS {
+                    Some(("7107", "Message length exceeded".to_string()))
+                } else {
+                    None
+                };
+                Outbound {
+                    channel: "sms",
+                    destination,
+                    text: Some(text.clone()),
+                    media_url: None,
+                    media_type: None,
+                    filename: None,
+                    template: None,
+                    failure,
+                    fetch_media: false,
+                }
+            })
+            .collect());
+    }
+    validate_whatsapp(sandbox, request, addresses)
+}
+
+fn validate_whatsapp(
+    sandbox: &Shared,
+    request: &Value,
+    addresses: Vec<String>,
+) -> Result<Vec<Outbound>, ConnectError> {
+    text_field(request, "/appid").ok_or_else(|| ConnectError::missing("appid"))?;
+    let mut outbound = Outbound {
+        channel: "whatsapp",
+        destination: String::new(),
+        text: None,
+        media_url: None,
+        media_type: None,
+        filename: None,
+        template: None,
+        failure: None,
+        fetch_media: false,
+    };
+    let free_form = if let Some(message) = request.get("message") {
+        let template = text_field(message, "/template")
+            .ok_or_else(|| ConnectError::missing("message.template"))?;
+        let parameters: Vec<String> = message
+            .get("parameters")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        outbound.text = Some(parameters.join(", "));
+        outbound.template = Some(template);
+        false
+    } else {
+        let wa = request
+            .pointer("/channels/OTT-Messaging/wa")
+            .ok_or_else(|| ConnectError::missing("channels.OTT-Messaging.wa"))?;
+        let kind = text_field(wa, "/type").ok_or_else(|| ConnectError::missing("wa.type"))?;
+        if kind == "text" {
+            let body = text_field(wa, "/text/body")
+                .ok_or_else(|| ConnectError::missing("wa.text.body"))?;
+            if body.chars().count() > MAX_WHATSAPP_CHARS {
+                outbound.failure = Some(("7714", "Message text exceeds 4096 characters".into()));
+            }
+            outbound.text = Some(body);
+        } else if WHATSAPP_MEDIA_TYPES.contains(&kind.as_str()) {
+            let media = wa
+                .get(&kind)
+                .ok_or_else(|| ConnectError::missing(&format!("wa.{kind}")))?;
+            let url = text_field(media, "/url")
+                .ok_or_else(|| ConnectError::missing(&format!("wa.{kind}.url")))?;
+            let mime = text_field(media, "/mimeType")
+                .ok_or_else(|| ConnectError::missing(&format!("wa.{kind}.mimeType")))?;
+            if !WHATSAPP_MIME_TYPES.contains(&mime.to_lowercase().as_str()) {
+                outbound.failure = Some(("7861", format!("Unsupported media type {mime}")));
+            }
+            outbound.text = text_field(media, "/caption");
+            outbound.filename = text_field(media, "/filename");
+            outbound.media_url = Some(url);
+            outbound.media_type = Some(mime);
+            outbound.fetch_media = true;
+        } else {
+            return Err(ConnectError::invalid("wa.type"));
+        }
+        true
+    };
+    let now = sandbox.now();
+    let world = sandbox.world();
+    Ok(addresses
+        .into_iter()
+        .map(|destination| {
+            let mut o = Outbound {
+                destination: destination.clone(),
+                ..outbound.clone()
+            };
+            // A waid is the number without '+'.
+            let digits_only =
+                !destination.is_empty() && destination.bytes().all(|b| b.is_ascii_digit());
+            if !digits_only || !valid_msisdn(&destination) {
+                o.failure = Some(("7102", "Invalid address".into()));
+            } else if free_form {
+                let open = world
+                    .last_inbound
+                    .get(&destination)
+                    .is_some_and(|at| now - *at <= chrono::Duration::hours(WHATSAPP_WINDOW_HOURS));
+                if !open {
+                    o.failure = Some((
+                        "7710",
+                        "Re-engagement message - Message failed to send because more than 24 \
+                         hours have passed since the customer last replied to this number. Use \
+                         a message template to respond."
+                            .into(),
+                    ));
+                }
+            }
+            o.fetch_media = outbound.fetch_media && o.failure.is_none();
+            o
+        })
+        .collect())
+}
+
+/// `POST /v2/messages`: MMS (subject, attachments with mediaUrl) and SMS.
+async fn messages_v2(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = check_key(&sandbox, &headers)
+        .and_then(|_| parse_json(&body))
+        .and_then(|request| {
+            let outbound = validate_v2(&request)?;
+            let notify = text_field(&request, "/notifyUrl");
+            Ok(accept(&sandbox, "v2", &request, outbound, notify))
+        });
+    match result {
+        Ok(queued) => Json(queued).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn validate_v2(request: &Value) -> Result<Vec<Outbound>, ConnectError> {
+    let channel =
+        text_field(request, "/channel").ok_or_else(|| ConnectError::missing("channel"))?;
+    let channel: &'static str = match channel.to_lowercase().as_str() {
+        "mms" => "mms",
+        "sms" => "sms",
+        _ => return Err(ConnectError::invalid("channel")),
+    };
+    text_field(request, "/from").ok_or_else(|| ConnectError::missing("from"))?;
+    let mut addresses = Vec::new();
+    for to in request
+        .get("to")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for msisdn in to
+            .get("msisdn")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let msisdn = msisdn
+                .as_str()
+                .ok_or_else(|| ConnectError::invalid("to.msisdn"))?;
+            addresses.push(msisdn.to_string());
+        }
+    }
+    if addresses.is_empty() {
+        return Err(ConnectError::missing("to.msisdn"));
+    }
+    if addresses.len() > MAX_DESTINATIONS {
+        return Err(ConnectError::new(
+            "7009",
+            "Maximum destinations per request exceeded.",
+        ));
+    }
+    let content = request
+        .get("content")
+        .ok_or_else(|| ConnectError::missing("content"))?;
+    let text;
+    let mut media_url = None;
+    let mut media_type = None;
+    let mut failure = None;
+    if channel == "mms" {
+        let attachments = content
+            .get("attachments")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| ConnectError::missing("content.attachments"))?;
+        let mut texts: Vec<String> = text_field(content, "/subject").into_iter().collect();
+        for attachment in attachments {
+            let kind = text_field(attachment, "/type")
+                .ok_or_else(|| ConnectError::missing("attachments.type"))?;
+            if !MMS_ATTACHMENT_TYPES.contains(&kind.as_str()) {
+                failure = Some(("7148", format!("Invalid attachment type {kind}")));
+            }
+            if let Some(t) = text_field(attachment, "/messageText") {
+                texts.push(t);
+            }
+            if kind != "text" {
+                let url = text_field(attachment, "/mediaUrl")
+                    .ok_or_else(|| ConnectError::missing("attachments.mediaUrl"))?;
+                if media_url.is_none() {
+                    media_url = Some(url);
+                    media_type = Some(kind);
+                }
+            }
+        }
+        text = Some(texts.join("\n")).filter(|t| !t.is_empty());
+    } else {
+        text = Some(
+            text_field(content, "/text").ok_or_else(|| ConnectError::missing("content.text"))?,
+        );
+    }
+    Ok(addresses
+        .into_iter()
+        .map(|destination| Outbound {
+            channel,
+            failure: if valid_msisdn(&destination) {
+                failure.clone()
+            } else {
+                Some(("7102", "Invalid address".into()))
+            },
+            destination,
+            text: text.clone(),
+            media_url: media_url.clone(),
+            media_type: media_type.clone(),
+            filename: None,
+            template: None,
+            fetch_media: false,
+        })
+        .collect())
+}
+
+/// Records accepted messages, answers "Queued" and sends the receipts later.
+fn accept(
+    sandbox: &Shared,
+    api: &str,
+    request: &Value,
+    outbound: Vec<Outbound>,
+    notify_url: Option<String>,
+) -> Value {
+    let callback_data = text_field(request, "/callbackData").unwrap_or_default();
+    let correlation_id = text_field(request, "/correlationid")
+        .or_else(|| text_field(request, "/to/0/correlationId"))
+        .unwrap_or_default();
+    let at = timestamp(sandbox.now());
+    let mut response = Vec::new();
+    let mut world = sandbox.world();
+    let mut scheduled = Vec::new();
+    for o in outbound {
+        let transid = uuid::Uuid::new_v4().to_string();
+        let (delivery_channel, destination_type) = match o.channel {
+            "whatsapp" => ("whatsapp", "waid"),
+            "mms" => ("MMS", "msisdn"),
+            _ => ("SMS", "msisdn"),
+        };
+        world.connect_requests.push(ConnectRequest {
+            transid: transid.clone(),
+            api: api.to_string(),
+            channel: o.channel.to_string(),
+            destination: o.destination.clone(),
+            body: request.clone(),
+            at: at.clone(),
+        });
+        world.phone.push(PhoneMessage {
+            id: transid.clone(),
+            app: if o.channel == "whatsapp" {
+                "whatsapp"
+            } else {
+                "sms"
+            }
+            .into(),
+            channel: o.channel.into(),
+            number: digits(&o.destination),
+            direction: "outbound".into(),
+            text: o.text.clone(),
+            media_url: o.media_url.clone(),
+            media_type: o.media_type.clone(),
+            filename: o.filename.clone(),
+            template: o.template.clone(),
+            status: "queued".into(),
+            error_code: None,
+            at: at.clone(),
+            receipt: notify_url.clone().map(|notify_url| ReceiptTarget {
+                notify_url,
+                callback_data: callback_data.clone(),
+                correlation_id: correlation_id.clone(),
+                destination: o.destination.clone(),
+                destination_type: destination_type.into(),
+                delivery_channel: delivery_channel.into(),
+            }),
+        });
+        response.push(json!({"code": "1001", "transid": transid, "description": "Queued"}));
+        scheduled.push((transid, o.failure, o.media_url.filter(|_| o.fetch_media)));
+    }
+    let generation = world.generation;
+    drop(world);
+    for (transid, failure, media_url) in scheduled {
+        tokio::spawn(send_receipts(
+            sandbox.clone(),
+            generation,
+            transid,
+            failure,
+            media_url,
+        ));
+    }
+    json!({ "response": response })
+}
+
+/// Submitted (7501) then delivered (7500), or the failure receipt.
+async fn send_receipts(
+    sandbox: Shared,
+    generation: u64,
+    transid: String,
+    mut failure: Option<(&'static str, String)>,
+    media_url: Option<String>,
+) {
+    if let Some(url) = media_url {
+        let fetched = sandbox.http.get(&url).send().await;
+        if !fetched.is_ok_and(|r| r.status().is_success()) {
+            failure = Some(("7701", format!("Media download error: {url}")));
+        }
+    }
+    match failure {
+        Some((code, description)) => {
+            update_status(
+                &sandbox,
+                generation,
+                &transid,
+                "failed",
+                Some(code),
+                &description,
+            );
+        }
+        None => {
+            update_status(&sandbox, generation, &transid, "sent", None, "Submitted");
+            tokio::time::sleep(DELIVERY_DELAY).await;
+            update_status(
+                &sandbox,
+                generation,
+                &transid,
+                "delivered",
+                None,
+                "Delivered",
+            );
+        }
+    }
+}
+
+/// Moves a message to a new status and posts its receipt, if it has a notify URL.
+fn update_status(
+    sandbox: &Shared,
+    generation: u64,
+    transid: &str,
+    status: &str,
+    failure_code: Option<&str>,
+    description: &str,
+) {
+    let (code, delivery_status) = match (status, failure_code) {
+        (_, Some(code)) => (code, "Failed"),
+        ("sent", _) => ("7501", "Submitted"),
+        ("delivered", _) => ("7500", "Delivered"),
+        _ => ("7502", "Read"),
+    };
+    let now = sandbox.now();
+    let receipt = {
+        let mut world = sandbox.world();
+        if world.generation != generation {
+            return;
+        }
+        let Some(message) = world.phone.iter_mut().find(|m| m.id == transid) else {
+            return;
+        };
+        message.status = status.to_string();
+        message.error_code = failure_code.map(str::to_string);
+        message.receipt.clone()
+    };
+    let Some(target) = receipt else { return };
+    let body = json!({"deliveryInfoNotification": {
+        "deliveryInfo": {
+            "timeStamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            "Description": description,
+            "code": code,
+            "deliveryChannel": target.delivery_channel,
+            "additionalInfo": "",
+            "destination": target.destination,
+            "destinationType": target.destination_type,
+            "deliveryStatus": delivery_status,
+        },
+        "subtid": "",
+        "transid": transid,
+        "callbackData": target.callback_data,
+        "correlationid": target.correlation_id,
+    }});
+    delivery::enqueue(
+        sandbox,
+        Delivery::json(DeliveryKind::Receipt, target.notify_url, &body),
+    );
+}
+
+/// The phone displayed the thread: WhatsApp messages become "read" (7502).
+/// SMS has no read receipts.
+pub fn mark_read(sandbox: &Shared, number: &str) {
+    let (generation, ids) = {
+        let world = sandbox.world();
+        let ids: Vec<String> = world
+            .phone
+            .iter()
+            .filter(|m| m.app == "whatsapp" && m.number == digits(number))
+            .filter(|m| m.direction == "outbound" && m.status == "delivered")
+            .map(|m| m.id.clone())
+            .collect();
+        (world.generation, ids)
+    };
+    for id in ids {
+        update_status(sandbox, generation, &id, "read", None, "Read");
+    }
+}
+
+/// `POST /events/{EVENTID}`: the inbound webhook a Connect flow starts from.
+/// Records the body byte for byte.
+async fn event(
+    State(sandbox): State<Shared>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let key = headers
+        .get("key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let record = RecordedEvent {
+        received_at: timestamp(sandbox.now()),
+        content_type: header_text(header::CONTENT_TYPE),
+        key,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    sandbox
+        .world()
+        .events
+        .entry(event_id)
+        .or_default()
+        .push(record);
+    let transid = uuid::Uuid::new_v4().to_string();
+    Json(json!({"status": "queued", "transid": transid})).into_response()
+}
+
+/// Media the customer sent, at a public URL as a provider would host it.
+async fn media(
+    State(sandbox): State<Shared>,
+    Path((id, _filename)): Path<(String, String)>,
+) -> Response {
+    let world = sandbox.world();
+    match world.media.get(&id) {
+        Some(media) => {
+            let content_type = HeaderValue::from_str(&media.content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            ([(header::CONTENT_TYPE, content_type)], media.bytes.clone()).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A message the customer typed on the phone page.
+pub struct CustomerMessage {
+    pub channel: String,
+    pub number: String,
+    pub name: Option<String>,
+    pub text: Option<String>,
+    pub file: Option<(Bytes, String, String)>,
+}
+
+/// Records a customer's message and posts it to the product's inbound URL in
+/// the channel's shape (see docs/sandbox.md, "Inbound messages").
+pub fn receive_from_customer(sandbox: &Shared, m: CustomerMessage) -> Result<PhoneMessage, String> {
+    let channel = m.channel.to_lowercase();
+    if !["sms", "whatsapp", "mms"].contains(&channel.as_str()) {
+        return Err("channel must be sms, whatsapp or mms".into());
+    }
+    if !valid_msisdn(&m.number) {
+        return Err("number must be an international number, e.g. +447700900123".into());
+    }
+    let text = m.text.filter(|t| !t.trim().is_empty());
+    if text.is_none() && m.file.is_none() {
+        return Err("type a message or choose a file".into());
+    }
+    if channel == "sms" && m.file.is_some() {
+        return Err("SMS cannot carry files; choose MMS".into());
+    }
+    let number = digits(&m.number);
+    let msisdn = format!("+{number}");
+    let transid = uuid::Uuid::new_v4().to_string();
+    let now = sandbox.now();
+    let at = timestamp(now);
+    let mut world = sandbox.world();
+    let media = m.file.map(|(bytes, content_type, filename)| {
+        let id = crate::state::random_token(16);
+        let safe_name: String = filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let url = sandbox.url(&format!("/connect/media/{id}/{safe_name}"));
+        world.media.insert(
+            id,
+            Media {
+                bytes,
+                content_type: content_type.clone(),
+            },
+        );
+        (url, content_type, filename)
+    });
+    let base = json!({
+        "eventType": "incomingMessage",
+        "channel": channel,
+        "transid": transid,
+        "timeStamp": at,
+    });
+    let mut payload = base;
+    match channel.as_str() {
+        "whatsapp" => {
+            payload["waid"] = json!(number);
+            payload["appid"] = json!(BUSINESS_WHATSAPP_APP);
+            payload["profileName"] = json!(m.name.clone().unwrap_or_else(|| "Customer".into()));
+            payload["message"] = match &media {
+                None => json!({"type": "text", "text": {"body": text}}),
+                Some((url, mime, filename)) => {
+                    let kind = if mime.starts_with("image/") {
+                        "image"
+                    } else {
+                        "document"
+                    };
+                    let mut media_json = json!({"url": url, "mimeType": mime});
+                    if let Some(caption) = &text {
+                        media_json["caption"] = json!(caption);
+                    }
+                    if kind == "document" {
+                        media_json["filename"] = json!(filename);
+                    }
+                    json!({"type": kind, kind: media_json})
+                }
+            };
+            world.last_inbound.insert(number.clone(), now);
+        }
+        "sms" => {
+            payload["msisdn"] = json!(msisdn);
+            payload["senderid"] = json!(BUSINESS_SENDER_ID);
+            payload["message"] = json!({"type": "text", "text": text});
+        }
+        _ => {
+            payload["msisdn"] = json!(msisdn);
+            payload["senderid"] = json!(BUSINESS_SENDER_ID);
+            let mut attachments = Vec::new();
+            if let Some(t) = &text {
+                attachments.push(json!({"type": "text", "messageText": t}));
+            }
+            if let Some((url, mime, _)) = &media {
+                let kind = mime.split('/').next().unwrap_or("image");
+                attachments.push(json!({"type": kind, "mediaUrl": url, "mimeType": mime}));
+            }
+            payload["content"] = json!({"subject": "", "attachments": attachments});
+        }
+    }
+    let message = PhoneMessage {
+        id: transid,
+        app: if channel == "whatsapp" {
+            "whatsapp"
+        } else {
+            "sms"
+        }
+        .into(),
+        channel: channel.clone(),
+        number,
+        direction: "inbound".into(),
+        text,
+        media_url: media.as_ref().map(|(url, _, _)| url.clone()),
+        media_type: media.as_ref().map(|(_, mime, _)| mime.clone()),
+        filename: media.map(|(_, _, name)| name),
+        template: None,
+        status: "received".into(),
+        error_code: None,
+        at,
+        receipt: None,
+    };
+    world.phone.push(message.clone());
+    drop(world);
+    if let Some(url) = &sandbox.config.connect_inbound_url {
+        delivery::enqueue(
+            sandbox,
+            Delivery::json(DeliveryKind::Inbound, url.clone(), &payload),
+        );
+    }
+    Ok(message)
+}

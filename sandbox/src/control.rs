@@ -1,0 +1,196 @@
+//! The control API for tests and demos: reset, clock, faults, call log,
+//! recorded events and agent tokens.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::delivery::{DeliveryFault, DeliveryKind, DeliveryMode};
+use crate::faults::{FaultAction, RouteFault};
+use crate::state::{timestamp, PersonType, Shared};
+use crate::webex::error::ApiError;
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/reset", post(reset))
+        .route("/calls", get(calls))
+        .route("/events/{event_id}", get(events))
+        .route("/clock", get(clock).post(advance_clock))
+        .route("/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/deliveries", post(add_delivery_fault))
+        .route("/scanning", post(scanning))
+        .route("/agent-token", post(agent_token))
+        .route("/connect/messages", get(connect_messages))
+        .route("/people", get(people))
+}
+
+async fn reset(State(sandbox): State<Shared>) -> StatusCode {
+    sandbox.reset();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    kind: Option<String>,
+}
+
+async fn calls(State(sandbox): State<Shared>, Query(q): Query<CallsQuery>) -> Json<Value> {
+    let world = sandbox.world();
+    let items: Vec<_> = world
+        .calls
+        .iter()
+        .filter(|c| q.kind.as_deref().is_none_or(|k| c.kind == k))
+        .collect();
+    Json(json!({ "items": items }))
+}
+
+async fn events(State(sandbox): State<Shared>, Path(event_id): Path<String>) -> Json<Value> {
+    let world = sandbox.world();
+    let items = world.events.get(&event_id).cloned().unwrap_or_default();
+    Json(json!({ "items": items }))
+}
+
+async fn clock(State(sandbox): State<Shared>) -> Json<Value> {
+    let offset = sandbox.world().clock_offset_seconds;
+    Json(json!({"now": timestamp(sandbox.now()), "offsetSeconds": offset}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdvanceClock {
+    advance_seconds: i64,
+}
+
+/// Moves the sandbox clock forward (never back: timestamps stay ordered).
+async fn advance_clock(
+    State(sandbox): State<Shared>,
+    Json(body): Json<AdvanceClock>,
+) -> Result<Json<Value>, ApiError> {
+    if body.advance_seconds < 0 {
+        return Err(ApiError::bad_request("advanceSeconds must not be negative"));
+    }
+    sandbox.world().clock_offset_seconds += body.advance_seconds;
+    Ok(clock(State(sandbox)).await)
+}
+
+async fn faults(State(sandbox): State<Shared>) -> Json<Value> {
+    let world = sandbox.world();
+    Json(json!({"routes": world.route_faults, "deliveries": world.delivery_faults}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewFault {
+    method: Option<String>,
+    path: String,
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(flatten)]
+    action: FaultAction,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `{"path": "/webex/v1/messages", "method": "POST", "count": 2, "kind": "status", "status": 503}`,
+/// `"kind": "rateLimit", "retryAfterSeconds": 2` or `"kind": "hang", "hangSeconds": 30`.
+async fn add_fault(
+    State(sandbox): State<Shared>,
+    Json(fault): Json<NewFault>,
+) -> Result<StatusCode, ApiError> {
+    if fault.count == 0 || !fault.path.starts_with('/') {
+        return Err(ApiError::bad_request(
+            "count must be positive and path must start with /",
+        ));
+    }
+    sandbox.world().route_faults.push(RouteFault {
+        method: fault.method,
+        path: fault.path,
+        remaining: fault.count,
+        action: fault.action,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(State(sandbox): State<Shared>) -> StatusCode {
+    let mut world = sandbox.world();
+    world.route_faults.clear();
+    world.delivery_faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewDeliveryFault {
+    mode: DeliveryMode,
+    #[serde(default = "two")]
+    count: u32,
+    only: Option<DeliveryKind>,
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// `{"mode": "duplicate", "count": 1}`: the next delivery is sent twice;
+/// `{"mode": "outOfOrder", "count": 3, "only": "webhook"}`: the next three
+/// webhook deliveries are held and sent newest first.
+async fn add_delivery_fault(
+    State(sandbox): State<Shared>,
+    Json(fault): Json<NewDeliveryFault>,
+) -> Result<StatusCode, ApiError> {
+    if fault.count == 0 {
+        return Err(ApiError::bad_request("count must be positive"));
+    }
+    sandbox.world().delivery_faults.push(DeliveryFault {
+        mode: fault.mode,
+        remaining: fault.count,
+        only: fault.only,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Scanning {
+    seconds: i64,
+}
+
+/// Files posted from now on stay "being scanned" (423) for this long.
+async fn scanning(State(sandbox): State<Shared>, Json(body): Json<Scanning>) -> StatusCode {
+    sandbox.world().scanning_seconds = body.seconds.max(0);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct AgentTokenRequest {
+    email: String,
+}
+
+/// An agent's access token without the OAuth dance.
+async fn agent_token(
+    State(sandbox): State<Shared>,
+    Json(body): Json<AgentTokenRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let mut world = sandbox.world();
+    let person_id = world
+        .person_by_email(&body.email)
+        .filter(|p| p.kind == PersonType::Person)
+        .map(|p| p.id.clone())
+        .ok_or_else(|| ApiError::not_found("No such agent."))?;
+    Ok(Json(crate::webex::token_response(&mut world, &person_id)))
+}
+
+async fn connect_messages(State(sandbox): State<Shared>) -> Json<Value> {
+    let world = sandbox.world();
+    Json(json!({"items": world.connect_requests, "phone": world.phone}))
+}
+
+async fn people(State(sandbox): State<Shared>) -> Json<Value> {
+    let world = sandbox.world();
+    let items: Vec<Value> = world.people.iter().map(crate::webex::people_json).collect();
+    Json(json!({ "items": items }))
+}

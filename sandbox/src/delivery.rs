@@ -1,0 +1,223 @@
+//! Outgoing HTTP from the sandbox to the product: Webex webhooks, Connect
+//! inbound messages and delivery receipts. One background task sends them in
+//! order, applying the delivery faults (duplicate, out of order).
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::calls::summary;
+use crate::state::{timestamp, CallRecord, Sandbox, Shared};
+
+/// Out-of-order deliveries are held at most this long waiting for the rest.
+const HOLD_LIMIT: Duration = Duration::from_secs(2);
+/// Connect retries failed notifications three times; so does the sandbox,
+/// but after a short pause instead of 60 s.
+const ATTEMPTS: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    Webhook,
+    Inbound,
+    Receipt,
+}
+
+impl DeliveryKind {
+    fn name(self) -> &'static str {
+        match self {
+            DeliveryKind::Webhook => "webhook",
+            DeliveryKind::Inbound => "inbound",
+            DeliveryKind::Receipt => "receipt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryMode {
+    Duplicate,
+    OutOfOrder,
+}
+
+/// "The next `remaining` deliveries (of kind `only`, or any) are duplicated /
+/// held and sent in reverse order."
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFault {
+    pub mode: DeliveryMode,
+    pub remaining: u32,
+    pub only: Option<DeliveryKind>,
+}
+
+pub struct Delivery {
+    kind: DeliveryKind,
+    url: String,
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+    generation: u64,
+}
+
+impl Delivery {
+    pub fn new(
+        kind: DeliveryKind,
+        url: String,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> Self {
+        Delivery {
+            kind,
+            url,
+            body,
+            headers,
+            generation: 0,
+        }
+    }
+
+    pub fn json(kind: DeliveryKind, url: String, body: &serde_json::Value) -> Self {
+        let bytes = serde_json::to_vec(body).expect("JSON values serialize");
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        Delivery::new(kind, url, bytes, headers)
+    }
+}
+
+pub struct Outbox {
+    tx: UnboundedSender<Delivery>,
+    // The worker starts on first use, so `router()` needs no runtime.
+    rx: Mutex<Option<UnboundedReceiver<Delivery>>>,
+}
+
+impl Outbox {
+    pub fn new() -> Outbox {
+        let (tx, rx) = unbounded_channel();
+        Outbox {
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+/// Queues a delivery. Must not be called while holding the world lock.
+pub fn enqueue(sandbox: &Shared, mut delivery: Delivery) {
+    delivery.generation = sandbox.world().generation;
+    let receiver = sandbox
+        .outbox
+        .rx
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(rx) = receiver {
+        tokio::spawn(run(Arc::downgrade(sandbox), rx));
+    }
+    // The receiver lives as long as the sandbox, so this cannot fail.
+    let _ = sandbox.outbox.tx.send(delivery);
+}
+
+async fn run(sandbox: Weak<Sandbox>, mut rx: UnboundedReceiver<Delivery>) {
+    let mut held: Vec<Delivery> = Vec::new();
+    loop {
+        let next = if held.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(HOLD_LIMIT, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let Some(sandbox) = sandbox.upgrade() else {
+                        return;
+                    };
+                    flush(&sandbox, &mut held).await;
+                    continue;
+                }
+            }
+        };
+        let Some(delivery) = next else { return };
+        let Some(sandbox) = sandbox.upgrade() else {
+            return;
+        };
+        if sandbox.world().generation != delivery.generation {
+            continue; // queued before a reset
+        }
+        match take_fault(&sandbox, delivery.kind) {
+            None => send(&sandbox, &delivery).await,
+            Some((DeliveryMode::Duplicate, _)) => {
+                send(&sandbox, &delivery).await;
+                send(&sandbox, &delivery).await;
+            }
+            Some((DeliveryMode::OutOfOrder, last)) => {
+                held.push(delivery);
+                if last {
+                    flush(&sandbox, &mut held).await;
+                }
+            }
+        }
+    }
+}
+
+async fn flush(sandbox: &Sandbox, held: &mut Vec<Delivery>) {
+    let generation = sandbox.world().generation;
+    for delivery in held.drain(..).rev() {
+        if delivery.generation == generation {
+            send(sandbox, &delivery).await;
+        }
+    }
+}
+
+/// Consumes one use of the first matching fault; `true` when it was the last.
+fn take_fault(sandbox: &Sandbox, kind: DeliveryKind) -> Option<(DeliveryMode, bool)> {
+    let mut world = sandbox.world();
+    let index = world
+        .delivery_faults
+        .iter()
+        .position(|f| f.remaining > 0 && f.only.is_none_or(|k| k == kind))?;
+    let fault = &mut world.delivery_faults[index];
+    fault.remaining -= 1;
+    let mode = fault.mode;
+    let last = fault.remaining == 0;
+    if last {
+        world.delivery_faults.remove(index);
+    }
+    Some((mode, last))
+}
+
+async fn send(sandbox: &Sandbox, delivery: &Delivery) {
+    for attempt in 1..=ATTEMPTS {
+        let mut request = sandbox.http.post(&delivery.url).body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            request = request.header(name, value);
+        }
+        let result = request.send().await;
+        let (status, error) = match &result {
+            Ok(response) => (Some(response.status().as_u16()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let path = reqwest::Url::parse(&delivery.url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        let at = timestamp(sandbox.now());
+        sandbox.world().log_call(CallRecord {
+            seq: 0,
+            at,
+            kind: "delivery".into(),
+            method: "POST".into(),
+            path,
+            status,
+            body: summary(&delivery.body),
+            url: Some(delivery.url.clone()),
+            delivery_kind: Some(delivery.kind.name().into()),
+            error,
+        });
+        let retry = match status {
+            None => true,
+            Some(code) => code == 429 || code >= 500,
+        };
+        if !retry {
+            return;
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(RETRY_PAUSE * attempt).await;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Simulated Webex (REST API, webhooks, sign-in) and Webex Connect (messaging
+//! APIs, inbound webhooks, delivery receipts), with a customer-phone page, a
+//! Webex agent-client page and HTTP fault controls.
+//!
+//! Written from `reference/webex-and-connect.md`, not from the product's
+//! clients, so a misunderstanding in a client shows up as a failing call.
+
+mod calls;
+mod connect;
+mod control;
+mod delivery;
+mod embedded;
+mod faults;
+mod pages;
+mod state;
+mod webex;
+
+use std::sync::Arc;
+
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+
+/// Everything the sandbox needs to know about the product that uses it.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Public URL of the sandbox root, e.g. "http://127.0.0.1:3000/sandbox".
+    pub base_url: String,
+    /// `iss` of guest JWTs.
+    pub guest_issuer_id: String,
+    /// Base64 issuer secret; guest JWTs are HS256 with the decoded bytes.
+    pub guest_issuer_secret_b64: String,
+    pub oauth_client_id: String,
+    pub oauth_client_secret: String,
+    /// `iss` of the Embedded App SDK identity token.
+    pub embedded_app_issuer: String,
+    /// `aud` of the Embedded App SDK identity token.
+    pub embedded_app_audience: String,
+    /// `key` header for the Connect messaging APIs.
+    pub connect_api_key: String,
+    /// Product URL that receives inbound customer messages; None = record only.
+    pub connect_inbound_url: Option<String>,
+    /// Seeded Webex agents: (email, display name).
+    pub agents: Vec<(String, String)>,
+}
+
+/// All sandbox routes, relative to the sandbox root ("/webex/v1/...",
+/// "/connect/...", "/phone", "/webex-client", "/control/..."). Mount it with
+/// `nest_service("/sandbox", router)`.
+pub fn router(config: SandboxConfig) -> Router {
+    let sandbox = Arc::new(state::Sandbox::new(config));
+    Router::new()
+        .nest("/webex/v1", webex::router())
+        .nest("/webex/embedded", embedded::router())
+        .nest("/connect", connect::router())
+        .nest("/control", control::router())
+        .merge(pages::router())
+        // Faults sit inside the call log, so injected failures are logged too.
+        .layer(from_fn_with_state(sandbox.clone(), faults::inject))
+        .layer(from_fn_with_state(sandbox.clone(), calls::record))
+        .with_state(sandbox)
+}

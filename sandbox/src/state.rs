@@ -1,0 +1,355 @@
+//! The sandbox's in-memory world: people, rooms, messages, webhooks, phone
+//! threads, the call log and the fault settings. One mutex guards it all;
+//! it is never held across an await.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::delivery::{DeliveryFault, Outbox};
+use crate::embedded::SigningKey;
+use crate::faults::RouteFault;
+use crate::SandboxConfig;
+
+pub type Shared = Arc<Sandbox>;
+
+pub struct Sandbox {
+    pub config: SandboxConfig,
+    pub http: reqwest::Client,
+    pub outbox: Outbox,
+    pub embedded_key: SigningKey,
+    world: Mutex<World>,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Sandbox {
+        let world = World::new(&config, 0);
+        Sandbox {
+            config,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("the HTTP client builds with static settings"),
+            outbox: Outbox::new(),
+            embedded_key: SigningKey::generate(),
+            world: Mutex::new(world),
+        }
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        // A panic in one handler must not wedge the whole sandbox.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets everything except the configuration and the seeded agents.
+    pub fn reset(&self) {
+        let mut world = self.world();
+        let generation = world.generation + 1;
+        *world = World::new(&self.config, generation);
+    }
+
+    /// The sandbox's clock: wall time plus whatever `/control/clock` added.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + Duration::seconds(self.world().clock_offset_seconds)
+    }
+
+    /// Absolute URL of a path relative to the sandbox root.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.base_url.trim_end_matches('/'), path)
+    }
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A Webex-style id: base64 of `ciscospark://us/{KIND}/{uuid}`.
+pub fn webex_id(kind: &str, uuid: &uuid::Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("ciscospark://us/{kind}/{uuid}"))
+}
+
+pub fn new_webex_id(kind: &str) -> String {
+    webex_id(kind, &uuid::Uuid::new_v4())
+}
+
+/// A uuid derived from a name, so the same input gives the same id after a
+/// reset or a restart (agents and guests keep their person ids).
+pub fn stable_uuid(name: &str) -> uuid::Uuid {
+    let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+pub fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+pub fn org_id() -> String {
+    webex_id("ORGANIZATION", &stable_uuid("sandbox-org"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonType {
+    Person,
+    Appuser,
+}
+
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub kind: PersonType,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub person_id: String,
+    /// Wall-clock expiry: moving the sandbox clock must not log the product out.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthCode {
+    pub person_id: String,
+    pub redirect_uri: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Room {
+    pub id: String,
+    pub members: [String; 2],
+    pub created: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub room_id: String,
+    pub person_id: String,
+    pub person_email: String,
+    pub to_person_id: Option<String>,
+    pub to_person_email: Option<String>,
+    pub text: Option<String>,
+    pub markdown: Option<String>,
+    pub content_ids: Vec<String>,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub room_id: String,
+    pub bytes: Bytes,
+    pub content_type: String,
+    pub filename: String,
+    /// Until then GET answers 423 Locked, as while Webex scans for malware.
+    pub scanned_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: String,
+    pub name: String,
+    pub target_url: String,
+    pub resource: String,
+    pub event: String,
+    pub filter: Option<String>,
+    pub secret: Option<String>,
+    pub status: String,
+    pub created: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A message on the simulated customer phone, either direction.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneMessage {
+    pub id: String,
+    /// "whatsapp" or "sms" (SMS and MMS share the phone's messages app).
+    pub app: String,
+    pub channel: String,
+    /// Customer number, digits only.
+    pub number: String,
+    pub direction: String,
+    pub text: Option<String>,
+    pub media_url: Option<String>,
+    pub media_type: Option<String>,
+    pub filename: Option<String>,
+    pub template: Option<String>,
+    /// sent | delivered | read | failed (outbound); received (inbound).
+    pub status: String,
+    pub error_code: Option<String>,
+    pub at: String,
+    #[serde(skip)]
+    pub receipt: Option<ReceiptTarget>,
+}
+
+/// Where and how to send the delivery receipts of one outbound message.
+#[derive(Debug, Clone)]
+pub struct ReceiptTarget {
+    pub notify_url: String,
+    pub callback_data: String,
+    pub correlation_id: String,
+    /// The destination exactly as the request gave it.
+    pub destination: String,
+    pub destination_type: String,
+    pub delivery_channel: String,
+}
+
+/// One accepted request to the Connect messaging APIs, for assertions.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectRequest {
+    pub transid: String,
+    pub api: String,
+    pub channel: String,
+    pub destination: String,
+    pub body: serde_json::Value,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedEvent {
+    pub received_at: String,
+    pub content_type: Option<String>,
+    pub key: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub bytes: Bytes,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    pub seq: u64,
+    pub at: String,
+    /// "api" for requests the sandbox received, "delivery" for POSTs it made.
+    pub kind: String,
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub struct World {
+    pub generation: u64,
+    pub clock_offset_seconds: i64,
+    pub people: Vec<Person>,
+    pub tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, String>,
+    pub oauth_codes: HashMap<String, OAuthCode>,
+    pub rooms: Vec<Room>,
+    pub messages: Vec<Message>,
+    pub contents: HashMap<String, Content>,
+    pub webhooks: Vec<Webhook>,
+    pub scanning_seconds: i64,
+    pub phone: Vec<PhoneMessage>,
+    pub connect_requests: Vec<ConnectRequest>,
+    /// Last inbound WhatsApp message per customer (digits), sandbox clock.
+    pub last_inbound: HashMap<String, DateTime<Utc>>,
+    pub events: HashMap<String, Vec<RecordedEvent>>,
+    pub media: HashMap<String, Media>,
+    pub route_faults: Vec<RouteFault>,
+    pub delivery_faults: Vec<DeliveryFault>,
+    pub calls: Vec<CallRecord>,
+}
+
+impl World {
+    fn new(config: &SandboxConfig, generation: u64) -> World {
+        let created = Utc::now();
+        let people = config
+            .agents
+            .iter()
+            .map(|(email, name)| {
+                let email = email.to_lowercase();
+                Person {
+                    id: webex_id("PEOPLE", &stable_uuid(&format!("agent:{email}"))),
+                    email,
+                    display_name: name.clone(),
+                    kind: PersonType::Person,
+                    created,
+                }
+            })
+            .collect();
+        World {
+            generation,
+            clock_offset_seconds: 0,
+            people,
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            oauth_codes: HashMap::new(),
+            rooms: Vec::new(),
+            messages: Vec::new(),
+            contents: HashMap::new(),
+            webhooks: Vec::new(),
+            scanning_seconds: 0,
+            phone: Vec::new(),
+            connect_requests: Vec::new(),
+            last_inbound: HashMap::new(),
+            events: HashMap::new(),
+            media: HashMap::new(),
+            route_faults: Vec::new(),
+            delivery_faults: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.people.iter().find(|p| p.id == id)
+    }
+
+    pub fn person_by_email(&self, email: &str) -> Option<&Person> {
+        let email = email.to_lowercase();
+        self.people.iter().find(|p| p.email == email)
+    }
+
+    pub fn room(&self, id: &str) -> Option<&Room> {
+        self.rooms.iter().find(|r| r.id == id)
+    }
+
+    pub fn is_member(&self, room_id: &str, person_id: &str) -> bool {
+        self.room(room_id)
+            .is_some_and(|r| r.members.iter().any(|m| m == person_id))
+    }
+
+    pub fn log_call(&mut self, mut record: CallRecord) {
+        record.seq = self.calls.len() as u64 + 1;
+        self.calls.push(record);
+    }
+
+    /// Issues an access token for a person, valid for `seconds` of wall time.
+    pub fn issue_token(&mut self, person_id: &str, seconds: i64) -> String {
+        let token = random_token(32);
+        self.tokens.insert(
+            token.clone(),
+            AccessToken {
+                person_id: person_id.to_string(),
+                expires_at: Utc::now() + Duration::seconds(seconds),
+            },
+        );
+        token
+    }
+}

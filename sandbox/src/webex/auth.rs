@@ -1,0 +1,317 @@
+//! Who is calling: Bearer access tokens, the Guest Issuer JWT exchange and
+//! the OAuth authorization-code stand-in for agents.
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use base64::Engine;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use crate::state::{
+    random_token, stable_uuid, timestamp, webex_id, OAuthCode, Person, PersonType, Shared,
+};
+
+/// Guest access tokens last about six hours, as the guest issuer CLI says.
+const GUEST_TOKEN_SECONDS: i64 = 21599;
+/// Integration access tokens: 14 days; refresh tokens: 90 days (Webex values).
+const AGENT_TOKEN_SECONDS: i64 = 1_209_599;
+const REFRESH_TOKEN_SECONDS: i64 = 7_775_999;
+
+/// The authenticated caller of a Webex API route.
+pub struct Caller(pub Person);
+
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, sandbox: &Shared) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let world = sandbox.world();
+        let access = world.tokens.get(token).ok_or_else(ApiError::unauthorized)?;
+        if access.expires_at <= Utc::now() {
+            return Err(ApiError::unauthorized());
+        }
+        let person = world
+            .person(&access.person_id)
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller(person.clone()))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// A Webex Person object.
+pub fn people_json(person: &Person) -> Value {
+    json!({
+        "id": person.id,
+        "emails": [person.email],
+        "phoneNumbers": [],
+        "displayName": person.display_name,
+        "nickName": person.display_name.split(' ').next().unwrap_or_default(),
+        "orgId": crate::state::org_id(),
+        "created": timestamp(person.created),
+        "type": person.kind,
+    })
+}
+
+#[derive(Deserialize)]
+struct GuestClaims {
+    sub: String,
+    name: String,
+    iss: String,
+    exp: i64,
+}
+
+/// `POST /jwt/login`: exchanges a Guest Issuer JWT (in the Authorization
+/// header) for a guest access token.
+pub async fn jwt_login(
+    State(sandbox): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let jwt = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(sandbox.config.guest_issuer_secret_b64.trim())
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Issuer secret is not base64",
+            )
+        })?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    // exp is checked below with zero leeway; iat is tolerated but not required.
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<GuestClaims>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_secret(&secret),
+        &validation,
+    )
+    .map_err(|e| invalid_jwt(&format!("JWT rejected: {e}")))?
+    .claims;
+    if claims.iss != sandbox.config.guest_issuer_id {
+        return Err(invalid_jwt("Unknown guest issuer"));
+    }
+    if claims.exp <= Utc::now().timestamp() {
+        return Err(invalid_jwt("JWT has expired"));
+    }
+    if claims.sub.is_empty() || claims.name.is_empty() {
+        return Err(invalid_jwt("JWT needs sub and name"));
+    }
+    let id_seed = format!("guest:{}:{}", claims.iss, claims.sub);
+    let person_id = webex_id("PEOPLE", &stable_uuid(&id_seed));
+    let mut world = sandbox.world();
+    match world.people.iter_mut().find(|p| p.id == person_id) {
+        Some(person) => person.display_name = claims.name,
+        None => world.people.push(Person {
+            id: person_id.clone(),
+            email: format!(
+                "{}@appid.ciscospark.com",
+                stable_uuid(&format!("{id_seed}:email"))
+            ),
+            display_name: claims.name,
+            kind: PersonType::Appuser,
+            created: Utc::now(),
+        }),
+    }
+    let token = world.issue_token(&person_id, GUEST_TOKEN_SECONDS);
+    Ok(Json(
+        json!({"token": token, "expiresIn": GUEST_TOKEN_SECONDS}),
+    ))
+}
+
+fn invalid_jwt(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, message)
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizeQuery {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+}
+
+/// `GET /authorize`: a plain page where a person picks the agent who signs in.
+pub async fn authorize_page(
+    State(sandbox): State<Shared>,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
+    if q.client_id.as_deref() != Some(sandbox.config.oauth_client_id.as_str()) {
+        return (StatusCode::BAD_REQUEST, Html("<h1>Unknown client_id</h1>")).into_response();
+    }
+    if q.response_type.as_deref() != Some("code") || q.redirect_uri.is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("<h1>response_type=code and redirect_uri are required</h1>"),
+        )
+            .into_response();
+    }
+    let hidden = |name: &str, value: &Option<String>| {
+        format!(
+            r#"<input type="hidden" name="{name}" value="{}">"#,
+            escape_html(value.as_deref().unwrap_or_default())
+        )
+    };
+    let mut buttons = String::new();
+    for person in sandbox
+        .world()
+        .people
+        .iter()
+        .filter(|p| p.kind == PersonType::Person)
+    {
+        buttons.push_str(&format!(
+            r#"<li><button type="submit" name="email" value="{}">Sign in as {}</button></li>"#,
+            escape_html(&person.email),
+            escape_html(&person.display_name)
+        ));
+    }
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox Webex sign-in</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:1rem auto;padding:0 1rem}}
+ul{{list-style:none;padding:0}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;width:100%}}</style></head>
+<body><main><h1>Sandbox Webex sign-in</h1>
+<p>Choose who signs in to this application (scope: {scope}).</p>
+<form method="post">{client}{redirect}{state}<ul>{buttons}</ul></form></main></body></html>"#,
+        scope = escape_html(q.scope.as_deref().unwrap_or_default()),
+        client = hidden("client_id", &q.client_id),
+        redirect = hidden("redirect_uri", &q.redirect_uri),
+        state = hidden("state", &q.state),
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizeForm {
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    email: String,
+}
+
+/// `POST /authorize`: the person chose; redirect back with a one-time code.
+pub async fn authorize_submit(
+    State(sandbox): State<Shared>,
+    Form(form): Form<AuthorizeForm>,
+) -> Result<Response, ApiError> {
+    if form.client_id != sandbox.config.oauth_client_id {
+        return Err(ApiError::bad_request("Unknown client_id"));
+    }
+    let mut world = sandbox.world();
+    let person_id = world
+        .person_by_email(&form.email)
+        .filter(|p| p.kind == PersonType::Person)
+        .map(|p| p.id.clone())
+        .ok_or_else(|| ApiError::bad_request("Unknown agent"))?;
+    let code = random_token(24);
+    world.oauth_codes.insert(
+        code.clone(),
+        OAuthCode {
+            person_id,
+            redirect_uri: form.redirect_uri.clone(),
+        },
+    );
+    let separator = if form.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let mut location = format!("{}{separator}code={code}", form.redirect_uri);
+    if let Some(state) = form.state.filter(|s| !s.is_empty()) {
+        location.push_str(&format!("&state={}", percent_encode(&state)));
+    }
+    Ok(Redirect::to(&location).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    grant_type: String,
+    client_id: String,
+    client_secret: String,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    refresh_token: Option<String>,
+}
+
+/// `POST /access_token`: authorization_code and refresh_token grants.
+pub async fn access_token(
+    State(sandbox): State<Shared>,
+    Form(form): Form<TokenForm>,
+) -> Result<Json<Value>, ApiError> {
+    if form.client_id != sandbox.config.oauth_client_id
+        || form.client_secret != sandbox.config.oauth_client_secret
+    {
+        return Err(ApiError::unauthorized());
+    }
+    let mut world = sandbox.world();
+    let person_id = match form.grant_type.as_str() {
+        "authorization_code" => {
+            let code = form.code.as_deref().unwrap_or_default();
+            // Codes are single use, like Webex's.
+            let grant = world
+                .oauth_codes
+                .remove(code)
+                .ok_or_else(|| ApiError::bad_request("Invalid authorization code"))?;
+            if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+                return Err(ApiError::bad_request("redirect_uri does not match"));
+            }
+            grant.person_id
+        }
+        "refresh_token" => {
+            let refresh = form.refresh_token.as_deref().unwrap_or_default();
+            world
+                .refresh_tokens
+                .get(refresh)
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request("Invalid refresh token"))?
+        }
+        _ => return Err(ApiError::bad_request("Unsupported grant_type")),
+    };
+    Ok(Json(token_response(&mut world, &person_id)))
+}
+
+/// Issues an agent's access and refresh tokens, in Webex's response shape.
+pub fn token_response(world: &mut crate::state::World, person_id: &str) -> Value {
+    let access = world.issue_token(person_id, AGENT_TOKEN_SECONDS);
+    let refresh = random_token(32);
+    world
+        .refresh_tokens
+        .insert(refresh.clone(), person_id.to_string());
+    json!({
+        "access_token": access,
+        "expires_in": AGENT_TOKEN_SECONDS,
+        "refresh_token": refresh,
+        "refresh_token_expires_in": REFRESH_TOKEN_SECONDS,
+        "token_type": "Bearer",
+    })
+}
+
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,323 @@
+//! Test harness: the sandbox served on loopback under /sandbox, and a tiny
+//! receiver standing in for the product (webhooks, inbound, receipts).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use base64::Engine;
+use sandbox::SandboxConfig;
+use serde_json::{json, Value};
+
+pub const AGENT_A: &str = "agent-a@example.com";
+pub const AGENT_B: &str = "agent-b@example.com";
+pub const ISSUER: &str = "test-guest-issuer";
+pub const SECRET_BYTES: &[u8] = b"0123456789abcdef0123456789abcdef";
+pub const CONNECT_KEY: &str = "connect-test-key";
+/// A 1x1 PNG.
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Captured {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("delivery body is JSON")
+    }
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub base: String,
+    captured: Arc<Mutex<Vec<Captured>>>,
+    pub status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let state = (captured.clone(), status.clone());
+        let app = Router::new()
+            .route(
+                "/media/{name}",
+                axum::routing::get(|| async { ([("content-type", "image/png")], PNG) }),
+            )
+            .fallback(capture)
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver {
+            base,
+            captured,
+            status,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn captured(&self, path: &str) -> Vec<Captured> {
+        let all = self.captured.lock().unwrap();
+        all.iter().filter(|c| c.path == path).cloned().collect()
+    }
+
+    /// Waits (bounded) until at least `n` deliveries reached `path`.
+    pub async fn wait_for(&self, path: &str, n: usize) -> Vec<Captured> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = self.captured(path);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} deliveries to {path}, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+type ReceiverState = (Arc<Mutex<Vec<Captured>>>, Arc<AtomicU16>);
+
+async fn capture(
+    State((captured, status)): State<ReceiverState>,
+    request: Request,
+) -> impl IntoResponse {
+    let path = request.uri().path().to_string();
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    captured.lock().unwrap().push(Captured {
+        path,
+        headers,
+        body,
+    });
+    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
+}
+
+pub struct Harness {
+    /// e.g. http://127.0.0.1:PORT/sandbox
+    pub base: String,
+    pub http: reqwest::Client,
+    pub config: SandboxConfig,
+    pub receiver: Receiver,
+}
+
+pub async fn start() -> Harness {
+    let receiver = Receiver::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/sandbox", listener.local_addr().unwrap());
+    let config = SandboxConfig {
+        base_url: base.clone(),
+        guest_issuer_id: ISSUER.into(),
+        guest_issuer_secret_b64: base64::engine::general_purpose::STANDARD.encode(SECRET_BYTES),
+        oauth_client_id: "test-client".into(),
+        oauth_client_secret: "test-client-secret".into(),
+        embedded_app_issuer: format!("{base}/webex/embedded"),
+        embedded_app_audience: "test-embedded-app".into(),
+        connect_api_key: CONNECT_KEY.into(),
+        connect_inbound_url: Some(receiver.url("/inbound")),
+        agents: vec![
+            (AGENT_A.into(), "Agent A".into()),
+            (AGENT_B.into(), "Agent B".into()),
+        ],
+    };
+    let app = Router::new().nest_service("/sandbox", sandbox::router(config.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Harness {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        config,
+        receiver,
+    }
+}
+
+impl Harness {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn webex(&self, path: &str) -> String {
+        self.url(&format!("/webex/v1{path}"))
+    }
+
+    /// A Guest Issuer JWT signed as the reference says: HS256 with the decoded secret.
+    pub fn guest_jwt(&self, sub: &str, name: &str, exp_in_seconds: i64) -> String {
+        guest_jwt_with(ISSUER, SECRET_BYTES, sub, name, exp_in_seconds)
+    }
+
+    pub async fn guest_token(&self, sub: &str, name: &str) -> String {
+        let jwt = self.guest_jwt(sub, name, 600);
+        let response = self
+            .http
+            .post(self.webex("/jwt/login"))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn agent_token(&self, email: &str) -> String {
+        let body: Value = self
+            .post_json("/control/agent-token", &json!({ "email": email }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self, token: &str) -> Value {
+        self.http
+            .get(self.webex("/people/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// POST /messages as JSON; returns (status, body).
+    pub async fn send_message(&self, token: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.webex("/messages"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn calls(&self) -> Vec<Value> {
+        self.get_json("/control/calls").await["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// POST a Connect messaging request with the right key.
+    pub async fn connect_v1(&self, body: &Value) -> Value {
+        self.http
+            .post(self.url("/connect/resources/v1/messaging"))
+            .header("key", CONNECT_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The customer writes from the phone page's endpoint.
+    pub async fn customer_sends(
+        &self,
+        channel: &str,
+        number: &str,
+        text: &str,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("channel", channel.to_string())
+            .text("number", number.to_string())
+            .text("name", "Jane Doe")
+            .text("text", text.to_string());
+        self.http
+            .post(self.url("/phone/api/send"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn guest_jwt_with(
+    iss: &str,
+    secret: &[u8],
+    sub: &str,
+    name: &str,
+    exp_in_seconds: i64,
+) -> String {
+    let exp = chrono::Utc::now().timestamp() + exp_in_seconds;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": sub, "name": name, "iss": iss, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// HMAC-SHA1 written out from RFC 2104 over the sha1 digest, so the test
+/// does not share the sandbox's HMAC code path.
+pub fn hmac_sha1_hex(key: &[u8], message: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha1::new()
+        .chain_update(&ipad)
+        .chain_update(message)
+        .finalize();
+    let outer = Sha1::new()
+        .chain_update(&opad)
+        .chain_update(inner)
+        .finalize();
+    hex::encode(outer)
+}

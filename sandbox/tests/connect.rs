@@ -1,0 +1,364 @@
+//! The simulated Webex Connect against reference section 2 and 5.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn sms(to: &str, text: &str, notify: &str) -> Value {
+    json!({"deliverychannel": "sms", "destination": [{"msisdn": [to]}],
+           "channels": {"sms": {"senderid": "SANDBOX", "text": text, "type": "1"}},
+           "correlationid": "corr-1", "callbackData": "cb-1", "notifyurl": notify})
+}
+
+fn whatsapp_text(waid: &str, text: &str, notify: &str) -> Value {
+    json!({"deliverychannel": "whatsapp", "appid": "a_1", "destination": [{"waid": [waid]}],
+           "channels": {"OTT-Messaging": {"wa": {"type": "text", "text": {"body": text}}}},
+           "correlationid": "", "callbackData": "", "notifyurl": notify})
+}
+
+fn receipt_codes(h: &Harness, path: &str) -> Vec<String> {
+    h.receiver
+        .captured(path)
+        .iter()
+        .map(|c| {
+            c.json()["deliveryInfoNotification"]["deliveryInfo"]["code"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sms_is_queued_then_receipted_submitted_and_delivered() {
+    let h = start().await;
+    let body = h
+        .connect_v1(&sms("+447700900123", "Hello", &h.receiver.url("/dr")))
+        .await;
+    assert_eq!(body["response"][0]["code"], "1001");
+    assert_eq!(body["response"][0]["description"], "Queued");
+    let transid = body["response"][0]["transid"].as_str().unwrap();
+
+    let receipts = h.receiver.wait_for("/dr", 2).await;
+    let first = receipts[0].json();
+    let info = &first["deliveryInfoNotification"]["deliveryInfo"];
+    assert_eq!(info["code"], "7501");
+    assert_eq!(info["deliveryStatus"], "Submitted");
+    assert_eq!(info["destination"], "+447700900123");
+    assert_eq!(info["destinationType"], "msisdn");
+    assert_eq!(first["deliveryInfoNotification"]["transid"], transid);
+    assert_eq!(first["deliveryInfoNotification"]["callbackData"], "cb-1");
+    assert_eq!(first["deliveryInfoNotification"]["correlationid"], "corr-1");
+    assert_eq!(receipt_codes(&h, "/dr"), ["7501", "7500"]);
+
+    let thread = h
+        .get_json("/phone/api/thread?channel=sms&number=%2B447700900123")
+        .await;
+    assert_eq!(thread["items"][0]["text"], "Hello");
+    assert_eq!(thread["items"][0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn errors_are_http_200_with_connect_codes() {
+    let h = start().await;
+    let send = |key: Option<&'static str>, body: String| {
+        let h = &h;
+        async move {
+            let mut request = h
+                .http
+                .post(h.url("/connect/resources/v1/messaging"))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(key) = key {
+                request = request.header("key", key);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let valid = sms("+447700900123", "x", "").to_string();
+    let wrong_key = send(Some("wrong"), valid.clone()).await;
+    assert_eq!(wrong_key["response"]["code"], "7001");
+    assert!(wrong_key["response"]["transid"].is_string());
+    assert_eq!(send(None, valid).await["response"]["code"], "7002");
+    assert_eq!(
+        send(Some(CONNECT_KEY), "{not json".into()).await["response"]["code"],
+        "7000"
+    );
+    let no_text = json!({"deliverychannel": "sms", "destination": [{"msisdn": ["+447700900123"]}]});
+    assert_eq!(
+        send(Some(CONNECT_KEY), no_text.to_string()).await["response"]["code"],
+        "7003"
+    );
+    let no_destination = json!({"deliverychannel": "sms", "channels": {"sms": {"text": "x"}}});
+    assert_eq!(
+        send(Some(CONNECT_KEY), no_destination.to_string()).await["response"]["code"],
+        "7003"
+    );
+    let wa_no_app = json!({"deliverychannel": "whatsapp", "destination": [{"waid": ["447700900123"]}],
+        "channels": {"OTT-Messaging": {"wa": {"type": "text", "text": {"body": "x"}}}}});
+    assert_eq!(
+        send(Some(CONNECT_KEY), wa_no_app.to_string()).await["response"]["code"],
+        "7003"
+    );
+    let image_no_mime = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
+        "channels": {"OTT-Messaging": {"wa": {"type": "image", "image": {"url": "http://x/y.png"}}}}});
+    assert_eq!(
+        send(Some(CONNECT_KEY), image_no_mime.to_string()).await["response"]["code"],
+        "7003"
+    );
+}
+
+#[tokio::test]
+async fn whatsapp_free_form_needs_a_customer_message_in_the_last_24_hours() {
+    let h = start().await;
+    let dr = h.receiver.url("/dr");
+    // Never wrote: free-form fails with 7710 (the sync answer is still "Queued").
+    let body = h
+        .connect_v1(&whatsapp_text("447700900123", "hi", &dr))
+        .await;
+    assert_eq!(body["response"][0]["code"], "1001");
+    h.receiver.wait_for("/dr", 1).await;
+    assert_eq!(receipt_codes(&h, "/dr"), ["7710"]);
+    let failed = h.receiver.captured("/dr")[0].json();
+    assert_eq!(
+        failed["deliveryInfoNotification"]["deliveryInfo"]["deliveryStatus"],
+        "Failed"
+    );
+    assert_eq!(
+        failed["deliveryInfoNotification"]["deliveryInfo"]["destinationType"],
+        "waid"
+    );
+
+    // The customer writes: the window opens.
+    assert_eq!(
+        h.customer_sends("whatsapp", "+447700900123", "hello")
+            .await
+            .status(),
+        200
+    );
+    h.connect_v1(&whatsapp_text("447700900123", "within window", &dr))
+        .await;
+    h.receiver.wait_for("/dr", 3).await;
+    assert_eq!(receipt_codes(&h, "/dr"), ["7710", "7501", "7500"]);
+
+    // 25 hours later the window is closed again...
+    h.post_json("/control/clock", &json!({"advanceSeconds": 90000}))
+        .await;
+    h.connect_v1(&whatsapp_text("447700900123", "too late", &dr))
+        .await;
+    h.receiver.wait_for("/dr", 4).await;
+    assert_eq!(receipt_codes(&h, "/dr")[3], "7710");
+
+    // ...but a template still goes out.
+    let template = json!({"deliverychannel": "whatsapp", "appid": "a_1", "destination": [{"waid": ["447700900123"]}],
+        "message": {"template": "602076559564625", "parameters": {"variable1": "Jane"}},
+        "channels": {"OTT-Messaging": {"wa": {}}}, "notifyurl": dr});
+    assert_eq!(h.connect_v1(&template).await["response"][0]["code"], "1001");
+    h.receiver.wait_for("/dr", 6).await;
+    assert_eq!(receipt_codes(&h, "/dr")[4..], ["7501", "7500"]);
+}
+
+#[tokio::test]
+async fn whatsapp_read_receipt_when_the_phone_shows_the_message() {
+    let h = start().await;
+    let dr = h.receiver.url("/dr");
+    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    let image = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
+        "channels": {"OTT-Messaging": {"wa": {"type": "image",
+            "image": {"url": h.receiver.url("/media/x.png"), "mimeType": "image/png", "caption": "look"}}}},
+        "notifyurl": dr});
+    h.connect_v1(&image).await;
+    h.receiver.wait_for("/dr", 2).await;
+    let read = h
+        .post_json("/phone/api/read", &json!({"number": "+447700900123"}))
+        .await;
+    assert_eq!(read.status(), 204);
+    h.receiver.wait_for("/dr", 3).await;
+    assert_eq!(receipt_codes(&h, "/dr"), ["7501", "7500", "7502"]);
+    let thread = h
+        .get_json("/phone/api/thread?channel=whatsapp&number=447700900123")
+        .await;
+    assert_eq!(thread["items"][1]["status"], "read");
+    assert_eq!(thread["items"][1]["mediaType"], "image/png");
+}
+
+#[tokio::test]
+async fn whatsapp_media_that_cannot_be_downloaded_fails_with_7701() {
+    let h = start().await;
+    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    let image = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
+        "channels": {"OTT-Messaging": {"wa": {"type": "document",
+            "document": {"url": h.url("/missing.pdf"), "mimeType": "application/pdf", "filename": "a.pdf"}}}},
+        "notifyurl": h.receiver.url("/dr")});
+    h.connect_v1(&image).await;
+    h.receiver.wait_for("/dr", 1).await;
+    assert_eq!(receipt_codes(&h, "/dr"), ["7701"]);
+}
+
+#[tokio::test]
+async fn mms_v2_is_queued_and_shown_on_the_phone() {
+    let h = start().await;
+    let mms = json!({"channel": "mms", "from": "34343",
+        "to": [{"msisdn": ["+16475550100"], "correlationId": "c1"}],
+        "callbackData": "cb", "notifyUrl": h.receiver.url("/dr"),
+        "content": {"subject": "Your order", "attachments": [
+            {"type": "image", "messageText": "here it is", "mediaUrl": h.receiver.url("/media/x.png")}]}});
+    let response = h
+        .http
+        .post(h.url("/connect/v2/messages"))
+        .header("key", CONNECT_KEY)
+        .json(&mms)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["response"][0]["code"], "1001");
+    h.receiver.wait_for("/dr", 2).await;
+    let info = h.receiver.captured("/dr")[1].json();
+    assert_eq!(
+        info["deliveryInfoNotification"]["deliveryInfo"]["deliveryChannel"],
+        "MMS"
+    );
+    assert_eq!(info["deliveryInfoNotification"]["correlationid"], "c1");
+    let thread = h
+        .get_json("/phone/api/thread?channel=mms&number=16475550100")
+        .await;
+    assert_eq!(thread["items"][0]["channel"], "mms");
+    assert_eq!(thread["items"][0]["text"], "Your order\nhere it is");
+
+    let no_attachments = json!({"channel": "mms", "from": "1", "to": [{"msisdn": ["+16475550100"]}], "content": {"subject": "x"}});
+    let body: Value = h
+        .http
+        .post(h.url("/connect/v2/messages"))
+        .header("key", CONNECT_KEY)
+        .json(&no_attachments)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["response"]["code"], "7003");
+    let recorded = h.get_json("/control/connect/messages").await;
+    assert_eq!(recorded["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        recorded["items"][0]["body"]["content"]["subject"],
+        "Your order"
+    );
+}
+
+#[tokio::test]
+async fn inbound_webhook_events_are_recorded_byte_for_byte() {
+    let h = start().await;
+    let raw = r#"{"systemId":"webex","channel":"whatsapp","channelId":"447700900123","action":"startConversation","agentId":"agent-a@example.com","contactName":"Mr Doe"}"#;
+    let response = h
+        .http
+        .post(h.url("/connect/events/CMSTART001"))
+        .header("content-type", "application/json")
+        .header("key", "any-key")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let events = h.get_json("/control/events/CMSTART001").await;
+    assert_eq!(events["items"][0]["body"], raw);
+    assert_eq!(events["items"][0]["key"], "any-key");
+    assert_eq!(
+        h.get_json("/control/events/OTHER00001").await["items"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn customer_messages_reach_the_product_in_each_channel_shape() {
+    let h = start().await;
+    assert_eq!(
+        h.customer_sends("sms", "+447700900123", "by sms")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        h.customer_sends("whatsapp", "+447700900123", "by whatsapp")
+            .await
+            .status(),
+        200
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("channel", "whatsapp")
+        .text("number", "+447700900123")
+        .text("text", "a photo")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("p.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    assert_eq!(
+        h.http
+            .post(h.url("/phone/api/send"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("channel", "mms")
+        .text("number", "+16475550100")
+        .text("text", "mms text")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("m.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    assert_eq!(
+        h.http
+            .post(h.url("/phone/api/send"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let inbound = h.receiver.wait_for("/inbound", 4).await;
+    let sms = inbound[0].json();
+    assert_eq!(sms["channel"], "sms");
+    assert_eq!(sms["msisdn"], "+447700900123");
+    assert_eq!(sms["message"]["text"], "by sms");
+    assert!(sms["transid"].is_string());
+    let wa = inbound[1].json();
+    assert_eq!(wa["channel"], "whatsapp");
+    assert_eq!(wa["waid"], "447700900123", "waid has no +");
+    assert_eq!(wa["profileName"], "Jane Doe");
+    assert_eq!(wa["message"]["text"]["body"], "by whatsapp");
+    let image = inbound[2].json();
+    assert_eq!(image["message"]["type"], "image");
+    assert_eq!(image["message"]["image"]["caption"], "a photo");
+    let media = h
+        .http
+        .get(image["message"]["image"]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(media.headers()["content-type"], "image/png");
+    assert_eq!(media.bytes().await.unwrap().as_ref(), PNG);
+    let mms = inbound[3].json();
+    assert_eq!(mms["channel"], "mms");
+    assert_eq!(mms["content"]["attachments"][0]["messageText"], "mms text");
+    assert_eq!(mms["content"]["attachments"][1]["type"], "image");
+
+    let bad = h.customer_sends("sms", "not a number", "x").await;
+    assert_eq!(bad.status(), 400);
+}
