@@ -57,7 +57,12 @@ pub async fn sign_in(email: String, password: String, next: String) -> Result<()
     if let Err(e) = &result {
         tracing::info!(reason = %e.message, "sign-in refused");
     }
-    finish(result, Some(safe_next(&next)), "/sign-in", &[("email", email.trim()), ("next", &next)])
+    finish(
+        result,
+        Some(safe_next(&next)),
+        "/sign-in",
+        &[("email", email.trim()), ("next", &next)],
+    )
 }
 
 /// Creates the server-side session and sets its cookie.
@@ -76,7 +81,13 @@ pub async fn start_session(deps: &crate::ssr::ServerDeps, agent: &Agent) -> Resu
     );
     let _ = deps
         .store
-        .record_event(&crate::ssr::audit(agent), "agent.sign_in", "agent", &agent.id, &serde_json::json!({}))
+        .record_event(
+            &crate::ssr::audit(agent),
+            "agent.sign_in",
+            "agent",
+            &agent.id,
+            &serde_json::json!({}),
+        )
         .await;
     Ok(())
 }
@@ -128,7 +139,11 @@ pub fn SignInPage() -> impl IntoView {
     let general_error = move || error().filter(|e| e.field.is_none()).map(|e| e.message);
     let next = move || {
         let n = q("next");
-        if n.is_empty() { "/contacts".to_string() } else { n }
+        if n.is_empty() {
+            "/contacts".to_string()
+        } else {
+            n
+        }
     };
 
     view! {

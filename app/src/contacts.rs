@@ -51,10 +51,20 @@ pub async fn get_contact(id: String) -> Result<Contact, UiError> {
 }
 
 #[server(endpoint = "contacts/save")]
-pub async fn save_contact(csrf: String, id: String, name: String, msisdn: String, version: String) -> Result<Contact, UiError> {
+pub async fn save_contact(
+    csrf: String,
+    id: String,
+    name: String,
+    msisdn: String,
+    version: String,
+) -> Result<Contact, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
     use domain::model::ContactInput;
-    let back = if id.is_empty() { "/contacts/new".to_string() } else { format!("/contacts/{id}") };
+    let back = if id.is_empty() {
+        "/contacts/new".to_string()
+    } else {
+        format!("/contacts/{id}")
+    };
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
@@ -71,7 +81,10 @@ pub async fn save_contact(csrf: String, id: String, name: String, msisdn: String
         } else {
             let current = store.contact(&id).await?;
             if !domain::access::can_change_contact(&session.agent, &current) {
-                return Err(UiError::new(ErrorKind::Forbidden, "only its owner or an admin can change this contact"));
+                return Err(UiError::new(
+                    ErrorKind::Forbidden,
+                    "only its owner or an admin can change this contact",
+                ));
             }
             input.version = version.parse().ok();
             Ok(store.update_contact(&ctx, &id, &input).await?)
@@ -81,7 +94,10 @@ pub async fn save_contact(csrf: String, id: String, name: String, msisdn: String
     let saved_name = result.as_ref().map(|c| c.name.clone()).unwrap_or_default();
     finish(
         result,
-        Some(format!("/contacts?{}", crate::ssr::encode_query(&[("saved", &saved_name)]))),
+        Some(format!(
+            "/contacts?{}",
+            crate::ssr::encode_query(&[("saved", &saved_name)])
+        )),
         &back,
         &[("name", &name), ("msisdn", &msisdn)],
     )
@@ -96,19 +112,32 @@ pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
         let store = deps().store;
         let current = store.contact(&id).await?;
         if !domain::access::can_change_contact(&session.agent, &current) {
-            return Err(UiError::new(ErrorKind::Forbidden, "only its owner or an admin can delete this contact"));
+            return Err(UiError::new(
+                ErrorKind::Forbidden,
+                "only its owner or an admin can delete this contact",
+            ));
         }
         store.delete_contact(&audit(&session.agent), &id).await?;
         Ok(())
     }
     .await;
-    finish(result, Some("/contacts?deleted=1".into()), &format!("/contacts/{id}/delete"), &[])
+    finish(
+        result,
+        Some("/contacts?deleted=1".into()),
+        &format!("/contacts/{id}/delete"),
+        &[],
+    )
 }
 
 /// Sends the seed's startConversation payload to the Connect webhook. The
 /// same nonce, contact and channel are one attempt: a double click sends once.
 #[server(endpoint = "contacts/start")]
-pub async fn start_conversation(csrf: String, contact_id: String, channel: String, nonce: String) -> Result<StartOutcome, UiError> {
+pub async fn start_conversation(
+    csrf: String,
+    contact_id: String,
+    channel: String,
+    nonce: String,
+) -> Result<StartOutcome, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
     use domain::connect::StartConversationPayload;
     let result = async {
@@ -156,10 +185,16 @@ pub async fn start_conversation(csrf: String, contact_id: String, channel: Strin
         }
     }
     .await;
-    let ok_message = result.as_ref().map(|o| o.message.clone()).unwrap_or_default();
+    let ok_message = result
+        .as_ref()
+        .map(|o| o.message.clone())
+        .unwrap_or_default();
     finish(
         result,
-        Some(format!("/contacts?{}", crate::ssr::encode_query(&[("started", &ok_message)]))),
+        Some(format!(
+            "/contacts?{}",
+            crate::ssr::encode_query(&[("started", &ok_message)])
+        )),
         "/contacts",
         &[],
     )
@@ -181,7 +216,13 @@ pub fn ContactsPage() -> impl IntoView {
 fn ContactList(me: Me) -> impl IntoView {
     let query = use_query_map();
     let q = move || query.with(|m| m.get("q").unwrap_or_default());
-    let page = move || query.with(|m| m.get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1));
+    let page = move || {
+        query.with(|m| {
+            m.get("page")
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1)
+        })
+    };
     let start = ServerAction::<StartConversation>::new();
     let contacts = Resource::new(move || (q(), page()), |(q, page)| list_contacts(q, page));
     let nonce = RwSignal::new(String::new());
@@ -269,7 +310,12 @@ fn ContactList(me: Me) -> impl IntoView {
 }
 
 #[component]
-fn ContactRow(contact: Contact, csrf: String, start: ServerAction<StartConversation>, nonce: RwSignal<String>) -> impl IntoView {
+fn ContactRow(
+    contact: Contact,
+    csrf: String,
+    start: ServerAction<StartConversation>,
+    nonce: RwSignal<String>,
+) -> impl IntoView {
     let buttons = Channel::ALL
         .into_iter()
         .filter(|ch| contact.channels.get(*ch).is_some())
@@ -313,7 +359,11 @@ fn ContactForm(me: Me) -> impl IntoView {
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let existing = Resource::new(id, |id| async move {
-        if id.is_empty() { Ok(None) } else { get_contact(id).await.map(Some) }
+        if id.is_empty() {
+            Ok(None)
+        } else {
+            get_contact(id).await.map(Some)
+        }
     });
     let save = ServerAction::<SaveContact>::new();
     let error = move || match save.value().get() {

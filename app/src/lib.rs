@@ -6,6 +6,7 @@ use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title}
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, StaticSegment};
 
+pub mod admin;
 pub mod auth;
 pub mod contacts;
 pub mod error;
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage />
                     <Route path=path!("/sessions") view=sessions::SessionsPage />
                     <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage />
+                    <Route path=path!("/admin") view=admin::AdminPage />
                 </Routes>
             </main>
         </Router>

@@ -33,7 +33,10 @@ async fn with_contact(store: &domain::store::Store, session: Session) -> Session
         Some(id) => store.contact(id).await.ok().map(|c| c.name),
         None => None,
     };
-    SessionRow { session, contact_name }
+    SessionRow {
+        session,
+        contact_name,
+    }
 }
 
 #[server(endpoint = "sessions/list")]
@@ -97,17 +100,28 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
         let (web, session) = visible_session(&id).await?;
         require_csrf(&web, &csrf)?;
         if !domain::access::can_end_session(&web.agent, &session) {
-            return Err(UiError::new(ErrorKind::Forbidden, "you cannot end this session"));
+            return Err(UiError::new(
+                ErrorKind::Forbidden,
+                "you cannot end this session",
+            ));
         }
         let input = SessionInput {
             status: Some("ended".into()),
             ..Default::default()
         };
-        deps().store.update_session(&audit(&web.agent), &id, &input).await?;
+        deps()
+            .store
+            .update_session(&audit(&web.agent), &id, &input)
+            .await?;
         Ok(())
     }
     .await;
-    finish(result, Some(format!("/sessions/{id}?ended=1")), &format!("/sessions/{id}"), &[])
+    finish(
+        result,
+        Some(format!("/sessions/{id}?ended=1")),
+        &format!("/sessions/{id}"),
+        &[],
+    )
 }
 
 /// Takes a customer over: the session is routed to me (latest agent wins).
@@ -124,8 +138,13 @@ pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> 
             .await
             .map_err(|_| UiError::new(ErrorKind::NotFound, "no such session"))?;
         // Only sessions the agent can see can be taken over from the UI.
-        if !domain::access::can_view_session(&web.agent, &session) || !domain::access::can_take_over(&web.agent, &session) {
-            return Err(UiError::new(ErrorKind::NotFound, "no such session, or it is not yours"));
+        if !domain::access::can_view_session(&web.agent, &session)
+            || !domain::access::can_take_over(&web.agent, &session)
+        {
+            return Err(UiError::new(
+                ErrorKind::NotFound,
+                "no such session, or it is not yours",
+            ));
         }
         let input = SessionInput {
             customer_channel: Some(session.customer_channel.as_str().into()),
@@ -137,7 +156,12 @@ pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> 
         Ok(())
     }
     .await;
-    finish(result, Some(format!("/sessions/{id}?taken=1")), &format!("/sessions/{id}"), &[])
+    finish(
+        result,
+        Some(format!("/sessions/{id}?taken=1")),
+        &format!("/sessions/{id}"),
+        &[],
+    )
 }
 
 fn status_label(s: SessionStatus) -> &'static str {
@@ -229,7 +253,10 @@ fn SessionDetail(me: Me) -> impl IntoView {
             m.get("error")
                 .map(|e| (true, e))
                 .or_else(|| m.get("ended").map(|_| (false, "Session ended".to_string())))
-                .or_else(|| m.get("taken").map(|_| (false, "You now have this customer".to_string())))
+                .or_else(|| {
+                    m.get("taken")
+                        .map(|_| (false, "You now have this customer".to_string()))
+                })
         })
     };
     let me_email = me.agent.email.clone();

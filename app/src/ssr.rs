@@ -24,7 +24,11 @@ pub struct AuthSettings {
 impl AuthSettings {
     pub fn new(secure: bool, idle: Duration, lifetime: Duration) -> Self {
         AuthSettings {
-            cookie_name: if secure { "__Host-cm_session" } else { "cm_session" },
+            cookie_name: if secure {
+                "__Host-cm_session"
+            } else {
+                "cm_session"
+            },
             secure,
             idle,
             lifetime,
@@ -69,7 +73,8 @@ pub fn deps() -> ServerDeps {
 
 /// The browser session the server resolved from the cookie, if any.
 pub fn web_session() -> Option<WebSession> {
-    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<WebSession>().cloned())
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<WebSession>().cloned())
 }
 
 /// The session cookie's value on this request.
@@ -114,13 +119,20 @@ pub fn require_admin(session: &WebSession) -> Result<(), UiError> {
         if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
             resp.set_status(http::StatusCode::FORBIDDEN);
         }
-        Err(UiError::new(ErrorKind::Forbidden, "only admins can do this"))
+        Err(UiError::new(
+            ErrorKind::Forbidden,
+            "only admins can do this",
+        ))
     }
 }
 
 pub fn audit(agent: &Agent) -> AuditCtx {
-    let request_id = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string));
+    let request_id = use_context::<http::request::Parts>().and_then(|p| {
+        p.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
     AuditCtx::new(Actor::Agent(agent.email.clone()), request_id)
 }
 
@@ -193,7 +205,9 @@ fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

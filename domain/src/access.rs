@@ -31,7 +31,11 @@ pub fn can_take_over(agent: &Agent, _session: &Session) -> bool {
 /// and start conversations with any of them. Changing or deleting one is for
 /// its owner, an admin, or anyone while it has no owner.
 pub fn can_change_contact(agent: &Agent, contact: &Contact) -> bool {
-    agent.role == Role::Admin || contact.owner_agent_id.as_deref().is_none_or(|owner| owner == agent.id)
+    agent.role == Role::Admin
+        || contact
+            .owner_agent_id
+            .as_deref()
+            .is_none_or(|owner| owner == agent.id)
 }
 
 pub fn is_admin(agent: &Agent) -> bool {

@@ -123,7 +123,12 @@ mod tests {
 
     #[test]
     fn payload_is_the_seeds_exactly() {
-        let p = StartConversationPayload::new(Channel::Whatsapp, "447700900123", "me@example.com", "Mr Doe");
+        let p = StartConversationPayload::new(
+            Channel::Whatsapp,
+            "447700900123",
+            "me@example.com",
+            "Mr Doe",
+        );
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
             serde_json::json!({

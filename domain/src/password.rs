@@ -11,7 +11,10 @@ pub const MIN_LEN: usize = 10;
 
 pub fn validate(password: &str) -> Result<(), FieldError> {
     if password.chars().count() < MIN_LEN {
-        return Err(FieldError::new("password", format!("must be at least {MIN_LEN} characters")));
+        return Err(FieldError::new(
+            "password",
+            format!("must be at least {MIN_LEN} characters"),
+        ));
     }
     if password.len() > 1024 {
         return Err(FieldError::new("password", "is too long"));
@@ -32,7 +35,11 @@ pub fn hash(password: &str) -> String {
 /// Constant-time verification against a stored PHC string.
 pub fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -150,13 +150,19 @@ fn valid_msisdn(number: &str) -> bool {
 
 /// `POST /resources/v1/messaging`: SMS and WhatsApp (text, media, template).
 async fn messaging_v1(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = check_key(&sandbox, &headers)
-        .and_then(|_| parse_json(&body))
-        .and_then(|request| {
-            let outbound = validate_v1(&sandbox, &request)?;
-            let notify = text_field(&request, "/notifyurl");
-            Ok(accept(&sandbox, "v1", &request, outbound, notify))
-        });
+    match check_key(&sandbox, &headers) {
+        Ok(()) => send_v1(&sandbox, &body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The messaging API v1 after authentication.
+pub fn send_v1(sandbox: &Shared, body: &[u8]) -> Response {
+    let result = parse_json(body).and_then(|request| {
+        let outbound = validate_v1(sandbox, &request)?;
+        let notify = text_field(&request, "/notifyurl");
+        Ok(accept(sandbox, "v1", &request, outbound, notify))
+    });
     match result {
         Ok(queued) => Json(queued).into_response(),
         Err(e) => e.into_response(),

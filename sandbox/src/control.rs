@@ -24,6 +24,8 @@ pub fn router() -> Router<Shared> {
         .route("/scanning", post(scanning))
         .route("/agent-token", post(agent_token))
         .route("/connect/messages", get(connect_messages))
+        .route("/connect/messaging", post(business_sends))
+        .route("/guest-token", post(guest_token))
         .route("/people", get(people))
 }
 
@@ -193,4 +195,40 @@ async fn people(State(sandbox): State<Shared>) -> Json<Value> {
     let world = sandbox.world();
     let items: Vec<Value> = world.people.iter().map(crate::webex::people_json).collect();
     Json(json!({ "items": items }))
+}
+
+/// Sends as the business without the API key (demos and page tests): the
+/// body and every rule are those of `/connect/resources/v1/messaging`.
+async fn business_sends(
+    State(sandbox): State<Shared>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    crate::connect::send_v1(&sandbox, &body)
+}
+
+#[derive(Deserialize)]
+struct GuestTokenRequest {
+    sub: String,
+    name: String,
+}
+
+/// A guest access token for the configured issuer, as `/jwt/login` would give.
+async fn guest_token(
+    State(sandbox): State<Shared>,
+    Json(body): Json<GuestTokenRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if body.sub.is_empty() || body.name.is_empty() {
+        return Err(ApiError::bad_request("sub and name are required"));
+    }
+    let (person_id, token) = crate::webex::login_guest(
+        &sandbox,
+        &sandbox.config.guest_issuer_id,
+        &body.sub,
+        body.name,
+    );
+    Ok(Json(json!({
+        "token": token,
+        "expiresIn": crate::webex::GUEST_TOKEN_LIFETIME,
+        "personId": person_id,
+    })))
 }

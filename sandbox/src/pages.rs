@@ -157,7 +157,7 @@ async fn client_spaces(
         .iter()
         .filter(|r| r.members.contains(&agent.id))
         .collect();
-    rooms.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+    rooms.sort_by_key(|r| std::cmp::Reverse(r.last_activity));
     let items: Vec<Value> = rooms
         .iter()
         .filter_map(|r| {

@@ -61,15 +61,30 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
 
     /// Minutes without activity after which a browser session ends.
-    #[arg(long, env = "CM_SESSION_IDLE_MINUTES", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "CM_SESSION_IDLE_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
     pub session_idle_minutes: u64,
 
     /// Hours after which a browser session ends however active it is.
-    #[arg(long, env = "CM_SESSION_MAX_HOURS", default_value_t = 12, global = true)]
+    #[arg(
+        long,
+        env = "CM_SESSION_MAX_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
     pub session_max_hours: u64,
 
     /// Seconds to wait for Webex Connect to accept a startConversation trigger.
-    #[arg(long, env = "CM_CONNECT_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "CM_CONNECT_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
     pub connect_timeout_secs: u64,
 
     #[command(flatten)]
@@ -92,7 +107,7 @@ impl Config {
             connect_timeout_secs: 3,
             integrations: IntegrationSettings {
                 public_url: None,
-                sandbox: true,
+                sandbox: false,
                 webex_api_url: None,
                 webex_client_id: None,
                 webex_client_secret: None,

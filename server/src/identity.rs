@@ -60,7 +60,10 @@ impl EmbeddedIdentity {
                 }
             }
         }
-        let url = self.jwks_url.as_deref().ok_or(IdentityError::NotConfigured)?;
+        let url = self
+            .jwks_url
+            .as_deref()
+            .ok_or(IdentityError::NotConfigured)?;
         let set: JwkSet = self
             .client
             .get(url)
@@ -78,11 +81,15 @@ impl EmbeddedIdentity {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
-        let (Some(issuer), Some(audience)) = (self.issuer.as_deref(), self.audience.as_deref()) else {
+        let (Some(issuer), Some(audience)) = (self.issuer.as_deref(), self.audience.as_deref())
+        else {
             return Err(IdentityError::NotConfigured);
         };
         let header = decode_header(token).map_err(|e| IdentityError::Invalid(e.to_string()))?;
-        let kid = header.kid.clone().ok_or_else(|| IdentityError::Invalid("no key id".into()))?;
+        let kid = header
+            .kid
+            .clone()
+            .ok_or_else(|| IdentityError::Invalid("no key id".into()))?;
         let mut set = self.keys(false).await?;
         if set.find(&kid).is_none() {
             set = self.keys(true).await?;
@@ -96,7 +103,8 @@ impl EmbeddedIdentity {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 30;
-        let data = decode::<Claims>(token, &key, &validation).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let data = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let email = data
             .claims
             .email

@@ -7,6 +7,7 @@ pub mod config;
 pub mod identity;
 pub mod integrations;
 pub mod ops;
+pub mod sandbox_mount;
 pub mod startup;
 pub mod telemetry;
 pub mod web_auth;

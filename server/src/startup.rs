@@ -15,9 +15,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::config::Config;
 use crate::identity::EmbeddedIdentity;
 use crate::integrations::Integrations;
+use crate::{api, ops, web_auth};
 use app::ssr::{AuthSettings, Endpoint, ServerDeps};
 use domain::connect::ConnectWebhook;
-use crate::{api, ops, web_auth};
 use domain::store::{Rules, Store};
 
 /// What every handler can reach.
@@ -88,9 +88,20 @@ impl Application {
             store: store.clone(),
             config: Arc::new(config),
         };
+        let mut app_router = router(state.clone());
+        if state.integrations.sandbox {
+            crate::sandbox_mount::seed_demo_agents(&state.store).await?;
+            app_router = crate::sandbox_mount::router(&state.integrations, &state.store)
+                .await?
+                .merge(app_router);
+            tracing::info!(
+                "sandbox on: sidebar {url}/ · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
+                url = state.integrations.public_url
+            );
+        }
         Ok(Application {
             listener,
-            router: router(state),
+            router: app_router,
             store,
             grace,
         })
@@ -136,16 +147,33 @@ fn server_deps(state: &AppState) -> ServerDeps {
         auth: state.auth.clone(),
         connect: ConnectWebhook::new(
             i.connect_webhook_url.clone(),
-            i.connect_webhook_key.as_ref().map(|k| k.expose().to_string()),
+            i.connect_webhook_key
+                .as_ref()
+                .map(|k| k.expose().to_string()),
             Duration::from_secs(state.config.connect_timeout_secs),
         ),
         sandbox: i.sandbox,
         endpoints: vec![
-            Endpoint { name: "Webex REST API", url: i.webex_api_url.clone() },
-            Endpoint { name: "Webex OAuth (Sign in with Webex)", url: i.webex_authorize_url.clone() },
-            Endpoint { name: "Embedded App signing keys", url: i.embedded_app_jwks_url.clone() },
-            Endpoint { name: "Webex Connect API", url: i.connect_api_url.clone() },
-            Endpoint { name: "Webex Connect startConversation webhook", url: i.connect_webhook_url.clone() },
+            Endpoint {
+                name: "Webex REST API",
+                url: i.webex_api_url.clone(),
+            },
+            Endpoint {
+                name: "Webex OAuth (Sign in with Webex)",
+                url: i.webex_authorize_url.clone(),
+            },
+            Endpoint {
+                name: "Embedded App signing keys",
+                url: i.embedded_app_jwks_url.clone(),
+            },
+            Endpoint {
+                name: "Webex Connect API",
+                url: i.connect_api_url.clone(),
+            },
+            Endpoint {
+                name: "Webex Connect startConversation webhook",
+                url: i.connect_webhook_url.clone(),
+            },
         ],
     }
 }

@@ -18,9 +18,17 @@ use domain::store::{AuditCtx, Store};
 
 /// Reads the session cookie and, when it names a live session, puts the
 /// `WebSession` into the request for pages and server functions.
-pub async fn resolve_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn resolve_session(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if let Some(token) = cookie(req.headers(), state.auth.cookie_name) {
-        match state.store.web_session(&token, state.auth.idle.as_millis() as i64).await {
+        match state
+            .store
+            .web_session(&token, state.auth.idle.as_millis() as i64)
+            .await
+        {
             Ok(Some(session)) => {
                 req.extensions_mut().insert(session);
             }
@@ -50,10 +58,16 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
-    let exempt = path.starts_with("/api/v1/") || path.starts_with("/webhooks/") || path.starts_with("/sandbox/");
+    let exempt = path.starts_with("/api/v1/")
+        || path.starts_with("/webhooks/")
+        || path.starts_with("/sandbox/");
     if unsafe_method && !exempt && !origin_allowed(req.headers(), &state.integrations.public_url) {
         tracing::warn!(path, "refused a cross-site state-changing request");
-        return (StatusCode::FORBIDDEN, "cross-site request refused: reload the page and try again").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: reload the page and try again",
+        )
+            .into_response();
     }
     next.run(req).await
 }
@@ -61,7 +75,11 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
-    Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    ))
 }
 
 fn origin_allowed(headers: &HeaderMap, public_url: &str) -> bool {
@@ -111,8 +129,13 @@ fn sign_in_error(message: &str) -> Response {
 /// "Sign in with Webex": off to the Webex authorize page.
 async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
     let i = &state.integrations;
-    let (Some(authorize), Some(client_id)) = (i.webex_authorize_url.as_deref(), i.webex_client_id.as_deref()) else {
-        return sign_in_error("Sign in with Webex is not configured on this server (CM_WEBEX_CLIENT_ID)");
+    let (Some(authorize), Some(client_id)) = (
+        i.webex_authorize_url.as_deref(),
+        i.webex_client_id.as_deref(),
+    ) else {
+        return sign_in_error(
+            "Sign in with Webex is not configured on this server (CM_WEBEX_CLIENT_ID)",
+        );
     };
     let nonce = app::ssr::nonce();
     let redirect_uri = format!("{}/auth/webex/callback", i.public_url);
@@ -133,9 +156,10 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
         app::ssr::encode_query(&[("n", &next)]).trim_start_matches("n=")
     );
     let mut response = Redirect::to(&url).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII cookie"));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("ASCII cookie"),
+    );
     response
 }
 
@@ -157,7 +181,11 @@ struct Person {
     emails: Vec<String>,
 }
 
-async fn webex_callback(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<CallbackQuery>) -> Response {
+async fn webex_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     if let Some(error) = q.error {
         return sign_in_error(&format!("Webex did not sign you in: {error}"));
     }
@@ -174,9 +202,11 @@ async fn webex_callback(State(state): State<AppState>, headers: HeaderMap, Query
         return sign_in_error("Webex returned no authorization code");
     };
     let i = &state.integrations;
-    let (Some(api), Some(client_id), Some(secret)) =
-        (i.webex_api_url.as_deref(), i.webex_client_id.as_deref(), i.webex_client_secret.as_ref())
-    else {
+    let (Some(api), Some(client_id), Some(secret)) = (
+        i.webex_api_url.as_deref(),
+        i.webex_client_id.as_deref(),
+        i.webex_client_secret.as_ref(),
+    ) else {
         return sign_in_error("Sign in with Webex is not configured on this server");
     };
     let client = reqwest::Client::new();
@@ -196,9 +226,16 @@ async fn webex_callback(State(state): State<AppState>, headers: HeaderMap, Query
     let token: TokenResponse = match token {
         Ok(r) if r.status().is_success() => match r.json().await {
             Ok(t) => t,
-            Err(_) => return sign_in_error("Webex answered the token request in an unexpected form"),
+            Err(_) => {
+                return sign_in_error("Webex answered the token request in an unexpected form")
+            }
         },
-        Ok(r) => return sign_in_error(&format!("Webex refused the sign-in (HTTP {})", r.status().as_u16())),
+        Ok(r) => {
+            return sign_in_error(&format!(
+                "Webex refused the sign-in (HTTP {})",
+                r.status().as_u16()
+            ))
+        }
         Err(_) => return sign_in_error("Webex could not be reached: try again"),
     };
     let person = client
@@ -221,7 +258,13 @@ async fn webex_callback(State(state): State<AppState>, headers: HeaderMap, Query
 }
 
 /// Shared ending of external sign-ins: the agent must exist and be enabled.
-async fn finish_sign_in(state: &AppState, email: &str, person_id: Option<&str>, how: &str, next: &str) -> Response {
+async fn finish_sign_in(
+    state: &AppState,
+    email: &str,
+    person_id: Option<&str>,
+    how: &str,
+    next: &str,
+) -> Response {
     let agent = match state.store.agent_for_sign_in(email, person_id).await {
         Ok(a) => a,
         Err(e) => return sign_in_error(&e.to_string()),
@@ -239,11 +282,24 @@ async fn finish_sign_in(state: &AppState, email: &str, person_id: Option<&str>, 
     }
 }
 
-async fn session_cookie(store: &Store, auth: &AuthSettings, agent: &Agent, how: &str) -> Result<HeaderValue, domain::DomainError> {
-    let (token, _) = store.create_web_session(agent, auth.lifetime.as_millis() as i64).await?;
+async fn session_cookie(
+    store: &Store,
+    auth: &AuthSettings,
+    agent: &Agent,
+    how: &str,
+) -> Result<HeaderValue, domain::DomainError> {
+    let (token, _) = store
+        .create_web_session(agent, auth.lifetime.as_millis() as i64)
+        .await?;
     let ctx = AuditCtx::new(Actor::Agent(agent.email.clone()), None);
     store
-        .record_event(&ctx, "agent.sign_in", "agent", &agent.id, &serde_json::json!({ "method": how }))
+        .record_event(
+            &ctx,
+            "agent.sign_in",
+            "agent",
+            &agent.id,
+            &serde_json::json!({ "method": how }),
+        )
         .await?;
     Ok(HeaderValue::from_str(&auth.cookie(&token, Some(auth.lifetime))).expect("ASCII cookie"))
 }
@@ -255,17 +311,34 @@ struct EmbeddedBody {
 
 /// Inside the Webex App the page posts the Embedded App SDK identity token
 /// here; it is verified against the configured JWKS, issuer and audience.
-async fn embedded_sign_in(State(state): State<AppState>, Json(body): Json<EmbeddedBody>) -> Response {
+async fn embedded_sign_in(
+    State(state): State<AppState>,
+    Json(body): Json<EmbeddedBody>,
+) -> Response {
     let claims = match state.identity.verify(&body.token).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(reason = %e, "embedded app identity token refused");
-            return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": e.to_string() }))).into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response();
         }
     };
-    let agent = match state.store.agent_for_sign_in(&claims.email, claims.person_id.as_deref()).await {
+    let agent = match state
+        .store
+        .agent_for_sign_in(&claims.email, claims.person_id.as_deref())
+        .await
+    {
         Ok(a) => a,
-        Err(e) => return (StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response()
+        }
     };
     match session_cookie(&state.store, &state.auth, &agent, "embedded-app").await {
         Ok(cookie) => {
@@ -273,7 +346,11 @@ async fn embedded_sign_in(State(state): State<AppState>, Json(body): Json<Embedd
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response
         }
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": "try again" }))).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": "try again" })),
+        )
+            .into_response(),
     }
 }
 
@@ -302,18 +379,33 @@ mod tests {
     #[test]
     fn origins() {
         let mut h = HeaderMap::new();
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:3000"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:3000"),
+        );
         assert!(origin_allowed(&h, "http://127.0.0.1:3000"));
         assert!(!origin_allowed(&h, "https://cm.example.com"));
         let mut local = HeaderMap::new();
-        local.insert(header::ORIGIN, HeaderValue::from_static("http://localhost:3000"));
+        local.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://localhost:3000"),
+        );
         local.insert(header::HOST, HeaderValue::from_static("localhost:3000"));
-        assert!(origin_allowed(&local, "http://127.0.0.1:3000"), "same host the browser used");
+        assert!(
+            origin_allowed(&local, "http://127.0.0.1:3000"),
+            "same host the browser used"
+        );
         let mut evil = HeaderMap::new();
-        evil.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        evil.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         evil.insert(header::HOST, HeaderValue::from_static("cm.example.com"));
         assert!(!origin_allowed(&evil, "https://cm.example.com"));
-        assert!(!origin_allowed(&HeaderMap::new(), "https://cm.example.com"), "no origin at all is refused");
+        assert!(
+            !origin_allowed(&HeaderMap::new(), "https://cm.example.com"),
+            "no origin at all is refused"
+        );
         assert_eq!(percent_decode("%2Fsessions%3Fa%3D1"), "/sessions?a=1");
         assert_eq!(safe_next(Some("//evil.example")), "/contacts");
     }

@@ -5,7 +5,8 @@ use super::{audit, clean_opt, format_ms, new_id, now_ms, AuditCtx, Store};
 use crate::error::{DomainError, FieldError};
 use crate::model::{Agent, Role};
 
-pub(crate) const AGENT_COLUMNS: &str = "id, email, display_name, webex_person_id, role, disabled, created_at";
+pub(crate) const AGENT_COLUMNS: &str =
+    "id, email, display_name, webex_person_id, role, disabled, created_at";
 
 pub(crate) fn agent_from_row(row: &AnyRow) -> Result<Agent, sqlx::Error> {
     let role: String = row.try_get("role")?;

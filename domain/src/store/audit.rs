@@ -91,14 +91,31 @@ impl Store {
         details: &A,
     ) -> Result<(), DomainError> {
         let mut tx = self.begin_write().await?;
-        record::<(), A>(&mut tx, ctx, action, entity_type, entity_id, None, Some(details)).await?;
+        record::<(), A>(
+            &mut tx,
+            ctx,
+            action,
+            entity_type,
+            entity_id,
+            None,
+            Some(details),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The newest matching audit entries first.
-    pub async fn search_audit(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEntry>, DomainError> {
-        let actor = filter.actor.as_deref().filter(|s| !s.trim().is_empty()).map(|a| super::like_pattern(&a.trim().to_lowercase()));
+    pub async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, DomainError> {
+        let actor = filter
+            .actor
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|a| super::like_pattern(&a.trim().to_lowercase()));
         let action = filter
             .action
             .as_deref()
@@ -118,7 +135,10 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(entry_from_row).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
+        rows.iter()
+            .map(entry_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 
     /// The newest audit entries first, optionally for one entity.

@@ -3,7 +3,9 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{agents::agent_from_row, agents::AGENT_COLUMNS, audit, new_id, now_ms, AuditCtx, Store};
+use super::{
+    agents::agent_from_row, agents::AGENT_COLUMNS, audit, new_id, now_ms, AuditCtx, Store,
+};
 use crate::error::DomainError;
 use crate::model::{Agent, Role};
 use crate::password;
@@ -39,24 +41,31 @@ impl Store {
     /// as wrong passwords.
     pub async fn verify_password(&self, email: &str, password: &str) -> Result<Agent, SignInError> {
         let email = email.trim().to_ascii_lowercase();
-        let row = sqlx::query(&format!("SELECT {AGENT_COLUMNS}, password_hash FROM agents WHERE email = $1"))
-            .bind(&email)
-            .fetch_optional(&self.pool)
-            .await
-            .ok()
-            .flatten();
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS}, password_hash FROM agents WHERE email = $1"
+        ))
+        .bind(&email)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten();
         let (agent, stored) = match row {
             Some(row) => (
                 agent_from_row(&row).ok(),
-                row.try_get::<Option<String>, _>("password_hash").ok().flatten(),
+                row.try_get::<Option<String>, _>("password_hash")
+                    .ok()
+                    .flatten(),
             ),
             None => (None, None),
         };
-        let stored_for_check = stored.clone().unwrap_or_else(|| password::dummy_hash().to_string());
+        let stored_for_check = stored
+            .clone()
+            .unwrap_or_else(|| password::dummy_hash().to_string());
         let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored_for_check))
-            .await
-            .unwrap_or(false);
+        let matches =
+            tokio::task::spawn_blocking(move || password::verify(&password, &stored_for_check))
+                .await
+                .unwrap_or(false);
         match agent {
             Some(agent) if matches && stored.is_some() => {
                 if agent.disabled {
@@ -71,7 +80,11 @@ impl Store {
 
     /// The agent behind an identity proven elsewhere (Webex OAuth or the
     /// Embedded App token): must exist and be enabled.
-    pub async fn agent_for_sign_in(&self, email: &str, webex_person_id: Option<&str>) -> Result<Agent, SignInError> {
+    pub async fn agent_for_sign_in(
+        &self,
+        email: &str,
+        webex_person_id: Option<&str>,
+    ) -> Result<Agent, SignInError> {
         let agent = self
             .agent_by_email(email)
             .await
@@ -90,7 +103,11 @@ impl Store {
     }
 
     /// Starts a browser session; returns the cookie value (shown only here).
-    pub async fn create_web_session(&self, agent: &Agent, lifetime_ms: i64) -> Result<(String, WebSession), DomainError> {
+    pub async fn create_web_session(
+        &self,
+        agent: &Agent,
+        lifetime_ms: i64,
+    ) -> Result<(String, WebSession), DomainError> {
         let token = format!("{}{}", new_id().replace('-', ""), new_id().replace('-', ""));
         let csrf = new_id().replace('-', "");
         let now = now_ms();
@@ -116,7 +133,11 @@ impl Store {
 
     /// The live session for a cookie value. A session ends after `idle_ms`
     /// without use, at its absolute expiry, or when its agent is disabled.
-    pub async fn web_session(&self, token: &str, idle_ms: i64) -> Result<Option<WebSession>, DomainError> {
+    pub async fn web_session(
+        &self,
+        token: &str,
+        idle_ms: i64,
+    ) -> Result<Option<WebSession>, DomainError> {
         if token.is_empty() || token.len() > 200 {
             return Ok(None);
         }
@@ -164,31 +185,48 @@ impl Store {
     }
 
     /// Sets a local password (hashing happens off the async threads).
-    pub async fn set_password(&self, ctx: &AuditCtx, agent_id: &str, password: &str) -> Result<(), DomainError> {
+    pub async fn set_password(
+        &self,
+        ctx: &AuditCtx,
+        agent_id: &str,
+        password: &str,
+    ) -> Result<(), DomainError> {
         password::validate(password)?;
         let password = password.to_string();
         let hash = tokio::task::spawn_blocking(move || password::hash(&password))
             .await
             .map_err(|e| DomainError::Storage(e.to_string()))?;
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE agents SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(hash)
-            .bind(now_ms())
-            .bind(agent_id)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE agents SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now_ms())
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(DomainError::not_found("agent", agent_id));
         }
-        audit::record::<(), ()>(&mut tx, ctx, "agent.password", "agent", agent_id, None, None).await?;
+        audit::record::<(), ()>(
+            &mut tx,
+            ctx,
+            "agent.password",
+            "agent",
+            agent_id,
+            None,
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn list_agents(&self) -> Result<Vec<Agent>, DomainError> {
-        let rows = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY email"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents ORDER BY email"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(agent_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -202,8 +240,12 @@ impl Store {
         role: Option<Role>,
         disabled: Option<bool>,
     ) -> Result<Agent, DomainError> {
-        if acting_agent_id == Some(agent_id) && (role == Some(Role::Agent) || disabled == Some(true)) {
-            return Err(crate::FieldError::new("role", "you cannot remove your own admin access").into());
+        if acting_agent_id == Some(agent_id)
+            && (role == Some(Role::Agent) || disabled == Some(true))
+        {
+            return Err(
+                crate::FieldError::new("role", "you cannot remove your own admin access").into(),
+            );
         }
         let mut tx = self.begin_write().await?;
         let before = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"))
@@ -230,7 +272,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        audit::record(&mut tx, ctx, "agent.access", "agent", agent_id, Some(&before), Some(&agent)).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            "agent.access",
+            "agent",
+            agent_id,
+            Some(&before),
+            Some(&agent),
+        )
+        .await?;
         tx.commit().await?;
         Ok(agent)
     }

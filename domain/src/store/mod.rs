@@ -8,16 +8,16 @@ mod agents;
 mod api_keys;
 mod audit;
 mod auth;
-mod starts;
 mod contacts;
 mod sessions;
+mod starts;
 
 pub use api_keys::{ApiKeyInfo, VerifiedKey};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
-pub use starts::StartAttempt;
 pub use contacts::ContactQuery;
 pub use sessions::{SessionQuery, UpsertOutcome};
+pub use starts::StartAttempt;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;

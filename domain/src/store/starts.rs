@@ -37,14 +37,21 @@ impl Store {
         Ok(inserted.is_some())
     }
 
-    pub async fn finish_start_attempt(&self, id: &str, status: &str, detail: Option<&str>) -> Result<(), DomainError> {
-        sqlx::query("UPDATE start_attempts SET status = $1, detail = $2, finished_at = $3 WHERE id = $4")
-            .bind(status)
-            .bind(detail)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn finish_start_attempt(
+        &self,
+        id: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE start_attempts SET status = $1, detail = $2, finished_at = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(detail)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::state::{
 };
 
 /// Guest access tokens last about six hours, as the guest issuer CLI says.
-const GUEST_TOKEN_SECONDS: i64 = 21599;
+pub const GUEST_TOKEN_LIFETIME: i64 = 21599;
 /// Integration access tokens: 14 days; refresh tokens: 90 days (Webex values).
 const AGENT_TOKEN_SECONDS: i64 = 1_209_599;
 const REFRESH_TOKEN_SECONDS: i64 = 7_775_999;
@@ -105,26 +105,38 @@ pub async fn jwt_login(
     if claims.sub.is_empty() || claims.name.is_empty() {
         return Err(invalid_jwt("JWT needs sub and name"));
     }
-    let id_seed = format!("guest:{}:{}", claims.iss, claims.sub);
+    let (_, token) = login_guest(&sandbox, &claims.iss, &claims.sub, claims.name);
+    Ok(Json(
+        json!({"token": token, "expiresIn": GUEST_TOKEN_LIFETIME}),
+    ))
+}
+
+/// The guest of (issuer, subject), created on first login, and a fresh token.
+/// Ids derive from (issuer, subject), so they survive resets and restarts.
+pub fn login_guest(
+    sandbox: &Shared,
+    issuer: &str,
+    subject: &str,
+    name: String,
+) -> (String, String) {
+    let id_seed = format!("guest:{issuer}:{subject}");
     let person_id = webex_id("PEOPLE", &stable_uuid(&id_seed));
     let mut world = sandbox.world();
     match world.people.iter_mut().find(|p| p.id == person_id) {
-        Some(person) => person.display_name = claims.name,
+        Some(person) => person.display_name = name,
         None => world.people.push(Person {
             id: person_id.clone(),
             email: format!(
                 "{}@appid.ciscospark.com",
                 stable_uuid(&format!("{id_seed}:email"))
             ),
-            display_name: claims.name,
+            display_name: name,
             kind: PersonType::Appuser,
             created: Utc::now(),
         }),
     }
-    let token = world.issue_token(&person_id, GUEST_TOKEN_SECONDS);
-    Ok(Json(
-        json!({"token": token, "expiresIn": GUEST_TOKEN_SECONDS}),
-    ))
+    let token = world.issue_token(&person_id, GUEST_TOKEN_LIFETIME);
+    (person_id, token)
 }
 
 fn invalid_jwt(message: &str) -> ApiError {

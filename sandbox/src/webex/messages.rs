@@ -502,7 +502,7 @@ pub async fn list_rooms(State(sandbox): State<Shared>, Caller(caller): Caller) -
         .iter()
         .filter(|r| r.members.contains(&caller.id))
         .collect();
-    rooms.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+    rooms.sort_by_key(|r| std::cmp::Reverse(r.last_activity));
     let items: Vec<Value> = rooms
         .iter()
         .map(|r| {

@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::state::Shared;
 
-pub use auth::{people_json, token_response};
+pub use auth::{login_guest, people_json, token_response, GUEST_TOKEN_LIFETIME};
 
 /// Webex accepts attachments up to 100 MB; the body limit leaves room for
 /// the multipart framing so the handler can answer the size error itself.

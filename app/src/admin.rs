@@ -1,0 +1,471 @@
+//! Admin: agents and roles, API keys, integrations health, audit log.
+//! Every server function here checks that the caller is an admin.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Me;
+use crate::error::UiError;
+use crate::layout::SignedIn;
+use domain::model::{Agent, Role};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationView {
+    pub name: String,
+    pub url: Option<String>,
+    pub status: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub request_id: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+fn admin() -> Result<domain::store::WebSession, UiError> {
+    let s = crate::ssr::require_agent()?;
+    crate::ssr::require_admin(&s)?;
+    Ok(s)
+}
+
+#[cfg(feature = "ssr")]
+fn admin_with_csrf(csrf: &str) -> Result<domain::store::WebSession, UiError> {
+    let s = admin()?;
+    crate::ssr::require_csrf(&s, csrf)?;
+    Ok(s)
+}
+
+#[server(endpoint = "admin/agents")]
+pub async fn list_agents() -> Result<Vec<Agent>, UiError> {
+    admin()?;
+    Ok(crate::ssr::deps().store.list_agents().await?)
+}
+
+#[server(endpoint = "admin/agents/add")]
+pub async fn add_agent(
+    csrf: String,
+    email: String,
+    name: String,
+    role: String,
+) -> Result<Agent, UiError> {
+    use crate::ssr::{audit, deps, finish};
+    let result = async {
+        let s = admin_with_csrf(&csrf)?;
+        let role =
+            Role::parse(&role).ok_or_else(|| UiError::field("role", "choose agent or admin"))?;
+        let name = Some(name.as_str()).filter(|n| !n.trim().is_empty());
+        Ok(deps()
+            .store
+            .upsert_agent(&audit(&s.agent), &email, name, role)
+            .await?)
+    }
+    .await;
+    finish(
+        result,
+        Some("/admin?agent_saved=1".into()),
+        "/admin",
+        &[("email", &email)],
+    )
+}
+
+#[server(endpoint = "admin/agents/access")]
+pub async fn set_agent_access(
+    csrf: String,
+    id: String,
+    role: String,
+    disabled: String,
+) -> Result<Agent, UiError> {
+    use crate::ssr::{audit, deps, finish};
+    let result = async {
+        let s = admin_with_csrf(&csrf)?;
+        let role = Role::parse(&role);
+        let disabled = match disabled.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        Ok(deps()
+            .store
+            .update_agent_access(&audit(&s.agent), Some(&s.agent.id), &id, role, disabled)
+            .await?)
+    }
+    .await;
+    finish(result, Some("/admin?agent_saved=1".into()), "/admin", &[])
+}
+
+#[server(endpoint = "admin/keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, UiError> {
+    admin()?;
+    let keys = crate::ssr::deps().store.list_api_keys().await?;
+    Ok(keys
+        .into_iter()
+        .map(|k| ApiKeyView {
+            id: k.id,
+            name: k.name,
+            prefix: k.display_prefix,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+/// Creates a key; the answer is the only time the key is ever shown.
+#[server(endpoint = "admin/keys/create")]
+pub async fn create_api_key(csrf: String, name: String) -> Result<CreatedKey, UiError> {
+    use crate::ssr::{audit, deps};
+    let s = admin_with_csrf(&csrf)?;
+    let (info, key) = deps().store.create_api_key(&audit(&s.agent), &name).await?;
+    Ok(CreatedKey {
+        name: info.name,
+        key,
+    })
+}
+
+#[server(endpoint = "admin/keys/revoke")]
+pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
+    use crate::ssr::{audit, deps, finish};
+    let result = async {
+        let s = admin_with_csrf(&csrf)?;
+        deps().store.revoke_api_key(&audit(&s.agent), &id).await?;
+        Ok(())
+    }
+    .await;
+    finish(result, Some("/admin?key_revoked=1".into()), "/admin", &[])
+}
+
+#[server(endpoint = "admin/integrations")]
+pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
+    admin()?;
+    let deps = crate::ssr::deps();
+    let checks = deps.endpoints.iter().map(|e| async move {
+        let (status, ok) = match e.url.as_deref() {
+            None => ("not configured".to_string(), false),
+            Some(url) => match domain::connect::probe(url).await {
+                Ok(code) if code < 500 => (format!("answers (HTTP {code})"), true),
+                Ok(code) => (format!("answers with an error (HTTP {code})"), false),
+                Err(e) => (format!("no answer: {e}"), false),
+            },
+        };
+        IntegrationView {
+            name: e.name.to_string(),
+            url: e.url.clone(),
+            status,
+            ok,
+        }
+    });
+    Ok(futures_join(checks).await)
+}
+
+#[cfg(feature = "ssr")]
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let handles: Vec<F> = futures.collect();
+    for f in handles {
+        out.push(f.await);
+    }
+    out
+}
+
+#[server(endpoint = "admin/audit")]
+pub async fn search_audit(
+    actor: String,
+    action: String,
+    entity: String,
+) -> Result<Vec<AuditView>, UiError> {
+    use domain::store::AuditFilter;
+    admin()?;
+    let entries = crate::ssr::deps()
+        .store
+        .search_audit(
+            &AuditFilter {
+                actor: Some(actor),
+                action: Some(action),
+                entity_type: Some(entity).filter(|e| !e.is_empty()),
+                entity_id: None,
+            },
+            100,
+        )
+        .await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| AuditView {
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            entity: format!("{} {}", e.entity_type, e.entity_id),
+            request_id: e.request_id,
+        })
+        .collect())
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    view! {
+        <SignedIn render=|me| {
+            if me.agent.role == Role::Admin {
+                view! {
+                    <h1>"Admin"</h1>
+                    <Agents me=me.clone() />
+                    <ApiKeys me=me.clone() />
+                    <Integrations />
+                    <AuditLog />
+                }.into_any()
+            } else {
+                view! { <p class="notice error" role="alert">"Only admins can see this page."</p> }.into_any()
+            }
+        } />
+    }
+}
+
+fn error_view(e: UiError) -> AnyView {
+    view! { <p class="notice error" role="alert">{e.message}</p> }.into_any()
+}
+
+#[component]
+fn Agents(me: Me) -> impl IntoView {
+    let query = use_query_map();
+    let add = ServerAction::<AddAgent>::new();
+    let access = ServerAction::<SetAgentAccess>::new();
+    let agents = Resource::new(
+        move || (add.version().get(), access.version().get()),
+        |_| list_agents(),
+    );
+    let message = move || match (add.value().get(), access.value().get()) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Some((true, e.message)),
+        (Some(Ok(a)), _) => Some((false, format!("Saved {}", a.email))),
+        (_, Some(Ok(a))) => Some((false, format!("Saved {}", a.email))),
+        _ => query.with(|m| {
+            m.get("error")
+                .map(|e| (true, e))
+                .or_else(|| m.get("agent_saved").map(|_| (false, "Saved".into())))
+        }),
+    };
+    let csrf = me.csrf.clone();
+    let csrf2 = me.csrf.clone();
+    view! {
+        <section class="card" aria-labelledby="agents-h">
+            <h2 id="agents-h">"Agents"</h2>
+            {move || message().map(|(err, m)| view! { <p class=if err { "notice error" } else { "notice success" } role=if err { "alert" } else { "status" }>{m}</p> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let csrf = csrf.clone();
+                    agents.get().map(move |r| match r {
+                        Err(e) => error_view(e),
+                        Ok(list) => view! {
+                            <ul class="session-list" aria-label="Agents">
+                                {list.into_iter().map(|a| {
+                                    let csrf = csrf.clone();
+                                    let (csrf_a, csrf_b) = (csrf.clone(), csrf.clone());
+                                    let (id_a, id_b) = (a.id.clone(), a.id.clone());
+                                    let other_role = if a.role == Role::Admin { "agent" } else { "admin" };
+                                    let role_label = format!("Make {} {}", a.email, if a.role == Role::Admin { "an agent" } else { "an admin" });
+                                    let toggle_label = format!("{} {}", if a.disabled { "Enable" } else { "Disable" }, a.email);
+                                    view! {
+                                        <li class="session">
+                                            <strong>{a.display_name.clone()}</strong>
+                                            <span class="muted small">{format!("{} · {}{}", a.email, a.role.as_str(), if a.disabled { " · disabled" } else { "" })}</span>
+                                            <div class="form-actions">
+                                                <ActionForm action=access>
+                                                    <input type="hidden" name="csrf" value=csrf_a />
+                                                    <input type="hidden" name="id" value=id_a />
+                                                    <input type="hidden" name="role" value=other_role />
+                                                    <input type="hidden" name="disabled" value="" />
+                                                    <button type="submit" class="secondary" aria-label=role_label>{if a.role == Role::Admin { "Make agent" } else { "Make admin" }}</button>
+                                                </ActionForm>
+                                                <ActionForm action=access>
+                                                    <input type="hidden" name="csrf" value=csrf_b />
+                                                    <input type="hidden" name="id" value=id_b />
+                                                    <input type="hidden" name="role" value="" />
+                                                    <input type="hidden" name="disabled" value=if a.disabled { "false" } else { "true" } />
+                                                    <button type="submit" class="secondary" aria-label=toggle_label>{if a.disabled { "Enable" } else { "Disable" }}</button>
+                                                </ActionForm>
+                                            </div>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                    })
+                }}
+            </Transition>
+            <h3>"Add an agent"</h3>
+            <ActionForm action=add attr:class="form">
+                <input type="hidden" name="csrf" value=csrf2 />
+                <label for="agent-email">"Email"</label>
+                <input id="agent-email" name="email" type="email" required />
+                <label for="agent-name">"Name"</label>
+                <input id="agent-name" name="name" />
+                <label for="agent-role">"Role"</label>
+                <select id="agent-role" name="role">
+                    <option value="agent">"Agent"</option>
+                    <option value="admin">"Admin"</option>
+                </select>
+                <div class="form-actions"><button type="submit">"Add agent"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn ApiKeys(me: Me) -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let csrf = me.csrf.clone();
+    let csrf2 = me.csrf.clone();
+    view! {
+        <section class="card" aria-labelledby="keys-h">
+            <h2 id="keys-h">"API keys"</h2>
+            <p class="muted small">"Webex Connect flows send a key in the " <code>"key"</code> " header."</p>
+            {move || match create.value().get() {
+                Some(Ok(k)) => Some(view! {
+                    <div class="notice success" role="status">
+                        <p>"Key " <strong>{k.name.clone()}</strong> " created. Copy it now: it will not be shown again."</p>
+                        <p><code class="secret" aria-label="New API key">{k.key.clone()}</code></p>
+                    </div>
+                }.into_any()),
+                Some(Err(e)) => Some(error_view(e)),
+                None => None,
+            }}
+            {move || revoke.value().get().and_then(|r| r.err()).map(error_view)}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let csrf = csrf.clone();
+                    keys.get().map(move |r| match r {
+                        Err(e) => error_view(e),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No API keys yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <ul class="session-list" aria-label="API keys">
+                                {list.into_iter().map(|k| {
+                                    let csrf = csrf.clone();
+                                    let label = format!("Revoke key {}", k.name);
+                                    view! {
+                                        <li class="session">
+                                            <strong>{k.name.clone()}</strong>
+                                            <span class="muted small">{format!("{}… · created {} · last used {}{}", k.prefix, &k.created_at[..10.min(k.created_at.len())], k.last_used_at.clone().unwrap_or_else(|| "never".into()), if k.revoked { " · revoked" } else { "" })}</span>
+                                            {(!k.revoked).then(|| view! {
+                                                <details>
+                                                    <summary>"Revoke…"</summary>
+                                                    <p>"Flows using this key will stop working at once."</p>
+                                                    <ActionForm action=revoke>
+                                                        <input type="hidden" name="csrf" value=csrf.clone() />
+                                                        <input type="hidden" name="id" value=k.id.clone() />
+                                                        <button type="submit" class="danger">{label}</button>
+                                                    </ActionForm>
+                                                </details>
+                                            })}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                    })
+                }}
+            </Transition>
+            <h3>"Create a key"</h3>
+            <ActionForm action=create attr:class="form">
+                <input type="hidden" name="csrf" value=csrf2 />
+                <label for="key-name">"Name"</label>
+                <input id="key-name" name="name" required placeholder="e.g. webex-connect" />
+                <div class="form-actions"><button type="submit">"Create key"</button></div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Integrations() -> impl IntoView {
+    let status = Resource::new(|| (), |_| integrations_status());
+    view! {
+        <section class="card" aria-labelledby="int-h">
+            <h2 id="int-h">"Integrations"</h2>
+            <Suspense fallback=|| view! { <p class="muted" role="status">"Checking endpoints…"</p> }>
+                {move || status.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) => view! {
+                        <ul class="session-list" aria-label="Integrations">
+                            {list.into_iter().map(|i| view! {
+                                <li class="session">
+                                    <strong>{i.name}</strong>
+                                    <span class="muted small">{i.url.unwrap_or_else(|| "—".into())}</span>
+                                    <span class=if i.ok { "ok" } else { "bad" }>{i.status}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn AuditLog() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |k: &str| query.with(|m| m.get(k).unwrap_or_default());
+    let entries = Resource::new(
+        move || (get("actor"), get("action"), get("entity")),
+        |(actor, action, entity)| search_audit(actor, action, entity),
+    );
+    view! {
+        <section class="card" aria-labelledby="audit-h">
+            <h2 id="audit-h">"Audit log"</h2>
+            <form method="get" action="/admin" class="form">
+                <label for="f-actor">"Who"</label>
+                <input id="f-actor" name="actor" value=move || get("actor") placeholder="email or key name" />
+                <label for="f-action">"Action"</label>
+                <input id="f-action" name="action" value=move || get("action") placeholder="e.g. contact. or conversation.start" />
+                <label for="f-entity">"Record type"</label>
+                <select id="f-entity" name="entity">
+                    {["", "contact", "session", "agent", "api_key"].into_iter().map(|v| {
+                        let selected = move || get("entity") == v;
+                        view! { <option value=v selected=selected>{if v.is_empty() { "any" } else { v }}</option> }
+                    }).collect_view()}
+                </select>
+                <div class="form-actions"><button type="submit" class="secondary">"Filter"</button></div>
+            </form>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || entries.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"No matching entries."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="session-list" aria-label="Audit entries">
+                            {list.into_iter().map(|e| view! {
+                                <li class="session">
+                                    <strong>{e.action}</strong>
+                                    <span class="muted small">{format!("{} · {} · {}", e.at.replace('T', " ").chars().take(19).collect::<String>(), e.actor, e.entity)}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}

@@ -1,0 +1,177 @@
+import { test, expect, Browser } from "@playwright/test";
+import { accounts, api, hydrated, signIn, uniquePhone } from "./helpers";
+
+test("sign-in refuses a wrong password clearly, then signs in and out", async ({ page }) => {
+  await page.goto("/contacts");
+  await expect(page.getByRole("heading", { name: "Please sign in" })).toBeVisible();
+  await page.goto("/sign-in");
+  await hydrated(page);
+  await page.getByLabel("Email").fill(accounts.a.email);
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("alert")).toHaveText("email or password is wrong");
+  await page.getByLabel("Password").fill(accounts.a.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page).toHaveURL(/\/contacts/);
+  await expect(page.getByText("Agent A")).toBeVisible();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/sign-in\?signed_out=1/);
+  await page.goto("/contacts");
+  await expect(page.getByRole("heading", { name: "Please sign in" })).toBeVisible();
+});
+
+test("forms work before hydration: sign in and add a contact with JavaScript off", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/sign-in");
+  await page.getByLabel("Email").fill(accounts.a.email);
+  await page.getByLabel("Password").fill("wrong-password-x");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("alert")).toHaveText("email or password is wrong");
+  await expect(page.getByLabel("Email")).toHaveValue(accounts.a.email);
+  await page.getByLabel("Password").fill(accounts.a.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page).toHaveURL(/\/contacts/);
+  await page.getByRole("link", { name: "New contact" }).click();
+  await page.getByLabel("Name").fill("No Script Customer");
+  await page.getByLabel("Phone number").fill("12");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#msisdn-error")).toContainText("not a valid phone number");
+  await expect(page.getByLabel("Name")).toHaveValue("No Script Customer");
+  await page.getByLabel("Phone number").fill(uniquePhone());
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toContainText("Saved No Script Customer");
+  await context.close();
+});
+
+test("contacts: empty search, create with field errors, edit, stale conflict, delete with confirmation", async ({ page, browser }) => {
+  await signIn(page, accounts.a);
+  await page.getByRole("searchbox", { name: "Search contacts" }).fill("zzz-nobody");
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(page.getByText("No contacts match")).toBeVisible();
+
+  await page.getByRole("link", { name: "New contact" }).click();
+  await hydrated(page);
+  await page.getByLabel("Name").fill("Grace Hopper");
+  await page.getByLabel("Phone number").fill("+44 1");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#msisdn-error")).toHaveText(/not a valid phone number: too short/);
+  const phone = uniquePhone();
+  await page.getByLabel("Phone number").fill(phone);
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toContainText("Saved Grace Hopper");
+
+  await page.getByRole("searchbox", { name: "Search contacts" }).fill("grace");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Grace Hopper" }).click();
+  await hydrated(page);
+  const editUrl = page.url();
+
+  // Someone else edits the same contact meanwhile.
+  const other = await browser.newPage();
+  await signIn(other, accounts.a);
+  await other.goto(editUrl);
+  await hydrated(other);
+  await other.getByLabel("Name").fill("Grace B. Hopper");
+  await other.getByRole("button", { name: "Save" }).click();
+  await expect(other.getByRole("status")).toContainText("Saved Grace B. Hopper");
+  await other.close();
+
+  await page.getByLabel("Name").fill("Rear Admiral Hopper");
+  await page.getByRole("button", { name: "Save" }).click();
+  const conflict = page.getByRole("alert");
+  await expect(conflict).toContainText("someone else changed this record");
+  await expect(conflict).toContainText("Grace B. Hopper");
+
+  await page.goto(editUrl);
+  await page.getByRole("link", { name: "Delete…" }).click();
+  await expect(page.getByRole("heading", { name: "Delete contact?" })).toBeVisible();
+  await page.getByRole("link", { name: "Cancel" }).click();
+  await expect(page).toHaveURL(editUrl);
+  await page.getByRole("link", { name: "Delete…" }).click();
+  await hydrated(page);
+  await page.getByRole("button", { name: "Delete Grace B. Hopper" }).click();
+  await expect(page.getByRole("status")).toContainText("Contact deleted");
+});
+
+test("sessions: mine, detail, take over and end; admins see all", async ({ page, request }) => {
+  const phone = uniquePhone();
+  const created = await api(request, "POST", "/api/v1/sessions", {
+    customerChannel: "sms",
+    customerChannelId: phone,
+    collabAgentId: accounts.b.email,
+  });
+  expect(created.status).toBe(201);
+  const id = created.body.id;
+
+  await signIn(page, accounts.a);
+  await page.getByRole("link", { name: "Sessions" }).click();
+  await expect(page.getByRole("list", { name: "Sessions" }).getByRole("link", { name: created.body.customerChannelId })).toHaveCount(0);
+  await page.goto(`/sessions/${id}`);
+  await expect(page.getByRole("alert")).toContainText("no such session");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, accounts.admin);
+  await page.goto("/sessions?scope=all");
+  await page.getByRole("link", { name: created.body.customerChannelId }).first().click();
+  await hydrated(page);
+  await expect(page.getByText(accounts.b.email)).toBeVisible();
+  await page.getByRole("button", { name: "Take over" }).click();
+  await expect(page.getByRole("status")).toHaveText("You now have this customer");
+  await expect(page.getByText(accounts.admin.email)).toBeVisible();
+  await page.getByRole("button", { name: "End session" }).click();
+  await expect(page.getByRole("status")).toHaveText("Session ended");
+  await expect(page.getByText("Ended", { exact: true })).toBeVisible();
+  const after = await api(request, "GET", `/api/v1/sessions/${id}`);
+  expect(after.body.collabAgentId).toBe(accounts.admin.email);
+  expect(after.body.status).toBe("ended");
+});
+
+test("admin: API key shown once and revoked after confirmation; agents; audit log; agents cannot open it", async ({ page }) => {
+  await signIn(page, accounts.admin);
+  await page.getByRole("link", { name: "Admin" }).click();
+  await hydrated(page);
+  const name = `flows-${Date.now()}`;
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = page.getByLabel("New API key");
+  await expect(key).toHaveText(/^cm_[0-9a-f]{64}$/);
+  await page.reload();
+  await expect(page.getByText(/^cm_[0-9a-f]{64}$/)).toHaveCount(0);
+  const row = page.getByRole("list", { name: "API keys" }).getByRole("listitem").filter({ hasText: name });
+  await row.getByText("Revoke…").click();
+  await row.getByRole("button", { name: `Revoke key ${name}` }).click();
+  await expect(page.getByRole("list", { name: "API keys" }).getByRole("listitem").filter({ hasText: name })).toContainText("revoked");
+
+  await page.getByLabel("Email", { exact: true }).fill("new.agent@example.com");
+  await page.getByRole("button", { name: "Add agent" }).click();
+  await expect(page.getByRole("list", { name: "Agents" })).toContainText("new.agent@example.com");
+  await page.getByRole("button", { name: "Disable new.agent@example.com" }).click();
+  await expect(page.getByRole("list", { name: "Agents" }).getByRole("listitem").filter({ hasText: "new.agent@example.com" })).toContainText("disabled");
+
+  await expect(page.getByRole("list", { name: "Integrations" })).toContainText("Webex Connect startConversation webhook");
+  await page.getByLabel("Action").fill("api_key.revoke");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page.getByRole("list", { name: "Audit entries" })).toContainText("api_key.revoke");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, accounts.a);
+  await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
+  await page.goto("/admin");
+  await expect(page.getByRole("alert")).toHaveText("Only admins can see this page.");
+});
+
+test("fits the 320 px sidebar, keyboard focus is visible", async ({ page }) => {
+  await page.setViewportSize({ width: 320, height: 720 });
+  await signIn(page, accounts.a);
+  for (const path of ["/contacts", "/contacts/new", "/sessions", "/sign-in"]) {
+    await page.goto(path);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, path).toBe(0);
+  }
+  await page.goto("/contacts");
+  await page.screenshot({ path: "test-results/contacts-320.png", fullPage: true });
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle);
+  expect(outline).not.toBe("none");
+});

@@ -1,0 +1,582 @@
+//! The sidebar's server functions over real HTTP: sign-in, CSRF defence,
+//! authorization between two agents and an admin, and the startConversation
+//! trigger with its failure reasons.
+
+mod common;
+
+use axum::routing::post;
+use common::TestApp;
+use domain::model::{Role, SessionInput};
+use domain::store::AuditCtx;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    csrf: String,
+}
+
+const PASSWORD: &str = "a-long-test-password";
+
+async fn add_agent(app: &TestApp, email: &str, role: Role) -> domain::model::Agent {
+    let agent = app
+        .store
+        .upsert_agent(&AuditCtx::system(), email, None, role)
+        .await
+        .unwrap();
+    app.store
+        .set_password(&AuditCtx::system(), &agent.id, PASSWORD)
+        .await
+        .unwrap();
+    agent
+}
+
+/// POSTs a server function the way the hydrated page does.
+async fn call(
+    app: &TestApp,
+    cookie: Option<&str>,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/{endpoint}")))
+        .header("origin", &app.base)
+        .header("accept", "application/json")
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+async fn sign_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+    let (status, body, headers) = call(
+        app,
+        None,
+        "sign-in",
+        &[
+            ("email", email),
+            ("password", PASSWORD),
+            ("next", "/contacts"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let set_cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("SameSite=Lax"),
+        "plain http on loopback: {set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let (_, me, _) = call(app, Some(&cookie), "me", &[]).await;
+    Browser {
+        app,
+        csrf: me["csrf"].as_str().expect("signed in").to_string(),
+        cookie,
+    }
+}
+
+impl Browser<'_> {
+    async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut with_csrf = vec![("csrf", self.csrf.as_str())];
+        with_csrf.extend_from_slice(form);
+        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, &with_csrf).await;
+        (s, b)
+    }
+
+    async fn read(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, form).await;
+        (s, b)
+    }
+}
+
+#[tokio::test]
+async fn sign_in_refusals_are_clear_and_sign_out_ends_the_session_on_the_server() {
+    let app = TestApp::spawn().await;
+    let a = add_agent(&app, "agent-a@example.com", Role::Agent).await;
+
+    let (status, body, _) = call(
+        &app,
+        None,
+        "sign-in",
+        &[
+            ("email", "agent-a@example.com"),
+            ("password", "wrong-password"),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["message"], "email or password is wrong");
+    let (_, body, _) = call(
+        &app,
+        None,
+        "sign-in",
+        &[
+            ("email", "nobody@example.com"),
+            ("password", PASSWORD),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        body["message"], "email or password is wrong",
+        "unknown emails look the same"
+    );
+
+    let browser = sign_in(&app, "agent-a@example.com").await;
+    let (_, me) = browser.read("me", &[]).await;
+    assert_eq!(me["agent"]["email"], "agent-a@example.com");
+
+    let (status, _) = browser.call("sign-out", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, me) = browser.read("me", &[]).await;
+    assert_eq!(me, Value::Null, "the old cookie no longer signs anyone in");
+
+    app.store
+        .update_agent_access(&AuditCtx::system(), None, &a.id, None, Some(true))
+        .await
+        .unwrap();
+    let (_, body, _) = call(
+        &app,
+        None,
+        "sign-in",
+        &[
+            ("email", "agent-a@example.com"),
+            ("password", PASSWORD),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn state_changes_need_our_origin_and_the_session_token() {
+    let app = TestApp::spawn().await;
+    add_agent(&app, "agent-a@example.com", Role::Agent).await;
+    let browser = sign_in(&app, "agent-a@example.com").await;
+    let form = [
+        ("id", ""),
+        ("name", "Mr Doe"),
+        ("msisdn", "+447700900123"),
+        ("version", ""),
+    ];
+
+    // Another site's page posting with the agent's cookie.
+    let resp = app
+        .client
+        .post(app.url("/api/contacts/save"))
+        .header("origin", "https://evil.example")
+        .header("cookie", &browser.cookie)
+        .form(&[
+            ("csrf", browser.csrf.as_str()),
+            ("id", ""),
+            ("name", "X"),
+            ("msisdn", "+447700900123"),
+            ("version", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // Our origin but a wrong token.
+    let (status, body, _) = call(
+        &app,
+        Some(&browser.cookie),
+        "contacts/save",
+        &[("csrf", "forged"), form[0], form[1], form[2], form[3]],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["message"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        app.store
+            .list_contacts(&Default::default())
+            .await
+            .unwrap()
+            .total,
+        0,
+        "nothing changed"
+    );
+
+    let (status, saved) = browser.call("contacts/save", &form).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["msisdn"], "+447700900123");
+
+    let (status, body) = browser
+        .call(
+            "contacts/save",
+            &[
+                ("id", ""),
+                ("name", "Bad"),
+                ("msisdn", "12"),
+                ("version", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "msisdn");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("not a valid phone number"));
+
+    // Signed out: refused.
+    let (status, _, _) = call(&app, None, "contacts/list", &[("q", ""), ("page", "1")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn agents_see_only_their_sessions_and_admin_only_pages() {
+    let app = TestApp::spawn().await;
+    add_agent(&app, "agent-a@example.com", Role::Agent).await;
+    add_agent(&app, "agent-b@example.com", Role::Agent).await;
+    add_agent(&app, "admin@example.com", Role::Admin).await;
+    let session_of = |channel: &str, agent: &str| SessionInput {
+        customer_channel: Some(channel.into()),
+        customer_channel_id: Some("+447700900123".into()),
+        collab_agent_id: Some(agent.into()),
+        ..Default::default()
+    };
+    let (of_a, _) = app
+        .store
+        .upsert_session(
+            &AuditCtx::system(),
+            &session_of("sms", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    let (of_b, _) = app
+        .store
+        .upsert_session(
+            &AuditCtx::system(),
+            &session_of("whatsapp", "agent-b@example.com"),
+        )
+        .await
+        .unwrap();
+    let a = sign_in(&app, "agent-a@example.com").await;
+    let admin = sign_in(&app, "admin@example.com").await;
+
+    let (_, mine) = a
+        .read("sessions/list", &[("scope", "mine"), ("page", "1")])
+        .await;
+    let ids: Vec<&str> = mine["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["session"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [of_a.id.as_str()]);
+    let (status, _) = a
+        .read("sessions/list", &[("scope", "all"), ("page", "1")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = a.read("sessions/get", &[("id", &of_b.id)]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another agent's session does not exist for A"
+    );
+    let (status, _) = a.call("sessions/end", &[("id", &of_b.id)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = a.call("sessions/take-over", &[("id", &of_b.id)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.store
+            .session(&of_b.id)
+            .await
+            .unwrap()
+            .collab_agent_id
+            .as_deref(),
+        Some("agent-b@example.com")
+    );
+
+    for endpoint in ["admin/agents", "admin/keys", "admin/integrations"] {
+        let (status, _) = a.read(endpoint, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint}");
+    }
+    let (status, _) = a.call("admin/keys/create", &[("name", "sneaky")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = a
+        .read(
+            "admin/audit",
+            &[("actor", ""), ("action", ""), ("entity", "")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, all) = admin
+        .read("sessions/list", &[("scope", "all"), ("page", "1")])
+        .await;
+    assert_eq!(all["total"], 2);
+    // The admin takes B's customer over: the latest agent wins.
+    let (status, _) = admin.call("sessions/take-over", &[("id", &of_b.id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.store
+            .session(&of_b.id)
+            .await
+            .unwrap()
+            .collab_agent_id
+            .as_deref(),
+        Some("admin@example.com")
+    );
+    let (status, _) = a.call("sessions/end", &[("id", &of_a.id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.store.session(&of_a.id).await.unwrap().status,
+        domain::model::SessionStatus::Ended
+    );
+
+    let (status, created) = admin
+        .call("admin/keys/create", &[("name", "connect")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(created["key"].as_str().unwrap().starts_with("cm_"));
+    let (_, keys) = admin.read("admin/keys", &[]).await;
+    assert!(
+        !keys.to_string().contains(created["key"].as_str().unwrap()),
+        "listed keys never include the key"
+    );
+}
+
+/// A stand-in for the Connect inbound webhook that records what it gets.
+async fn connect_receiver(
+    status: u16,
+    delay_ms: u64,
+) -> (String, Arc<Mutex<Vec<(Value, Option<String>)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/events/{id}",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    let key = headers
+                        .get("key")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((serde_json::from_slice(&body).unwrap(), key));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/events/RHV57QR4M3",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn app_with_connect(url: &str) -> TestApp {
+    let url = url.to_string();
+    TestApp::spawn_with(move |c| {
+        c.integrations.sandbox = false;
+        c.integrations.connect_webhook_url = Some(url);
+        c.integrations.connect_webhook_key = Some(server::integrations::Secret::new("hook-key"));
+        c.connect_timeout_secs = 1;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn start_conversation_sends_the_seed_payload_once_and_audits_it() {
+    let (url, seen) = connect_receiver(200, 0).await;
+    let app = app_with_connect(&url).await;
+    add_agent(&app, "agent-a@example.com", Role::Agent).await;
+    let a = sign_in(&app, "agent-a@example.com").await;
+    let (_, contact) = a
+        .call(
+            "contacts/save",
+            &[
+                ("id", ""),
+                ("name", "Mr Doe"),
+                ("msisdn", "07700 900123"),
+                ("version", ""),
+            ],
+        )
+        .await;
+    let (_, list) = a.read("contacts/list", &[("q", ""), ("page", "1")]).await;
+    let nonce = list["nonce"].as_str().unwrap().to_string();
+    let id = contact["id"].as_str().unwrap();
+
+    // A double click: the same attempt twice.
+    let form = [
+        ("contact_id", id),
+        ("channel", "whatsapp"),
+        ("nonce", nonce.as_str()),
+    ];
+    let (first, second) = tokio::join!(
+        a.call("contacts/start", &form),
+        a.call("contacts/start", &form)
+    );
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "sent once");
+    assert_eq!(
+        got[0].0,
+        json!({ "systemId": "webex", "channel": "whatsapp", "channelId": "447700900123",
+                "action": "startConversation", "agentId": "agent-a@example.com", "contactName": "Mr Doe" })
+    );
+    assert_eq!(got[0].1.as_deref(), Some("hook-key"));
+
+    let (status, sms) = a
+        .call(
+            "contacts/start",
+            &[
+                ("contact_id", id),
+                ("channel", "sms"),
+                ("nonce", first.1["next_nonce"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sms}");
+    assert_eq!(seen.lock().unwrap()[1].0["channelId"], "+447700900123");
+
+    let audit = app
+        .store
+        .audit_entries(Some("contact"), Some(id), 10)
+        .await
+        .unwrap();
+    let starts: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "conversation.start")
+        .collect();
+    assert_eq!(starts.len(), 2, "every attempt is audited");
+    assert_eq!(starts[0].actor, "agent:agent-a@example.com");
+}
+
+#[tokio::test]
+async fn start_conversation_failures_say_why() {
+    let (rejecting, _) = connect_receiver(500, 0).await;
+    let (slow, _) = connect_receiver(200, 2500).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/events/X", l.local_addr().unwrap())
+    };
+    for (url, expected) in [
+        (rejecting, "rejected the request (HTTP 500)"),
+        (slow, "did not answer within 1 seconds"),
+        (closed, "could not be reached"),
+    ] {
+        let app = app_with_connect(&url).await;
+        add_agent(&app, "agent-a@example.com", Role::Agent).await;
+        let a = sign_in(&app, "agent-a@example.com").await;
+        let (_, contact) = a
+            .call(
+                "contacts/save",
+                &[
+                    ("id", ""),
+                    ("name", "Mr Doe"),
+                    ("msisdn", "+447700900123"),
+                    ("version", ""),
+                ],
+            )
+            .await;
+        let (status, body) = a
+            .call(
+                "contacts/start",
+                &[
+                    ("contact_id", contact["id"].as_str().unwrap()),
+                    ("channel", "sms"),
+                    ("nonce", "n1"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(expected),
+            "{url}: {body}"
+        );
+        let audit = app
+            .store
+            .audit_entries(Some("contact"), None, 10)
+            .await
+            .unwrap();
+        assert!(audit
+            .iter()
+            .any(|e| e.action == "conversation.start"
+                && e.after.as_ref().unwrap()["status"] == "failed"));
+    }
+}
+
+#[tokio::test]
+async fn in_sandbox_mode_the_trigger_lands_in_the_sandbox_connect_event_log() {
+    let app = TestApp::spawn_with(|c| c.integrations.sandbox = true).await;
+    // Demo agents were seeded; give Agent A a password for this test.
+    let a = app
+        .store
+        .agent_by_email("agent-a@example.com")
+        .await
+        .unwrap();
+    app.store
+        .set_password(&AuditCtx::system(), &a.id, PASSWORD)
+        .await
+        .unwrap();
+    let browser = sign_in(&app, "agent-a@example.com").await;
+    let (_, contact) = browser
+        .call(
+            "contacts/save",
+            &[
+                ("id", ""),
+                ("name", "Mr Doe"),
+                ("msisdn", "+447700900123"),
+                ("version", ""),
+            ],
+        )
+        .await;
+    let (status, body) = browser
+        .call(
+            "contacts/start",
+            &[
+                ("contact_id", contact["id"].as_str().unwrap()),
+                ("channel", "whatsapp"),
+                ("nonce", "n-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events: Value = app
+        .client
+        .get(app.url(&format!(
+            "/sandbox/control/events/{}",
+            server::integrations::SANDBOX_START_EVENT_ID
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = events.to_string();
+    assert!(
+        text.contains("startConversation") && text.contains("447700900123"),
+        "{text}"
+    );
+}
