@@ -4,6 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# A one-off build (CI) gains nothing from incremental caches, which take tens of GB.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, StaticSegment};
+use leptos_router::{path, SsrMode, StaticSegment};
 
 pub mod admin;
 pub mod auth;
@@ -48,16 +48,18 @@ pub fn App() -> impl IntoView {
         <Router>
             <layout::Nav />
             <main>
+                // Pages wait for their data on the server (SsrMode::Async), so
+                // they are complete HTML: usable before hydration, or without JS.
                 <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=StaticSegment("") view=home::HomePage />
-                    <Route path=path!("/sign-in") view=auth::SignInPage />
-                    <Route path=path!("/contacts") view=contacts::ContactsPage />
-                    <Route path=path!("/contacts/new") view=contacts::ContactFormPage />
-                    <Route path=path!("/contacts/:id") view=contacts::ContactFormPage />
-                    <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage />
-                    <Route path=path!("/sessions") view=sessions::SessionsPage />
-                    <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage />
-                    <Route path=path!("/admin") view=admin::AdminPage />
+                    <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/contacts") view=contacts::ContactsPage ssr=SsrMode::Async />
+                    <Route path=path!("/contacts/new") view=contacts::ContactFormPage ssr=SsrMode::Async />
+                    <Route path=path!("/contacts/:id") view=contacts::ContactFormPage ssr=SsrMode::Async />
+                    <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage ssr=SsrMode::Async />
+                    <Route path=path!("/sessions") view=sessions::SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

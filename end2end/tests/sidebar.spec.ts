@@ -132,8 +132,9 @@ test("admin: API key shown once and revoked after confirmation; agents; audit lo
   await page.getByRole("link", { name: "Admin" }).click();
   await hydrated(page);
   const name = `flows-${Date.now()}`;
-  await page.getByLabel("Name", { exact: true }).fill(name);
-  await page.getByRole("button", { name: "Create key" }).click();
+  const keys = page.getByRole("region", { name: "API keys" });
+  await keys.getByLabel("Name").fill(name);
+  await keys.getByRole("button", { name: "Create key" }).click();
   const key = page.getByLabel("New API key");
   await expect(key).toHaveText(/^cm_[0-9a-f]{64}$/);
   await page.reload();
@@ -143,7 +144,7 @@ test("admin: API key shown once and revoked after confirmation; agents; audit lo
   await row.getByRole("button", { name: `Revoke key ${name}` }).click();
   await expect(page.getByRole("list", { name: "API keys" }).getByRole("listitem").filter({ hasText: name })).toContainText("revoked");
 
-  await page.getByLabel("Email", { exact: true }).fill("new.agent@example.com");
+  await page.getByRole("region", { name: "Agents" }).getByLabel("Email").fill("new.agent@example.com");
   await page.getByRole("button", { name: "Add agent" }).click();
   await expect(page.getByRole("list", { name: "Agents" })).toContainText("new.agent@example.com");
   await page.getByRole("button", { name: "Disable new.agent@example.com" }).click();

@@ -61,6 +61,18 @@ pub fn router() -> Router<Shared> {
         .route("/token", get(token))
         .route("/user", get(user))
         .route("/jwks.json", get(jwks))
+        .route("/sdk.js", get(sdk))
+}
+
+/// `GET /webex/embedded/sdk.js`: a stand-in for the Embedded App SDK script.
+async fn sdk() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../assets/embedded-sdk.js"),
+    )
 }
 
 #[derive(Deserialize)]

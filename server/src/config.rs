@@ -115,6 +115,7 @@ impl Config {
                 embedded_app_jwks_url: None,
                 embedded_app_issuer: None,
                 embedded_app_audience: None,
+                embedded_sdk_url: None,
                 guest_issuer_id: None,
                 guest_issuer_secret: None,
                 connect_api_url: None,

@@ -81,6 +81,10 @@ pub struct IntegrationSettings {
     #[arg(long, env = "CM_EMBEDDED_APP_AUDIENCE", global = true)]
     pub embedded_app_audience: Option<String>,
 
+    /// Script URL of the Webex Embedded App SDK, loaded by the sidebar's start page (/embedded).
+    #[arg(long, env = "CM_EMBEDDED_SDK_URL", global = true)]
+    pub embedded_sdk_url: Option<String>,
+
     /// Webex Guest Issuer app id (the `iss` of guest JWTs).
     #[arg(long, env = "CM_GUEST_ISSUER_ID", global = true)]
     pub guest_issuer_id: Option<String>,
@@ -130,6 +134,10 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_CONNECT_WEBHOOK_KEY",
 ];
 
+/// Where Webex publishes the Embedded App SDK script.
+pub const REAL_EMBEDDED_SDK_URL: &str =
+    "https://binaries.webex.com/static-content-pipeline/webex-embedded-app/v1/webex-embedded-app-sdk.js";
+
 /// The event id of the sandbox's startConversation inbound webhook.
 pub const SANDBOX_START_EVENT_ID: &str = "CMSTART001";
 
@@ -145,6 +153,7 @@ pub struct Integrations {
     pub embedded_app_jwks_url: Option<String>,
     pub embedded_app_issuer: Option<String>,
     pub embedded_app_audience: Option<String>,
+    pub embedded_sdk_url: String,
     pub guest_issuer_id: Option<String>,
     pub guest_issuer_secret: Option<Secret>,
     pub connect_api_url: Option<String>,
@@ -187,6 +196,10 @@ impl Integrations {
                 embedded_app_jwks_url: s.embedded_app_jwks_url.clone(),
                 embedded_app_issuer: s.embedded_app_issuer.clone(),
                 embedded_app_audience: s.embedded_app_audience.clone(),
+                embedded_sdk_url: s
+                    .embedded_sdk_url
+                    .clone()
+                    .unwrap_or_else(|| REAL_EMBEDDED_SDK_URL.to_string()),
                 guest_issuer_id: s.guest_issuer_id.clone(),
                 guest_issuer_secret: s.guest_issuer_secret.clone(),
                 connect_api_url: s.connect_api_url.clone(),
@@ -206,6 +219,7 @@ impl Integrations {
             embedded_app_jwks_url: Some(format!("{sandbox}/webex/embedded/jwks.json")),
             embedded_app_issuer: Some(format!("{sandbox}/webex/embedded")),
             embedded_app_audience: Some("sandbox-embedded-app".into()),
+            embedded_sdk_url: format!("{sandbox}/webex/embedded/sdk.js"),
             guest_issuer_id: Some("sandbox-guest-issuer".into()),
             guest_issuer_secret: Some(Secret::new(random_base64_secret())),
             connect_api_url: Some(format!("{sandbox}/connect")),

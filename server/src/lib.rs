@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod embedded;
 pub mod identity;
 pub mod integrations;
 pub mod ops;

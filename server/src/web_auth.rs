@@ -105,6 +105,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/webex/start", get(webex_start))
         .route("/auth/webex/callback", get(webex_callback))
         .route("/auth/embedded", post(embedded_sign_in))
+        .route("/embedded", get(crate::embedded::page))
 }
 
 const STATE_COOKIE: &str = "cm_oauth_state";

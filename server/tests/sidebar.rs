@@ -580,3 +580,64 @@ async fn in_sandbox_mode_the_trigger_lands_in_the_sandbox_connect_event_log() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn embedded_identity_tokens_are_verified() {
+    let app = TestApp::spawn_with(|c| c.integrations.sandbox = true).await;
+    let token_for = |email: &str| {
+        let url = app.url(&format!("/sandbox/webex/embedded/token?email={email}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let post = |token: String| {
+        let client = app.client.clone();
+        let url = app.url("/auth/embedded");
+        let origin = app.base.clone();
+        async move {
+            let r = client
+                .post(url)
+                .header("origin", origin)
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let cookie = r
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, cookie, r.json::<Value>().await.unwrap())
+        }
+    };
+    let good = token_for("agent-a@example.com").await;
+    let (status, cookie, body) = post(good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(cookie.unwrap().starts_with("cm_session="));
+
+    // A token whose payload was altered no longer matches its signature.
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    let (status, cookie, _) = post(parts.join(".")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(cookie.is_none());
+
+    let (status, _, body) = post("not-a-jwt".into()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Disabled agents are refused with a clear message.
+    let a = app
+        .store
+        .agent_by_email("agent-a@example.com")
+        .await
+        .unwrap();
+    app.store
+        .update_agent_access(&AuditCtx::system(), None, &a.id, None, Some(true))
+        .await
+        .unwrap();
+    let (status, _, body) = post(token_for("agent-a@example.com").await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+}

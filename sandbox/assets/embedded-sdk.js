@@ -1,0 +1,28 @@
+// Sandbox stand-in for the Webex Embedded App SDK (2.x surface used by the
+// Contact Manager): `new webex.Application()`, `onReady()`, and
+// `application.states.user` with its signed identity `token`. Which agent is
+// "signed in to Webex" comes from the page's `?sandboxUser=` (default Agent A).
+(function () {
+  var script = document.currentScript;
+  var base = script.src.replace(/\/sdk\.js(\?.*)?$/, "");
+  function Application() {
+    this.application = { states: { user: null } };
+  }
+  Application.prototype.onReady = function () {
+    var self = this;
+    var email = new URLSearchParams(window.location.search).get("sandboxUser") || "agent-a@example.com";
+    return fetch(base + "/user?email=" + encodeURIComponent(email))
+      .then(function (r) {
+        if (!r.ok) throw new Error("the sandbox has no Webex user " + email);
+        return r.json();
+      })
+      .then(function (user) {
+        self.application.states.user = user;
+        return self;
+      });
+  };
+  Application.prototype.listen = function () { return Promise.resolve(); };
+  Application.prototype.on = function () {};
+  window.webex = window.webex || {};
+  window.webex.Application = Application;
+})();

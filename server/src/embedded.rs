@@ -1,0 +1,76 @@
+//! The page the Webex App opens in its sidebar. It asks the Embedded App SDK
+//! for the user's identity token and signs in with it; outside Webex it sends
+//! the person to the ordinary sign-in page.
+
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::startup::AppState;
+
+pub async fn page(State(state): State<AppState>) -> Html<String> {
+    let sdk = state.integrations.embedded_sdk_url.clone();
+    Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk)))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Contact Manager</title>
+<link rel="stylesheet" href="/pkg/contact_manager.css">
+</head>
+<body>
+<main>
+  <section class="card narrow">
+    <h1>Contact Manager</h1>
+    <p id="status" role="status">Signing you in with Webex…</p>
+    <p id="fallback" hidden><a class="button" href="/sign-in">Sign in another way</a></p>
+  </section>
+</main>
+<script src="{{SDK_URL}}"></script>
+<script>
+(async () => {
+  const status = document.getElementById("status");
+  const fail = (message) => {
+    status.textContent = message;
+    status.setAttribute("role", "alert");
+    document.getElementById("fallback").hidden = false;
+  };
+  try {
+    if (!window.webex || !window.webex.Application) {
+      return fail("This page is meant to open inside the Webex App.");
+    }
+    const app = new window.webex.Application();
+    await app.onReady();
+    const user = app.application && app.application.states && app.application.states.user;
+    if (!user || !user.token) {
+      return fail("Webex did not share who you are. Sign in another way.");
+    }
+    const response = await fetch("/auth/embedded", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: user.token }),
+    });
+    if (response.ok) {
+      window.location.replace("/contacts");
+    } else {
+      const body = await response.json().catch(() => ({}));
+      fail(body.error || "Sign-in was refused.");
+    }
+  } catch (e) {
+    fail("Sign-in from Webex failed: " + e);
+  }
+})();
+</script>
+</body>
+</html>
+"#;
