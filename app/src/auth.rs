@@ -152,7 +152,7 @@ pub fn SignInPage() -> impl IntoView {
             <Show when=move || !q("signed_out").is_empty()>
                 <p class="notice" role="status">"You are signed out."</p>
             </Show>
-            <a class="button secondary" href=move || format!("/auth/webex/start?next={}", next())>
+            <a class="button secondary" rel="external" href=move || format!("/auth/webex/start?next={}", next())>
                 "Sign in with Webex"
             </a>
             <p class="muted">"or with a local account:"</p>

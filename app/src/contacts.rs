@@ -253,7 +253,10 @@ fn ContactList(me: Me) -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"Contacts"</h1>
-            <a class="button" href="/contacts/new">"New contact"</a>
+            <div class="contact-actions">
+                <a class="button" href="/contacts/new">"New contact"</a>
+                <a class="button secondary" href="/contacts/import">"Import / export"</a>
+            </div>
         </div>
         <form method="get" action="/contacts" class="search" role="search">
             <label for="q" class="visually-hidden">"Search contacts"</label>

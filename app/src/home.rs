@@ -28,7 +28,7 @@ pub fn HomePage() -> impl IntoView {
                     <li>"In each Connect flow's HTTP node, send it in the " <code>"key"</code> " header."</li>
                     <li>
                         "Call the endpoints listed in "
-                        <a href="/api/v1/openapi.json">"the OpenAPI document"</a> "."
+                        <a href="/api/v1/openapi.json" rel="external">"the OpenAPI document"</a> "."
                     </li>
                 </ol>
             </Show>

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 mod home;
+pub mod import;
 pub mod layout;
 pub mod sessions;
 #[cfg(feature = "ssr")]
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-in") view=auth::SignInPage ssr=SsrMode::Async />
                     <Route path=path!("/contacts") view=contacts::ContactsPage ssr=SsrMode::Async />
                     <Route path=path!("/contacts/new") view=contacts::ContactFormPage ssr=SsrMode::Async />
+                    <Route path=path!("/contacts/import") view=import::ImportPage ssr=SsrMode::Async />
                     <Route path=path!("/contacts/:id") view=contacts::ContactFormPage ssr=SsrMode::Async />
                     <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions") view=sessions::SessionsPage ssr=SsrMode::Async />

@@ -15,6 +15,8 @@ pub mod api_key;
 #[cfg(feature = "server")]
 pub mod connect;
 #[cfg(feature = "server")]
+pub mod csv_io;
+#[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
 pub mod store;

@@ -141,6 +141,7 @@ on_both_databases!(
     rejected_input_changes_nothing,
     api_keys_verify_and_revoke,
     agents_by_email,
+    csv_import_keeps_good_rows_and_names_bad_ones,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -633,4 +634,69 @@ async fn agents_by_email(store: &Store) {
         .await
         .unwrap();
     assert_eq!(owned.owner_agent_id.as_deref(), Some(a.id.as_str()));
+}
+
+async fn csv_import_keeps_good_rows_and_names_bad_ones(store: &Store) {
+    use domain::csv_io::{export_all, import_rows, split_header};
+    store
+        .create_contact(&ctx(), &contact("Existing", "+447700900100"))
+        .await
+        .unwrap();
+    let file = "Name,Phone\r\nAnn,+447700900101\r\n\"Doe, John\",07700 900102\r\nBad,12\r\n,+447700900103\r\nDup,+44 7700 900100\r\n";
+    let (header, body) = split_header(file);
+    let report = import_rows(store, &ctx(), None, header, body, 2)
+        .await
+        .unwrap();
+    let rows: Vec<(usize, &str, bool)> = report
+        .iter()
+        .map(|r| (r.row, r.name.as_str(), r.error.is_none()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (2, "Ann", true),
+            (3, "Doe, John", true),
+            (4, "Bad", false),
+            (5, "", false),
+            (6, "Dup", false)
+        ]
+    );
+    assert!(report[2]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("msisdn: not a valid phone number"));
+    assert_eq!(report[3].error.as_deref(), Some("name: is required"));
+    assert!(report[4]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("already belongs to contact"));
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        3
+    );
+
+    let csv = export_all(store).await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,name,msisdn,whatsapp,sms,ownerAgentId,createdAt,updatedAt"
+    );
+    assert_eq!(lines.len(), 4);
+    assert!(
+        csv.contains("\"Doe, John\",+447700900102,447700900102,+447700900102"),
+        "{csv}"
+    );
+
+    assert!(
+        import_rows(store, &ctx(), None, "first,last", "a,b", 2)
+            .await
+            .is_err(),
+        "header must name the columns"
+    );
 }

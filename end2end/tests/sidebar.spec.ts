@@ -176,3 +176,30 @@ test("fits the 320 px sidebar, keyboard focus is visible", async ({ page }) => {
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle);
   expect(outline).not.toBe("none");
 });
+
+test("CSV import shows progress and names the bad rows; export downloads every contact", async ({ page }) => {
+  await signIn(page, accounts.a);
+  await page.getByRole("link", { name: "Import / export" }).click();
+  await hydrated(page);
+  const stamp = String(Date.now()).slice(-3);
+  const rows = ["name,msisdn"];
+  for (let i = 0; i < 60; i++) rows.push(`Imported ${stamp}-${i},+4477009${stamp}${String(i).padStart(2, "0")}`);
+  rows.push(`Broken ${stamp},12`);
+  rows.push(`,+447700911111`);
+  await page.getByLabel("CSV file").setInputFiles({ name: "contacts.csv", mimeType: "text/csv", buffer: Buffer.from(rows.join("\n")) });
+  await page.getByRole("button", { name: "Import" }).click();
+  await expect(page.getByRole("status")).toContainText("62 of 62 rows processed");
+  await expect(page.getByRole("status")).toContainText("60 contacts added, 2 rows refused");
+  const bad = page.getByRole("list", { name: "Rows not imported" });
+  await expect(bad).toContainText("Row 62");
+  await expect(bad).toContainText("msisdn: not a valid phone number");
+  await expect(bad).toContainText("Row 63");
+  await expect(bad).toContainText("name: is required");
+
+  const download = page.waitForEvent("download");
+  await page.getByRole("link", { name: "Export all contacts as CSV" }).click();
+  const file = await download;
+  const text = require("fs").readFileSync(await file.path(), "utf8");
+  expect(text.split("\n")[0]).toBe("id,name,msisdn,whatsapp,sms,ownerAgentId,createdAt,updatedAt");
+  expect(text).toContain(`Imported ${stamp}-59`);
+});

@@ -52,6 +52,16 @@ enum Command {
     ListApiKeys,
     /// Revoke an API key by id.
     RevokeApiKey { id: String },
+    /// Import contacts from a CSV file with `name` and `msisdn` (or `phone`) columns.
+    /// Good rows are kept; bad rows are listed with the reason.
+    ImportContacts {
+        file: std::path::PathBuf,
+        /// The agent (email) who owns the imported contacts.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Write every contact as CSV to standard output.
+    ExportContacts,
 }
 
 pub async fn run() -> ExitCode {
@@ -151,6 +161,52 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     k.id, k.name, k.display_prefix, k.created_at, state
                 );
             }
+            store.close().await;
+        }
+        Command::ImportContacts { file, owner } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let store = open_store(&settings).await?;
+            let owner = match owner {
+                Some(email) => Some(store.agent_by_email(&email).await?.id),
+                None => None,
+            };
+            let (header, body) = domain::csv_io::split_header(&text);
+            let lines: Vec<&str> = body.lines().collect();
+            let total = lines.len();
+            let (mut imported, mut refused) = (0, 0);
+            // Chunks keep progress visible on large files.
+            for (i, chunk) in lines.chunks(200).enumerate() {
+                let first_row = 2 + i * 200;
+                let report = domain::csv_io::import_rows(
+                    &store,
+                    &ctx,
+                    owner.as_deref(),
+                    header,
+                    &chunk.join("\n"),
+                    first_row,
+                )
+                .await?;
+                for row in &report {
+                    match &row.error {
+                        None => imported += 1,
+                        Some(why) => {
+                            refused += 1;
+                            println!("row {}: {} ({})", row.row, why, row.name);
+                        }
+                    }
+                }
+                eprintln!(
+                    "… {} of {total} rows",
+                    (first_row - 2 + chunk.len()).min(total)
+                );
+            }
+            println!("imported {imported} contacts, refused {refused} rows");
+            store.close().await;
+        }
+        Command::ExportContacts => {
+            let store = open_store(&settings).await?;
+            print!("{}", domain::csv_io::export_all(&store).await?);
             store.close().await;
         }
         Command::RevokeApiKey { id } => {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod contacts_csv;
 pub mod embedded;
 pub mod identity;
 pub mod integrations;

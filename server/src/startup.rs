@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(web_auth::routes())
+        .merge(crate::contacts_csv::routes())
         .leptos_routes_with_context(
             &state,
             routes,
