@@ -142,6 +142,7 @@ on_both_databases!(
     api_keys_verify_and_revoke,
     agents_by_email,
     csv_import_keeps_good_rows_and_names_bad_ones,
+    browser_sessions_expire_and_end,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -698,5 +699,77 @@ async fn csv_import_keeps_good_rows_and_names_bad_ones(store: &Store) {
             .await
             .is_err(),
         "header must name the columns"
+    );
+}
+
+async fn browser_sessions_expire_and_end(store: &Store) {
+    let system = AuditCtx::system();
+    let agent = store
+        .upsert_agent(&system, "a@example.com", None, Role::Agent)
+        .await
+        .unwrap();
+    store
+        .set_password(&system, &agent.id, "a-long-password")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify_password("A@example.com", "a-long-password")
+            .await
+            .unwrap()
+            .id,
+        agent.id
+    );
+    assert!(store
+        .verify_password("a@example.com", "wrong-password")
+        .await
+        .is_err());
+
+    let hour = 3_600_000;
+    let (token, session) = store.create_web_session(&agent, hour).await.unwrap();
+    assert_eq!(
+        store
+            .web_session(&token, hour)
+            .await
+            .unwrap()
+            .unwrap()
+            .csrf_token,
+        session.csrf_token
+    );
+    assert!(store
+        .web_session("forged-token", hour)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Idle longer than allowed: gone for good.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(store.web_session(&token, 5).await.unwrap().is_none());
+    assert!(
+        store.web_session(&token, hour).await.unwrap().is_none(),
+        "an expired session stays ended"
+    );
+
+    // Absolute lifetime.
+    let (short, _) = store.create_web_session(&agent, 1).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert!(store.web_session(&short, hour).await.unwrap().is_none());
+
+    // Sign-out and disabling end sessions.
+    let (t1, _) = store.create_web_session(&agent, hour).await.unwrap();
+    store.end_web_session(&t1).await.unwrap();
+    assert!(store.web_session(&t1, hour).await.unwrap().is_none());
+    let (t2, _) = store.create_web_session(&agent, hour).await.unwrap();
+    store
+        .update_agent_access(&system, None, &agent.id, None, Some(true))
+        .await
+        .unwrap();
+    assert!(store.web_session(&t2, hour).await.unwrap().is_none());
+    assert!(
+        store
+            .verify_password("a@example.com", "a-long-password")
+            .await
+            .is_err(),
+        "disabled agents cannot sign in"
     );
 }
