@@ -70,7 +70,7 @@ pub async fn add_agent(
     name: String,
     role: String,
 ) -> Result<Agent, UiError> {
-    use crate::ssr::{audit, deps, finish};
+    use crate::ssr::{audit, deps, finish, Then};
     let result = async {
         let s = admin_with_csrf(&csrf)?;
         let role =
@@ -84,7 +84,7 @@ pub async fn add_agent(
     .await;
     finish(
         result,
-        Some("/admin?agent_saved=1".into()),
+        Then::Reload("/admin?agent_saved=1".into()),
         "/admin",
         &[("email", &email)],
     )
@@ -97,7 +97,7 @@ pub async fn set_agent_access(
     role: String,
     disabled: String,
 ) -> Result<Agent, UiError> {
-    use crate::ssr::{audit, deps, finish};
+    use crate::ssr::{audit, deps, finish, Then};
     let result = async {
         let s = admin_with_csrf(&csrf)?;
         let role = Role::parse(&role);
@@ -112,7 +112,12 @@ pub async fn set_agent_access(
             .await?)
     }
     .await;
-    finish(result, Some("/admin?agent_saved=1".into()), "/admin", &[])
+    finish(
+        result,
+        Then::Reload("/admin?agent_saved=1".into()),
+        "/admin",
+        &[],
+    )
 }
 
 #[server(endpoint = "admin/keys")]
@@ -146,14 +151,19 @@ pub async fn create_api_key(csrf: String, name: String) -> Result<CreatedKey, Ui
 
 #[server(endpoint = "admin/keys/revoke")]
 pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
-    use crate::ssr::{audit, deps, finish};
+    use crate::ssr::{audit, deps, finish, Then};
     let result = async {
         let s = admin_with_csrf(&csrf)?;
         deps().store.revoke_api_key(&audit(&s.agent), &id).await?;
         Ok(())
     }
     .await;
-    finish(result, Some("/admin?key_revoked=1".into()), "/admin", &[])
+    finish(
+        result,
+        Then::Reload("/admin?key_revoked=1".into()),
+        "/admin",
+        &[],
+    )
 }
 
 #[server(endpoint = "admin/integrations")]

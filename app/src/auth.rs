@@ -37,7 +37,7 @@ fn safe_next(next: &str) -> String {
 #[server(endpoint = "sign-in")]
 pub async fn sign_in(email: String, password: String, next: String) -> Result<(), UiError> {
     use crate::error::ErrorKind;
-    use crate::ssr::{deps, finish};
+    use crate::ssr::{deps, finish, Then};
     let result = async {
         if email.trim().is_empty() {
             return Err(UiError::field("email", "enter your email address"));
@@ -59,7 +59,7 @@ pub async fn sign_in(email: String, password: String, next: String) -> Result<()
     }
     finish(
         result,
-        Some(safe_next(&next)),
+        Then::Go(safe_next(&next)),
         "/sign-in",
         &[("email", email.trim()), ("next", &next)],
     )
@@ -94,7 +94,7 @@ pub async fn start_session(deps: &crate::ssr::ServerDeps, agent: &Agent) -> Resu
 
 #[server(endpoint = "sign-out")]
 pub async fn sign_out(csrf: String) -> Result<(), UiError> {
-    use crate::ssr::{deps, finish, require_agent, require_csrf};
+    use crate::ssr::{deps, finish, require_agent, require_csrf, Then};
     let session = require_agent()?;
     require_csrf(&session, &csrf)?;
     let deps = deps();
@@ -106,7 +106,7 @@ pub async fn sign_out(csrf: String) -> Result<(), UiError> {
         http::header::SET_COOKIE,
         http::HeaderValue::from_str(&deps.auth.cookie("", None)).expect("cookie is ASCII"),
     );
-    finish(Ok(()), Some("/sign-in?signed_out=1".into()), "/", &[])
+    finish(Ok(()), Then::Go("/sign-in?signed_out=1".into()), "/", &[])
 }
 
 #[component]

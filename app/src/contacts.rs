@@ -58,7 +58,7 @@ pub async fn save_contact(
     msisdn: String,
     version: String,
 ) -> Result<Contact, UiError> {
-    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use domain::model::ContactInput;
     let back = if id.is_empty() {
         "/contacts/new".to_string()
@@ -94,7 +94,7 @@ pub async fn save_contact(
     let saved_name = result.as_ref().map(|c| c.name.clone()).unwrap_or_default();
     finish(
         result,
-        Some(format!(
+        Then::Go(format!(
             "/contacts?{}",
             crate::ssr::encode_query(&[("saved", &saved_name)])
         )),
@@ -105,7 +105,7 @@ pub async fn save_contact(
 
 #[server(endpoint = "contacts/delete")]
 pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
-    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
@@ -123,7 +123,7 @@ pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
     .await;
     finish(
         result,
-        Some("/contacts?deleted=1".into()),
+        Then::Go("/contacts?deleted=1".into()),
         &format!("/contacts/{id}/delete"),
         &[],
     )
@@ -138,7 +138,7 @@ pub async fn start_conversation(
     channel: String,
     nonce: String,
 ) -> Result<StartOutcome, UiError> {
-    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use domain::connect::StartConversationPayload;
     let result = async {
         let session = require_agent()?;
@@ -191,7 +191,7 @@ pub async fn start_conversation(
         .unwrap_or_default();
     finish(
         result,
-        Some(format!(
+        Then::Reload(format!(
             "/contacts?{}",
             crate::ssr::encode_query(&[("started", &ok_message)])
         )),

@@ -94,7 +94,7 @@ pub async fn get_session(id: String) -> Result<SessionRow, UiError> {
 
 #[server(endpoint = "sessions/end")]
 pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
-    use crate::ssr::{audit, deps, finish, require_csrf};
+    use crate::ssr::{audit, deps, finish, require_csrf, Then};
     use domain::model::SessionInput;
     let result = async {
         let (web, session) = visible_session(&id).await?;
@@ -118,7 +118,7 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
     .await;
     finish(
         result,
-        Some(format!("/sessions/{id}?ended=1")),
+        Then::Reload(format!("/sessions/{id}?ended=1")),
         &format!("/sessions/{id}"),
         &[],
     )
@@ -127,7 +127,7 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
 /// Takes a customer over: the session is routed to me (latest agent wins).
 #[server(endpoint = "sessions/take-over")]
 pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> {
-    use crate::ssr::{audit, deps, finish, require_agent, require_csrf};
+    use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use domain::model::SessionInput;
     let result = async {
         let web = require_agent()?;
@@ -158,7 +158,7 @@ pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> 
     .await;
     finish(
         result,
-        Some(format!("/sessions/{id}?taken=1")),
+        Then::Reload(format!("/sessions/{id}?taken=1")),
         &format!("/sessions/{id}"),
         &[],
     )

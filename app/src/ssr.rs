@@ -146,21 +146,31 @@ pub fn is_plain_form_post() -> bool {
     })
 }
 
+/// Where the browser goes after a successful call.
+pub enum Then {
+    /// Navigate there in every case (sign-in, saving a form page).
+    Go(String),
+    /// Navigate there only for forms posted before hydration; a hydrated page
+    /// stays where it is and shows the result itself.
+    Reload(String),
+}
+
 /// Finishes a server function. For forms posted before hydration the browser
-/// is sent back to a page: `ok_to` on success, `error_to` with the error
+/// is sent back to a page: `then` on success, `error_to` with the error
 /// (and the values typed, so nothing is lost) in the query on failure.
 pub fn finish<T>(
     result: Result<T, UiError>,
-    ok_to: Option<String>,
+    then: Then,
     error_to: &str,
     keep: &[(&str, &str)],
 ) -> Result<T, UiError> {
-    match (&result, is_plain_form_post()) {
-        (Ok(_), _) => {
-            if let Some(to) = ok_to {
-                leptos_axum::redirect(&to);
-            }
-        }
+    let plain = is_plain_form_post();
+    match (&result, plain) {
+        (Ok(_), _) => match then {
+            Then::Go(to) => leptos_axum::redirect(&to),
+            Then::Reload(to) if plain => leptos_axum::redirect(&to),
+            Then::Reload(_) => {}
+        },
         (Err(e), true) => {
             let mut query = vec![("error", e.message.as_str())];
             if let Some(field) = e.field.as_deref() {
