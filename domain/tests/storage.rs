@@ -143,6 +143,8 @@ on_both_databases!(
     agents_by_email,
     csv_import_keeps_good_rows_and_names_bad_ones,
     browser_sessions_expire_and_end,
+    outbox_keeps_order_per_key_retries_and_dead_letters,
+    outbox_leases_expire_so_a_dead_worker_loses_nothing,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -772,4 +774,125 @@ async fn browser_sessions_expire_and_end(store: &Store) {
             .is_err(),
         "disabled agents cannot sign in"
     );
+}
+
+fn job(key: &str, n: u32) -> domain::store::NewJob {
+    domain::store::NewJob {
+        kind: "test.call".into(),
+        ordering_key: key.into(),
+        idempotency_key: format!("{key}-{n}"),
+        payload: serde_json::json!({ "n": n }),
+    }
+}
+
+async fn outbox_keeps_order_per_key_retries_and_dead_letters(store: &Store) {
+    use domain::store::{Outcome, RetryPolicy};
+    use std::time::Duration;
+    let lease = Duration::from_secs(30);
+    let added = store
+        .enqueue_now(&[job("s1", 1), job("s1", 2), job("s2", 1), job("s1", 1)])
+        .await
+        .unwrap();
+    assert_eq!(added, 3, "a repeated idempotency key is enqueued once");
+
+    // One job per key at a time, the earliest first.
+    let claimed = store.claim_jobs(10, lease).await.unwrap();
+    let keys: Vec<(String, i64)> = claimed
+        .iter()
+        .map(|j| (j.idempotency_key.clone(), j.attempts))
+        .collect();
+    assert_eq!(keys, [("s1-1".to_string(), 1), ("s2-1".to_string(), 1)]);
+    assert!(
+        store.claim_jobs(10, lease).await.unwrap().is_empty(),
+        "leased jobs are not handed out twice"
+    );
+
+    // s1-1 fails and must be retried before s1-2 may go.
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(1),
+    };
+    let retry = Outcome::Retry {
+        error: "HTTP 503".into(),
+        retry_after: None,
+    };
+    store
+        .finish_job(&claimed[0], &retry, &policy, 1.0)
+        .await
+        .unwrap();
+    store
+        .finish_job(&claimed[1], &Outcome::Done, &policy, 1.0)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|j| j.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["s1-1"]
+    );
+    assert_eq!(again[0].attempts, 2);
+
+    // Out of budget: a dead letter, and the next job of the key proceeds.
+    store
+        .finish_job(&again[0], &retry, &policy, 1.0)
+        .await
+        .unwrap();
+    let dead = store.dead_jobs(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 503"));
+    let next = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|j| j.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["s1-2"]
+    );
+    assert_eq!(next[0].payload["n"], 2);
+
+    // Retry-After is honoured.
+    let slow = Outcome::Retry {
+        error: "HTTP 429".into(),
+        retry_after: Some(Duration::from_secs(60)),
+    };
+    store
+        .finish_job(&next[0], &slow, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    assert!(store.claim_jobs(10, lease).await.unwrap().is_empty());
+    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+
+    let fatal = Outcome::Fatal {
+        error: "HTTP 400: bad request".into(),
+    };
+    store.enqueue_now(&[job("s3", 1)]).await.unwrap();
+    let j = store.claim_jobs(10, lease).await.unwrap();
+    store
+        .finish_job(&j[0], &fatal, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dead_jobs(10).await.unwrap().len(),
+        2,
+        "fatal errors are not retried"
+    );
+}
+
+async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
+    use std::time::Duration;
+    store.enqueue_now(&[job("s1", 1)]).await.unwrap();
+    let first = store
+        .claim_jobs(10, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // The worker dies without reporting; after the lease the job is handed out again.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = store.claim_jobs(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].idempotency_key, first[0].idempotency_key);
+    assert_eq!(second[0].attempts, 2);
 }

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod contacts;
+mod outbox;
 mod sessions;
 mod starts;
 
@@ -16,6 +17,7 @@ pub use api_keys::{ApiKeyInfo, VerifiedKey};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
 pub use contacts::ContactQuery;
+pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::StartAttempt;
 
