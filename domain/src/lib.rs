@@ -20,6 +20,8 @@ pub mod csv_io;
 pub mod password;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod webex;
 
 pub use channel::Channel;
 pub use error::{DomainError, FieldError};
