@@ -161,7 +161,19 @@ pub async fn start_conversation(
             });
         }
         let payload = StartConversationPayload::new(channel, channel_id, &session.agent.email, &contact.name);
-        let outcome = deps.connect.send(&payload).await;
+        // Native relay: this server provisions the guest; otherwise the
+        // Connect flow does, triggered by the seed's payload.
+        let (outcome, mode) = match &deps.relay {
+            Some(relay) => (
+                relay
+                    .start(&audit(&session.agent), &session.agent, &contact, channel, &attempt)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "native",
+            ),
+            None => (deps.connect.send(&payload).await.map_err(|e| e.to_string()), "connect"),
+        };
         let (status, detail) = match &outcome {
             Ok(()) => ("sent", None),
             Err(e) => ("failed", Some(e.to_string())),
@@ -173,7 +185,7 @@ pub async fn start_conversation(
                 "conversation.start",
                 "contact",
                 &contact.id,
-                &serde_json::json!({ "payload": payload, "url": deps.connect.url(), "status": status, "error": detail }),
+                &serde_json::json!({ "mode": mode, "payload": payload, "url": deps.connect.url(), "status": status, "error": detail }),
             )
             .await?;
         match outcome {

@@ -64,6 +64,8 @@ pub struct ServerDeps {
     pub auth: AuthSettings,
     pub connect: ConnectWebhook,
     pub sandbox: bool,
+    /// The native relay; `None` when Webex Connect runs the workflows.
+    pub relay: Option<domain::relay::Relay>,
     pub endpoints: Vec<Endpoint>,
 }
 

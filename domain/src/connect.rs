@@ -98,6 +98,118 @@ impl ConnectWebhook {
     }
 }
 
+/// The Connect Messaging API (v1) for sending to customers.
+#[derive(Debug, Clone)]
+pub struct ConnectMessaging {
+    base: String,
+    key: String,
+    /// WhatsApp app id (`appid`) and SMS sender id.
+    whatsapp_app_id: String,
+    sms_sender_id: String,
+    notify_url: Option<String>,
+    http: reqwest::Client,
+}
+
+/// Why a send failed, sorted by what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("Webex Connect is unavailable: {0}")]
+    Unavailable(String),
+    #[error("Webex Connect refused the message ({code}): {description}")]
+    Refused { code: String, description: String },
+}
+
+impl ConnectMessaging {
+    pub fn new(
+        base: &str,
+        key: &str,
+        whatsapp_app_id: &str,
+        sms_sender_id: &str,
+        notify_url: Option<String>,
+        timeout: Duration,
+    ) -> Self {
+        ConnectMessaging {
+            base: base.trim_end_matches('/').to_string(),
+            key: key.to_string(),
+            whatsapp_app_id: whatsapp_app_id.to_string(),
+            sms_sender_id: sms_sender_id.to_string(),
+            notify_url,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("client builds"),
+        }
+    }
+
+    /// Sends text to a customer; `customer_id` is the session's channel id
+    /// (SMS: msisdn with `+`; WhatsApp: waid without `+`). `correlation_id`
+    /// travels with the message and its receipts. Returns Connect's transid.
+    pub async fn send_text(
+        &self,
+        channel: Channel,
+        customer_id: &str,
+        text: &str,
+        correlation_id: &str,
+    ) -> Result<String, SendError> {
+        let notify = self.notify_url.clone().unwrap_or_default();
+        let body = match channel {
+            Channel::Sms => serde_json::json!({
+                "deliverychannel": "sms",
+                "destination": [{ "msisdn": [format!("+{}", customer_id.trim_start_matches('+'))] }],
+                "channels": { "sms": { "senderid": self.sms_sender_id, "text": text, "type": "1" } },
+                "correlationid": correlation_id, "callbackData": "", "notifyurl": notify,
+            }),
+            Channel::Whatsapp => serde_json::json!({
+                "deliverychannel": "whatsapp",
+                "appid": self.whatsapp_app_id,
+                "destination": [{ "waid": [customer_id.trim_start_matches('+')] }],
+                "channels": { "OTT-Messaging": { "wa": { "type": "text", "text": { "body": text } } } },
+                "correlationid": correlation_id, "callbackData": "", "notifyurl": notify,
+            }),
+        };
+        let response = self
+            .http
+            .post(format!("{}/resources/v1/messaging", self.base))
+            .header("key", &self.key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Unavailable(if e.is_timeout() {
+                    "no answer in time".into()
+                } else {
+                    root_cause(&e)
+                })
+            })?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(SendError::Unavailable(format!("HTTP {}", status.as_u16())));
+        }
+        let value: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| SendError::Unavailable(format!("unreadable answer: {e}")))?;
+        // Always HTTP 200: the outcome is in `response.code` (an array on success).
+        let first = match &value["response"] {
+            serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
+            other => other.clone(),
+        };
+        let code = first["code"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| first["code"].to_string());
+        let description = first["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match code.as_str() {
+            "1001" | "1002" => Ok(first["transid"].as_str().unwrap_or_default().to_string()),
+            "7006" | "7020" => Err(SendError::Unavailable(format!("{code} {description}"))),
+            _ => Err(SendError::Refused { code, description }),
+        }
+    }
+}
+
 /// Whether an endpoint answers HTTP at all (any status counts as an answer),
 /// for the admin's integrations view.
 pub async fn probe(url: &str) -> Result<u16, String> {

@@ -166,6 +166,88 @@ impl WebexClient {
     }
 }
 
+/// A message as `GET /messages/{id}` answers (the fields the relay uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebexMessage {
+    pub id: String,
+    #[serde(default)]
+    pub person_id: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub markdown: Option<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+impl WebexClient {
+    /// Posts a text message to a person (`POST /messages`, `toPersonEmail`);
+    /// the first message between two people creates their 1:1 space.
+    pub async fn message_person(
+        &self,
+        token: &AccessToken,
+        email: &str,
+        text: &str,
+    ) -> Result<String, WebexError> {
+        let response = self
+            .http
+            .post(format!("{}/messages", self.base))
+            .bearer_auth(&token.token)
+            .json(&serde_json::json!({ "toPersonEmail": email, "text": text }))
+            .send()
+            .await;
+        Ok(read::<Created>(response).await?.id)
+    }
+
+    pub async fn message(&self, token: &AccessToken, id: &str) -> Result<WebexMessage, WebexError> {
+        let response = self
+            .http
+            .get(format!("{}/messages/{id}", self.base))
+            .bearer_auth(&token.token)
+            .send()
+            .await;
+        read(response).await
+    }
+
+    /// Creates a `messages:created` webhook owned by the token's person.
+    pub async fn create_message_webhook(
+        &self,
+        token: &AccessToken,
+        name: &str,
+        target_url: &str,
+        secret: &str,
+    ) -> Result<String, WebexError> {
+        let response = self
+            .http
+            .post(format!("{}/webhooks", self.base))
+            .bearer_auth(&token.token)
+            .json(&serde_json::json!({
+                "name": name, "targetUrl": target_url, "resource": "messages", "event": "created", "secret": secret
+            }))
+            .send()
+            .await;
+        Ok(read::<Created>(response).await?.id)
+    }
+}
+
+/// Checks `X-Spark-Signature` (hex HMAC-SHA1 of the raw body) in constant time.
+pub fn signature_valid(secret: &str, body: &[u8], signature_hex: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let Ok(expected) = hex::decode(signature_hex.trim()) else {
+        return false;
+    };
+    let mut mac =
+        Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
 async fn read<T: serde::de::DeserializeOwned>(
     response: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<T, WebexError> {
@@ -228,6 +310,28 @@ mod tests {
             guest_subject(Channel::Sms, "+447700900123"),
             "sms_447700900123"
         );
+    }
+
+    #[test]
+    fn signatures() {
+        // HMAC-SHA1("key", "The quick brown fox jumps over the lazy dog"), a published test vector.
+        let body = b"The quick brown fox jumps over the lazy dog";
+        assert!(signature_valid(
+            "key",
+            body,
+            "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
+        ));
+        assert!(!signature_valid(
+            "key",
+            body,
+            "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d8"
+        ));
+        assert!(!signature_valid(
+            "other",
+            body,
+            "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
+        ));
+        assert!(!signature_valid("key", body, "not hex"));
     }
 
     #[test]

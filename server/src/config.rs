@@ -87,6 +87,11 @@ pub struct Config {
     )]
     pub connect_timeout_secs: u64,
 
+    /// Who runs the conversation workflows: `connect` (Webex Connect flows; the
+    /// Start buttons trigger the Connect webhook) or `native` (this server relays).
+    #[arg(long, env = "CM_RELAY_MODE", default_value = "connect", global = true, value_parser = ["connect", "native"])]
+    pub relay_mode: String,
+
     #[command(flatten)]
     pub integrations: IntegrationSettings,
 }
@@ -105,6 +110,7 @@ impl Config {
             session_idle_minutes: 60,
             session_max_hours: 12,
             connect_timeout_secs: 3,
+            relay_mode: "connect".into(),
             integrations: IntegrationSettings {
                 public_url: None,
                 sandbox: false,
@@ -122,6 +128,10 @@ impl Config {
                 connect_api_key: None,
                 connect_webhook_url: None,
                 connect_webhook_key: None,
+                webex_webhook_secret: None,
+                connect_whatsapp_app_id: None,
+                connect_sms_sender_id: None,
+                connect_inbound_token: None,
             },
         }
     }

@@ -98,6 +98,15 @@ pub struct IntegrationSettings {
     )]
     pub guest_issuer_secret: Option<Secret>,
 
+    /// Secret of the Webex webhooks the relay creates for guests (verifies `X-Spark-Signature`).
+    #[arg(
+        long,
+        env = "CM_WEBEX_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub webex_webhook_secret: Option<Secret>,
+
     /// Webex Connect API base URL (e.g. https://us.webexconnect.io).
     #[arg(long, env = "CM_CONNECT_API_URL", global = true)]
     pub connect_api_url: Option<String>,
@@ -110,6 +119,23 @@ pub struct IntegrationSettings {
         hide_env_values = true
     )]
     pub connect_api_key: Option<Secret>,
+
+    /// WhatsApp app id (`appid`) for the Connect Messaging API.
+    #[arg(long, env = "CM_CONNECT_WHATSAPP_APP_ID", global = true)]
+    pub connect_whatsapp_app_id: Option<String>,
+
+    /// SMS sender id (long or short code) for the Connect Messaging API.
+    #[arg(long, env = "CM_CONNECT_SMS_SENDER_ID", global = true)]
+    pub connect_sms_sender_id: Option<String>,
+
+    /// Token that Connect flows append to our inbound URL (`/webhooks/connect/inbound?token=...`).
+    #[arg(
+        long,
+        env = "CM_CONNECT_INBOUND_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub connect_inbound_token: Option<Secret>,
 
     /// Connect inbound webhook that starts the startConversation flow
     /// (https://hooks.REGION.webexconnect.io/events/EVENTID).
@@ -129,6 +155,8 @@ pub struct IntegrationSettings {
 /// Settings read from `<NAME>_FILE` when `<NAME>` is unset.
 pub const SECRET_SETTINGS: &[&str] = &[
     "CM_WEBEX_CLIENT_SECRET",
+    "CM_WEBEX_WEBHOOK_SECRET",
+    "CM_CONNECT_INBOUND_TOKEN",
     "CM_GUEST_ISSUER_SECRET",
     "CM_CONNECT_API_KEY",
     "CM_CONNECT_WEBHOOK_KEY",
@@ -160,6 +188,10 @@ pub struct Integrations {
     pub connect_api_key: Option<Secret>,
     pub connect_webhook_url: Option<String>,
     pub connect_webhook_key: Option<Secret>,
+    pub webex_webhook_secret: Option<Secret>,
+    pub connect_whatsapp_app_id: Option<String>,
+    pub connect_sms_sender_id: Option<String>,
+    pub connect_inbound_token: Option<Secret>,
 }
 
 fn random_secret(bytes: usize) -> String {
@@ -206,6 +238,10 @@ impl Integrations {
                 connect_api_key: s.connect_api_key.clone(),
                 connect_webhook_url: s.connect_webhook_url.clone(),
                 connect_webhook_key: s.connect_webhook_key.clone(),
+                webex_webhook_secret: s.webex_webhook_secret.clone(),
+                connect_whatsapp_app_id: s.connect_whatsapp_app_id.clone(),
+                connect_sms_sender_id: s.connect_sms_sender_id.clone(),
+                connect_inbound_token: s.connect_inbound_token.clone(),
             };
         }
         let sandbox = format!("{public_url}/sandbox");
@@ -226,6 +262,10 @@ impl Integrations {
             connect_api_key: Some(Secret::new(random_secret(16))),
             connect_webhook_url: Some(format!("{sandbox}/connect/events/{SANDBOX_START_EVENT_ID}")),
             connect_webhook_key: Some(Secret::new(random_secret(16))),
+            webex_webhook_secret: Some(Secret::new(random_secret(24))),
+            connect_whatsapp_app_id: Some("sandbox-whatsapp-app".into()),
+            connect_sms_sender_id: Some("CONTACTMGR".into()),
+            connect_inbound_token: Some(Secret::new(random_secret(24))),
             public_url,
         }
     }

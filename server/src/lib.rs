@@ -13,3 +13,4 @@ pub mod sandbox_mount;
 pub mod startup;
 pub mod telemetry;
 pub mod web_auth;
+pub mod webhooks;

@@ -51,7 +51,11 @@ pub async fn router(i: &Integrations, store: &Store) -> anyhow::Result<Router> {
         embedded_app_issuer: i.embedded_app_issuer.clone().unwrap_or_default(),
         embedded_app_audience: i.embedded_app_audience.clone().unwrap_or_default(),
         connect_api_key: secret(&i.connect_api_key),
-        connect_inbound_url: Some(format!("{}/webhooks/connect/inbound", i.public_url)),
+        connect_inbound_url: Some(format!(
+            "{}/webhooks/connect/inbound?token={}",
+            i.public_url,
+            secret(&i.connect_inbound_token)
+        )),
         agents,
     };
     Ok(Router::new().nest_service("/sandbox", sandbox::router(config)))

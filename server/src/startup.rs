@@ -29,9 +29,12 @@ pub struct AppState {
     pub integrations: Arc<Integrations>,
     pub auth: AuthSettings,
     pub identity: Arc<EmbeddedIdentity>,
+    /// The native relay, when `CM_RELAY_MODE=native`.
+    pub relay: Option<domain::relay::Relay>,
 }
 
 pub struct Application {
+    relay: Option<domain::relay::Relay>,
     listener: TcpListener,
     router: Router,
     store: Store,
@@ -80,7 +83,15 @@ impl Application {
             integrations.embedded_app_issuer.clone(),
             integrations.embedded_app_audience.clone(),
         );
+        let relay = if config.relay_mode == "native" {
+            let relay = crate::webhooks::build_relay(&integrations, &store)
+                .map_err(|e| anyhow::anyhow!("the native relay needs its settings: {e}"))?;
+            Some(relay)
+        } else {
+            None
+        };
         let state = AppState {
+            relay,
             integrations: Arc::new(integrations),
             auth,
             identity: Arc::new(identity),
@@ -100,6 +111,7 @@ impl Application {
             );
         }
         Ok(Application {
+            relay: state.relay.clone(),
             listener,
             router: app_router,
             store,
@@ -121,6 +133,11 @@ impl Application {
     /// (up to the grace period) and closes the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let grace = self.grace;
+        let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self
+            .relay
+            .clone()
+            .map(|relay| tokio::spawn(async move { relay.work(stop_rx).await }));
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -132,6 +149,12 @@ impl Application {
             _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("grace period over, stopping with requests still in flight");
             }
+        }
+        // The worker finishes the deliveries it holds; unfinished jobs stay
+        // in the outbox for the next start.
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker {
+            let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
         }
         self.store.close().await;
         tracing::info!("stopped");
@@ -153,6 +176,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
             Duration::from_secs(state.config.connect_timeout_secs),
         ),
         sandbox: i.sandbox,
+        relay: state.relay.clone(),
         endpoints: vec![
             Endpoint {
                 name: "Webex REST API",
@@ -188,6 +212,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(web_auth::routes())
         .merge(crate::contacts_csv::routes())
+        .merge(crate::webhooks::routes())
         .leptos_routes_with_context(
             &state,
             routes,

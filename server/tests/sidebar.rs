@@ -5,102 +5,12 @@
 mod common;
 
 use axum::routing::post;
-use common::TestApp;
+use common::{add_agent, call, sign_in, TestApp, PASSWORD};
 use domain::model::{Role, SessionInput};
 use domain::store::AuditCtx;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-const PASSWORD: &str = "a-long-test-password";
-
-async fn add_agent(app: &TestApp, email: &str, role: Role) -> domain::model::Agent {
-    let agent = app
-        .store
-        .upsert_agent(&AuditCtx::system(), email, None, role)
-        .await
-        .unwrap();
-    app.store
-        .set_password(&AuditCtx::system(), &agent.id, PASSWORD)
-        .await
-        .unwrap();
-    agent
-}
-
-/// POSTs a server function the way the hydrated page does.
-async fn call(
-    app: &TestApp,
-    cookie: Option<&str>,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut req = app
-        .client
-        .post(app.url(&format!("/api/{endpoint}")))
-        .header("origin", &app.base)
-        .header("accept", "application/json")
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        headers,
-    )
-}
-
-async fn sign_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
-    let (status, body, headers) = call(
-        app,
-        None,
-        "sign-in",
-        &[
-            ("email", email),
-            ("password", PASSWORD),
-            ("next", "/contacts"),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let set_cookie = headers["set-cookie"].to_str().unwrap();
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
-    assert!(
-        set_cookie.contains("SameSite=Lax"),
-        "plain http on loopback: {set_cookie}"
-    );
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    let (_, me, _) = call(app, Some(&cookie), "me", &[]).await;
-    Browser {
-        app,
-        csrf: me["csrf"].as_str().expect("signed in").to_string(),
-        cookie,
-    }
-}
-
-impl Browser<'_> {
-    async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let mut with_csrf = vec![("csrf", self.csrf.as_str())];
-        with_csrf.extend_from_slice(form);
-        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, &with_csrf).await;
-        (s, b)
-    }
-
-    async fn read(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, form).await;
-        (s, b)
-    }
-}
 
 #[tokio::test]
 async fn sign_in_refusals_are_clear_and_sign_out_ends_the_session_on_the_server() {

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod contacts;
 mod outbox;
+mod relay;
 mod sessions;
 mod starts;
 
@@ -18,6 +19,7 @@ pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
 pub use contacts::ContactQuery;
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
+pub use relay::{GuestState, Message};
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::StartAttempt;
 
@@ -183,6 +185,11 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DomainError> {
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The current time in milliseconds, as the store records it.
+pub fn now_ms_public() -> i64 {
+    now_ms()
 }
 
 pub(crate) fn new_id() -> String {

@@ -1,9 +1,11 @@
 //! Starts the real server on an ephemeral port with a fresh SQLite database.
 #![allow(dead_code)]
 
+use domain::model::Role;
 use domain::store::{AuditCtx, Store};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
+
 use server::config::Config;
 use server::startup::Application;
 
@@ -87,4 +89,94 @@ pub async fn send(req: RequestBuilder) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub const PASSWORD: &str = "a-long-test-password";
+
+pub async fn add_agent(app: &TestApp, email: &str, role: Role) -> domain::model::Agent {
+    let agent = app
+        .store
+        .upsert_agent(&AuditCtx::system(), email, None, role)
+        .await
+        .unwrap();
+    app.store
+        .set_password(&AuditCtx::system(), &agent.id, PASSWORD)
+        .await
+        .unwrap();
+    agent
+}
+
+/// POSTs a server function the way the hydrated page does.
+pub async fn call(
+    app: &TestApp,
+    cookie: Option<&str>,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/{endpoint}")))
+        .header("origin", &app.base)
+        .header("accept", "application/json")
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+pub async fn sign_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+    let (status, body, headers) = call(
+        app,
+        None,
+        "sign-in",
+        &[
+            ("email", email),
+            ("password", PASSWORD),
+            ("next", "/contacts"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let set_cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("SameSite=Lax"),
+        "plain http on loopback: {set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let (_, me, _) = call(app, Some(&cookie), "me", &[]).await;
+    Browser {
+        app,
+        csrf: me["csrf"].as_str().expect("signed in").to_string(),
+        cookie,
+    }
+}
+
+impl Browser<'_> {
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut with_csrf = vec![("csrf", self.csrf.as_str())];
+        with_csrf.extend_from_slice(form);
+        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, &with_csrf).await;
+        (s, b)
+    }
+
+    pub async fn read(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, form).await;
+        (s, b)
+    }
 }

@@ -1,0 +1,146 @@
+//! Webhooks in: Webex message events and Connect inbound messages. Each is
+//! verified, deduplicated and stored with the work it causes before the 2xx
+//! (see `domain::relay`); the relay worker does the rest.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+use crate::integrations::Integrations;
+use crate::startup::AppState;
+use domain::connect::ConnectMessaging;
+use domain::relay::{AcceptError, Accepted, Relay};
+use domain::store::Store;
+use domain::webex::{GuestIssuer, WebexClient};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/webex", post(webex))
+        .route("/webhooks/connect/inbound", post(connect_inbound))
+}
+
+/// The relay, when every setting it needs is present.
+pub fn build_relay(i: &Integrations, store: &Store) -> Result<Relay, String> {
+    let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is not set"));
+    let secret =
+        |v: &Option<crate::integrations::Secret>| v.as_ref().map(|s| s.expose().to_string());
+    let webex = need(i.webex_api_url.clone(), "CM_WEBEX_API_URL")?;
+    let issuer_id = need(i.guest_issuer_id.clone(), "CM_GUEST_ISSUER_ID")?;
+    let issuer_secret = need(secret(&i.guest_issuer_secret), "CM_GUEST_ISSUER_SECRET")?;
+    let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
+    let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
+    let webhook_secret = need(secret(&i.webex_webhook_secret), "CM_WEBEX_WEBHOOK_SECRET")?;
+    let issuer = GuestIssuer::new(&issuer_id, &issuer_secret)?;
+    let messaging = ConnectMessaging::new(
+        &connect,
+        &key,
+        i.connect_whatsapp_app_id.as_deref().unwrap_or_default(),
+        i.connect_sms_sender_id.as_deref().unwrap_or_default(),
+        None,
+        Duration::from_secs(10),
+    );
+    Ok(Relay::new(
+        store.clone(),
+        WebexClient::new(&webex, Duration::from_secs(10)),
+        issuer,
+        messaging,
+        format!("{}/webhooks/webex", i.public_url),
+        webhook_secret,
+    ))
+}
+
+fn answer(result: Result<Accepted, AcceptError>) -> Response {
+    match result {
+        Ok(Accepted::Queued) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "queued" })),
+        )
+            .into_response(),
+        Ok(Accepted::Duplicate) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "duplicate" })),
+        )
+            .into_response(),
+        Ok(Accepted::Ignored(why)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ignored", "reason": why })),
+        )
+            .into_response(),
+        Err(AcceptError::BadSignature) => {
+            tracing::warn!("webhook refused: bad signature");
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({ "error": "signature missing or wrong" })),
+            )
+                .into_response()
+        }
+        // Poison input is answered 2xx-free but final: retrying cannot fix it.
+        Err(AcceptError::Malformed(why)) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": why })),
+        )
+            .into_response(),
+        // Not stored: the sender must retry.
+        Err(AcceptError::Storage(e)) => {
+            tracing::error!(error = %e, "webhook could not be stored");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "error": "try again" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn relay_off() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "the native relay is off (CM_RELAY_MODE)" })),
+    )
+        .into_response()
+}
+
+async fn webex(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(relay) = state.relay.as_ref() else {
+        return relay_off();
+    };
+    let signature = headers
+        .get("x-spark-signature")
+        .and_then(|v| v.to_str().ok());
+    answer(relay.accept_webex(&body, signature).await)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn connect_inbound(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(relay) = state.relay.as_ref() else {
+        return relay_off();
+    };
+    let expected = state
+        .integrations
+        .connect_inbound_token
+        .as_ref()
+        .map(|t| t.expose().to_string());
+    let valid = match (expected, q.token) {
+        (Some(e), Some(t)) => bool::from(e.as_bytes().ct_eq(t.as_bytes())),
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if !valid {
+        return answer(Err(AcceptError::BadSignature));
+    }
+    answer(relay.accept_connect(&body).await)
+}
