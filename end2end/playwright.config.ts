@@ -28,5 +28,14 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: "chromium" }],
+  projects: [
+    // The server started with CM_RELAY_MODE=native: everything but the Connect trigger.
+    { name: "native", testIgnore: /start-conversation\.spec/ },
+    // A second server with CM_RELAY_MODE=connect: the Start buttons trigger Webex Connect.
+    {
+      name: "connect-mode",
+      testMatch: /start-conversation\.spec/,
+      use: { baseURL: process.env.CONNECT_BASE_URL ?? process.env.BASE_URL ?? "http://127.0.0.1:3000" },
+    },
+  ],
 });

@@ -199,6 +199,32 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     out
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub kind: String,
+    pub session: String,
+    pub attempts: i64,
+    pub error: String,
+    pub created_at: String,
+}
+
+/// Deliveries to Webex or Connect that used up their retries.
+#[server(endpoint = "admin/dead-letters")]
+pub async fn dead_letters() -> Result<Vec<DeadLetterView>, UiError> {
+    admin()?;
+    let jobs = crate::ssr::deps().store.dead_jobs(100).await?;
+    Ok(jobs
+        .into_iter()
+        .map(|j| DeadLetterView {
+            kind: j.kind,
+            session: j.ordering_key,
+            attempts: j.attempts,
+            error: j.last_error.unwrap_or_default(),
+            created_at: j.created_at,
+        })
+        .collect())
+}
+
 #[server(endpoint = "admin/audit")]
 pub async fn search_audit(
     actor: String,
@@ -241,6 +267,7 @@ pub fn AdminPage() -> impl IntoView {
                     <Agents me=me.clone() />
                     <ApiKeys me=me.clone() />
                     <Integrations />
+                    <DeadLetters />
                     <AuditLog />
                 }.into_any()
             } else {
@@ -470,6 +497,34 @@ fn AuditLog() -> impl IntoView {
                                 <li class="session">
                                     <strong>{e.action}</strong>
                                     <span class="muted small">{format!("{} · {} · {}", e.at.replace('T', " ").chars().take(19).collect::<String>(), e.actor, e.entity)}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn DeadLetters() -> impl IntoView {
+    let jobs = Resource::new(|| (), |_| dead_letters());
+    view! {
+        <section class="card" aria-labelledby="dead-h">
+            <h2 id="dead-h">"Undelivered"</h2>
+            <p class="muted small">"Calls to Webex or Connect that failed after every retry."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || jobs.get().map(|r| match r {
+                    Err(e) => error_view(e),
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing undelivered."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="session-list" aria-label="Undelivered">
+                            {list.into_iter().map(|j| view! {
+                                <li class="session">
+                                    <a href=format!("/sessions/{}", j.session)>{j.kind.clone()}</a>
+                                    <span class="small bad">{j.error.clone()}</span>
+                                    <span class="muted small">{format!("{} attempts · {}", j.attempts, j.created_at)}</span>
                                 </li>
                             }).collect_view()}
                         </ul>

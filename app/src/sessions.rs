@@ -11,7 +11,7 @@ use crate::contacts::label;
 use crate::error::ErrorKind;
 use crate::error::UiError;
 use crate::layout::SignedIn;
-use domain::model::{Role, Session, SessionStatus};
+use domain::model::{Message, Role, Session, SessionStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
@@ -90,6 +90,13 @@ async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session
 pub async fn get_session(id: String) -> Result<SessionRow, UiError> {
     let (_, session) = visible_session(&id).await?;
     Ok(with_contact(&crate::ssr::deps().store, session).await)
+}
+
+/// The relayed messages of a session the agent may see, oldest first.
+#[server(endpoint = "sessions/messages")]
+pub async fn session_messages(id: String) -> Result<Vec<Message>, UiError> {
+    visible_session(&id).await?;
+    Ok(crate::ssr::deps().store.messages(&id).await?)
 }
 
 #[server(endpoint = "sessions/end")]
@@ -306,11 +313,59 @@ fn SessionDetail(me: Me) -> impl IntoView {
                                     </ActionForm>
                                 })}
                             </div>
-                            <p class="muted small">"The message history appears here once the built-in relay is on."</p>
+                            <Transcript id=s.id.clone() />
                         }.into_any()
                     }
                 })
             }}
+        </Transition>
+    }
+}
+
+fn status_text(m: &Message) -> String {
+    match (m.status.as_str(), &m.error_text) {
+        ("failed", Some(why)) => format!(
+            "failed: {why}{}",
+            m.error_code
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        ),
+        ("failed", None) => "failed".into(),
+        ("queued", _) => "sending…".into(),
+        ("received", _) => "received".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
+/// The conversation as relayed, with each message's delivery status.
+#[component]
+fn Transcript(id: String) -> impl IntoView {
+    let messages = Resource::new(move || id.clone(), session_messages);
+    view! {
+        <h2>"Messages"</h2>
+        <Transition fallback=|| view! { <p class="muted">"Loading messages…"</p> }>
+            {move || messages.get().map(|r| match r {
+                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! {
+                    <p class="muted">"No messages relayed yet. (With Webex Connect running the flows, the history is in Connect.)"</p>
+                }.into_any(),
+                Ok(list) => view! {
+                    <ol class="transcript" aria-label="Messages">
+                        {list.into_iter().map(|m| {
+                            let who = if m.direction == "inbound" { "Customer" } else { "Agent" };
+                            let failed = m.status == "failed";
+                            view! {
+                                <li class=format!("msg {}", m.direction)>
+                                    <span class="muted small">{format!("{who} · {}", m.created_at.replace('T', " ").chars().take(16).collect::<String>())}</span>
+                                    <p>{m.body.clone()}</p>
+                                    <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ol>
+                }.into_any(),
+            })}
         </Transition>
     }
 }

@@ -166,6 +166,23 @@ pub struct Agent {
     pub created_at: String,
 }
 
+/// One relayed message, as the transcript shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub session_id: String,
+    /// `inbound` (customer to agent) or `outbound` (agent to customer).
+    pub direction: String,
+    pub channel: String,
+    pub body: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub created_at: String,
+}
+
 /// A page of a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -1,5 +1,6 @@
-//! Runs the sandbox alone, under `/sandbox`, with fresh secrets printed:
-//! a developer tool, not a service.
+//! Runs the sandbox alone, under `/sandbox`: a developer tool, not a service.
+//! Every secret and id comes from a `SANDBOX_*` variable when set (so another
+//! process, e.g. a crash test, can share them), else it is generated and printed.
 
 use base64::Engine;
 use rand::RngCore;
@@ -9,6 +10,30 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     hex::encode(buf)
+}
+
+fn random_base64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// A setting from the environment (and whether it came from there), else `fallback()`.
+fn setting(name: &str, fallback: impl FnOnce() -> String) -> (String, bool) {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => (value, true),
+        _ => (fallback(), false),
+    }
+}
+
+/// A secret as printed: never a value that came from the environment,
+/// which may be shared with a product that treats it as secret.
+fn shown((value, from_env): &(String, bool)) -> &str {
+    if *from_env {
+        "(from environment)"
+    } else {
+        value
+    }
 }
 
 #[tokio::main]
@@ -30,17 +55,21 @@ async fn main() {
         "http://{}/sandbox",
         listener.local_addr().expect("bound socket has an address")
     );
-    let mut secret = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut secret);
+    let guest_issuer_secret = setting("SANDBOX_GUEST_ISSUER_SECRET", || random_base64(32));
+    let oauth_client_secret = setting("SANDBOX_OAUTH_CLIENT_SECRET", || random_hex(24));
+    let connect_api_key = setting("SANDBOX_CONNECT_API_KEY", || random_hex(16));
     let config = SandboxConfig {
         base_url: base_url.clone(),
-        guest_issuer_id: "sandbox-guest-issuer".into(),
-        guest_issuer_secret_b64: base64::engine::general_purpose::STANDARD.encode(secret),
-        oauth_client_id: "sandbox-integration".into(),
-        oauth_client_secret: random_hex(24),
+        guest_issuer_id: setting("SANDBOX_GUEST_ISSUER_ID", || "sandbox-guest-issuer".into()).0,
+        guest_issuer_secret_b64: guest_issuer_secret.0.clone(),
+        oauth_client_id: setting("SANDBOX_OAUTH_CLIENT_ID", || "sandbox-integration".into()).0,
+        oauth_client_secret: oauth_client_secret.0.clone(),
         embedded_app_issuer: format!("{base_url}/webex/embedded"),
-        embedded_app_audience: "sandbox-embedded-app".into(),
-        connect_api_key: random_hex(16),
+        embedded_app_audience: setting("SANDBOX_EMBEDDED_APP_AUDIENCE", || {
+            "sandbox-embedded-app".into()
+        })
+        .0,
+        connect_api_key: connect_api_key.0.clone(),
         connect_inbound_url: std::env::var("SANDBOX_INBOUND_URL").ok(),
         agents: vec![
             ("agent-a@example.com".into(), "Agent A".into()),
@@ -54,21 +83,23 @@ async fn main() {
     println!("  Customer phone:       {base_url}/phone");
     println!("  Agent client:         {base_url}/webex-client");
     println!("  guest issuer id:      {}", config.guest_issuer_id);
-    println!("  guest issuer secret:  {}", config.guest_issuer_secret_b64);
+    println!("  guest issuer secret:  {}", shown(&guest_issuer_secret));
     println!("  OAuth client id:      {}", config.oauth_client_id);
-    println!("  OAuth client secret:  {}", config.oauth_client_secret);
+    println!("  OAuth client secret:  {}", shown(&oauth_client_secret));
     println!(
         "  embedded issuer/aud:  {} / {}",
         config.embedded_app_issuer, config.embedded_app_audience
     );
-    println!("  Connect API key:      {}", config.connect_api_key);
-    println!(
-        "  inbound URL:          {}",
-        config
-            .connect_inbound_url
-            .as_deref()
-            .unwrap_or("(none: set SANDBOX_INBOUND_URL)")
-    );
+    println!("  Connect API key:      {}", shown(&connect_api_key));
+    // The inbound URL's query usually carries the product's inbound token.
+    let inbound = match config.connect_inbound_url.as_deref() {
+        None => "(none: set SANDBOX_INBOUND_URL)".to_string(),
+        Some(url) => match url.split_once('?') {
+            Some((path, _)) => format!("{path}?... (query from environment)"),
+            None => url.to_string(),
+        },
+    };
+    println!("  inbound URL:          {inbound}");
     let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("server error: {e}");

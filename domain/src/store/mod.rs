@@ -14,12 +14,13 @@ mod relay;
 mod sessions;
 mod starts;
 
+pub use crate::model::Message;
 pub use api_keys::{ApiKeyInfo, VerifiedKey};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
 pub use contacts::ContactQuery;
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
-pub use relay::{GuestState, Message};
+pub use relay::GuestState;
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::StartAttempt;
 

@@ -1,28 +1,11 @@
 //! Storage for the relay: accepted webhook events (dedup), the transcript,
 //! and the guest's Webex state on the session.
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{format_ms, new_id, now_ms, Store};
 use crate::error::DomainError;
-use crate::model::Session;
-
-/// One relayed message, as the transcript shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    pub id: String,
-    pub session_id: String,
-    /// `inbound` (customer to agent) or `outbound` (agent to customer).
-    pub direction: String,
-    pub channel: String,
-    pub body: String,
-    pub status: String,
-    pub error_code: Option<String>,
-    pub error_text: Option<String>,
-    pub created_at: String,
-}
+use crate::model::{Message, Session};
 
 /// The guest's cached Webex access token, kept on the session.
 #[derive(Clone)]
