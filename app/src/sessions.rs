@@ -17,6 +17,9 @@ use domain::model::{Message, Role, Session, SessionStatus};
 pub struct SessionRow {
     pub session: Session,
     pub contact_name: Option<String>,
+    /// The transcript (filled for the detail view only).
+    #[serde(default)]
+    pub messages: Vec<Message>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +39,7 @@ async fn with_contact(store: &domain::store::Store, session: Session) -> Session
     SessionRow {
         session,
         contact_name,
+        messages: Vec::new(),
     }
 }
 
@@ -89,14 +93,12 @@ async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session
 #[server(endpoint = "sessions/get")]
 pub async fn get_session(id: String) -> Result<SessionRow, UiError> {
     let (_, session) = visible_session(&id).await?;
-    Ok(with_contact(&crate::ssr::deps().store, session).await)
-}
-
-/// The relayed messages of a session the agent may see, oldest first.
-#[server(endpoint = "sessions/messages")]
-pub async fn session_messages(id: String) -> Result<Vec<Message>, UiError> {
-    visible_session(&id).await?;
-    Ok(crate::ssr::deps().store.messages(&id).await?)
+    let store = crate::ssr::deps().store;
+    let messages = store.messages(&session.id).await?;
+    Ok(SessionRow {
+        messages,
+        ..with_contact(&store, session).await
+    })
 }
 
 #[server(endpoint = "sessions/end")]
@@ -313,7 +315,7 @@ fn SessionDetail(me: Me) -> impl IntoView {
                                     </ActionForm>
                                 })}
                             </div>
-                            <Transcript id=s.id.clone() />
+                            <Transcript messages=row.messages.clone() />
                         }.into_any()
                     }
                 })
@@ -340,32 +342,29 @@ fn status_text(m: &Message) -> String {
 
 /// The conversation as relayed, with each message's delivery status.
 #[component]
-fn Transcript(id: String) -> impl IntoView {
-    let messages = Resource::new(move || id.clone(), session_messages);
+fn Transcript(messages: Vec<Message>) -> impl IntoView {
     view! {
         <h2>"Messages"</h2>
-        <Transition fallback=|| view! { <p class="muted">"Loading messages…"</p> }>
-            {move || messages.get().map(|r| match r {
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
-                Ok(list) if list.is_empty() => view! {
-                    <p class="muted">"No messages relayed yet. (With Webex Connect running the flows, the history is in Connect.)"</p>
-                }.into_any(),
-                Ok(list) => view! {
-                    <ol class="transcript" aria-label="Messages">
-                        {list.into_iter().map(|m| {
-                            let who = if m.direction == "inbound" { "Customer" } else { "Agent" };
-                            let failed = m.status == "failed";
-                            view! {
-                                <li class=format!("msg {}", m.direction)>
-                                    <span class="muted small">{format!("{who} · {}", m.created_at.replace('T', " ").chars().take(16).collect::<String>())}</span>
-                                    <p>{m.body.clone()}</p>
-                                    <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>
-                                </li>
-                            }
-                        }).collect_view()}
-                    </ol>
-                }.into_any(),
-            })}
-        </Transition>
+        {if messages.is_empty() {
+            view! {
+                <p class="muted">"No messages relayed yet. (With Webex Connect running the flows, the history is in Connect.)"</p>
+            }.into_any()
+        } else {
+            view! {
+                <ol class="transcript" aria-label="Messages">
+                    {messages.into_iter().map(|m| {
+                        let who = if m.direction == "inbound" { "Customer" } else { "Agent" };
+                        let failed = m.status == "failed";
+                        view! {
+                            <li class=format!("msg {}", m.direction)>
+                                <span class="muted small">{format!("{who} · {}", m.created_at.replace('T', " ").chars().take(16).collect::<String>())}</span>
+                                <p>{m.body.clone()}</p>
+                                <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ol>
+            }.into_any()
+        }}
     }
 }
