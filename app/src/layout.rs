@@ -43,7 +43,7 @@ where
 }
 
 #[component]
-fn SignedOutNotice() -> impl IntoView {
+pub fn SignedOutNotice() -> impl IntoView {
     let here = leptos_router::hooks::use_location();
     let next = move || format!("/sign-in?next={}", here.pathname.get());
     view! {

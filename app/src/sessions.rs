@@ -90,14 +90,26 @@ async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session
     Ok((web, session))
 }
 
+/// A session's detail page: the session, its transcript, and who is looking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub row: SessionRow,
+    pub viewer_email: String,
+    pub csrf: String,
+}
+
 #[server(endpoint = "sessions/get")]
-pub async fn get_session(id: String) -> Result<SessionRow, UiError> {
-    let (_, session) = visible_session(&id).await?;
+pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
+    let (web, session) = visible_session(&id).await?;
     let store = crate::ssr::deps().store;
     let messages = store.messages(&session.id).await?;
-    Ok(SessionRow {
-        messages,
-        ..with_contact(&store, session).await
+    Ok(SessionPage {
+        row: SessionRow {
+            messages,
+            ..with_contact(&store, session).await
+        },
+        viewer_email: web.agent.email,
+        csrf: web.csrf_token,
     })
 }
 
@@ -237,11 +249,13 @@ fn SessionList(me: Me) -> impl IntoView {
 
 #[component]
 pub fn SessionDetailPage() -> impl IntoView {
-    view! { <SignedIn render=|me| view! { <SessionDetail me /> } /> }
+    // One resource brings the session and the viewer: nested inside the
+    // signed-in gate's resource, this page's server render stalled at random.
+    view! { <SessionDetail /> }
 }
 
 #[component]
-fn SessionDetail(me: Me) -> impl IntoView {
+fn SessionDetail() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
@@ -268,8 +282,6 @@ fn SessionDetail(me: Me) -> impl IntoView {
                 })
         })
     };
-    let me_email = me.agent.email.clone();
-    let csrf = me.csrf.clone();
     view! {
         <p><a href="/sessions">"← Sessions"</a></p>
         {move || notice().map(|(err, m)| if err {
@@ -279,11 +291,13 @@ fn SessionDetail(me: Me) -> impl IntoView {
         })}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
-                let csrf = csrf.clone();
-                let me_email = me_email.clone();
                 session.get().map(move |r| match r {
+                    Err(e) if e.kind == crate::error::ErrorKind::SignedOut => {
+                        view! { <crate::layout::SignedOutNotice /> }.into_any()
+                    }
                     Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
-                    Ok(row) => {
+                    Ok(page) => {
+                        let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
                         let s = row.session;
                         let mine = s.collab_agent_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&me_email));
                         let ended = s.status == SessionStatus::Ended;
