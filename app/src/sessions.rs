@@ -348,7 +348,7 @@ fn status_text(m: &Message) -> String {
                 .unwrap_or_default()
         ),
         ("failed", None) => "failed".into(),
-        ("queued", _) => "sending…".into(),
+        ("queued" | "posting", _) => "sending…".into(),
         ("received", _) => "received".into(),
         (other, _) => other.to_string(),
     }

@@ -308,7 +308,10 @@ impl Relay {
                 )
                 .await
             }
-            "customer_to_agent" => self.customer_to_agent(&session_id, &job.payload).await,
+            "customer_to_agent" => {
+                self.customer_to_agent(&session_id, &job.payload, job.attempts)
+                    .await
+            }
             other => Err(Failure::Fatal(format!("unknown job kind {other}"))),
         };
         match result {
@@ -466,6 +469,7 @@ impl Relay {
         &self,
         session_id: &str,
         payload: &serde_json::Value,
+        attempt: i64,
     ) -> Result<(), Failure> {
         let session = self.store().session(session_id).await?;
         let agent = session
@@ -475,14 +479,56 @@ impl Relay {
         let token = self.guest_token(&session).await?;
         let text = payload["text"].as_str().unwrap_or_default();
         let row = payload["messageId"].as_str().unwrap_or_default();
-        self.inner
-            .webex
-            .message_person(&token, &agent, text)
-            .await?;
+        // A retry may follow a post that succeeded just before a crash (the
+        // row still says "posting"): Webex has no idempotency key, so look
+        // before posting again. A post that failed visibly resets the row.
+        if attempt > 1
+            && self.store().message_status(row).await?.as_deref() == Some("posting")
+            && self.already_posted(session_id, &token, text).await?
+        {
+            self.store()
+                .set_message_status(row, "sent", None, None)
+                .await?;
+            return Ok(());
+        }
         self.store()
-            .set_message_status(row, "sent", None, None)
+            .set_message_status(row, "posting", None, None)
             .await?;
-        Ok(())
+        match self.inner.webex.message_person(&token, &agent, text).await {
+            Ok(posted) => {
+                self.store().save_room(session_id, &posted.room_id).await?;
+                self.store()
+                    .set_message_status(row, "sent", None, None)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.store()
+                    .set_message_status(row, "received", None, None)
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Whether the guest's newest message in the agent's space is this text.
+    /// Jobs of a session run in order, so only that message can be the one
+    /// posted just before a crash.
+    async fn already_posted(
+        &self,
+        session_id: &str,
+        token: &AccessToken,
+        text: &str,
+    ) -> Result<bool, Failure> {
+        let state = self.store().guest_state(session_id).await?;
+        let (Some(room), Some(guest)) = (state.room_id, state.guest_id) else {
+            return Ok(false);
+        };
+        let recent = self.inner.webex.recent_messages(token, &room, 10).await?;
+        Ok(recent
+            .iter()
+            .find(|m| m.person_id == guest)
+            .is_some_and(|m| m.text.as_deref() == Some(text)))
     }
 }
 

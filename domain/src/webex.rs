@@ -179,6 +179,18 @@ pub struct WebexMessage {
     pub markdown: Option<String>,
     #[serde(default)]
     pub files: Vec<String>,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+/// A message just posted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Posted {
+    pub id: String,
+    pub room_id: String,
 }
 
 #[derive(Deserialize)]
@@ -194,7 +206,7 @@ impl WebexClient {
         token: &AccessToken,
         email: &str,
         text: &str,
-    ) -> Result<String, WebexError> {
+    ) -> Result<Posted, WebexError> {
         let response = self
             .http
             .post(format!("{}/messages", self.base))
@@ -202,7 +214,28 @@ impl WebexClient {
             .json(&serde_json::json!({ "toPersonEmail": email, "text": text }))
             .send()
             .await;
-        Ok(read::<Created>(response).await?.id)
+        read(response).await
+    }
+
+    /// The newest messages of a room (`GET /messages?roomId=&max=`).
+    pub async fn recent_messages(
+        &self,
+        token: &AccessToken,
+        room_id: &str,
+        max: u32,
+    ) -> Result<Vec<WebexMessage>, WebexError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<WebexMessage>,
+        }
+        let response = self
+            .http
+            .get(format!("{}/messages", self.base))
+            .query(&[("roomId", room_id), ("max", &max.to_string())])
+            .bearer_auth(&token.token)
+            .send()
+            .await;
+        Ok(read::<Items>(response).await?.items)
     }
 
     pub async fn message(&self, token: &AccessToken, id: &str) -> Result<WebexMessage, WebexError> {

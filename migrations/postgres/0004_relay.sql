@@ -27,3 +27,6 @@ CREATE TABLE inbound_events (
 );
 
 ALTER TABLE sessions ADD COLUMN webex_webhook_id TEXT;
+-- The 1:1 space of the guest and the current agent, to check on a retry
+-- whether a message was already posted (Webex has no idempotency keys).
+ALTER TABLE sessions ADD COLUMN webex_room_id TEXT;

@@ -14,6 +14,7 @@ pub struct GuestState {
     pub token: Option<String>,
     pub token_expires_at_ms: Option<i64>,
     pub webhook_id: Option<String>,
+    pub room_id: Option<String>,
 }
 
 impl Store {
@@ -127,7 +128,8 @@ impl Store {
 
     pub async fn guest_state(&self, session_id: &str) -> Result<GuestState, DomainError> {
         let row = sqlx::query(
-            "SELECT collab_guest_id, guest_token, guest_token_expires_at, webex_webhook_id FROM sessions WHERE id = $1",
+            "SELECT collab_guest_id, guest_token, guest_token_expires_at, webex_webhook_id, webex_room_id
+               FROM sessions WHERE id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.pool)
@@ -138,6 +140,7 @@ impl Store {
             token: row.try_get("guest_token")?,
             token_expires_at_ms: row.try_get("guest_token_expires_at")?,
             webhook_id: row.try_get("webex_webhook_id")?,
+            room_id: row.try_get("webex_room_id")?,
         })
     }
 
@@ -174,6 +177,24 @@ impl Store {
         .bind(session_id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub async fn message_status(&self, id: &str) -> Result<Option<String>, DomainError> {
+        let row = sqlx::query("SELECT status FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("status")).transpose()?)
+    }
+
+    /// Remembers the 1:1 space of the guest and the session's current agent.
+    pub async fn save_room(&self, session_id: &str, room_id: &str) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET webex_room_id = $1 WHERE id = $2")
+            .bind(room_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
