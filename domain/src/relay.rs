@@ -388,10 +388,12 @@ impl Relay {
             "Conversation with {name} on {channel} ({}) started. Write here to message them.",
             session.customer_channel_id
         );
-        self.inner
+        let posted = self
+            .inner
             .webex
             .message_person(&token, agent, &greeting)
             .await?;
+        self.store().save_room(session_id, &posted.room_id).await?;
         Ok(())
     }
 

@@ -262,10 +262,19 @@ impl Integrations {
             connect_api_key: Some(Secret::new(random_secret(16))),
             connect_webhook_url: Some(format!("{sandbox}/connect/events/{SANDBOX_START_EVENT_ID}")),
             connect_webhook_key: Some(Secret::new(random_secret(16))),
-            webex_webhook_secret: Some(Secret::new(random_secret(24))),
+            // Generated unless set (the benchmark signs webhooks itself).
+            webex_webhook_secret: Some(
+                s.webex_webhook_secret
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_secret(24))),
+            ),
             connect_whatsapp_app_id: Some("sandbox-whatsapp-app".into()),
             connect_sms_sender_id: Some("CONTACTMGR".into()),
-            connect_inbound_token: Some(Secret::new(random_secret(24))),
+            connect_inbound_token: Some(
+                s.connect_inbound_token
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_secret(24))),
+            ),
             public_url,
         }
     }
