@@ -170,7 +170,8 @@ pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
 pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
     admin()?;
     let deps = crate::ssr::deps();
-    let checks = deps.endpoints.iter().map(|e| async move {
+    let mut out = Vec::with_capacity(deps.endpoints.len());
+    for e in &deps.endpoints {
         let (status, ok) = match e.url.as_deref() {
             None => ("not configured".to_string(), false),
             Some(url) => match domain::connect::probe(url).await {
@@ -179,24 +180,14 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
                 Err(e) => (format!("no answer: {e}"), false),
             },
         };
-        IntegrationView {
+        out.push(IntegrationView {
             name: e.name.to_string(),
             url: e.url.clone(),
             status,
             ok,
-        }
-    });
-    Ok(futures_join(checks).await)
-}
-
-#[cfg(feature = "ssr")]
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut out = Vec::new();
-    let handles: Vec<F> = futures.collect();
-    for f in handles {
-        out.push(f.await);
+        });
     }
-    out
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

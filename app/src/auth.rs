@@ -24,16 +24,6 @@ pub async fn get_me() -> Result<Option<Me>, UiError> {
     }))
 }
 
-/// Only same-site paths may follow a sign-in, never another origin.
-#[cfg(feature = "ssr")]
-fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next.to_string()
-    } else {
-        "/contacts".to_string()
-    }
-}
-
 #[server(endpoint = "sign-in")]
 pub async fn sign_in(email: String, password: String, next: String) -> Result<(), UiError> {
     use crate::error::ErrorKind;
@@ -59,7 +49,7 @@ pub async fn sign_in(email: String, password: String, next: String) -> Result<()
     }
     finish(
         result,
-        Then::Go(safe_next(&next)),
+        Then::Go(crate::ssr::safe_next(&next)),
         "/sign-in",
         &[("email", email.trim()), ("next", &next)],
     )
@@ -68,27 +58,9 @@ pub async fn sign_in(email: String, password: String, next: String) -> Result<()
 /// Creates the server-side session and sets its cookie.
 #[cfg(feature = "ssr")]
 pub async fn start_session(deps: &crate::ssr::ServerDeps, agent: &Agent) -> Result<(), UiError> {
-    let lifetime = deps.auth.lifetime;
-    let (token, _) = deps
-        .store
-        .create_web_session(agent, lifetime.as_millis() as i64)
-        .await?;
-    let cookie = deps.auth.cookie(&token, Some(lifetime));
-    let response = expect_context::<leptos_axum::ResponseOptions>();
-    response.append_header(
-        http::header::SET_COOKIE,
-        http::HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
-    );
-    let _ = deps
-        .store
-        .record_event(
-            &crate::ssr::audit(agent),
-            "agent.sign_in",
-            "agent",
-            &agent.id,
-            &serde_json::json!({}),
-        )
-        .await;
+    let cookie = crate::ssr::open_web_session(&deps.store, &deps.auth, agent, "password").await?;
+    expect_context::<leptos_axum::ResponseOptions>()
+        .append_header(http::header::SET_COOKIE, cookie);
     Ok(())
 }
 

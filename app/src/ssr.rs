@@ -79,14 +79,60 @@ pub fn web_session() -> Option<WebSession> {
         .and_then(|parts| parts.extensions.get::<WebSession>().cloned())
 }
 
+/// The value of a cookie in request headers.
+pub fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+}
+
 /// The session cookie's value on this request.
 pub fn session_cookie(auth: &AuthSettings) -> Option<String> {
     let parts = use_context::<http::request::Parts>()?;
-    let header = parts.headers.get(http::header::COOKIE)?.to_str().ok()?;
-    header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == auth.cookie_name).then(|| value.to_string())
-    })
+    cookie_value(&parts.headers, auth.cookie_name)
+}
+
+/// Only same-site paths may follow a sign-in, never another origin.
+pub fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/contacts".to_string()
+    }
+}
+
+/// Starts a browser session for an agent who proved who they are (`how`:
+/// password, Webex OAuth, Embedded App), audits it, and returns the
+/// `Set-Cookie` value. Every sign-in ends here.
+pub async fn open_web_session(
+    store: &Store,
+    auth: &AuthSettings,
+    agent: &Agent,
+    how: &str,
+) -> Result<http::HeaderValue, domain::DomainError> {
+    let (token, _) = store
+        .create_web_session(agent, auth.lifetime.as_millis() as i64)
+        .await?;
+    let ctx = AuditCtx::new(Actor::Agent(agent.email.clone()), None);
+    store
+        .record_event(
+            &ctx,
+            "agent.sign_in",
+            "agent",
+            &agent.id,
+            &serde_json::json!({ "method": how }),
+        )
+        .await?;
+    Ok(
+        http::HeaderValue::from_str(&auth.cookie(&token, Some(auth.lifetime)))
+            .expect("cookie is ASCII"),
+    )
 }
 
 pub fn require_agent() -> Result<WebSession, UiError> {

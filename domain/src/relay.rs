@@ -154,7 +154,7 @@ impl Relay {
         // The webhook belongs to the guest (createdBy); messages the guest
         // wrote are our own relayed ones: relaying them back would loop.
         let session = self.store().session_by_guest(&envelope.created_by).await?;
-        let mut tx = self.store().write().await?;
+        let mut tx = self.store().begin_write().await?;
         if !Store::accept_event(&mut tx, "webex", &envelope.data.id).await? {
             return Ok(Accepted::Duplicate);
         }
@@ -215,7 +215,7 @@ impl Relay {
             Err(DomainError::Invalid(f)) => return Err(AcceptError::Malformed(f.to_string())),
             Err(e) => return Err(e.into()),
         };
-        let mut tx = self.store().write().await?;
+        let mut tx = self.store().begin_write().await?;
         if !Store::accept_event(&mut tx, "connect", transid).await? {
             return Ok(Accepted::Duplicate);
         }
@@ -323,7 +323,7 @@ impl Relay {
 
     /// Guest Auth: the cached token, or a fresh login when it is about to expire.
     async fn guest_token(&self, session: &Session) -> Result<AccessToken, Failure> {
-        let now = crate::store::now_ms_public();
+        let now = crate::store::now_ms();
         let state = self.store().guest_state(&session.id).await?;
         if let (Some(token), Some(expires)) = (state.token, state.token_expires_at_ms) {
             if expires - TOKEN_MARGIN_MS > now {
@@ -420,7 +420,7 @@ impl Relay {
             Some(existing) if existing.status == "sent" => return Ok(()),
             Some(existing) => existing.id,
             None => {
-                let mut tx = self.store().write().await?;
+                let mut tx = self.store().begin_write().await?;
                 let id = Store::add_message(
                     &mut tx,
                     session_id,

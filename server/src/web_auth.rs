@@ -12,9 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::startup::AppState;
-use app::ssr::AuthSettings;
-use domain::model::{Actor, Agent};
-use domain::store::{AuditCtx, Store};
+use app::ssr::{cookie_value, open_web_session, safe_next};
 
 /// Reads the session cookie and, when it names a live session, puts the
 /// `WebSession` into the request for pages and server functions.
@@ -23,7 +21,7 @@ pub async fn resolve_session(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = cookie(req.headers(), state.auth.cookie_name) {
+    if let Some(token) = cookie_value(req.headers(), state.auth.cookie_name) {
         match state
             .store
             .web_session(&token, state.auth.idle.as_millis() as i64)
@@ -37,18 +35,6 @@ pub async fn resolve_session(
         }
     }
     next.run(req).await
-}
-
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
-        })
 }
 
 /// Cross-site request forgery defence, part one: a state-changing request
@@ -115,13 +101,6 @@ struct StartQuery {
     next: Option<String>,
 }
 
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/contacts".into(),
-    }
-}
-
 fn sign_in_error(message: &str) -> Response {
     let query = app::ssr::encode_query(&[("error", message)]);
     Redirect::to(&format!("/sign-in?{query}")).into_response()
@@ -150,7 +129,7 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
             ("state", &nonce),
         ])
     );
-    let next = safe_next(q.next.as_deref());
+    let next = safe_next(q.next.as_deref().unwrap_or_default());
     let secure = if state.auth.secure { "; Secure" } else { "" };
     let cookie = format!(
         "{STATE_COOKIE}={nonce}|{}; Path=/auth/webex; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
@@ -190,7 +169,7 @@ async fn webex_callback(
     if let Some(error) = q.error {
         return sign_in_error(&format!("Webex did not sign you in: {error}"));
     }
-    let Some((expected, next)) = cookie(&headers, STATE_COOKIE).and_then(|c| {
+    let Some((expected, next)) = cookie_value(&headers, STATE_COOKIE).and_then(|c| {
         let (n, next) = c.split_once('|')?;
         Some((n.to_string(), percent_decode(next)))
     }) else {
@@ -270,7 +249,7 @@ async fn finish_sign_in(
         Ok(a) => a,
         Err(e) => return sign_in_error(&e.to_string()),
     };
-    match session_cookie(&state.store, &state.auth, &agent, how).await {
+    match open_web_session(&state.store, &state.auth, &agent, how).await {
         Ok(cookie) => {
             let mut response = Redirect::to(next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -281,28 +260,6 @@ async fn finish_sign_in(
             sign_in_error("something went wrong on the server: try again")
         }
     }
-}
-
-async fn session_cookie(
-    store: &Store,
-    auth: &AuthSettings,
-    agent: &Agent,
-    how: &str,
-) -> Result<HeaderValue, domain::DomainError> {
-    let (token, _) = store
-        .create_web_session(agent, auth.lifetime.as_millis() as i64)
-        .await?;
-    let ctx = AuditCtx::new(Actor::Agent(agent.email.clone()), None);
-    store
-        .record_event(
-            &ctx,
-            "agent.sign_in",
-            "agent",
-            &agent.id,
-            &serde_json::json!({ "method": how }),
-        )
-        .await?;
-    Ok(HeaderValue::from_str(&auth.cookie(&token, Some(auth.lifetime))).expect("ASCII cookie"))
 }
 
 #[derive(Deserialize)]
@@ -341,7 +298,7 @@ async fn embedded_sign_in(
                 .into_response()
         }
     };
-    match session_cookie(&state.store, &state.auth, &agent, "embedded-app").await {
+    match open_web_session(&state.store, &state.auth, &agent, "embedded-app").await {
         Ok(cookie) => {
             let mut response = Json(serde_json::json!({ "signedIn": agent.email })).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -408,6 +365,6 @@ mod tests {
             "no origin at all is refused"
         );
         assert_eq!(percent_decode("%2Fsessions%3Fa%3D1"), "/sessions?a=1");
-        assert_eq!(safe_next(Some("//evil.example")), "/contacts");
+        assert_eq!(safe_next("//evil.example"), "/contacts");
     }
 }

@@ -146,7 +146,7 @@ impl Store {
 
     /// Starts a transaction that will write. SQLite takes the write lock up
     /// front, so a transaction that reads first cannot fail on upgrade.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -184,13 +184,9 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DomainError> {
     })
 }
 
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// The current time in milliseconds, as the store records it.
-pub fn now_ms_public() -> i64 {
-    now_ms()
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 pub(crate) fn new_id() -> String {

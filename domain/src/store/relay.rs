@@ -68,11 +68,6 @@ impl Store {
         Ok(id)
     }
 
-    /// Writes a transaction that the relay builds (events, messages, jobs).
-    pub async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
-        self.begin_write().await
-    }
-
     pub async fn set_message_status(
         &self,
         id: &str,
