@@ -9,6 +9,11 @@ use axum::response::Response;
 
 use crate::state::{timestamp, CallRecord, Shared};
 
+/// Marks a response that repeats an earlier one (a Connect send with an
+/// `Idempotency-Key` already seen), so the log can say so.
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed;
+
 /// Bodies above this size, and multipart bodies, are summarised, not copied.
 const MAX_LOGGED_BODY: usize = 64 * 1024;
 const SUMMARY_CHARS: usize = 4000;
@@ -62,6 +67,7 @@ pub async fn record(State(sandbox): State<Shared>, request: Request, next: Next)
         None => (request, String::new()),
     };
     let response = next.run(request).await;
+    let replay = response.extensions().get::<Replayed>().is_some();
     let at = timestamp(sandbox.now());
     sandbox.world().log_call(CallRecord {
         seq: 0,
@@ -74,6 +80,7 @@ pub async fn record(State(sandbox): State<Shared>, request: Request, next: Next)
         url: None,
         delivery_kind: None,
         error: None,
+        replay,
     });
     response
 }

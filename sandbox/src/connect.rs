@@ -12,9 +12,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::calls::Replayed;
 use crate::delivery::{self, Delivery, DeliveryKind};
 use crate::state::{
-    timestamp, ConnectRequest, Media, PhoneMessage, ReceiptTarget, RecordedEvent, Shared,
+    timestamp, ConnectRequest, IdempotentAnswer, Media, PhoneAttachment, PhoneMessage,
+    ReceiptTarget, RecordedEvent, Shared,
 };
 
 /// Connect accepts at most 1000 destinations per request.
@@ -48,6 +50,13 @@ const WHATSAPP_MIME_TYPES: &[&str] = &[
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 ];
 const MMS_ATTACHMENT_TYPES: &[&str] = &["image", "video", "audio", "text", "vcard", "pdf"];
+/// Connect's sandbox SMS API takes an `Idempotency-Key` of at most 64
+/// characters and rejects a repeat within an hour (reference 2.3).
+const MAX_IDEMPOTENCY_KEY: usize = 64;
+const IDEMPOTENCY_WINDOW_MINUTES: i64 = 60;
+/// The send routes, each with its own Idempotency-Key memory.
+const V1_ROUTE: &str = "/connect/resources/v1/messaging";
+const V2_ROUTE: &str = "/connect/v2/messages";
 /// What the phone shows as the business's WhatsApp app and SMS sender.
 pub const BUSINESS_WHATSAPP_APP: &str = "sandbox-whatsapp-app";
 pub const BUSINESS_SENDER_ID: &str = "SANDBOX";
@@ -106,6 +115,8 @@ struct Outbound {
     media_type: Option<String>,
     filename: Option<String>,
     template: Option<String>,
+    /// MMS: every attachment, for the phone.
+    attachments: Vec<PhoneAttachment>,
     /// A failure known before sending: (code, description).
     failure: Option<(&'static str, String)>,
     /// WhatsApp media is fetched by the platform; a bad URL fails later.
@@ -121,6 +132,38 @@ fn check_key(sandbox: &Shared, headers: &HeaderMap) -> Result<(), ConnectError> 
         return Err(ConnectError::new("7001", "Authentication failed."));
     }
     Ok(())
+}
+
+/// A send's `Idempotency-Key`, remembered per route.
+struct Idempotency {
+    route: &'static str,
+    key: String,
+}
+
+/// The optional `Idempotency-Key` header; a header value is ASCII, so its
+/// length in bytes is its length in characters.
+fn idempotency(
+    route: &'static str,
+    headers: &HeaderMap,
+) -> Result<Option<Idempotency>, ConnectError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| ConnectError::invalid("Idempotency-Key must be 1 to 64 characters"))?;
+    Ok(Some(Idempotency {
+        route,
+        key: key.to_string(),
+    }))
+}
+
+/// Whether an answer given at `at` still stands for a repeated key at `now`
+/// (both wall time).
+fn remembered(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    now - at < chrono::Duration::minutes(IDEMPOTENCY_WINDOW_MINUTES)
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ConnectError> {
@@ -139,6 +182,17 @@ fn text_field(v: &Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The file name at the end of a media URL ("https://h/a/x.jpg?s=1" gives
+/// "x.jpg"), so the phone can name a file the request did not name.
+fn url_filename(url: &str) -> Option<String> {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    let path = without_query
+        .split_once("://")
+        .map_or(without_query, |(_, rest)| rest);
+    let (_, name) = path.rsplit_once('/')?;
+    Some(name.to_string()).filter(|n| !n.is_empty())
+}
+
 fn digits(number: &str) -> String {
     number.trim_start_matches('+').to_string()
 }
@@ -151,20 +205,34 @@ fn valid_msisdn(number: &str) -> bool {
 /// `POST /resources/v1/messaging`: SMS and WhatsApp (text, media, template).
 async fn messaging_v1(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     match check_key(&sandbox, &headers) {
-        Ok(()) => send_v1(&sandbox, &body),
+        Ok(()) => send_v1(&sandbox, V1_ROUTE, &headers, &body),
         Err(e) => e.into_response(),
     }
 }
 
-/// The messaging API v1 after authentication.
-pub fn send_v1(sandbox: &Shared, body: &[u8]) -> Response {
-    let result = parse_json(body).and_then(|request| {
+/// The messaging API v1 after authentication; `route` scopes the
+/// Idempotency-Key.
+pub fn send_v1(
+    sandbox: &Shared,
+    route: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let result = idempotency(route, headers).and_then(|idempotency| {
+        let request = parse_json(body)?;
         let outbound = validate_v1(sandbox, &request)?;
         let notify = text_field(&request, "/notifyurl");
-        Ok(accept(sandbox, "v1", &request, outbound, notify))
+        Ok(accept(
+            sandbox,
+            "v1",
+            &request,
+            outbound,
+            notify,
+            idempotency,
+        ))
     });
     match result {
-        Ok(queued) => Json(queued).into_response(),
+        Ok(answer) => answer,
         Err(e) => e.into_response(),
     }
 }
@@ -228,6 +296,7 @@ fn validate_v1(sandbox: &Shared, request: &Value) -> Result<Vec<Outbound>, Conne
                     media_type: None,
                     filename: None,
                     template: None,
+                    attachments: Vec::new(),
                     failure,
                     fetch_media: false,
                 }
@@ -251,22 +320,37 @@ fn validate_whatsapp(
         media_type: None,
         filename: None,
         template: None,
+        attachments: Vec::new(),
         failure: None,
         fetch_media: false,
     };
     let free_form = if let Some(message) = request.get("message") {
         let template = text_field(message, "/template")
             .ok_or_else(|| ConnectError::missing("message.template"))?;
-        let parameters: Vec<String> = message
+        // variable1, variable2, ... in number order (variable10 after variable9);
+        // a header image, video or document comes as {"link": ...}.
+        let mut variables: Vec<(u32, &str, &str)> = Vec::new();
+        for (name, value) in message
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|p| {
-                p.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        outbound.text = Some(parameters.join(", "));
+            .into_iter()
+            .flatten()
+        {
+            if let Some(value) = value.as_str() {
+                let number = name
+                    .strip_prefix("variable")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(u32::MAX);
+                variables.push((number, name, value));
+            } else if let Some(link) = text_field(value, "/link") {
+                outbound.filename = url_filename(&link);
+                outbound.media_url = Some(link);
+                outbound.media_type = Some(name.clone());
+            }
+        }
+        variables.sort();
+        let values: Vec<&str> = variables.iter().map(|(_, _, value)| *value).collect();
+        outbound.text = Some(values.join(", ")).filter(|t| !t.is_empty());
         outbound.template = Some(template);
         false
     } else {
@@ -293,7 +377,7 @@ fn validate_whatsapp(
                 outbound.failure = Some(("7861", format!("Unsupported media type {mime}")));
             }
             outbound.text = text_field(media, "/caption");
-            outbound.filename = text_field(media, "/filename");
+            outbound.filename = text_field(media, "/filename").or_else(|| url_filename(&url));
             outbound.media_url = Some(url);
             outbound.media_type = Some(mime);
             outbound.fetch_media = true;
@@ -340,14 +424,22 @@ fn validate_whatsapp(
 /// `POST /v2/messages`: MMS (subject, attachments with mediaUrl) and SMS.
 async fn messages_v2(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let result = check_key(&sandbox, &headers)
-        .and_then(|_| parse_json(&body))
-        .and_then(|request| {
+        .and_then(|_| idempotency(V2_ROUTE, &headers))
+        .and_then(|idempotency| {
+            let request = parse_json(&body)?;
             let outbound = validate_v2(&request)?;
             let notify = text_field(&request, "/notifyUrl");
-            Ok(accept(&sandbox, "v2", &request, outbound, notify))
+            Ok(accept(
+                &sandbox,
+                "v2",
+                &request,
+                outbound,
+                notify,
+                idempotency,
+            ))
         });
     match result {
-        Ok(queued) => Json(queued).into_response(),
+        Ok(answer) => answer,
         Err(e) => e.into_response(),
     }
 }
@@ -395,33 +487,41 @@ fn validate_v2(request: &Value) -> Result<Vec<Outbound>, ConnectError> {
     let text;
     let mut media_url = None;
     let mut media_type = None;
+    let mut attachments = Vec::new();
     let mut failure = None;
     if channel == "mms" {
-        let attachments = content
+        let items = content
             .get("attachments")
             .and_then(Value::as_array)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| ConnectError::missing("content.attachments"))?;
-        let mut texts: Vec<String> = text_field(content, "/subject").into_iter().collect();
-        for attachment in attachments {
+        for attachment in items {
             let kind = text_field(attachment, "/type")
                 .ok_or_else(|| ConnectError::missing("attachments.type"))?;
             if !MMS_ATTACHMENT_TYPES.contains(&kind.as_str()) {
                 failure = Some(("7148", format!("Invalid attachment type {kind}")));
             }
-            if let Some(t) = text_field(attachment, "/messageText") {
-                texts.push(t);
+            let url = if kind == "text" {
+                None
+            } else {
+                Some(
+                    text_field(attachment, "/mediaUrl")
+                        .ok_or_else(|| ConnectError::missing("attachments.mediaUrl"))?,
+                )
+            };
+            if media_url.is_none() && url.is_some() {
+                media_url = url.clone();
+                media_type = Some(kind.clone());
             }
-            if kind != "text" {
-                let url = text_field(attachment, "/mediaUrl")
-                    .ok_or_else(|| ConnectError::missing("attachments.mediaUrl"))?;
-                if media_url.is_none() {
-                    media_url = Some(url);
-                    media_type = Some(kind);
-                }
-            }
+            attachments.push(PhoneAttachment {
+                filename: url.as_deref().and_then(url_filename),
+                media_url: url,
+                kind,
+                message_text: text_field(attachment, "/messageText"),
+            });
         }
-        text = Some(texts.join("\n")).filter(|t| !t.is_empty());
+        // Each attachment keeps its own messageText; the subject heads the message.
+        text = text_field(content, "/subject");
     } else {
         text = Some(
             text_field(content, "/text").ok_or_else(|| ConnectError::missing("content.text"))?,
@@ -442,26 +542,43 @@ fn validate_v2(request: &Value) -> Result<Vec<Outbound>, ConnectError> {
             media_type: media_type.clone(),
             filename: None,
             template: None,
+            attachments: attachments.clone(),
             fetch_media: false,
         })
         .collect())
 }
 
 /// Records accepted messages, answers "Queued" and sends the receipts later.
+/// A send repeating an Idempotency-Key of the last hour gets the first
+/// answer again and nothing else happens. The check is made here, under the
+/// lock that records the messages, so two concurrent repeats cannot both send.
 fn accept(
     sandbox: &Shared,
     api: &str,
     request: &Value,
     outbound: Vec<Outbound>,
     notify_url: Option<String>,
-) -> Value {
+    idempotency: Option<Idempotency>,
+) -> Response {
     let callback_data = text_field(request, "/callbackData").unwrap_or_default();
     let correlation_id = text_field(request, "/correlationid")
         .or_else(|| text_field(request, "/to/0/correlationId"))
         .unwrap_or_default();
     let at = timestamp(sandbox.now());
+    let wall = chrono::Utc::now();
     let mut response = Vec::new();
     let mut world = sandbox.world();
+    let idempotency = idempotency.map(|i| (i.route.to_string(), i.key));
+    if let Some(id) = &idempotency {
+        world
+            .idempotent_answers
+            .retain(|_, answer| remembered(answer.at, wall));
+        if let Some(answer) = world.idempotent_answers.get(id) {
+            let mut replay = Json(answer.body.clone()).into_response();
+            replay.extensions_mut().insert(Replayed);
+            return replay;
+        }
+    }
     let mut scheduled = Vec::new();
     for o in outbound {
         let transid = uuid::Uuid::new_v4().to_string();
@@ -494,6 +611,7 @@ fn accept(
             media_type: o.media_type.clone(),
             filename: o.filename.clone(),
             template: o.template.clone(),
+            attachments: o.attachments.clone(),
             status: "queued".into(),
             error_code: None,
             at: at.clone(),
@@ -509,6 +627,14 @@ fn accept(
         response.push(json!({"code": "1001", "transid": transid, "description": "Queued"}));
         scheduled.push((transid, o.failure, o.media_url.filter(|_| o.fetch_media)));
     }
+    let answer = json!({ "response": response });
+    if let Some(id) = idempotency {
+        let stored = IdempotentAnswer {
+            at: wall,
+            body: answer.clone(),
+        };
+        world.idempotent_answers.insert(id, stored);
+    }
     let generation = world.generation;
     drop(world);
     for (transid, failure, media_url) in scheduled {
@@ -520,7 +646,7 @@ fn accept(
             media_url,
         ));
     }
-    json!({ "response": response })
+    Json(answer).into_response()
 }
 
 /// Submitted (7501) then delivered (7500), or the failure receipt.
@@ -804,6 +930,7 @@ pub fn receive_from_customer(sandbox: &Shared, m: CustomerMessage) -> Result<Pho
         media_type: media.as_ref().map(|(_, mime, _)| mime.clone()),
         filename: media.map(|(_, _, name)| name),
         template: None,
+        attachments: Vec::new(),
         status: "received".into(),
         error_code: None,
         at,
@@ -818,4 +945,26 @@ pub fn receive_from_customer(sandbox: &Shared, m: CustomerMessage) -> Result<Pho
         );
     }
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_key_is_remembered_for_one_hour_of_wall_time() {
+        let now = chrono::Utc::now();
+        assert!(remembered(now - chrono::Duration::minutes(59), now));
+        assert!(!remembered(now - chrono::Duration::minutes(61), now));
+    }
+
+    #[test]
+    fn media_urls_name_their_file() {
+        assert_eq!(
+            url_filename("https://h/a/x.jpg?sig=1").as_deref(),
+            Some("x.jpg")
+        );
+        assert_eq!(url_filename("https://h/a/"), None);
+        assert_eq!(url_filename("https://example.com"), None);
+    }
 }

@@ -2,7 +2,7 @@
 //! recorded events and agent tokens.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::delivery::{DeliveryFault, DeliveryKind, DeliveryMode};
 use crate::faults::{FaultAction, RouteFault};
-use crate::state::{timestamp, PersonType, Shared};
+use crate::state::{timestamp, PersonType, ScanVerdict, Shared};
 use crate::webex::error::ApiError;
 
 pub fn router() -> Router<Shared> {
@@ -22,6 +22,7 @@ pub fn router() -> Router<Shared> {
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/deliveries", post(add_delivery_fault))
         .route("/scanning", post(scanning))
+        .route("/contents", post(content_verdicts))
         .route("/agent-token", post(agent_token))
         .route("/connect/messages", get(connect_messages))
         .route("/connect/messaging", post(business_sends))
@@ -167,6 +168,35 @@ async fn scanning(State(sandbox): State<Shared>, Json(body): Json<Scanning>) -> 
     StatusCode::NO_CONTENT
 }
 
+/// At most this many verdicts wait at once: enough for any test.
+const MAX_PENDING_VERDICTS: usize = 1000;
+
+#[derive(Deserialize)]
+struct NewVerdicts {
+    outcome: ScanVerdict,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+/// `{"outcome": "infected" | "unscannable", "count": 2}`: the next `count`
+/// files posted answer 410 / 428 once scanned (`"clean"` queues a clean one).
+async fn content_verdicts(
+    State(sandbox): State<Shared>,
+    Json(body): Json<NewVerdicts>,
+) -> Result<StatusCode, ApiError> {
+    let mut world = sandbox.world();
+    let count = body.count as usize;
+    if count == 0 || world.next_verdicts.len() + count > MAX_PENDING_VERDICTS {
+        return Err(ApiError::bad_request(format!(
+            "count must be positive, with at most {MAX_PENDING_VERDICTS} verdicts waiting"
+        )));
+    }
+    world
+        .next_verdicts
+        .extend(std::iter::repeat_n(body.outcome, count));
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 struct AgentTokenRequest {
     email: String,
@@ -198,12 +228,14 @@ async fn people(State(sandbox): State<Shared>) -> Json<Value> {
 }
 
 /// Sends as the business without the API key (demos and page tests): the
-/// body and every rule are those of `/connect/resources/v1/messaging`.
+/// body and every rule are those of `/connect/resources/v1/messaging`,
+/// Idempotency-Key included (remembered apart from that route's keys).
 async fn business_sends(
     State(sandbox): State<Shared>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
-    crate::connect::send_v1(&sandbox, &body)
+    crate::connect::send_v1(&sandbox, "/control/connect/messaging", &headers, &body)
 }
 
 #[derive(Deserialize)]

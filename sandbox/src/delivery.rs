@@ -208,6 +208,7 @@ async fn send(sandbox: &Sandbox, delivery: &Delivery) {
             url: Some(delivery.url.clone()),
             delivery_kind: Some(delivery.kind.name().into()),
             error,
+            replay: false,
         });
         let retry = match status {
             None => true,

@@ -2,13 +2,13 @@
 //! threads, the call log and the fault settings. One mutex guards it all;
 //! it is never held across an await.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::delivery::{DeliveryFault, Outbox};
 use crate::embedded::SigningKey;
@@ -156,6 +156,19 @@ pub struct Content {
     pub filename: String,
     /// Until then GET answers 423 Locked, as while Webex scans for malware.
     pub scanned_at: DateTime<Utc>,
+    /// What the scan found, answered once it is over.
+    pub verdict: ScanVerdict,
+}
+
+/// The malware scan's outcome for a file (`/control/contents` sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanVerdict {
+    Clean,
+    /// 410 Gone.
+    Infected,
+    /// 428 Precondition Required, unless `?allow=unscannable`.
+    Unscannable,
 }
 
 #[derive(Debug, Clone)]
@@ -188,12 +201,26 @@ pub struct PhoneMessage {
     pub media_type: Option<String>,
     pub filename: Option<String>,
     pub template: Option<String>,
+    /// MMS: every attachment, in order (`media_url` is only the first one).
+    pub attachments: Vec<PhoneAttachment>,
     /// sent | delivered | read | failed (outbound); received (inbound).
     pub status: String,
     pub error_code: Option<String>,
     pub at: String,
     #[serde(skip)]
     pub receipt: Option<ReceiptTarget>,
+}
+
+/// One MMS attachment as the phone shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneAttachment {
+    /// The MMS attachment type: image, video, audio, text, vcard, pdf.
+    pub kind: String,
+    pub media_url: Option<String>,
+    /// The last segment of the URL: MMS attachments carry no file name.
+    pub filename: Option<String>,
+    pub message_text: Option<String>,
 }
 
 /// Where and how to send the delivery receipts of one outbound message.
@@ -252,6 +279,17 @@ pub struct CallRecord {
     pub delivery_kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A Connect send answered from an earlier one with the same Idempotency-Key.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+}
+
+/// The answer to a Connect send that carried an `Idempotency-Key`.
+#[derive(Debug, Clone)]
+pub struct IdempotentAnswer {
+    /// Wall time: the one-hour memory does not move with the sandbox clock.
+    pub at: DateTime<Utc>,
+    pub body: serde_json::Value,
 }
 
 pub struct World {
@@ -266,8 +304,12 @@ pub struct World {
     pub contents: HashMap<String, Content>,
     pub webhooks: Vec<Webhook>,
     pub scanning_seconds: i64,
+    /// Verdicts for the next files posted, first in first out.
+    pub next_verdicts: VecDeque<ScanVerdict>,
     pub phone: Vec<PhoneMessage>,
     pub connect_requests: Vec<ConnectRequest>,
+    /// Connect answers by (route, Idempotency-Key).
+    pub idempotent_answers: HashMap<(String, String), IdempotentAnswer>,
     /// Last inbound WhatsApp message per customer (digits), sandbox clock.
     pub last_inbound: HashMap<String, DateTime<Utc>>,
     pub events: HashMap<String, Vec<RecordedEvent>>,
@@ -306,8 +348,10 @@ impl World {
             contents: HashMap::new(),
             webhooks: Vec::new(),
             scanning_seconds: 0,
+            next_verdicts: VecDeque::new(),
             phone: Vec::new(),
             connect_requests: Vec::new(),
+            idempotent_answers: HashMap::new(),
             last_inbound: HashMap::new(),
             events: HashMap::new(),
             media: HashMap::new(),

@@ -228,7 +228,11 @@ async fn mms_v2_is_queued_and_shown_on_the_phone() {
         .get_json("/phone/api/thread?channel=mms&number=16475550100")
         .await;
     assert_eq!(thread["items"][0]["channel"], "mms");
-    assert_eq!(thread["items"][0]["text"], "Your order\nhere it is");
+    assert_eq!(thread["items"][0]["text"], "Your order");
+    assert_eq!(
+        thread["items"][0]["attachments"][0]["messageText"],
+        "here it is"
+    );
 
     let no_attachments = json!({"channel": "mms", "from": "1", "to": [{"msisdn": ["+16475550100"]}], "content": {"subject": "x"}});
     let body: Value = h
@@ -361,4 +365,246 @@ async fn customer_messages_reach_the_product_in_each_channel_shape() {
 
     let bad = h.customer_sends("sms", "not a number", "x").await;
     assert_eq!(bad.status(), 400);
+}
+
+/// A send to `path` (the control route ignores the `key` header) with an
+/// optional Idempotency-Key; returns the body.
+async fn send_keyed(h: &Harness, path: &str, idempotency_key: Option<&str>, body: &Value) -> Value {
+    let mut request = h
+        .http
+        .post(h.url(path))
+        .header("key", CONNECT_KEY)
+        .json(body);
+    if let Some(k) = idempotency_key {
+        request = request.header("Idempotency-Key", k);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "Connect always answers 200");
+    response.json().await.unwrap()
+}
+
+fn transid(answer: &Value) -> String {
+    answer["response"][0]["transid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not queued: {answer}"))
+        .to_string()
+}
+
+const V1: &str = "/connect/resources/v1/messaging";
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_gets_the_first_answer_and_sends_nothing() {
+    let h = start().await;
+    let dr = h.receiver.url("/dr");
+    let first = send_keyed(&h, V1, Some("send-1"), &sms("+447700900123", "once", &dr)).await;
+    let first_transid = transid(&first);
+    h.receiver.wait_for("/dr", 2).await;
+
+    // The retry (even with another body) is answered from memory.
+    let again = send_keyed(&h, V1, Some("send-1"), &sms("+447700900123", "twice?", &dr)).await;
+    assert_eq!(again, first, "the original body, transid included");
+
+    // Moving the sandbox clock does not expire the key: the hour is wall time.
+    h.post_json("/control/clock", &json!({"advanceSeconds": 7200}))
+        .await;
+    let later = send_keyed(&h, V1, Some("send-1"), &sms("+447700900123", "once", &dr)).await;
+    assert_eq!(transid(&later), first_transid);
+
+    // Without a key, or with another key, every send is new.
+    let unkeyed = sms("+447700900123", "no key", &dr);
+    let a = transid(&send_keyed(&h, V1, None, &unkeyed).await);
+    let b = transid(&send_keyed(&h, V1, None, &unkeyed).await);
+    let c = transid(&send_keyed(&h, V1, Some("send-2"), &unkeyed).await);
+    assert_ne!(a, b);
+    assert!(![a.as_str(), b.as_str()].contains(&c.as_str()));
+    assert!(![&a, &b, &c].contains(&&first_transid));
+
+    // One message and one pair of receipts for "send-1".
+    h.receiver.wait_for("/dr", 8).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let receipts = h.receiver.captured("/dr");
+    assert_eq!(receipts.len(), 8, "two receipts for each of four messages");
+    let for_first = receipts
+        .iter()
+        .filter(|r| r.json()["deliveryInfoNotification"]["transid"] == first_transid.as_str())
+        .count();
+    assert_eq!(for_first, 2);
+    let recorded = h.get_json("/control/connect/messages").await;
+    assert_eq!(recorded["items"].as_array().unwrap().len(), 4);
+    let thread = h
+        .get_json("/phone/api/thread?channel=sms&number=447700900123")
+        .await;
+    let texts: Vec<&str> = thread["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["once", "no key", "no key", "no key"]);
+
+    // The call log tells the replays apart.
+    let replays: Vec<bool> = h
+        .calls()
+        .await
+        .iter()
+        .filter(|c| c["path"] == V1)
+        .map(|c| c["replay"] == true)
+        .collect();
+    assert_eq!(replays, [false, true, true, false, false, false]);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_per_route_and_forgotten_on_reset() {
+    let h = start().await;
+    let mms = json!({"channel": "mms", "from": "34343", "to": [{"msisdn": ["+16475550100"]}],
+        "content": {"subject": "s", "attachments": [
+            {"type": "image", "mediaUrl": h.receiver.url("/media/x.png")}]}});
+    let first = transid(&send_keyed(&h, "/connect/v2/messages", Some("k"), &mms).await);
+    let repeat = transid(&send_keyed(&h, "/connect/v2/messages", Some("k"), &mms).await);
+    assert_eq!(repeat, first);
+
+    // The same key on another route is another send.
+    let sms_body = sms("+16475550100", "sms", "");
+    let v1 = transid(&send_keyed(&h, V1, Some("k"), &sms_body).await);
+    assert_ne!(v1, first);
+    let control =
+        transid(&send_keyed(&h, "/control/connect/messaging", Some("k"), &sms_body).await);
+    assert_ne!(control, v1);
+    let control_again =
+        transid(&send_keyed(&h, "/control/connect/messaging", Some("k"), &sms_body).await);
+    assert_eq!(
+        control_again, control,
+        "the key-less control route honours it too"
+    );
+    assert_eq!(
+        h.get_json("/control/connect/messages").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    h.post_json("/control/reset", &json!({})).await;
+    let after_reset = transid(&send_keyed(&h, "/connect/v2/messages", Some("k"), &mms).await);
+    assert_ne!(after_reset, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_with_one_idempotency_key_send_once() {
+    let h = start().await;
+    let body = sms("+447700900123", "race", "");
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = h
+            .http
+            .post(h.url(V1))
+            .header("key", CONNECT_KEY)
+            .header("Idempotency-Key", "race-key")
+            .json(&body);
+        sends.spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
+    }
+    let answers = sends.join_all().await;
+    let first = transid(&answers[0]);
+    assert!(answers.iter().all(|a| transid(a) == first), "{answers:?}");
+    assert_eq!(
+        h.get_json("/control/connect/messages").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_over_64_characters_is_a_7004() {
+    let h = start().await;
+    let body = sms("+447700900123", "x", "");
+    let long = "k".repeat(65);
+    for path in [V1, "/connect/v2/messages", "/control/connect/messaging"] {
+        let answer = send_keyed(&h, path, Some(&long), &body).await;
+        assert_eq!(answer["response"]["code"], "7004", "{path}: {answer}");
+        let description = answer["response"]["description"].as_str().unwrap();
+        assert!(description.contains("Idempotency-Key"), "{description}");
+        assert!(answer["response"]["transid"].is_string());
+    }
+    assert_eq!(
+        send_keyed(&h, V1, Some(""), &body).await["response"]["code"],
+        "7004",
+        "an empty key is no key"
+    );
+    assert_eq!(
+        h.get_json("/control/connect/messages").await["items"],
+        json!([])
+    );
+    let exactly_64 = send_keyed(&h, V1, Some(&"k".repeat(64)), &body).await;
+    assert_eq!(exactly_64["response"][0]["code"], "1001");
+}
+
+#[tokio::test]
+async fn the_phone_thread_carries_business_media_templates_and_mms_attachments() {
+    let h = start().await;
+    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    let whatsapp = |wa: Value| {
+        json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
+               "channels": {"OTT-Messaging": {"wa": wa}}})
+    };
+    let photo = h.receiver.url("/media/photo.png");
+    let invoice = h.receiver.url("/media/doc-123");
+    let banner = h.receiver.url("/media/banner.png");
+    h.connect_v1(&whatsapp(json!({"type": "image",
+        "image": {"url": photo, "mimeType": "image/png", "caption": "look"}})))
+        .await;
+    h.connect_v1(&whatsapp(json!({"type": "document",
+        "document": {"url": invoice, "mimeType": "application/pdf", "filename": "invoice.pdf"}})))
+        .await;
+    let template = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
+        "message": {"template": "602076559564625", "parameters": {
+            "variable2": "SRN9492294", "variable10": "ten", "variable1": "Mr Doe",
+            "image": {"link": banner}}},
+        "channels": {"OTT-Messaging": {"wa": {}}}});
+    h.connect_v1(&template).await;
+
+    let thread = h
+        .get_json("/phone/api/thread?channel=whatsapp&number=447700900123")
+        .await;
+    let image = &thread["items"][1];
+    assert_eq!(image["mediaUrl"], photo);
+    assert_eq!(image["mediaType"], "image/png");
+    assert_eq!(image["filename"], "photo.png", "named after the URL");
+    assert_eq!(image["text"], "look");
+    let document = &thread["items"][2];
+    assert_eq!(document["mediaUrl"], invoice);
+    assert_eq!(document["filename"], "invoice.pdf");
+    let template = &thread["items"][3];
+    assert_eq!(template["template"], "602076559564625");
+    assert_eq!(
+        template["text"], "Mr Doe, SRN9492294, ten",
+        "values in order"
+    );
+    assert_eq!(template["mediaUrl"], banner, "the header image");
+    assert_eq!(template["mediaType"], "image");
+
+    let mms = json!({"channel": "mms", "from": "34343", "to": [{"msisdn": ["+16475550100"]}],
+        "content": {"subject": "Your order", "attachments": [
+            {"type": "image", "messageText": "front", "mediaUrl": photo},
+            {"type": "pdf", "messageText": "the manual", "mediaUrl": h.receiver.url("/media/manual.pdf?v=2")},
+            {"type": "video", "mediaUrl": h.receiver.url("/media/clip.mp4")},
+            {"type": "text", "messageText": "thanks"}]}});
+    let answer = send_keyed(&h, "/connect/v2/messages", None, &mms).await;
+    assert_eq!(answer["response"][0]["code"], "1001");
+    let thread = h
+        .get_json("/phone/api/thread?channel=mms&number=16475550100")
+        .await;
+    assert_eq!(thread["items"][0]["text"], "Your order");
+    assert_eq!(
+        thread["items"][0]["attachments"],
+        json!([
+            {"kind": "image", "mediaUrl": photo, "filename": "photo.png", "messageText": "front"},
+            {"kind": "pdf", "mediaUrl": h.receiver.url("/media/manual.pdf?v=2"),
+             "filename": "manual.pdf", "messageText": "the manual"},
+            {"kind": "video", "mediaUrl": h.receiver.url("/media/clip.mp4"),
+             "filename": "clip.mp4", "messageText": null},
+            {"kind": "text", "mediaUrl": null, "filename": null, "messageText": "thanks"},
+        ])
+    );
 }

@@ -518,3 +518,184 @@ async fn contents_answer_423_with_retry_after_while_scanning() {
     let ready = h.http.get(url).bearer_auth(&agent).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// A guest posts a file (fetched from the receiver) to agent A; returns the
+/// agent's token and the file's URL.
+async fn guest_file(h: &Harness) -> (String, String) {
+    let guest = h.guest_token("g1", "Jane").await;
+    let (status, message) = h
+        .send_message(
+            &guest,
+            &json!({"toPersonEmail": AGENT_A, "files": [h.receiver.url("/media/x.png")]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{message}");
+    let agent = h.agent_token(AGENT_A).await;
+    (agent, message["files"][0].as_str().unwrap().to_string())
+}
+
+async fn status_of(h: &Harness, method: reqwest::Method, url: &str, token: &str) -> u16 {
+    h.http
+        .request(method, url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn infected_files_answer_410_and_unscannable_ones_428_unless_allowed() {
+    let h = start().await;
+    let infected = h
+        .post_json("/control/contents", &json!({"outcome": "infected"}))
+        .await;
+    assert_eq!(infected.status(), 204);
+    let (agent, gone) = guest_file(&h).await;
+    let response = h.http.get(&gone).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(response.status(), 410);
+    assert!(response.headers().contains_key("trackingid"));
+    assert_webex_error(&response.json().await.unwrap());
+    assert_eq!(
+        status_of(&h, reqwest::Method::HEAD, &gone, &agent).await,
+        410
+    );
+    let forced = format!("{gone}?allow=unscannable");
+    assert_eq!(
+        status_of(&h, reqwest::Method::GET, &forced, &agent).await,
+        410,
+        "allow=unscannable does not release an infected file"
+    );
+
+    // The verdict applied to one file only.
+    let (_, clean) = guest_file(&h).await;
+    assert_eq!(
+        status_of(&h, reqwest::Method::GET, &clean, &agent).await,
+        200
+    );
+
+    h.post_json(
+        "/control/contents",
+        &json!({"outcome": "unscannable", "count": 2}),
+    )
+    .await;
+    for _ in 0..2 {
+        let (_, url) = guest_file(&h).await;
+        let response = h.http.get(&url).bearer_auth(&agent).send().await.unwrap();
+        assert_eq!(response.status(), 428);
+        assert_webex_error(&response.json().await.unwrap());
+        assert_eq!(
+            status_of(&h, reqwest::Method::HEAD, &url, &agent).await,
+            428
+        );
+        let forced = format!("{url}?allow=unscannable");
+        assert_eq!(
+            status_of(&h, reqwest::Method::HEAD, &forced, &agent).await,
+            200
+        );
+        let download = h
+            .http
+            .get(&forced)
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert_eq!(download.headers()["content-type"], "image/png");
+        assert_eq!(download.bytes().await.unwrap().as_ref(), PNG);
+    }
+    let (_, clean) = guest_file(&h).await;
+    assert_eq!(
+        status_of(&h, reqwest::Method::GET, &clean, &agent).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_infected_file_is_locked_while_scanned_then_gone() {
+    let h = start().await;
+    h.post_json("/control/scanning", &json!({"seconds": 30}))
+        .await;
+    h.post_json("/control/contents", &json!({"outcome": "infected"}))
+        .await;
+    let (agent, url) = guest_file(&h).await;
+    assert_eq!(status_of(&h, reqwest::Method::GET, &url, &agent).await, 423);
+    h.post_json("/control/clock", &json!({"advanceSeconds": 31}))
+        .await;
+    assert_eq!(status_of(&h, reqwest::Method::GET, &url, &agent).await, 410);
+}
+
+#[tokio::test]
+async fn content_verdicts_are_checked_and_forgotten_on_reset() {
+    let h = start().await;
+    for bad in [
+        json!({"outcome": "infected", "count": 0}),
+        json!({"outcome": "corrupt"}),
+        json!({"outcome": "infected", "count": 1001}),
+    ] {
+        let response = h.post_json("/control/contents", &bad).await;
+        assert!(response.status().is_client_error(), "{bad}");
+    }
+    h.post_json("/control/contents", &json!({"outcome": "infected"}))
+        .await;
+    h.post_json("/control/reset", &json!({})).await;
+    let (agent, url) = guest_file(&h).await;
+    assert_eq!(status_of(&h, reqwest::Method::GET, &url, &agent).await, 200);
+}
+
+#[tokio::test]
+async fn the_agent_page_lists_guest_files_with_name_type_and_bytes() {
+    let h = start().await;
+    let guest = h.guest_token("g1", "Jane").await;
+    for (name, mime) in [
+        ("receipt.png", "image/png"),
+        ("terms.pdf", "application/pdf"),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .text("toPersonEmail", AGENT_A)
+            .part(
+                "files",
+                reqwest::multipart::Part::bytes(PNG.to_vec())
+                    .file_name(name)
+                    .mime_str(mime)
+                    .unwrap(),
+            );
+        let response = h
+            .http
+            .post(h.webex("/messages"))
+            .bearer_auth(&guest)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let spaces = h
+        .get_json(&format!("/webex-client/api/spaces?email={AGENT_A}"))
+        .await;
+    assert_eq!(spaces["items"][0]["isGuest"], true);
+    let room_id = spaces["items"][0]["roomId"].as_str().unwrap();
+    let messages = h
+        .get_json(&format!(
+            "/webex-client/api/messages?email={AGENT_A}&roomId={room_id}"
+        ))
+        .await;
+    let image = &messages["items"][0]["files"][0];
+    assert_eq!(image["filename"], "receipt.png");
+    assert_eq!(image["contentType"], "image/png");
+    let document = &messages["items"][1]["files"][0];
+    assert_eq!(document["filename"], "terms.pdf");
+    assert_eq!(document["contentType"], "application/pdf");
+    // The page's links are relative to the sandbox root.
+    let bytes = h
+        .http
+        .get(h.url(&format!("/{}", image["url"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), PNG);
+}

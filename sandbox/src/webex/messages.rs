@@ -16,7 +16,7 @@ use super::{MAX_BODY_BYTES, MAX_FILE_BYTES};
 use crate::delivery::{self, Delivery, DeliveryKind};
 use crate::state::{
     new_webex_id, stable_uuid, timestamp, webex_id, Content, Message, Person, PersonType, Room,
-    Shared, World,
+    ScanVerdict, Shared, World,
 };
 
 /// Webex's limit for `text` and `markdown`, in bytes.
@@ -256,6 +256,10 @@ pub fn post_message(sandbox: &Shared, sender: &Person, new: NewMessage) -> Resul
     if let Some(file) = new.file {
         let content_id = new_webex_id("CONTENT");
         let scanned_at = now + chrono::Duration::seconds(world.scanning_seconds);
+        let verdict = world
+            .next_verdicts
+            .pop_front()
+            .unwrap_or(ScanVerdict::Clean);
         world.contents.insert(
             content_id.clone(),
             Content {
@@ -264,6 +268,7 @@ pub fn post_message(sandbox: &Shared, sender: &Person, new: NewMessage) -> Resul
                 content_type: file.content_type,
                 filename: file.filename,
                 scanned_at,
+                verdict,
             },
         );
         content_ids.push(content_id);
