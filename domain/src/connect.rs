@@ -141,36 +141,102 @@ impl ConnectMessaging {
         }
     }
 
-    /// Sends text to a customer; `customer_id` is the session's channel id
-    /// (SMS: msisdn with `+`; WhatsApp: waid without `+`). `correlation_id`
-    /// travels with the message and its receipts. Returns Connect's transid.
-    pub async fn send_text(
+    /// Sends a message to a customer; `customer_id` is the session's channel
+    /// id (SMS and MMS: msisdn with `+`; WhatsApp: waid without `+`). `key`
+    /// travels as `correlationid` (receipts carry it back) and as the
+    /// `Idempotency-Key` (Connect's sandbox API drops a repeated key; a retry
+    /// after a crash reuses it). Returns Connect's transid.
+    pub async fn send(
         &self,
         channel: Channel,
         customer_id: &str,
-        text: &str,
-        correlation_id: &str,
+        message: &Outgoing,
+        key: &str,
     ) -> Result<String, SendError> {
         let notify = self.notify_url.clone().unwrap_or_default();
-        let body = match channel {
-            Channel::Sms => serde_json::json!({
-                "deliverychannel": "sms",
-                "destination": [{ "msisdn": [format!("+{}", customer_id.trim_start_matches('+'))] }],
-                "channels": { "sms": { "senderid": self.sms_sender_id, "text": text, "type": "1" } },
-                "correlationid": correlation_id, "callbackData": "", "notifyurl": notify,
-            }),
-            Channel::Whatsapp => serde_json::json!({
+        let msisdn = format!("+{}", customer_id.trim_start_matches('+'));
+        let waid = customer_id.trim_start_matches('+');
+        let whatsapp = |wa: serde_json::Value| {
+            serde_json::json!({
                 "deliverychannel": "whatsapp",
                 "appid": self.whatsapp_app_id,
-                "destination": [{ "waid": [customer_id.trim_start_matches('+')] }],
-                "channels": { "OTT-Messaging": { "wa": { "type": "text", "text": { "body": text } } } },
-                "correlationid": correlation_id, "callbackData": "", "notifyurl": notify,
-            }),
+                "destination": [{ "waid": [waid] }],
+                "channels": { "OTT-Messaging": { "wa": wa } },
+                "correlationid": key, "callbackData": "", "notifyurl": notify,
+            })
+        };
+        let (path, body) = match (channel, message) {
+            (Channel::Sms, Outgoing::Text(text)) => (
+                "resources/v1/messaging",
+                serde_json::json!({
+                    "deliverychannel": "sms",
+                    "destination": [{ "msisdn": [msisdn] }],
+                    "channels": { "sms": { "senderid": self.sms_sender_id, "text": text, "type": "1" } },
+                    "correlationid": key, "callbackData": "", "notifyurl": notify,
+                }),
+            ),
+            (Channel::Sms, Outgoing::Mms { text, media }) => (
+                "v2/messages",
+                serde_json::json!({
+                    "channel": "mms",
+                    "from": self.sms_sender_id,
+                    "to": [{ "msisdn": [msisdn], "correlationId": key }],
+                    "content": { "subject": "", "fallbacktext": format!("{text} {}", media.url),
+                                 "attachments": [{ "type": mms_type(&media.mime).unwrap_or("image"),
+                                                   "messageText": text, "mediaUrl": media.url }] },
+                    "callbackData": "", "notifyUrl": notify,
+                }),
+            ),
+            (Channel::Whatsapp, Outgoing::Text(text)) => (
+                "resources/v1/messaging",
+                whatsapp(serde_json::json!({ "type": "text", "text": { "body": text } })),
+            ),
+            (Channel::Whatsapp, Outgoing::WhatsappImage { caption, media }) => (
+                "resources/v1/messaging",
+                whatsapp(serde_json::json!({ "type": "image",
+                    "image": { "url": media.url, "caption": caption, "mimeType": media.mime } })),
+            ),
+            (Channel::Whatsapp, Outgoing::WhatsappDocument { caption, media }) => (
+                "resources/v1/messaging",
+                whatsapp(serde_json::json!({ "type": "document",
+                    "document": { "url": media.url, "caption": caption, "mimeType": media.mime,
+                                  "filename": media.filename } })),
+            ),
+            (
+                Channel::Whatsapp,
+                Outgoing::WhatsappTemplate {
+                    template,
+                    parameters,
+                },
+            ) => {
+                let parameters: serde_json::Map<String, serde_json::Value> = parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                (
+                    "resources/v1/messaging",
+                    serde_json::json!({
+                        "deliverychannel": "whatsapp",
+                        "appid": self.whatsapp_app_id,
+                        "destination": [{ "waid": [waid] }],
+                        "message": { "template": template, "parameters": parameters },
+                        "channels": { "OTT-Messaging": { "wa": {} } },
+                        "correlationid": key, "callbackData": "", "notifyurl": notify,
+                    }),
+                )
+            }
+            (channel, message) => {
+                return Err(SendError::Refused {
+                    code: "unsupported".into(),
+                    description: format!("{} cannot carry {message:?}", channel.as_str()),
+                })
+            }
         };
         let response = self
             .http
-            .post(format!("{}/resources/v1/messaging", self.base))
+            .post(format!("{}/{path}", self.base))
             .header("key", &self.key)
+            .header("Idempotency-Key", key)
             .json(&body)
             .send()
             .await
@@ -207,6 +273,90 @@ impl ConnectMessaging {
             "7006" | "7020" => Err(SendError::Unavailable(format!("{code} {description}"))),
             _ => Err(SendError::Refused { code, description }),
         }
+    }
+}
+
+/// A file the customer can fetch: our public, expiring copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicMedia {
+    pub url: String,
+    pub mime: String,
+    pub filename: String,
+}
+
+/// What to send to a customer, in Connect's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Text(String),
+    /// SMS with a file.
+    Mms {
+        text: String,
+        media: PublicMedia,
+    },
+    WhatsappImage {
+        caption: String,
+        media: PublicMedia,
+    },
+    WhatsappDocument {
+        caption: String,
+        media: PublicMedia,
+    },
+    /// Business-initiated, outside the 24-hour window.
+    WhatsappTemplate {
+        template: String,
+        parameters: Vec<(String, String)>,
+    },
+}
+
+impl Outgoing {
+    /// The seed's routing of an agent's message by the session's channel:
+    /// SMS as text, or MMS with a file; WhatsApp JPEG and PNG as images,
+    /// other files as documents, text as text.
+    pub fn for_channel(channel: Channel, text: &str, media: Option<PublicMedia>) -> Outgoing {
+        let text = text.to_string();
+        match (channel, media) {
+            (_, None) => Outgoing::Text(text),
+            (Channel::Sms, Some(media)) => Outgoing::Mms { text, media },
+            (Channel::Whatsapp, Some(media)) => {
+                if matches!(
+                    media.mime.as_str(),
+                    "image/jpeg" | "image/jpg" | "image/png"
+                ) {
+                    Outgoing::WhatsappImage {
+                        caption: text,
+                        media,
+                    }
+                } else {
+                    Outgoing::WhatsappDocument {
+                        caption: text,
+                        media,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The file it carries, if any.
+    pub fn media(&self) -> Option<&PublicMedia> {
+        match self {
+            Outgoing::Mms { media, .. }
+            | Outgoing::WhatsappImage { media, .. }
+            | Outgoing::WhatsappDocument { media, .. } => Some(media),
+            _ => None,
+        }
+    }
+}
+
+/// The MMS attachment type for a mime type; None when MMS cannot carry it.
+pub fn mms_type(mime: &str) -> Option<&'static str> {
+    match mime.split(';').next().unwrap_or_default().trim() {
+        m if m.starts_with("image/") => Some("image"),
+        m if m.starts_with("video/") => Some("video"),
+        m if m.starts_with("audio/") => Some("audio"),
+        "text/vcard" | "text/x-vcard" => Some("vcard"),
+        "application/pdf" => Some("pdf"),
+        m if m.starts_with("text/") => Some("text"),
+        _ => None,
     }
 }
 
@@ -252,5 +402,51 @@ mod tests {
                 "contactName": "Mr Doe"
             })
         );
+    }
+
+    fn media(mime: &str) -> PublicMedia {
+        PublicMedia {
+            url: "https://cm.example/media/x/file".into(),
+            mime: mime.into(),
+            filename: "file".into(),
+        }
+    }
+
+    #[test]
+    fn agent_messages_are_routed_by_channel_and_mime_type() {
+        use Outgoing::*;
+        let route = |c, m: Option<&str>| Outgoing::for_channel(c, "hi", m.map(media));
+        assert_eq!(route(Channel::Sms, None), Text("hi".into()));
+        assert!(matches!(route(Channel::Sms, Some("image/png")), Mms { .. }));
+        assert!(matches!(
+            route(Channel::Sms, Some("application/pdf")),
+            Mms { .. }
+        ));
+        assert_eq!(route(Channel::Whatsapp, None), Text("hi".into()));
+        assert!(matches!(
+            route(Channel::Whatsapp, Some("image/jpeg")),
+            WhatsappImage { .. }
+        ));
+        assert!(matches!(
+            route(Channel::Whatsapp, Some("image/png")),
+            WhatsappImage { .. }
+        ));
+        assert!(matches!(
+            route(Channel::Whatsapp, Some("image/gif")),
+            WhatsappDocument { .. }
+        ));
+        assert!(matches!(
+            route(Channel::Whatsapp, Some("application/pdf")),
+            WhatsappDocument { .. }
+        ));
+    }
+
+    #[test]
+    fn mms_carries_media_types_it_knows() {
+        assert_eq!(mms_type("image/png"), Some("image"));
+        assert_eq!(mms_type("video/mp4"), Some("video"));
+        assert_eq!(mms_type("text/vcard"), Some("vcard"));
+        assert_eq!(mms_type("application/pdf"), Some("pdf"));
+        assert_eq!(mms_type("application/zip"), None);
     }
 }

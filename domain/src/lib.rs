@@ -17,6 +17,10 @@ pub mod connect;
 #[cfg(feature = "server")]
 pub mod csv_io;
 #[cfg(feature = "server")]
+pub mod guests;
+#[cfg(feature = "server")]
+pub mod media;
+#[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
 pub mod relay;

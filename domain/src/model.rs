@@ -177,9 +177,17 @@ pub struct Message {
     pub direction: String,
     pub channel: String,
     pub body: String,
+    /// `webex` for the agent's messages, `connect` for the customer's; none
+    /// for lines the relay wrote itself (dialogue, template, notices).
+    pub provider: Option<String>,
+    /// `received`, `queued`, `posting`, `sent`, `submitted`, `delivered`,
+    /// `read` or `failed`.
     pub status: String,
     pub error_code: Option<String>,
     pub error_text: Option<String>,
+    pub attachment_url: Option<String>,
+    pub attachment_mime: Option<String>,
+    pub attachment_name: Option<String>,
     pub created_at: String,
 }
 

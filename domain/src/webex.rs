@@ -115,21 +115,43 @@ pub enum WebexError {
     Refused { status: u16, message: String },
 }
 
+/// The longest a file download may take in all (a stall ends it sooner).
+const FILE_DOWNLOAD_LIMIT: Duration = Duration::from_secs(300);
+
 /// The Webex REST API at a base URL (real or sandbox).
 #[derive(Debug, Clone)]
 pub struct WebexClient {
     base: String,
     http: reqwest::Client,
+    /// Downloads: no overall deadline (files reach 100 MB) but a stall
+    /// timeout, and redirects only within `{base}/contents/`.
+    files: reqwest::Client,
 }
 
 impl WebexClient {
     pub fn new(base_url: &str, timeout: Duration) -> WebexClient {
+        let base = base_url.trim_end_matches('/').to_string();
+        let contents = format!("{base}/contents/");
+        let files = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .timeout(FILE_DOWNLOAD_LIMIT)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() < 5 && attempt.url().as_str().starts_with(&contents) {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()
+            .expect("a client with timeouts builds");
         WebexClient {
-            base: base_url.trim_end_matches('/').to_string(),
+            base,
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
                 .expect("a client with a timeout builds"),
+            files,
         }
     }
 
@@ -174,6 +196,8 @@ pub struct WebexMessage {
     #[serde(default)]
     pub person_id: String,
     #[serde(default)]
+    pub person_email: Option<String>,
+    #[serde(default)]
     pub text: Option<String>,
     #[serde(default)]
     pub markdown: Option<String>,
@@ -199,19 +223,25 @@ struct Created {
 }
 
 impl WebexClient {
-    /// Posts a text message to a person (`POST /messages`, `toPersonEmail`);
-    /// the first message between two people creates their 1:1 space.
+    /// Posts a message to a person (`POST /messages`, `toPersonEmail`), with
+    /// at most one file by public URL (Webex fetches it); the first message
+    /// between two people creates their 1:1 space.
     pub async fn message_person(
         &self,
         token: &AccessToken,
         email: &str,
         text: &str,
+        file_url: Option<&str>,
     ) -> Result<Posted, WebexError> {
+        let mut body = serde_json::json!({ "toPersonEmail": email, "text": text });
+        if let Some(url) = file_url {
+            body["files"] = serde_json::json!([url]);
+        }
         let response = self
             .http
             .post(format!("{}/messages", self.base))
             .bearer_auth(&token.token)
-            .json(&serde_json::json!({ "toPersonEmail": email, "text": text }))
+            .json(&body)
             .send()
             .await;
         read(response).await
@@ -267,6 +297,253 @@ impl WebexClient {
             .await;
         Ok(read::<Created>(response).await?.id)
     }
+}
+
+/// A file downloaded from Webex (`GET /contents/{id}`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Download {
+    pub bytes: Vec<u8>,
+    /// `Content-Type` as Webex sent it (`application/octet-stream` if none).
+    pub content_type: String,
+    /// From `Content-Disposition` (`filename*` preferred), unsanitized.
+    pub filename: Option<String>,
+    pub size: u64,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_type", &self.content_type)
+            .field("filename", &self.filename)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a file could not be downloaded: Webex's malware-scan answers first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    /// 423: still being scanned; try again after `retry_after`.
+    #[error("the file is still being scanned for malware")]
+    Scanning { retry_after: Option<Duration> },
+    /// 410: the scan found malware; the file is gone.
+    #[error("the file was found to be infected and was removed by Webex")]
+    Infected,
+    /// 428: the file cannot be scanned (e.g. encrypted).
+    #[error("the file cannot be scanned for malware (for example, it is encrypted)")]
+    Unscannable,
+    /// Larger than allowed (by `Content-Length` or while reading).
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// Refused (other 4xx) or unavailable (5xx, 429, network).
+    #[error(transparent)]
+    Webex(#[from] WebexError),
+}
+
+impl WebexClient {
+    /// Checks that `url` names a file of this Webex: `{base}/contents/{id}`
+    /// (same scheme, host and port; no credentials, query or fragment).
+    /// Anything else is refused, so callers cannot make this server fetch
+    /// other hosts or other Webex resources with a token.
+    pub fn content_url(&self, url: &str) -> Result<reqwest::Url, String> {
+        let expected = format!("{}/contents/", self.base);
+        let refuse = || format!("must be a Webex file URL ({expected}{{id}})");
+        let base = reqwest::Url::parse(&expected).map_err(|_| refuse())?;
+        let url = reqwest::Url::parse(url.trim()).map_err(|_| refuse())?;
+        let id = url.path().strip_prefix(base.path()).unwrap_or_default();
+        let same_origin = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        if !same_origin
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || id.is_empty()
+            || id.contains('/')
+        {
+            return Err(refuse());
+        }
+        Ok(url)
+    }
+
+    /// Downloads a Webex file (`GET /contents/{id}`) with a bearer token,
+    /// reading at most `max_bytes` (refused from `Content-Length` when it is
+    /// announced, and checked while reading). The URL must pass
+    /// [`WebexClient::content_url`]; redirects are followed only within it.
+    pub async fn download(
+        &self,
+        url: &str,
+        token: &str,
+        max_bytes: u64,
+    ) -> Result<Download, DownloadError> {
+        let url = self
+            .content_url(url)
+            .map_err(|message| WebexError::Refused {
+                status: 400,
+                message,
+            })?;
+        let response = self.files.get(url).bearer_auth(token).send().await;
+        let mut response = response.map_err(|e| WebexError::Unavailable {
+            message: if e.is_timeout() {
+                "no answer in time".into()
+            } else {
+                "could not connect".into()
+            },
+            retry_after: None,
+        })?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => {}
+            423 => {
+                return Err(DownloadError::Scanning {
+                    retry_after: retry_after(response.headers()),
+                })
+            }
+            410 => return Err(DownloadError::Infected),
+            428 => return Err(DownloadError::Unscannable),
+            300..=399 => {
+                return Err(WebexError::Refused {
+                    status,
+                    message: "Webex redirected the download outside its API".into(),
+                }
+                .into())
+            }
+            _ => {
+                // Not a success: `read` sorts it into refused or unavailable.
+                return Err(match read::<serde_json::Value>(Ok(response)).await {
+                    Err(e) => e,
+                    Ok(_) => WebexError::Refused {
+                        status,
+                        message: "unexpected answer".into(),
+                    },
+                }
+                .into());
+            }
+        }
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(DownloadError::TooLarge { limit: max_bytes });
+        }
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE)
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let filename = header(reqwest::header::CONTENT_DISPOSITION)
+            .as_deref()
+            .and_then(disposition_filename);
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| WebexError::Unavailable {
+                    message: if e.is_timeout() {
+                        "the download stalled".into()
+                    } else {
+                        "the download was interrupted".into()
+                    },
+                    retry_after: None,
+                })?;
+            let Some(chunk) = chunk else { break };
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Err(DownloadError::TooLarge { limit: max_bytes });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Download {
+            size: bytes.len() as u64,
+            bytes,
+            content_type,
+            filename,
+        })
+    }
+}
+
+/// The file name of a `Content-Disposition` header: `filename*=UTF-8''…`
+/// (percent-decoded) if present, else `filename="…"` or `filename=…`.
+pub fn disposition_filename(header: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    let mut rest = header;
+    while let Some((_, after)) = rest.split_once(';') {
+        let part = after.trim_start();
+        let (name, value, next) = match part.split_once('=') {
+            Some((name, value)) => {
+                let value = value.trim_start();
+                if let Some(quoted) = value.strip_prefix('"') {
+                    // A quoted string: up to the closing quote, with \-escapes.
+                    let mut out = String::new();
+                    let mut chars = quoted.char_indices();
+                    let mut end = quoted.len();
+                    while let Some((i, c)) = chars.next() {
+                        match c {
+                            '\\' => {
+                                if let Some((_, escaped)) = chars.next() {
+                                    out.push(escaped);
+                                }
+                            }
+                            '"' => {
+                                end = i + 1;
+                                break;
+                            }
+                            c => out.push(c),
+                        }
+                    }
+                    (name.trim(), out, &quoted[end..])
+                } else {
+                    let end = value.find(';').unwrap_or(value.len());
+                    (name.trim(), value[..end].trim().to_string(), &value[end..])
+                }
+            }
+            None => ("", String::new(), part),
+        };
+        if name.eq_ignore_ascii_case("filename") {
+            plain = Some(value);
+        } else if name.eq_ignore_ascii_case("filename*") {
+            // charset'language'percent-encoded (RFC 5987); UTF-8 only.
+            let mut pieces = value.splitn(3, '\'');
+            if let (Some(charset), Some(_), Some(encoded)) =
+                (pieces.next(), pieces.next(), pieces.next())
+            {
+                if charset.eq_ignore_ascii_case("utf-8") {
+                    extended = percent_decode(encoded);
+                }
+            }
+        }
+        rest = next;
+    }
+    extended.or(plain).filter(|f| !f.trim().is_empty())
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// Checks `X-Spark-Signature` (hex HMAC-SHA1 of the raw body) in constant time.
@@ -365,6 +642,207 @@ mod tests {
             "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
         ));
         assert!(!signature_valid("key", body, "not hex"));
+    }
+
+    #[test]
+    fn disposition_filenames() {
+        assert_eq!(
+            disposition_filename("attachment; filename=\"a b.jpg\"").as_deref(),
+            Some("a b.jpg")
+        );
+        assert_eq!(
+            disposition_filename("attachment; filename=plain.pdf; size=3").as_deref(),
+            Some("plain.pdf")
+        );
+        assert_eq!(
+            disposition_filename(
+                "attachment; filename=\"fallback.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9.pdf"
+            )
+            .as_deref(),
+            Some("Résumé.pdf")
+        );
+        assert_eq!(
+            disposition_filename("inline; filename=\"a\\\"b;c.txt\"").as_deref(),
+            Some("a\"b;c.txt")
+        );
+        assert_eq!(disposition_filename("attachment"), None);
+        assert_eq!(disposition_filename("attachment; filename=\"\""), None);
+    }
+
+    #[test]
+    fn only_webex_file_urls_are_fetched() {
+        let client = WebexClient::new("https://webexapis.com/v1/", Duration::from_secs(1));
+        assert!(client
+            .content_url("https://webexapis.com/v1/contents/Y2lzY29zcGFyazovL3Vz")
+            .is_ok());
+        assert!(client
+            .content_url("https://WEBEXAPIS.com:443/v1/contents/abc")
+            .is_ok());
+        for bad in [
+            "https://evil.example/v1/contents/abc",
+            "http://webexapis.com/v1/contents/abc",
+            "https://webexapis.com:8443/v1/contents/abc",
+            "https://webexapis.com.evil.example/v1/contents/abc",
+            "https://user:pw@webexapis.com/v1/contents/abc",
+            "https://webexapis.com/v1/people/me",
+            "https://webexapis.com/v1/contents/",
+            "https://webexapis.com/v1/contents/../people/me",
+            "https://webexapis.com/v1/contents/%2e%2e/people/me",
+            "https://webexapis.com/v1/contents/a/b",
+            "https://webexapis.com/v1/contents/abc?allow=unscannable",
+            "https://webexapis.com/v2/contents/abc",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(client.content_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A fake Webex answering `/v1/contents/{status}` with that status.
+    async fn fake_contents() -> String {
+        use axum::extract::Path;
+        use axum::http::{header, HeaderValue, StatusCode};
+        use axum::response::IntoResponse;
+        async fn contents(Path(id): Path<String>) -> axum::response::Response {
+            match id.as_str() {
+                "ok" => (
+                    [
+                        (header::CONTENT_TYPE, "image/png"),
+                        (
+                            header::CONTENT_DISPOSITION,
+                            "attachment; filename=\"x.png\"",
+                        ),
+                    ],
+                    vec![7u8; 10],
+                )
+                    .into_response(),
+                "redirect" => (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "http://127.0.0.1:9/elsewhere")],
+                )
+                    .into_response(),
+                status => {
+                    let status = StatusCode::from_u16(status.parse().unwrap()).unwrap();
+                    let mut r = (
+                        status,
+                        axum::Json(serde_json::json!({ "message": "no", "trackingId": "t" })),
+                    )
+                        .into_response();
+                    if matches!(status.as_u16(), 423 | 429) {
+                        r.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+                    }
+                    r
+                }
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/v1/contents/{id}", axum::routing::get(contents));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    /// A fake Webex that sends 20 chunks of 1000 bytes without `Content-Length`.
+    async fn chunked_contents() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    for _ in 0..20 {
+                        let chunk = format!("3e8\r\n{}\r\n", "a".repeat(1000));
+                        if socket.write_all(chunk.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn download_sorts_webex_answers() {
+        let base = fake_contents().await;
+        let client = WebexClient::new(&base, Duration::from_secs(5));
+        let get = |id: &str, max: u64| {
+            let client = client.clone();
+            let url = format!("{base}/contents/{id}");
+            async move { client.download(&url, "tok", max).await }
+        };
+        let chunked = chunked_contents().await;
+        let unannounced = |max: u64| {
+            let client = WebexClient::new(&chunked, Duration::from_secs(5));
+            let url = format!("{chunked}/contents/unannounced");
+            async move { client.download(&url, "tok", max).await }
+        };
+        let ok = get("ok", 100).await.unwrap();
+        assert_eq!(
+            (ok.bytes.len(), ok.size, ok.content_type.as_str()),
+            (10, 10, "image/png")
+        );
+        assert_eq!(ok.filename.as_deref(), Some("x.png"));
+        assert_eq!(
+            get("423", 100).await.unwrap_err(),
+            DownloadError::Scanning {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(get("410", 100).await.unwrap_err(), DownloadError::Infected);
+        assert_eq!(
+            get("428", 100).await.unwrap_err(),
+            DownloadError::Unscannable
+        );
+        assert!(matches!(
+            get("404", 100).await.unwrap_err(),
+            DownloadError::Webex(WebexError::Refused { status: 404, .. })
+        ));
+        assert!(matches!(
+            get("401", 100).await.unwrap_err(),
+            DownloadError::Webex(WebexError::Refused { status: 401, .. })
+        ));
+        assert!(matches!(
+            get("503", 100).await.unwrap_err(),
+            DownloadError::Webex(WebexError::Unavailable { .. })
+        ));
+        assert_eq!(
+            get("429", 100).await.unwrap_err(),
+            DownloadError::Webex(WebexError::Unavailable {
+                message: "no".into(),
+                retry_after: Some(Duration::from_secs(7))
+            })
+        );
+        // Announced too large: refused before reading; unannounced: while reading.
+        assert_eq!(
+            get("ok", 9).await.unwrap_err(),
+            DownloadError::TooLarge { limit: 9 }
+        );
+        assert_eq!(
+            unannounced(5_000).await.unwrap_err(),
+            DownloadError::TooLarge { limit: 5_000 }
+        );
+        assert_eq!(unannounced(20_000).await.unwrap().size, 20_000);
+        assert!(matches!(
+            get("redirect", 100).await.unwrap_err(),
+            DownloadError::Webex(WebexError::Refused { status: 302, .. })
+        ));
+        // Unreachable Webex is "unavailable", not "refused".
+        let gone = WebexClient::new("http://127.0.0.1:9/v1", Duration::from_secs(2));
+        assert!(matches!(
+            gone.download("http://127.0.0.1:9/v1/contents/x", "tok", 10)
+                .await
+                .unwrap_err(),
+            DownloadError::Webex(WebexError::Unavailable { .. })
+        ));
     }
 
     #[test]

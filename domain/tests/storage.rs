@@ -145,6 +145,8 @@ on_both_databases!(
     browser_sessions_expire_and_end,
     outbox_keeps_order_per_key_retries_and_dead_letters,
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
+    guest_tokens_are_cached_by_subject,
+    media_files_keep_their_bytes_and_expire,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -895,4 +897,100 @@ async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].idempotency_key, first[0].idempotency_key);
     assert_eq!(second[0].attempts, 2);
+}
+
+async fn guest_tokens_are_cached_by_subject(store: &Store) {
+    use domain::webex::AccessToken;
+    let now = domain::store::now_ms();
+    let token = |t: &str, expires_at_ms: i64| AccessToken {
+        token: t.into(),
+        expires_at_ms,
+    };
+    assert_eq!(
+        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        None
+    );
+    store
+        .cache_guest_token("sms_447700900123", &token("first", now + 3_600_000))
+        .await
+        .unwrap();
+    store
+        .cache_guest_token("whatsapp_447700900123", &token("other", now + 3_600_000))
+        .await
+        .unwrap();
+    // The last write wins.
+    store
+        .cache_guest_token("sms_447700900123", &token("second", now + 7_200_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        Some(token("second", now + 7_200_000))
+    );
+    assert_eq!(
+        store
+            .cached_guest_token("whatsapp_447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .token,
+        "other"
+    );
+    // Expired tokens are forgotten on the next write.
+    store
+        .cache_guest_token("whatsapp_447700900123", &token("old", now - 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cached_guest_token("whatsapp_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn media_files_keep_their_bytes_and_expire(store: &Store) {
+    use domain::store::MediaFileInfo;
+    let now = domain::store::now_ms();
+    let info = |id: &str, expires_at_ms: i64| MediaFileInfo {
+        id: id.into(),
+        filename: "Résumé \"final\".pdf".into(),
+        mime_type: "application/pdf".into(),
+        size: 512,
+        created_at_ms: now,
+        expires_at_ms,
+    };
+    // Every byte value, twice: binary-safe on both databases.
+    let bytes: Vec<u8> = (0..512u32).map(|i| (i % 256) as u8).collect();
+    let live = info("live-file-id-000000000000", now + 60_000);
+    store.insert_media_file(&live, &bytes).await.unwrap();
+    let stale = info("stale-file-id-00000000000", now - 1);
+    store.insert_media_file(&stale, b"old").await.unwrap();
+
+    let file = store.media_file(&live.id, now).await.unwrap().unwrap();
+    assert_eq!(file.info, live);
+    assert_eq!(file.content, bytes);
+    assert_eq!(
+        store.media_file_info(&live.id, now).await.unwrap(),
+        Some(live.clone())
+    );
+    assert_eq!(store.media_file("no-such-id", now).await.unwrap(), None);
+
+    // An expired file is not served, and reading it deletes it.
+    assert_eq!(store.media_file(&stale.id, now).await.unwrap(), None);
+    assert_eq!(store.delete_expired_media(now).await.unwrap(), 0);
+    // Later the live one expires too; sweeping deletes what has expired.
+    assert_eq!(
+        store.media_file_info(&live.id, now + 60_000).await.unwrap(),
+        None
+    );
+    let again = info("again-file-id-00000000000", now + 60_000);
+    store.insert_media_file(&again, b"x").await.unwrap();
+    store
+        .insert_media_file(&info("swept-file-id-00000000000", now + 1), b"y")
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_media(now + 2).await.unwrap(), 1);
+    assert!(store.media_file(&again.id, now).await.unwrap().is_some());
 }

@@ -163,7 +163,7 @@ async fn main() {
                 .await
                 .unwrap()
                 .unwrap();
-            let state = store.guest_state(&session.id).await.unwrap();
+            let state = store.relay_state(&session.id).await.unwrap();
             if let (Some(guest), Some(_)) = (state.guest_id, state.room_id) {
                 guests.push(guest);
                 break;

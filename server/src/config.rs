@@ -92,6 +92,52 @@ pub struct Config {
     #[arg(long, env = "CM_RELAY_MODE", default_value = "connect", global = true, value_parser = ["connect", "native"])]
     pub relay_mode: String,
 
+    /// Native relay: the text sent with a file when a message has only the
+    /// file (both ways: SMS, MMS and WhatsApp need some text; agents see it too).
+    #[arg(
+        long,
+        env = "CM_RELAY_ATTACHMENT_TEXT",
+        default_value = "Sent an attachment.",
+        global = true
+    )]
+    pub relay_attachment_text: String,
+
+    /// Native relay: the approved WhatsApp template sent when the customer
+    /// last wrote more than 24 hours ago (`variable1` = customer's name,
+    /// `variable2` = agent's name). Unset: such messages are not sent and the
+    /// agent is told why.
+    #[arg(long, env = "CM_WHATSAPP_TEMPLATE_ID", global = true)]
+    pub whatsapp_template_id: Option<String>,
+
+    /// Seconds a cached media file (`/media/...`) is served after it was fetched from Webex.
+    #[arg(
+        long,
+        env = "CM_MEDIA_TTL_SECONDS",
+        default_value_t = 604_800,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub media_ttl_seconds: u64,
+
+    /// Largest file fetched from Webex into the media cache, in bytes (Webex's limit is 100 MB).
+    #[arg(
+        long,
+        env = "CM_MEDIA_MAX_BYTES",
+        default_value_t = 104_857_600,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub media_max_bytes: u64,
+
+    /// Seconds to wait for Webex's malware scan (423) before answering "try again later".
+    #[arg(
+        long,
+        env = "CM_MEDIA_SCAN_WAIT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub media_scan_wait_seconds: u64,
+
     #[command(flatten)]
     pub integrations: IntegrationSettings,
 }
@@ -111,6 +157,11 @@ impl Config {
             session_max_hours: 12,
             connect_timeout_secs: 3,
             relay_mode: "connect".into(),
+            relay_attachment_text: "Sent an attachment.".into(),
+            whatsapp_template_id: None,
+            media_ttl_seconds: 604_800,
+            media_max_bytes: 104_857_600,
+            media_scan_wait_seconds: 30,
             integrations: IntegrationSettings {
                 public_url: None,
                 sandbox: false,

@@ -257,7 +257,12 @@ impl Integrations {
             embedded_app_audience: Some("sandbox-embedded-app".into()),
             embedded_sdk_url: format!("{sandbox}/webex/embedded/sdk.js"),
             guest_issuer_id: Some("sandbox-guest-issuer".into()),
-            guest_issuer_secret: Some(Secret::new(random_base64_secret())),
+            // Generated unless set (tests check guest JWT signatures).
+            guest_issuer_secret: Some(
+                s.guest_issuer_secret
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_base64_secret())),
+            ),
             connect_api_url: Some(format!("{sandbox}/connect")),
             connect_api_key: Some(Secret::new(random_secret(16))),
             connect_webhook_url: Some(format!("{sandbox}/connect/events/{SANDBOX_START_EVENT_ID}")),

@@ -8,6 +8,7 @@ pub mod contacts_csv;
 pub mod embedded;
 pub mod identity;
 pub mod integrations;
+pub mod media;
 pub mod ops;
 pub mod sandbox_mount;
 pub mod startup;

@@ -31,6 +31,11 @@ pub struct AppState {
     pub identity: Arc<EmbeddedIdentity>,
     /// The native relay, when `CM_RELAY_MODE=native`.
     pub relay: Option<domain::relay::Relay>,
+    /// Guest JWTs and cached guest access tokens (both relay modes), when
+    /// the Webex API URL and the Guest Issuer are configured.
+    pub guests: Option<domain::guests::GuestAuth>,
+    /// The media cache (both relay modes), when the Webex API URL is configured.
+    pub media: Option<domain::media::MediaCache>,
 }
 
 pub struct Application {
@@ -83,15 +88,26 @@ impl Application {
             integrations.embedded_app_issuer.clone(),
             integrations.embedded_app_audience.clone(),
         );
+        let guests = api::services::build_guest_auth(&integrations, &store)
+            .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
+        let media = api::services::build_media_cache(&integrations, &store, &config);
         let relay = if config.relay_mode == "native" {
-            let relay = crate::webhooks::build_relay(&integrations, &store)
-                .map_err(|e| anyhow::anyhow!("the native relay needs its settings: {e}"))?;
+            let relay = crate::webhooks::build_relay(
+                &config,
+                &integrations,
+                &store,
+                guests.clone(),
+                media.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("the native relay needs its settings: {e}"))?;
             Some(relay)
         } else {
             None
         };
         let state = AppState {
             relay,
+            guests,
+            media,
             integrations: Arc::new(integrations),
             auth,
             identity: Arc::new(identity),
@@ -213,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web_auth::routes())
         .merge(crate::contacts_csv::routes())
         .merge(crate::webhooks::routes())
+        .merge(crate::media::routes())
         .leptos_routes_with_context(
             &state,
             routes,

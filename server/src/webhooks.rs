@@ -12,46 +12,65 @@ use serde::Deserialize;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
+use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::startup::AppState;
 use domain::connect::ConnectMessaging;
-use domain::relay::{AcceptError, Accepted, Relay};
+use domain::guests::GuestAuth;
+use domain::media::MediaCache;
+use domain::relay::{AcceptError, Accepted, Relay, RelayClients, RelaySettings};
 use domain::store::Store;
-use domain::webex::{GuestIssuer, WebexClient};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/webex", post(webex))
         .route("/webhooks/connect/inbound", post(connect_inbound))
+        .route("/webhooks/connect/receipts", post(connect_receipts))
 }
 
 /// The relay, when every setting it needs is present.
-pub fn build_relay(i: &Integrations, store: &Store) -> Result<Relay, String> {
+pub fn build_relay(
+    config: &Config,
+    i: &Integrations,
+    store: &Store,
+    guests: Option<GuestAuth>,
+    media: Option<MediaCache>,
+) -> Result<Relay, String> {
     let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is not set"));
     let secret =
         |v: &Option<crate::integrations::Secret>| v.as_ref().map(|s| s.expose().to_string());
-    let webex = need(i.webex_api_url.clone(), "CM_WEBEX_API_URL")?;
-    let issuer_id = need(i.guest_issuer_id.clone(), "CM_GUEST_ISSUER_ID")?;
-    let issuer_secret = need(secret(&i.guest_issuer_secret), "CM_GUEST_ISSUER_SECRET")?;
+    let guests = guests
+        .ok_or("CM_WEBEX_API_URL, CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET are needed")?;
+    let media = media.ok_or("CM_WEBEX_API_URL is not set")?;
     let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
     let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
     let webhook_secret = need(secret(&i.webex_webhook_secret), "CM_WEBEX_WEBHOOK_SECRET")?;
-    let issuer = GuestIssuer::new(&issuer_id, &issuer_secret)?;
+    // Delivery receipts come back with the same token as inbound messages.
+    let mut receipts = format!("{}/webhooks/connect/receipts", i.public_url);
+    if let Some(token) = secret(&i.connect_inbound_token) {
+        receipts.push_str(&format!("?token={token}"));
+    }
     let messaging = ConnectMessaging::new(
         &connect,
         &key,
         i.connect_whatsapp_app_id.as_deref().unwrap_or_default(),
         i.connect_sms_sender_id.as_deref().unwrap_or_default(),
-        None,
+        Some(receipts),
         Duration::from_secs(10),
     );
     Ok(Relay::new(
         store.clone(),
-        WebexClient::new(&webex, Duration::from_secs(10)),
-        issuer,
-        messaging,
-        format!("{}/webhooks/webex", i.public_url),
-        webhook_secret,
+        RelayClients {
+            guests,
+            connect: messaging,
+            media,
+        },
+        RelaySettings {
+            webhook_url: format!("{}/webhooks/webex", i.public_url),
+            webhook_secret,
+            attachment_text: config.relay_attachment_text.clone(),
+            whatsapp_template: config.whatsapp_template_id.clone(),
+        },
     ))
 }
 
@@ -129,18 +148,36 @@ async fn connect_inbound(
     let Some(relay) = state.relay.as_ref() else {
         return relay_off();
     };
+    if !token_valid(&state, q.token.as_deref()) {
+        return answer(Err(AcceptError::BadSignature));
+    }
+    answer(relay.accept_connect(&body).await)
+}
+
+async fn connect_receipts(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(relay) = state.relay.as_ref() else {
+        return relay_off();
+    };
+    if !token_valid(&state, q.token.as_deref()) {
+        return answer(Err(AcceptError::BadSignature));
+    }
+    answer(relay.accept_receipt(&body).await)
+}
+
+/// The `token` query Connect deliveries carry, compared in constant time.
+fn token_valid(state: &AppState, token: Option<&str>) -> bool {
     let expected = state
         .integrations
         .connect_inbound_token
         .as_ref()
         .map(|t| t.expose().to_string());
-    let valid = match (expected, q.token) {
+    match (expected, token) {
         (Some(e), Some(t)) => bool::from(e.as_bytes().ct_eq(t.as_bytes())),
         (None, _) => true,
         (Some(_), None) => false,
-    };
-    if !valid {
-        return answer(Err(AcceptError::BadSignature));
     }
-    answer(relay.accept_connect(&body).await)
 }

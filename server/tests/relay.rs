@@ -216,9 +216,10 @@ async fn whatsapp_both_ways_then_agent_b_takes_over() {
         .await
         .unwrap()
         .unwrap();
+    // Posted into the space; delivered according to Connect's receipts.
     eventually("transcript statuses", || async {
         let m = app.store.messages(&session.id).await.unwrap();
-        m.len() == 2 && m.iter().all(|m| m.status == "sent")
+        m.len() == 2 && m[0].status == "sent" && m[1].status == "delivered"
     })
     .await;
     let transcript = app.store.messages(&session.id).await.unwrap();

@@ -6,9 +6,12 @@
 
 mod agents;
 mod api_keys;
+mod attachments;
 mod audit;
 mod auth;
 mod contacts;
+mod guests;
+mod intake;
 mod outbox;
 mod relay;
 mod sessions;
@@ -16,11 +19,13 @@ mod starts;
 
 pub use crate::model::Message;
 pub use api_keys::{ApiKeyInfo, VerifiedKey};
+pub use attachments::{MediaFile, MediaFileInfo};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
 pub use contacts::ContactQuery;
+pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
-pub use relay::GuestState;
+pub use relay::{Attachment, NewMessage, RelayState};
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::StartAttempt;
 

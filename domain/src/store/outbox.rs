@@ -176,6 +176,33 @@ impl Store {
         Ok(jobs)
     }
 
+    /// Marks a job done inside the transaction that made its effects, so a
+    /// job whose effects are only database writes runs exactly once.
+    pub async fn complete_job(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job_id: i64,
+    ) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now_ms())
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps a running job's lease: a worker renews it while it works, so a
+    /// lease can be short and a job of a crashed worker is retried soon.
+    pub async fn extend_lease(&self, job_id: i64, lease: Duration) -> Result<(), DomainError> {
+        sqlx::query("UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'pending'")
+            .bind(now_ms() + lease.as_millis() as i64)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records how a claimed job went: done, retried later, or dead.
     pub async fn finish_job(
         &self,
@@ -204,7 +231,7 @@ impl Store {
         sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error),
                     locked_until = NULL, updated_at = $4
-              WHERE id = $5",
+              WHERE id = $5 AND status = 'pending'",
         )
         .bind(status)
         .bind(next)

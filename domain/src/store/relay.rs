@@ -1,20 +1,89 @@
-//! Storage for the relay: accepted webhook events (dedup), the transcript,
-//! and the guest's Webex state on the session.
+//! Storage for the relay: accepted webhook events (dedup), the transcript
+//! with delivery status, and the relay's state on the session (the guest's
+//! Webex ids, the onboarding dialogue, the WhatsApp template).
 
 use sqlx::Row;
 
 use super::{format_ms, new_id, now_ms, Store};
 use crate::error::DomainError;
-use crate::model::{Message, Session};
+use crate::model::Message;
+use crate::Channel;
 
-/// The guest's cached Webex access token, kept on the session.
-#[derive(Clone)]
-pub struct GuestState {
+/// A transcript line to add.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub session_id: String,
+    /// `inbound` (customer to agent) or `outbound`.
+    pub direction: &'static str,
+    pub channel: Channel,
+    pub body: String,
+    /// Where the message came from (`webex`, `connect`) and its id there:
+    /// unique together, so a redelivered event adds no second line.
+    pub provider: Option<&'static str>,
+    pub provider_message_id: Option<String>,
+    pub status: &'static str,
+    pub attachment: Option<Attachment>,
+}
+
+/// A file carried by a transcript line: where it can be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub url: String,
+    pub mime: Option<String>,
+    pub name: Option<String>,
+}
+
+impl NewMessage {
+    pub fn new(
+        session_id: &str,
+        direction: &'static str,
+        channel: Channel,
+        body: &str,
+        status: &'static str,
+    ) -> NewMessage {
+        NewMessage {
+            id: new_id(),
+            session_id: session_id.to_string(),
+            direction,
+            channel,
+            body: body.to_string(),
+            provider: None,
+            provider_message_id: None,
+            status,
+            attachment: None,
+        }
+    }
+
+    pub fn with_attachment(mut self, attachment: Option<Attachment>) -> NewMessage {
+        self.attachment = attachment;
+        self
+    }
+
+    pub fn from_provider(mut self, provider: &'static str, id: &str) -> NewMessage {
+        self.provider = Some(provider);
+        self.provider_message_id = Some(id.to_string());
+        self
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, session_id, direction, channel, body, provider, status, error_code, error_text,
+     attachment_url, attachment_mime, attachment_name, created_at";
+
+/// The relay's state on a session.
+#[derive(Debug, Clone)]
+pub struct RelayState {
+    /// The guest's Webex person id, webhook and 1:1 space with the agent.
     pub guest_id: Option<String>,
-    pub token: Option<String>,
-    pub token_expires_at_ms: Option<i64>,
     pub webhook_id: Option<String>,
     pub room_id: Option<String>,
+    /// The onboarding dialogue (see `relay::dialogue`).
+    pub onboarding_step: Option<String>,
+    pub onboarding_name: Option<String>,
+    /// The customer's last message (WhatsApp's 24-hour window).
+    pub last_inbound_at_ms: Option<i64>,
+    pub template_sent_at_ms: Option<i64>,
 }
 
 impl Store {
@@ -36,36 +105,32 @@ impl Store {
         Ok(inserted.is_some())
     }
 
-    /// Adds a transcript line; returns its id.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a transcript line.
     pub async fn add_message(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        session_id: &str,
-        direction: &str,
-        channel: &str,
-        body: &str,
-        provider: Option<&str>,
-        provider_message_id: Option<&str>,
-        status: &str,
-    ) -> Result<String, DomainError> {
-        let id = new_id();
+        m: &NewMessage,
+    ) -> Result<(), DomainError> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO messages (id, session_id, direction, channel, body, provider, provider_message_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            "INSERT INTO messages (id, session_id, direction, channel, body, provider, provider_message_id, status,
+                    attachment_url, attachment_mime, attachment_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
         )
-        .bind(&id)
-        .bind(session_id)
-        .bind(direction)
-        .bind(channel)
-        .bind(body)
-        .bind(provider)
-        .bind(provider_message_id)
-        .bind(status)
+        .bind(&m.id)
+        .bind(&m.session_id)
+        .bind(m.direction)
+        .bind(m.channel.as_str())
+        .bind(&m.body)
+        .bind(m.provider)
+        .bind(&m.provider_message_id)
+        .bind(m.status)
+        .bind(m.attachment.as_ref().map(|a| a.url.as_str()))
+        .bind(m.attachment.as_ref().and_then(|a| a.mime.as_deref()))
+        .bind(m.attachment.as_ref().and_then(|a| a.name.as_deref()))
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        Ok(id)
+        Ok(())
     }
 
     pub async fn set_message_status(
@@ -95,10 +160,9 @@ impl Store {
         provider: &str,
         id: &str,
     ) -> Result<Option<Message>, DomainError> {
-        let row = sqlx::query(
-            "SELECT id, session_id, direction, channel, body, status, error_code, error_text, created_at
-               FROM messages WHERE provider = $1 AND provider_message_id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE provider = $1 AND provider_message_id = $2"
+        ))
         .bind(provider)
         .bind(id)
         .fetch_optional(&self.pool)
@@ -108,10 +172,9 @@ impl Store {
 
     /// The transcript of a session, oldest first.
     pub async fn messages(&self, session_id: &str) -> Result<Vec<Message>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT id, session_id, direction, channel, body, status, error_code, error_text, created_at
-               FROM messages WHERE session_id = $1 ORDER BY created_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at, id"
+        ))
         .bind(session_id)
         .fetch_all(&self.pool)
         .await?;
@@ -121,37 +184,94 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn guest_state(&self, session_id: &str) -> Result<GuestState, DomainError> {
+    pub async fn relay_state(&self, session_id: &str) -> Result<RelayState, DomainError> {
         let row = sqlx::query(
-            "SELECT collab_guest_id, guest_token, guest_token_expires_at, webex_webhook_id, webex_room_id
+            "SELECT collab_guest_id, webex_webhook_id, webex_room_id, onboarding_step, onboarding_name,
+                    last_inbound_at, template_sent_at
                FROM sessions WHERE id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| DomainError::not_found("session", session_id))?;
-        Ok(GuestState {
+        Ok(RelayState {
             guest_id: row.try_get("collab_guest_id")?,
-            token: row.try_get("guest_token")?,
-            token_expires_at_ms: row.try_get("guest_token_expires_at")?,
             webhook_id: row.try_get("webex_webhook_id")?,
             room_id: row.try_get("webex_room_id")?,
+            onboarding_step: row.try_get("onboarding_step")?,
+            onboarding_name: row.try_get("onboarding_name")?,
+            last_inbound_at_ms: row.try_get("last_inbound_at")?,
+            template_sent_at_ms: row.try_get("template_sent_at")?,
         })
     }
 
-    pub async fn save_guest_token(
-        &self,
+    /// Moves the onboarding dialogue (None: out of it).
+    pub async fn set_onboarding(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         session_id: &str,
-        token: &str,
-        expires_at_ms: i64,
+        step: Option<&str>,
+        name: Option<&str>,
     ) -> Result<(), DomainError> {
         sqlx::query(
-            "UPDATE sessions SET guest_token = $1, guest_token_expires_at = $2 WHERE id = $3",
+            "UPDATE sessions SET onboarding_step = $1, onboarding_name = $2, updated_at = $3 WHERE id = $4",
         )
-        .bind(token)
-        .bind(expires_at_ms)
+        .bind(step)
+        .bind(name)
+        .bind(now_ms())
         .bind(session_id)
-        .execute(&self.pool)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_template_sent(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+    ) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET template_sent_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The transcript line a delivery receipt is about: by our correlation
+    /// id (the line's id), else by Connect's transid.
+    pub async fn message_for_receipt(
+        &self,
+        correlation_id: &str,
+        transid: &str,
+    ) -> Result<Option<Message>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+              WHERE direction = 'outbound' AND (id = $1 OR ($2 <> '' AND connect_transid = $2))
+              ORDER BY created_at LIMIT 1"
+        ))
+        .bind(correlation_id)
+        .bind(transid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row).transpose()?)
+    }
+
+    /// Sets a transcript line's status inside a transaction (a delivery
+    /// receipt together with what it causes).
+    pub async fn set_message_status_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        status: &str,
+        error: Option<(&str, &str)>,
+    ) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE messages SET status = $1, error_code = $2, error_text = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(status)
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }
@@ -193,33 +313,6 @@ impl Store {
         Ok(())
     }
 
-    /// The session whose guest is this Webex person.
-    pub async fn session_by_guest(&self, guest_id: &str) -> Result<Option<Session>, DomainError> {
-        let page = self
-            .list_sessions(&super::SessionQuery {
-                collab_guest_id: Some(guest_id.to_string()),
-                ..Default::default()
-            })
-            .await?;
-        Ok(page.items.into_iter().next())
-    }
-
-    /// The customer's session on a channel (channel id in any written form).
-    pub async fn session_by_customer(
-        &self,
-        channel: crate::Channel,
-        channel_id: &str,
-    ) -> Result<Option<Session>, DomainError> {
-        let page = self
-            .list_sessions(&super::SessionQuery {
-                customer_channel: Some(channel.as_str().to_string()),
-                customer_channel_id: Some(channel_id.to_string()),
-                ..Default::default()
-            })
-            .await?;
-        Ok(page.items.into_iter().next())
-    }
-
     pub async fn touch_inbound(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         session_id: &str,
@@ -241,9 +334,13 @@ fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
         direction: r.try_get("direction")?,
         channel: r.try_get("channel")?,
         body: r.try_get("body")?,
+        provider: r.try_get("provider")?,
         status: r.try_get("status")?,
         error_code: r.try_get("error_code")?,
         error_text: r.try_get("error_text")?,
+        attachment_url: r.try_get("attachment_url")?,
+        attachment_mime: r.try_get("attachment_mime")?,
+        attachment_name: r.try_get("attachment_name")?,
         created_at: format_ms(r.try_get("created_at")?),
     })
 }

@@ -119,6 +119,35 @@ async fn load_session(
 }
 
 impl Store {
+    /// The session whose guest is this Webex person (webhook path: one
+    /// indexed lookup).
+    pub async fn session_by_guest(&self, guest_id: &str) -> Result<Option<Session>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE collab_guest_id = $1 ORDER BY updated_at DESC LIMIT 1"
+        ))
+        .bind(guest_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
+    /// The customer's session on a channel (channel id in any written form).
+    pub async fn session_by_customer(
+        &self,
+        channel: Channel,
+        channel_id: &str,
+    ) -> Result<Option<Session>, DomainError> {
+        let channel_id = self.canonical_channel_id(channel, "customerChannelId", channel_id)?;
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
+        ))
+        .bind(channel.as_str())
+        .bind(&channel_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
     pub async fn session(&self, id: &str) -> Result<Session, DomainError> {
         let mut conn = self.pool.acquire().await?;
         load_session(&mut conn, id)

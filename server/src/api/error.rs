@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use domain::media::MediaError;
+use domain::webex::WebexError;
 use domain::{DomainError, FieldError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,15 @@ pub enum ApiError {
     Invalid(#[from] FieldError),
     #[error(transparent)]
     Domain(DomainError),
+    /// A service that needs settings that are not configured.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// Exchanging a guest JWT failed.
+    #[error(transparent)]
+    Guest(WebexError),
+    /// A file could not be cached.
+    #[error(transparent)]
+    Media(MediaError),
 }
 
 impl From<DomainError> for ApiError {
@@ -52,6 +63,10 @@ pub struct ErrorBody {
     /// For stale versions: the record as it is now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<serde_json::Value>,
+    /// For temporary failures: seconds to wait before trying again (also in
+    /// the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ErrorBody {
@@ -62,6 +77,7 @@ impl ErrorBody {
             field: None,
             existing_id: None,
             current: None,
+            retry_after_seconds: None,
         }
     }
 }
@@ -69,6 +85,9 @@ impl ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
+            ApiError::NotConfigured(_) | ApiError::Guest(_) | ApiError::Media(_) => {
+                return self.service_response()
+            }
             ApiError::MalformedJson(m) => {
                 (StatusCode::BAD_REQUEST, ErrorBody::new("malformed_json", m))
             }
@@ -139,6 +158,111 @@ impl IntoResponse for ApiError {
             },
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl ApiError {
+    /// The guest token and attachment services' failures.
+    fn service_response(self) -> Response {
+        let unavailable = |message: String, retry_after: Option<std::time::Duration>| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody {
+                    retry_after_seconds: retry_after.map(|d| d.as_secs().max(1)),
+                    ..ErrorBody::new("webex_unavailable", message)
+                },
+            )
+        };
+        let (status, body) = match self {
+            ApiError::NotConfigured(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new("not_configured", m),
+            ),
+            ApiError::Guest(WebexError::Unavailable {
+                message,
+                retry_after,
+            }) => unavailable(format!("Webex is unavailable: {message}"), retry_after),
+            // Webex refusing our own guest JWT is a configuration problem here.
+            ApiError::Guest(e @ WebexError::Refused { .. }) => {
+                tracing::warn!(error = %e, "Webex refused a guest JWT");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    ErrorBody::new(
+                        "webex_refused",
+                        format!("{e}; check CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET"),
+                    ),
+                )
+            }
+            ApiError::Media(e) => match e {
+                MediaError::NotWebexUrl(_) => (
+                    StatusCode::BAD_REQUEST,
+                    ErrorBody {
+                        field: Some("url".into()),
+                        ..ErrorBody::new("url_not_allowed", e.to_string())
+                    },
+                ),
+                MediaError::Scanning { retry_after } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorBody {
+                        retry_after_seconds: Some(retry_after.as_secs().max(1)),
+                        ..ErrorBody::new("file_scanning", e.to_string())
+                    },
+                ),
+                MediaError::Infected => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorBody {
+                        field: Some("url".into()),
+                        ..ErrorBody::new("file_infected", e.to_string())
+                    },
+                ),
+                MediaError::Unscannable => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorBody {
+                        field: Some("url".into()),
+                        ..ErrorBody::new("file_unscannable", e.to_string())
+                    },
+                ),
+                MediaError::TooLarge { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorBody {
+                        field: Some("url".into()),
+                        ..ErrorBody::new("file_too_large", e.to_string())
+                    },
+                ),
+                MediaError::Webex(WebexError::Unavailable {
+                    message,
+                    retry_after,
+                }) => unavailable(format!("Webex is unavailable: {message}"), retry_after),
+                // The caller's token or URL: 401/403 blame the token, the rest the URL.
+                MediaError::Webex(WebexError::Refused { status, message }) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorBody {
+                        field: Some(
+                            if matches!(status, 401 | 403) {
+                                "token"
+                            } else {
+                                "url"
+                            }
+                            .into(),
+                        ),
+                        ..ErrorBody::new(
+                            "webex_refused",
+                            format!("Webex refused the download (HTTP {status}): {message}"),
+                        )
+                    },
+                ),
+                MediaError::Storage(e) => return ApiError::Domain(e).into_response(),
+            },
+            other => return other.into_response(),
+        };
+        let retry_after = body.retry_after_seconds;
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod services;
 pub mod sessions;
 
 use axum::extract::DefaultBodyLimit;
@@ -21,10 +22,10 @@ use crate::startup::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Contact Manager API", description = "Contacts, sessions and agents for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
+    info(title = "Contact Manager API", description = "Contacts, sessions, agents, guest tokens and the attachment cache for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
     modifiers(&Security),
     security(("key" = []), ("bearer" = [])),
-    tags((name = "contacts"), (name = "sessions"), (name = "agents"))
+    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"))
 )]
 struct ApiDoc;
 
@@ -52,6 +53,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list, sessions::create))
         .routes(routes!(sessions::get, sessions::update, sessions::delete))
         .routes(routes!(agents::get))
+        .routes(routes!(services::guest_token))
+        .routes(routes!(services::cache_attachment))
 }
 
 /// The OpenAPI document, with full paths.

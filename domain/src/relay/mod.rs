@@ -1,0 +1,382 @@
+//! The native relay: the seed's workflows (Guest Auth, Guest Provisioning,
+//! Create Agent Contact, Web App Action Handler, Webex Message Handler,
+//! WhatsApp / SMS / MMS Message Handlers) run by this server.
+//!
+//! Webhooks are *accepted* on the request path ([`accept`]): verified,
+//! deduplicated by provider id, and stored together with the outbox jobs
+//! they cause, before the 2xx. Everything else runs later in [`Relay::work`],
+//! from the outbox, in order per customer conversation: what the customer
+//! wrote ([`to_agent`]: the onboarding dialogue or a post into the agent's
+//! space) and what the agent wrote ([`to_customer`]: files, routing by
+//! channel, the WhatsApp 24-hour rule, delivery receipts). Jobs whose only
+//! effects are database writes complete in the same transaction as those
+//! writes; jobs that call out are retried, and each call carries an
+//! idempotency key or is checked before it is repeated.
+
+mod accept;
+pub mod dialogue;
+pub mod inbound;
+mod to_agent;
+mod to_customer;
+
+pub use accept::{AcceptError, Accepted};
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+use crate::connect::{ConnectMessaging, SendError};
+use crate::error::DomainError;
+use crate::guests::GuestAuth;
+use crate::media::MediaCache;
+use crate::model::{Agent, Contact, Session, SessionInput};
+use crate::store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RetryPolicy, Store};
+use crate::webex::{guest_subject, AccessToken, WebexClient, WebexError};
+use crate::Channel;
+
+/// A claimed job is leased this long and the lease is renewed every third of
+/// it while the job runs: a job of a crashed server is retried after at most
+/// this long.
+const LEASE: Duration = Duration::from_secs(15);
+
+/// How the relay behaves (each is a setting; see the README).
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Our `/webhooks/webex` URL, and the secret the guests' webhooks sign with.
+    pub webhook_url: String,
+    pub webhook_secret: String,
+    /// The text that goes with a file when a message has only the file.
+    pub attachment_text: String,
+    /// The approved WhatsApp template sent to customers outside the 24-hour
+    /// window (`variable1` = the customer's name, `variable2` = the agent's).
+    pub whatsapp_template: Option<String>,
+}
+
+/// The services the relay calls.
+pub struct RelayClients {
+    pub guests: GuestAuth,
+    pub connect: ConnectMessaging,
+    pub media: MediaCache,
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    webex: WebexClient,
+    guests: GuestAuth,
+    connect: ConnectMessaging,
+    media: MediaCache,
+    /// For MMS text parts given by URL.
+    http: reqwest::Client,
+    settings: RelaySettings,
+    policy: RetryPolicy,
+    intake: Intake,
+    wake: Notify,
+}
+
+/// Jobs of one customer conversation run one at a time, in order. SMS and
+/// MMS share it, as they share the number and the session.
+pub(crate) fn conversation_key(channel: Channel, canonical_id: &str) -> String {
+    guest_subject(channel, canonical_id)
+}
+
+impl Relay {
+    /// Starts the intake writer: needs a Tokio runtime.
+    pub fn new(store: Store, clients: RelayClients, settings: RelaySettings) -> Relay {
+        Relay {
+            inner: Arc::new(Inner {
+                intake: Intake::start(store.clone()),
+                store,
+                webex: clients.guests.webex().clone(),
+                guests: clients.guests,
+                connect: clients.connect,
+                media: clients.media,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("a client with a timeout builds"),
+                settings,
+                policy: RetryPolicy::default(),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// "Start conversation" in native mode: route the customer to this agent
+    /// (latest agent wins) and queue the guest's provisioning and greeting.
+    pub async fn start(
+        &self,
+        ctx: &AuditCtx,
+        agent: &Agent,
+        contact: &Contact,
+        channel: Channel,
+        attempt: &str,
+    ) -> Result<Session, DomainError> {
+        let channel_id = contact.channels.get(channel).ok_or_else(|| {
+            crate::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
+        })?;
+        let input = SessionInput {
+            customer_channel: Some(channel.as_str().into()),
+            customer_channel_id: Some(channel_id.into()),
+            collab_agent_id: Some(agent.email.clone()),
+            contact_id: Some(contact.id.clone()),
+            status: Some("active".into()),
+            ..Default::default()
+        };
+        let (session, _) = self.store().upsert_session(ctx, &input).await?;
+        self.store()
+            .enqueue_now(&[provision_job(
+                &session,
+                &agent.email,
+                &contact.name,
+                &format!("start:{attempt}"),
+            )])
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(session)
+    }
+
+    /// Delivers outbox jobs until `stop` fires.
+    pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let jobs = match self.store().claim_jobs(32, LEASE).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox claim failed");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            // Jobs of one claim have distinct ordering keys: run them side by side.
+            let mut running = tokio::task::JoinSet::new();
+            for job in jobs {
+                let relay = self.clone();
+                running.spawn(async move {
+                    let outcome = relay.run_leased(&job).await;
+                    if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
+                        tracing::warn!(kind = %job.kind, attempt = job.attempts, error = %error, "delivery failed");
+                    }
+                    let jitter = rand::random::<f64>();
+                    if let Err(e) = relay.store().finish_job(&job, &outcome, &relay.inner.policy, jitter).await {
+                        tracing::error!(error = %e, "could not record a delivery outcome");
+                    }
+                });
+            }
+            while running.join_next().await.is_some() {}
+        }
+    }
+
+    /// Runs a job, renewing its lease until it ends.
+    async fn run_leased(&self, job: &Job) -> Outcome {
+        let run = self.run(job);
+        tokio::pin!(run);
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + LEASE / 3, LEASE / 3);
+        loop {
+            tokio::select! {
+                outcome = &mut run => return outcome,
+                _ = renew.tick() => {
+                    if let Err(e) = self.store().extend_lease(job.id, LEASE).await {
+                        tracing::warn!(error = %e, "could not renew a job's lease");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run(&self, job: &Job) -> Outcome {
+        let result = match job.kind.as_str() {
+            "provision" => self.provision(job).await,
+            "customer_message" => self.customer_message(job).await,
+            "post_to_agent" => self.post_to_agent(job).await,
+            "webex_to_customer" => self.webex_to_customer(job).await,
+            "send_to_customer" => self.send_to_customer(job).await,
+            "receipt" => self.receipt(job).await,
+            other => Err(Failure::Fatal(format!("unknown job kind {other}"))),
+        };
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(Failure::Retry(error, retry_after)) => Outcome::Retry { error, retry_after },
+            Err(Failure::Fatal(error)) => Outcome::Fatal { error },
+        }
+    }
+
+    /// Guest Auth: the guest's access token (cached by guest, refreshed
+    /// before it expires).
+    async fn token(&self, session: &Session) -> Result<AccessToken, Failure> {
+        let name = match session.contact_id.as_deref() {
+            Some(id) => self.store().contact(id).await.map(|c| c.name).ok(),
+            None => None,
+        };
+        let name = match name {
+            Some(name) => name,
+            None => self
+                .store()
+                .relay_state(&session.id)
+                .await?
+                .onboarding_name
+                .unwrap_or_default(),
+        };
+        Ok(self
+            .inner
+            .guests
+            .access_token(
+                session.customer_channel,
+                &session.customer_channel_id,
+                &name,
+            )
+            .await?)
+    }
+
+    /// Writes what a job decided, in one transaction, and marks the job done
+    /// in it when given: a job that only writes runs exactly once.
+    async fn apply(&self, job: Option<&Job>, effects: Effects) -> Result<(), Failure> {
+        let mut tx = self.store().begin_write().await?;
+        if let Some((session, step, name)) = &effects.onboarding {
+            Store::set_onboarding(&mut tx, session, step.as_deref(), name.as_deref()).await?;
+        }
+        if let Some(u) = &effects.status {
+            let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
+            Store::set_message_status_in(&mut tx, &u.line, &u.status, error).await?;
+        }
+        if let Some(session) = &effects.template_sent {
+            Store::set_template_sent(&mut tx, session).await?;
+        }
+        for line in &effects.lines {
+            Store::add_message(&mut tx, line).await?;
+        }
+        Store::enqueue(&mut tx, &effects.jobs).await?;
+        if let Some(job) = job {
+            Store::complete_job(&mut tx, job.id).await?;
+        }
+        tx.commit().await.map_err(DomainError::from)?;
+        if !effects.jobs.is_empty() {
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Writes a job decides on: transcript lines, further jobs, the dialogue.
+#[derive(Default)]
+struct Effects {
+    lines: Vec<NewMessage>,
+    jobs: Vec<NewJob>,
+    /// (session, step, name) of the onboarding dialogue.
+    onboarding: Option<(String, Option<String>, Option<String>)>,
+    /// A transcript line's new status (a delivery receipt).
+    status: Option<StatusUpdate>,
+    /// The session whose customer was just sent the WhatsApp template.
+    template_sent: Option<String>,
+}
+
+struct StatusUpdate {
+    line: String,
+    status: String,
+    /// Connect's code and reason, for a failure.
+    error: Option<(String, String)>,
+}
+
+impl Effects {
+    fn add(&mut self, (line, job): (Option<NewMessage>, NewJob)) {
+        self.lines.extend(line);
+        self.jobs.push(job);
+    }
+}
+
+/// Provisioning the guest and greeting the agent (Web App Action Handler).
+fn provision_job(session: &Session, agent_email: &str, contact_name: &str, key: &str) -> NewJob {
+    NewJob {
+        kind: "provision".into(),
+        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
+        idempotency_key: key.into(),
+        payload: json!({ "sessionId": session.id, "agentEmail": agent_email, "contactName": contact_name }),
+    }
+}
+
+/// A message from the guest into an agent's space: the customer's words
+/// (with `line`, the transcript line it delivers) or a notice from us.
+fn post_job(
+    session: &Session,
+    key: String,
+    to: Option<&str>,
+    text: &str,
+    file_url: Option<&str>,
+    line: Option<&str>,
+) -> NewJob {
+    NewJob {
+        kind: "post_to_agent".into(),
+        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
+        idempotency_key: key,
+        payload: json!({ "sessionId": session.id, "to": to, "text": text, "fileUrl": file_url, "messageId": line }),
+    }
+}
+
+/// A notice to the agent in their space, e.g. why a message did not reach
+/// the customer. `to`: another agent than the session's (after a takeover).
+fn notice_job(session: &Session, key: String, to: Option<&str>, text: &str) -> NewJob {
+    post_job(session, key, to, &format!("⚠️ {text}"), None, None)
+}
+
+/// How a job step failed.
+enum Failure {
+    Retry(String, Option<Duration>),
+    Fatal(String),
+}
+
+impl From<WebexError> for Failure {
+    fn from(e: WebexError) -> Self {
+        match e {
+            WebexError::Unavailable {
+                message,
+                retry_after,
+            } => Failure::Retry(format!("Webex: {message}"), retry_after),
+            WebexError::Refused { status, message } => {
+                Failure::Fatal(format!("Webex refused (HTTP {status}): {message}"))
+            }
+        }
+    }
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { .. } | DomainError::Invalid(_) => Failure::Fatal(e.to_string()),
+            other => Failure::Retry(other.to_string(), None),
+        }
+    }
+}
+
+impl From<SendError> for Failure {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Unavailable(e) => Failure::Retry(e, None),
+            SendError::Refused { code, description } => {
+                Failure::Fatal(format!("Connect refused ({code}): {description}"))
+            }
+        }
+    }
+}
+
+fn payload_str<'a>(job: &'a Job, field: &str) -> &'a str {
+    job.payload[field].as_str().unwrap_or_default()
+}

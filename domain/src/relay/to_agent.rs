@@ -1,0 +1,467 @@
+//! Customer to agent (seed: WhatsApp, SMS and MMS Message Handlers): the
+//! routing keyword, the onboarding dialogue for customers without an agent,
+//! "session has ended", and posting the customer's words and files into the
+//! agent's 1:1 space as the guest.
+
+use serde_json::json;
+
+use super::dialogue::{self, Line, Step};
+use super::inbound::Inbound;
+use super::{post_job, provision_job, Effects, Failure, Relay};
+use crate::error::DomainError;
+use crate::model::{Agent, ContactInput, Session, SessionInput, SessionStatus};
+use crate::store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
+use crate::webex::AccessToken;
+
+impl Relay {
+    /// Decides what a customer's message means and writes the decision,
+    /// completing the job in the same transaction.
+    pub(super) async fn customer_message(&self, job: &Job) -> Result<(), Failure> {
+        let m: Inbound = serde_json::from_value(job.payload["message"].clone())
+            .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
+        let text = self.inbound_text(&m).await?;
+        let session = self
+            .store()
+            .session_by_customer(m.channel, &m.customer)
+            .await?;
+        let mut effects = Effects::default();
+
+        // An MMS goes to an open conversation or nowhere (seed: MMS handler).
+        if m.mms
+            && !session
+                .as_ref()
+                .is_some_and(|s| s.status == SessionStatus::Active)
+        {
+            effects.add(self.say(session.as_ref(), &m, Line::SessionNotFound));
+            return self.apply(Some(job), effects).await;
+        }
+        if let Some(request) = dialogue::routing_request(&text) {
+            match self.find_agent(&request.agent).await? {
+                Some(agent) => {
+                    let name = self.customer_name(session.as_ref(), &m).await?;
+                    return self
+                        .connect_customer(job, &m, &agent, &name, &request.rest, true)
+                        .await;
+                }
+                None => effects.add(self.say(session.as_ref(), &m, Line::AgentNotFound)),
+            }
+            return self.apply(Some(job), effects).await;
+        }
+        let Some(session) = session else {
+            return self.begin_dialogue(job, &m).await;
+        };
+        match session.status {
+            SessionStatus::Active => {
+                self.forward(&session, &m, &text, &mut effects);
+                self.apply(Some(job), effects).await
+            }
+            SessionStatus::Ended if dialogue::is_restart(&text) => {
+                self.begin_dialogue(job, &m).await
+            }
+            SessionStatus::Ended => {
+                effects.add(self.say(Some(&session), &m, Line::SessionEnded));
+                self.apply(Some(job), effects).await
+            }
+            SessionStatus::Onboarding => self.onboarding_step(job, &session, &m, &text).await,
+        }
+    }
+
+    /// No agent yet: a customer already assigned to one (their contact's
+    /// owner) goes straight to them; anyone else is asked for their name.
+    async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Result<(), Failure> {
+        if let Some(contact) = self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            if let Some(owner) = contact.owner_agent_id.as_deref() {
+                if let Ok(agent) = self.store().agent_by_id(owner).await {
+                    if !agent.disabled {
+                        return self
+                            .connect_customer(job, m, &agent, &contact.name, "", false)
+                            .await;
+                    }
+                }
+            }
+        }
+        let session = self.route(m, None, SessionStatus::Onboarding).await?;
+        let mut effects = Effects {
+            onboarding: Some((
+                session.id.clone(),
+                Some(Step::AskName.as_str().into()),
+                None,
+            )),
+            ..Effects::default()
+        };
+        effects.add(self.say(Some(&session), m, Line::AskName));
+        self.apply(Some(job), effects).await
+    }
+
+    async fn onboarding_step(
+        &self,
+        job: &Job,
+        session: &Session,
+        m: &Inbound,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let state = self.store().relay_state(&session.id).await?;
+        let mut effects = Effects::default();
+        match state.onboarding_step.as_deref().and_then(Step::parse) {
+            Some(Step::AskAgent) => {
+                let Some(email) = dialogue::find_email(text) else {
+                    effects.add(self.say(Some(session), m, Line::NotAnEmail));
+                    return self.apply(Some(job), effects).await;
+                };
+                match self.find_agent(&email).await? {
+                    Some(agent) => {
+                        let name = state.onboarding_name.unwrap_or_else(|| m.customer.clone());
+                        return self.connect_customer(job, m, &agent, &name, "", true).await;
+                    }
+                    None => {
+                        effects.add(self.say(Some(session), m, Line::PleaseWait));
+                        effects.add(self.say(Some(session), m, Line::AgentNotFound));
+                    }
+                }
+            }
+            // Asked for the name (or lost track: ask again).
+            _ => match dialogue::clean_name(text) {
+                Some(name) => {
+                    effects.onboarding = Some((
+                        session.id.clone(),
+                        Some(Step::AskAgent.as_str().into()),
+                        Some(name.clone()),
+                    ));
+                    effects.add(self.say(Some(session), m, Line::AskAgent { name }));
+                }
+                None => effects.add(self.say(Some(session), m, Line::AskName)),
+            },
+        }
+        self.apply(Some(job), effects).await
+    }
+
+    /// Maps the customer to the agent (seed: Create Agent Contact, Provision
+    /// Guest): the contact, owned by the agent, if there is none; the session
+    /// routed to the agent; the guest provisioned; "conversation initiated";
+    /// and what else the customer wrote, forwarded.
+    async fn connect_customer(
+        &self,
+        job: &Job,
+        m: &Inbound,
+        agent: &Agent,
+        name: &str,
+        rest: &str,
+        please_wait: bool,
+    ) -> Result<(), Failure> {
+        let ctx = AuditCtx::system();
+        let contact = match self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            Some(contact) => contact,
+            None => {
+                let input = ContactInput {
+                    name: Some(name.to_string()),
+                    msisdn: Some(format!("+{}", m.customer.trim_start_matches('+'))),
+                    channels: Some(vec![m.channel.as_str().into()]),
+                    owner_agent_id: Some(agent.id.clone()),
+                    version: None,
+                };
+                match self.store().create_contact(&ctx, &input).await {
+                    Ok(contact) => contact,
+                    // The number is known on the other channel: that's them.
+                    Err(DomainError::Duplicate { existing_id, .. }) => {
+                        self.store().contact(&existing_id).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let session = self
+            .route(m, Some((agent, &contact.id)), SessionStatus::Active)
+            .await?;
+        let mut effects = Effects {
+            onboarding: Some((session.id.clone(), None, None)),
+            ..Effects::default()
+        };
+        if please_wait {
+            effects.add(self.say(Some(&session), m, Line::PleaseWait));
+        }
+        effects.jobs.push(provision_job(
+            &session,
+            &agent.email,
+            &contact.name,
+            &format!("provision:{}", m.transid),
+        ));
+        effects.add(self.say(
+            Some(&session),
+            m,
+            Line::Initiated {
+                agent: agent.display_name.clone(),
+            },
+        ));
+        if !rest.is_empty() || !m.media.is_empty() {
+            self.forward(&session, m, rest, &mut effects);
+        }
+        self.apply(Some(job), effects).await
+    }
+
+    /// Creates or re-routes the customer's session (latest agent wins).
+    async fn route(
+        &self,
+        m: &Inbound,
+        agent: Option<(&Agent, &str)>,
+        status: SessionStatus,
+    ) -> Result<Session, Failure> {
+        let input = SessionInput {
+            customer_channel: Some(m.channel.as_str().into()),
+            customer_channel_id: Some(m.customer.clone()),
+            collab_agent_id: agent.map(|(a, _)| a.email.clone()),
+            contact_id: agent.map(|(_, c)| c.to_string()),
+            status: Some(status.as_str().into()),
+            ..Default::default()
+        };
+        Ok(self
+            .store()
+            .upsert_session(&AuditCtx::system(), &input)
+            .await?
+            .0)
+    }
+
+    /// The customer's words into the agent's space: one Webex message per
+    /// file (Webex takes one), the text with the first, in order.
+    fn forward(&self, session: &Session, m: &Inbound, text: &str, effects: &mut Effects) {
+        let default = &self.inner.settings.attachment_text;
+        let parts: Vec<(String, Option<&super::inbound::InboundMedia>)> = if m.media.is_empty() {
+            vec![(text.to_string(), None)]
+        } else {
+            m.media
+                .iter()
+                .enumerate()
+                .map(|(i, media)| {
+                    let t = if i == 0 && !text.is_empty() {
+                        text
+                    } else {
+                        default
+                    };
+                    (t.to_string(), Some(media))
+                })
+                .collect()
+        };
+        for (i, (text, media)) in parts.into_iter().enumerate() {
+            if text.is_empty() && media.is_none() {
+                continue;
+            }
+            let provider_id = if i == 0 {
+                m.transid.clone()
+            } else {
+                format!("{}#{}", m.transid, i + 1)
+            };
+            let line = NewMessage::new(&session.id, "inbound", m.channel, &text, "received")
+                .from_provider("connect", &provider_id)
+                .with_attachment(media.map(|f| Attachment {
+                    url: f.url.clone(),
+                    mime: f.mime.clone(),
+                    name: f.filename.clone(),
+                }));
+            effects.jobs.push(post_job(
+                session,
+                format!("post:{provider_id}"),
+                None,
+                &text,
+                media.map(|f| f.url.as_str()),
+                Some(&line.id),
+            ));
+            effects.lines.push(line);
+        }
+    }
+
+    /// A line from us to the customer (transcript line when there is a
+    /// session, and the job that sends it).
+    fn say(
+        &self,
+        session: Option<&Session>,
+        m: &Inbound,
+        line: Line,
+    ) -> (Option<NewMessage>, NewJob) {
+        let text = line.text();
+        let key = format!("say:{}:{}", m.transid, line.key());
+        let transcript =
+            session.map(|s| NewMessage::new(&s.id, "outbound", m.channel, &text, "queued"));
+        let correlation = transcript
+            .as_ref()
+            .map_or_else(crate::store::new_id, |t| t.id.clone());
+        let job = NewJob {
+            kind: "send_to_customer".into(),
+            ordering_key: super::conversation_key(m.channel, &m.customer),
+            idempotency_key: key,
+            payload: json!({
+                "sessionId": session.map(|s| s.id.clone()),
+                "messageId": transcript.as_ref().map(|t| t.id.clone()),
+                "key": correlation,
+                "channel": m.channel,
+                "customer": m.customer,
+                "text": text,
+            }),
+        };
+        (transcript, job)
+    }
+
+    /// An agent named by email or id, if enabled.
+    async fn find_agent(&self, reference: &str) -> Result<Option<Agent>, Failure> {
+        let found = if reference.contains('@') {
+            self.store().agent_by_email(&reference.to_lowercase()).await
+        } else {
+            self.store().agent_by_id(reference).await
+        };
+        match found {
+            Ok(agent) if !agent.disabled => Ok(Some(agent)),
+            Ok(_) | Err(DomainError::NotFound { .. }) | Err(DomainError::Invalid(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The name we know the customer by: their contact, what they told the
+    /// dialogue, WhatsApp's profile name, or their number.
+    async fn customer_name(
+        &self,
+        session: Option<&Session>,
+        m: &Inbound,
+    ) -> Result<String, Failure> {
+        if let Some(contact) = self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            return Ok(contact.name);
+        }
+        if let Some(session) = session {
+            if let Some(name) = self.store().relay_state(&session.id).await?.onboarding_name {
+                return Ok(name);
+            }
+        }
+        Ok(m.profile_name.clone().unwrap_or_else(|| m.customer.clone()))
+    }
+
+    /// The message's text: inline, plus MMS text parts fetched by URL.
+    async fn inbound_text(&self, m: &Inbound) -> Result<String, Failure> {
+        let mut texts = vec![m.text.clone()];
+        for url in &m.text_urls {
+            let response = self
+                .inner
+                .http
+                .get(url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status());
+            match response {
+                Ok(r) => texts.push(
+                    r.text()
+                        .await
+                        .map_err(|e| Failure::Retry(format!("MMS text part: {e}"), None))?,
+                ),
+                Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
+                    tracing::warn!(status = ?e.status(), "an MMS text part could not be fetched");
+                }
+                Err(e) => return Err(Failure::Retry(format!("MMS text part: {e}"), None)),
+            }
+        }
+        Ok(texts
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// Posts into an agent's space as the guest: the customer's words (then
+    /// the transcript line says "sent") or a notice from us.
+    pub(super) async fn post_to_agent(&self, job: &Job) -> Result<(), Failure> {
+        let session = self
+            .store()
+            .session(super::payload_str(job, "sessionId"))
+            .await?;
+        let to = match job.payload["to"].as_str() {
+            Some(to) => to.to_string(),
+            None => session
+                .collab_agent_id
+                .clone()
+                .ok_or_else(|| Failure::Fatal("the session has no agent".into()))?,
+        };
+        let token = self.token(&session).await?;
+        let text = super::payload_str(job, "text");
+        let file = job.payload["fileUrl"].as_str();
+        let Some(row) = job.payload["messageId"].as_str() else {
+            self.inner
+                .webex
+                .message_person(&token, &to, text, file)
+                .await?;
+            return Ok(());
+        };
+        // A retry may follow a post that succeeded just before a crash (the
+        // row still says "posting"): Webex has no idempotency key, so look
+        // before posting again. A post that failed visibly resets the row.
+        if job.attempts > 1
+            && self.store().message_status(row).await?.as_deref() == Some("posting")
+            && self.already_posted(&session.id, &token, text).await?
+        {
+            self.store()
+                .set_message_status(row, "sent", None, None)
+                .await?;
+            return Ok(());
+        }
+        self.store()
+            .set_message_status(row, "posting", None, None)
+            .await?;
+        match self
+            .inner
+            .webex
+            .message_person(&token, &to, text, file)
+            .await
+        {
+            Ok(posted) => {
+                self.store().save_room(&session.id, &posted.room_id).await?;
+                self.store()
+                    .set_message_status(row, "sent", None, None)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                let failure = Failure::from(e.clone());
+                match &failure {
+                    Failure::Fatal(why) => {
+                        self.store()
+                            .set_message_status(row, "failed", None, Some(("webex", why)))
+                            .await?
+                    }
+                    Failure::Retry(..) => {
+                        self.store()
+                            .set_message_status(row, "received", None, None)
+                            .await?
+                    }
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Whether the guest's newest message in the agent's space is this text.
+    /// Jobs of a conversation run in order, so only that message can be the
+    /// one posted just before a crash.
+    async fn already_posted(
+        &self,
+        session_id: &str,
+        token: &AccessToken,
+        text: &str,
+    ) -> Result<bool, Failure> {
+        let state = self.store().relay_state(session_id).await?;
+        let (Some(room), Some(guest)) = (state.room_id, state.guest_id) else {
+            return Ok(false);
+        };
+        let recent = self.inner.webex.recent_messages(token, &room, 10).await?;
+        Ok(recent
+            .iter()
+            .find(|m| m.person_id == guest)
+            .is_some_and(|m| m.text.as_deref() == Some(text)))
+    }
+}

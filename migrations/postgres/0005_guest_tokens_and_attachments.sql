@@ -1,0 +1,22 @@
+-- Guest access tokens, cached by guest subject (`{channel}_{channelId}`) and
+-- reused until 5 minutes before they expire (see domain/src/guests.rs). Secret:
+-- never logged.
+CREATE TABLE guest_tokens (
+    subject      TEXT PRIMARY KEY,
+    access_token TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+-- Media fetched from Webex and served at CM_PUBLIC_URL/media/{id}/{filename}
+-- until it expires (see domain/src/media.rs). The id is random (144 bits).
+CREATE TABLE attachments (
+    id         TEXT PRIMARY KEY,
+    filename   TEXT NOT NULL,
+    mime_type  TEXT NOT NULL,
+    size       BIGINT NOT NULL,
+    content    BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX attachments_expiry ON attachments (expires_at);

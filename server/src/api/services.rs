@@ -1,0 +1,239 @@
+//! Services that Webex Connect flows call in Connect-orchestrated mode (and
+//! that work in native mode too): guest JWTs and tokens (seed "Webex Guest
+//! Auth"), and caching a Webex file at a public URL.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiCaller, ApiJson};
+use crate::config::Config;
+use crate::integrations::Integrations;
+use crate::startup::AppState;
+use domain::guests::GuestAuth;
+use domain::media::{MediaCache, MediaSettings};
+use domain::store::{format_ms, Store};
+use domain::webex::{GuestIssuer, WebexClient};
+use domain::{Channel, FieldError};
+
+/// The guest token service, when `CM_WEBEX_API_URL`, `CM_GUEST_ISSUER_ID`
+/// and `CM_GUEST_ISSUER_SECRET` are set (`Ok(None)` when any is missing; an
+/// error when the secret is unusable).
+pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestAuth>, String> {
+    let (Some(api), Some(id), Some(secret)) = (
+        i.webex_api_url.as_deref(),
+        i.guest_issuer_id.as_deref(),
+        i.guest_issuer_secret.as_ref(),
+    ) else {
+        return Ok(None);
+    };
+    let issuer = GuestIssuer::new(id, secret.expose())
+        .map_err(|e| format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"))?;
+    Ok(Some(GuestAuth::new(
+        store.clone(),
+        WebexClient::new(api, Duration::from_secs(10)),
+        issuer,
+    )))
+}
+
+/// The media cache, when `CM_WEBEX_API_URL` is set.
+pub fn build_media_cache(i: &Integrations, store: &Store, config: &Config) -> Option<MediaCache> {
+    let api = i.webex_api_url.as_deref()?;
+    Some(MediaCache::new(
+        store.clone(),
+        WebexClient::new(api, Duration::from_secs(30)),
+        &i.public_url,
+        MediaSettings {
+            ttl: Duration::from_secs(config.media_ttl_seconds),
+            max_bytes: config.media_max_bytes,
+            scan_wait: Duration::from_secs(config.media_scan_wait_seconds),
+        },
+    ))
+}
+
+/// Body of `POST /guests/token`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuestTokenRequest {
+    /// `whatsapp` or `sms`.
+    #[schema(value_type = Channel)]
+    pub channel: Option<String>,
+    /// The customer's id on the channel: a phone number in any written form
+    /// (WhatsApp `447700900123`, SMS `+447700900123`).
+    #[schema(example = "447700900123")]
+    pub channel_id: Option<String>,
+    /// The guest's display name in Webex (default: the channel id).
+    #[schema(example = "Mr Doe")]
+    pub name: Option<String>,
+    /// Also exchange the JWT for an access token (cached: repeated calls
+    /// reuse it while more than 5 minutes of it remain).
+    #[serde(default)]
+    pub exchange: bool,
+}
+
+/// A guest JWT, and the access token when `exchange` was asked for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestToken {
+    /// `{channel}_{channelId}` without `+`: the JWT's `sub`.
+    #[schema(example = "whatsapp_447700900123")]
+    pub subject: String,
+    /// Guest Issuer JWT (HS256; `sub`, `name`, `iss`, `exp`), for `POST /v1/jwt/login`.
+    pub jwt: String,
+    pub jwt_expires_at: String,
+    /// Webex access token of the guest (with `exchange: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_expires_at: Option<String>,
+}
+
+const NAME_MAX: usize = 200;
+
+/// Get a guest JWT for a customer on a channel, optionally exchanged for a
+/// Webex access token (seed "Webex Guest Auth").
+///
+/// The same channel and id are always the same Webex guest. Access tokens
+/// are cached per guest and reused while more than 5 minutes of them remain,
+/// so repeated calls do not log in again.
+#[utoipa::path(post, path = "/guests/token", tag = "services", request_body = GuestTokenRequest,
+    responses(
+        (status = 200, description = "The guest's JWT (and access token)", body = GuestToken),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
+        (status = 502, description = "Webex refused the guest JWT (`webex_refused`: check the Guest Issuer settings)", body = ErrorBody),
+        (status = 503, description = "Not configured (`not_configured`) or Webex unavailable (`webex_unavailable`, with `Retry-After` when known)", body = ErrorBody),
+    ))]
+pub async fn guest_token(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<GuestTokenRequest>,
+) -> Result<Json<GuestToken>, ApiError> {
+    let channel = match body.channel.as_deref().map(str::trim) {
+        None | Some("") => return Err(FieldError::new("channel", "is required").into()),
+        Some(c) => Channel::parse_field("channel", c)?,
+    };
+    let raw_id = body.channel_id.as_deref().unwrap_or_default();
+    if raw_id.trim().is_empty() {
+        return Err(FieldError::new("channelId", "is required").into());
+    }
+    let channel_id = state
+        .store
+        .canonical_channel_id(channel, "channelId", raw_id)?;
+    let name = body.name.as_deref().unwrap_or_default().trim();
+    if name.chars().count() > NAME_MAX {
+        return Err(FieldError::new(
+            "name",
+            format!("is too long (at most {NAME_MAX} characters)"),
+        )
+        .into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new("name", "must not contain control characters").into());
+    }
+    let guests = state.guests.as_ref().ok_or_else(|| {
+        ApiError::NotConfigured(
+            "guest tokens need CM_WEBEX_API_URL, CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET"
+                .into(),
+        )
+    })?;
+    let jwt = guests.jwt(channel, &channel_id, name);
+    let mut answer = GuestToken {
+        subject: jwt.subject,
+        jwt: jwt.jwt,
+        jwt_expires_at: format_ms(jwt.expires_at_ms),
+        access_token: None,
+        access_token_expires_at: None,
+    };
+    if body.exchange {
+        let token = guests
+            .access_token(channel, &channel_id, name)
+            .await
+            .map_err(ApiError::Guest)?;
+        answer.access_token_expires_at = Some(format_ms(token.expires_at_ms));
+        answer.access_token = Some(token.token);
+    }
+    Ok(Json(answer))
+}
+
+/// Body of `POST /attachments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttachmentRequest {
+    /// A Webex file URL, `{CM_WEBEX_API_URL}/contents/{id}` (a message's `files[]` entry).
+    #[schema(example = "https://webexapis.com/v1/contents/Y2lzY29zcGFyazovL3VzL0NPTlRFTlQv")]
+    pub url: Option<String>,
+    /// A Webex access token that can read the file (the guest's or the agent's).
+    pub token: Option<String>,
+}
+
+/// A cached file and its public URL.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedAttachment {
+    /// `{CM_PUBLIC_URL}/media/{id}/{filename}`: public and unguessable, until `expiresAt`.
+    pub url: String,
+    #[schema(example = "image/jpeg")]
+    pub mime_type: String,
+    /// Bytes.
+    pub size: u64,
+    #[schema(example = "photo.jpg")]
+    pub filename: String,
+    pub expires_at: String,
+}
+
+/// Fetch a Webex file and serve it at a public URL (for WhatsApp, MMS and
+/// Connect, which cannot present a Webex token).
+///
+/// Only Webex file URLs are fetched. While Webex scans the file for malware
+/// (423), the call waits, honouring `Retry-After`, up to
+/// `CM_MEDIA_SCAN_WAIT_SECONDS`, then answers 503 `file_scanning` with
+/// `Retry-After`. Infected files (410) answer 422 `file_infected`; files
+/// Webex cannot scan (428) 422 `file_unscannable`; files over
+/// `CM_MEDIA_MAX_BYTES` 413 `file_too_large`. Cached files expire after
+/// `CM_MEDIA_TTL_SECONDS`.
+#[utoipa::path(post, path = "/attachments", tag = "services", request_body = AttachmentRequest,
+    responses(
+        (status = 201, description = "Cached", body = CachedAttachment),
+        (status = 400, description = "Malformed JSON, or `url` is not a Webex file URL (`url_not_allowed`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "The file is over `CM_MEDIA_MAX_BYTES` (`file_too_large`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid, the file is infected (`file_infected`) or cannot be scanned (`file_unscannable`), or Webex refused the token or URL (`webex_refused`)", body = ErrorBody),
+        (status = 503, description = "Still being scanned (`file_scanning`), Webex unavailable (`webex_unavailable`) or not configured (`not_configured`); see `Retry-After`", body = ErrorBody),
+    ))]
+pub async fn cache_attachment(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AttachmentRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let url = body.url.as_deref().map(str::trim).unwrap_or_default();
+    if url.is_empty() {
+        return Err(FieldError::new("url", "is required").into());
+    }
+    let token = body.token.as_deref().map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err(FieldError::new("token", "is required").into());
+    }
+    let media = state.media.as_ref().ok_or_else(|| {
+        ApiError::NotConfigured("the attachment cache needs CM_WEBEX_API_URL".into())
+    })?;
+    let cached = media.cache(url, token).await.map_err(ApiError::Media)?;
+    let location = cached.url.clone();
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(CachedAttachment {
+            url: cached.url,
+            mime_type: cached.mime_type,
+            size: cached.size,
+            filename: cached.filename,
+            expires_at: format_ms(cached.expires_at_ms),
+        }),
+    ))
+}
