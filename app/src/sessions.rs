@@ -94,6 +94,9 @@ async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionPage {
     pub row: SessionRow,
+    /// WhatsApp's 24-hour window, for WhatsApp sessions: open until when,
+    /// or closed.
+    pub window: Option<String>,
     pub viewer_email: String,
     pub csrf: String,
 }
@@ -103,7 +106,15 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let (web, session) = visible_session(&id).await?;
     let store = crate::ssr::deps().store;
     let messages = store.messages(&session.id).await?;
+    let window = match session.customer_channel {
+        domain::Channel::Whatsapp => {
+            let last = store.relay_state(&session.id).await?.last_inbound_at_ms;
+            Some(whatsapp_window(last, domain::store::now_ms()))
+        }
+        domain::Channel::Sms => None,
+    };
     Ok(SessionPage {
+        window,
         row: SessionRow {
             messages,
             ..with_contact(&store, session).await
@@ -297,6 +308,7 @@ fn SessionDetail() -> impl IntoView {
                     }
                     Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
                     Ok(page) => {
+                        let window = page.window.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
                         let s = row.session;
                         let mine = s.collab_agent_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&me_email));
@@ -310,6 +322,7 @@ fn SessionDetail() -> impl IntoView {
                                 <dt>"Customer"</dt><dd>{s.customer_channel_id.clone()}</dd>
                                 <dt>"Agent"</dt><dd>{s.collab_agent_id.clone().unwrap_or_else(|| "none".into())}</dd>
                                 <dt>"Status"</dt><dd>{status_label(s.status)}</dd>
+                                {window.map(|w| view! { <dt>"WhatsApp window"</dt><dd>{w}</dd> })}
                                 <dt>"Last activity"</dt><dd>{s.updated_at.clone()}</dd>
                                 <dt>"Started"</dt><dd>{s.created_at.clone()}</dd>
                             </dl>
@@ -338,6 +351,24 @@ fn SessionDetail() -> impl IntoView {
     }
 }
 
+/// How WhatsApp's 24-hour window stands, in words.
+#[cfg(feature = "ssr")]
+fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> String {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    match last_inbound_ms {
+        Some(t) if now_ms - t < DAY_MS => format!(
+            "open until {} UTC",
+            domain::store::format_ms(t + DAY_MS)
+                .replace('T', " ")
+                .chars()
+                .take(16)
+                .collect::<String>()
+        ),
+        Some(_) => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into(),
+        None => "closed: the customer has not written yet; your next message goes as the template".into(),
+    }
+}
+
 fn status_text(m: &Message) -> String {
     match (m.status.as_str(), &m.error_text) {
         ("failed", Some(why)) => format!(
@@ -350,6 +381,10 @@ fn status_text(m: &Message) -> String {
         ("failed", None) => "failed".into(),
         ("queued" | "posting", _) => "sending…".into(),
         ("received", _) => "received".into(),
+        ("sent", _) => "✓ sent".into(),
+        ("submitted", _) => "✓ submitted".into(),
+        ("delivered", _) => "✓✓ delivered".into(),
+        ("read", _) => "✓✓ read".into(),
         (other, _) => other.to_string(),
     }
 }
@@ -367,12 +402,27 @@ fn Transcript(messages: Vec<Message>) -> impl IntoView {
             view! {
                 <ol class="transcript" aria-label="Messages">
                     {messages.into_iter().map(|m| {
-                        let who = if m.direction == "inbound" { "Customer" } else { "Agent" };
+                        let who = match (m.direction.as_str(), m.provider.as_deref()) {
+                            ("inbound", _) => "Customer",
+                            (_, Some("webex")) => "Agent",
+                            _ => "Automatic reply",
+                        };
                         let failed = m.status == "failed";
+                        let file = m.attachment_url.clone().map(|url| {
+                            let name = m.attachment_name.clone().unwrap_or_else(|| "attachment".into());
+                            let image = m.attachment_mime.as_deref().is_some_and(|t| t.starts_with("image/"));
+                            view! {
+                                <p class="attachment">
+                                    {image.then(|| view! { <img src=url.clone() alt=name.clone() loading="lazy" /> })}
+                                    <a href=url rel="external" target="_blank">{format!("📎 {name}")}</a>
+                                </p>
+                            }
+                        });
                         view! {
                             <li class=format!("msg {}", m.direction)>
                                 <span class="muted small">{format!("{who} · {}", m.created_at.replace('T', " ").chars().take(16).collect::<String>())}</span>
                                 <p>{m.body.clone()}</p>
+                                {file}
                                 <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>
                             </li>
                         }

@@ -1,56 +1,22 @@
-import { test, expect, Page, Browser } from "@playwright/test";
-import { accounts, hydrated, signIn } from "./helpers";
+import { test, expect } from "@playwright/test";
+import { accounts, signIn } from "./helpers";
+import {
+  addContactAndStart,
+  agentSays,
+  customerSays,
+  freshNumber,
+  phone,
+  startFromContacts,
+  webexClient,
+} from "./relay-helpers";
 
 // The native relay through the three surfaces a person uses: the sidebar
 // (agent), the Webex App (the sandbox's agent client) and the customer's phone.
 
-async function addContactAndStart(page: Page, name: string, phone: string, channel: "WhatsApp" | "SMS") {
-  await page.getByRole("link", { name: "New contact" }).click();
-  await hydrated(page);
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Phone number").fill(phone);
-  await page.getByRole("button", { name: "Save" }).click();
-  await expect(page.getByRole("status")).toContainText(`Saved ${name}`);
-  await startFromContacts(page, name, channel);
-}
-
-async function startFromContacts(page: Page, name: string, channel: "WhatsApp" | "SMS") {
-  await page.goto(`/contacts?q=${encodeURIComponent(name)}`);
-  await hydrated(page);
-  await page.getByRole("button", { name: `Start ${channel} conversation with ${name}` }).click();
-  await expect(page.getByRole("status").filter({ hasText: "conversation with" })).toContainText(name);
-}
-
-async function webexClient(browser: Browser, email: string) {
-  const page = await browser.newPage();
-  await page.goto(`/sandbox/webex-client?agent=${email}`);
-  return page;
-}
-
-async function phone(browser: Browser, channel: "whatsapp" | "sms", number: string) {
-  const page = await browser.newPage();
-  await page.goto("/sandbox/phone");
-  await page.getByLabel("Channel").selectOption(channel);
-  await page.getByLabel("Phone number").fill(number);
-  return page;
-}
-
-async function customerSays(page: Page, text: string) {
-  await page.getByLabel("Message", { exact: true }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
-  await expect(page.getByRole("log", { name: "Conversation" })).toContainText(text);
-}
-
-async function agentSays(page: Page, text: string) {
-  await page.getByLabel("Message", { exact: true }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
-}
-
 for (const channel of ["WhatsApp", "SMS"] as const) {
   test(`${channel}: start, both ways, then Agent B takes the customer over`, async ({ page, browser }) => {
-    const digits = "4477009" + String(Date.now()).slice(-5);
-    const number = "+" + digits;
-    const name = `${channel} Customer ${digits.slice(-5)}`;
+    const number = freshNumber();
+    const name = `${channel} Customer ${number.slice(-5)}`;
     const wire = channel === "WhatsApp" ? "whatsapp" : "sms";
 
     await signIn(page, accounts.a);

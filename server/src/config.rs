@@ -87,9 +87,9 @@ pub struct Config {
     )]
     pub connect_timeout_secs: u64,
 
-    /// Who runs the conversation workflows: `connect` (Webex Connect flows; the
-    /// Start buttons trigger the Connect webhook) or `native` (this server relays).
-    #[arg(long, env = "CM_RELAY_MODE", default_value = "connect", global = true, value_parser = ["connect", "native"])]
+    /// Who runs the conversation workflows: `native` (this server relays) or
+    /// `connect` (Webex Connect flows; the Start buttons trigger the Connect webhook).
+    #[arg(long, env = "CM_RELAY_MODE", default_value = "native", global = true, value_parser = ["connect", "native"])]
     pub relay_mode: String,
 
     /// Native relay: the text sent with a file when a message has only the

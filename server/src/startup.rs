@@ -99,7 +99,12 @@ impl Application {
                 guests.clone(),
                 media.clone(),
             )
-            .map_err(|e| anyhow::anyhow!("the native relay needs its settings: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the native relay (CM_RELAY_MODE=native, the default) needs its settings: {e}; \
+                     or set CM_RELAY_MODE=connect to let Webex Connect flows run the workflows"
+                )
+            })?;
             Some(relay)
         } else {
             None

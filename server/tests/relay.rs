@@ -4,153 +4,11 @@
 
 mod common;
 
-use common::{sign_in, TestApp, PASSWORD};
-use domain::store::AuditCtx;
+use common::relay::*;
+use common::sign_in;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-
-async fn native_app() -> TestApp {
-    let app = TestApp::spawn_with(|c| {
-        c.integrations.sandbox = true;
-        c.relay_mode = "native".into();
-    })
-    .await;
-    for email in ["agent-a@example.com", "agent-b@example.com"] {
-        let agent = app.store.agent_by_email(email).await.unwrap();
-        app.store
-            .set_password(&AuditCtx::system(), &agent.id, PASSWORD)
-            .await
-            .unwrap();
-    }
-    app
-}
-
-/// Polls until `check` holds (bounded: 10 s).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn agent_token(app: &TestApp, email: &str) -> String {
-    let body: Value = app
-        .client
-        .post(app.url("/sandbox/control/agent-token"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"]
-        .as_str()
-        .expect("agent token")
-        .to_string()
-}
-
-/// Every message in the agent's 1:1 spaces, as text.
-async fn agent_inbox(app: &TestApp, token: &str) -> Vec<(String, String)> {
-    let rooms: Value = app
-        .client
-        .get(app.url("/sandbox/webex/v1/rooms"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for room in rooms["items"].as_array().cloned().unwrap_or_default() {
-        let room_id = room["id"].as_str().unwrap().to_string();
-        let messages: Value = app
-            .client
-            .get(app.url(&format!("/sandbox/webex/v1/messages?roomId={room_id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in messages["items"].as_array().cloned().unwrap_or_default() {
-            out.push((
-                room_id.clone(),
-                m["text"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    out
-}
-
-/// What the business sent to customers through Connect, as raw JSON text.
-async fn sent_to_customers(app: &TestApp) -> String {
-    let all: Value = app
-        .client
-        .get(app.url("/sandbox/control/connect/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all["items"].to_string()
-}
-
-/// Waits for a message containing `needle` in the agent's spaces; its room.
-async fn room_with(app: &TestApp, token: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((room, _)) = agent_inbox(app, token)
-            .await
-            .into_iter()
-            .find(|(_, t)| t.contains(needle))
-        {
-            return room;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {needle:?} in the agent's spaces"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn customer_sends(app: &TestApp, channel: &str, number: &str, text: &str) {
-    let form = reqwest::multipart::Form::new()
-        .text("channel", channel.to_string())
-        .text("number", number.to_string())
-        .text("name", "Mr Doe")
-        .text("text", text.to_string());
-    let r = app
-        .client
-        .post(app.url("/sandbox/phone/api/send"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-}
-
-async fn agent_writes(app: &TestApp, token: &str, room_id: &str, text: &str) {
-    let r = app
-        .client
-        .post(app.url("/sandbox/webex/v1/messages"))
-        .bearer_auth(token)
-        .json(&json!({ "roomId": room_id, "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-}
+use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn whatsapp_both_ways_then_agent_b_takes_over() {
@@ -262,6 +120,17 @@ async fn whatsapp_both_ways_then_agent_b_takes_over() {
             .any(|(_, t)| t == "Who is this now?"),
         "Agent A no longer receives the customer"
     );
+    // Agent A writing in the old space reaches nobody, and A is told why.
+    agent_writes(&app, &token_a, &room_a, "Still there, Mr Doe?").await;
+    eventually("a notice in Agent A's space", || async {
+        agent_inbox(&app, &token_a).await.iter().any(|(r, t)| {
+            *r == room_a && t.contains("agent-b@example.com has taken this conversation over")
+        })
+    })
+    .await;
+    assert!(!sent_to_customers(&app)
+        .await
+        .contains("Still there, Mr Doe?"));
 }
 
 #[tokio::test]

@@ -401,14 +401,22 @@ impl Relay {
         // A retry may follow a post that succeeded just before a crash (the
         // row still says "posting"): Webex has no idempotency key, so look
         // before posting again. A post that failed visibly resets the row.
-        if job.attempts > 1
-            && self.store().message_status(row).await?.as_deref() == Some("posting")
-            && self.already_posted(&session.id, &token, text).await?
-        {
-            self.store()
-                .set_message_status(row, "sent", None, None)
-                .await?;
-            return Ok(());
+        let status = self.store().message_status(row).await?;
+        if job.attempts > 1 && status.as_deref() == Some("posting") {
+            let there = self.already_posted(&session.id, &token, text).await?;
+            tracing::info!(
+                attempt = job.attempts,
+                already_posted = there,
+                "retrying a post whose outcome is unknown"
+            );
+            if there {
+                self.store()
+                    .set_message_status(row, "sent", None, None)
+                    .await?;
+                return Ok(());
+            }
+        } else if job.attempts > 1 {
+            tracing::info!(attempt = job.attempts, status = ?status, "retrying a post");
         }
         self.store()
             .set_message_status(row, "posting", None, None)

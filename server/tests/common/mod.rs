@@ -1,6 +1,8 @@
 //! Starts the real server on an ephemeral port with a fresh SQLite database.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use domain::model::Role;
 use domain::store::{AuditCtx, Store};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};

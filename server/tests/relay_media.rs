@@ -1,0 +1,390 @@
+//! The native relay with files, MMS, WhatsApp's 24-hour rule and delivery
+//! receipts, through the sandbox's Webex and Connect.
+
+mod common;
+
+use common::relay::*;
+use common::TestApp;
+use serde_json::{json, Value};
+use server::integrations::Secret;
+
+const TEMPLATE: &str = "sandbox_reengagement";
+const INBOUND_TOKEN: &str = "relay-media-inbound-token";
+
+/// The phone's messages from the business (not the customer's own).
+async fn business_messages(app: &TestApp, channel: &str, number: &str) -> Vec<Value> {
+    phone_thread(app, channel, number)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] != "inbound")
+        .collect()
+}
+
+async fn session_id(app: &TestApp, channel: domain::Channel, number: &str) -> String {
+    app.store
+        .session_by_customer(channel, number)
+        .await
+        .unwrap()
+        .expect("a session")
+        .id
+}
+
+#[tokio::test]
+async fn whatsapp_images_and_documents_go_both_ways() {
+    let app = native_app().await;
+    let number = "447700900201";
+    let (token, room) = start_conversation(&app, "Ann Image", "+447700900201", "whatsapp").await;
+
+    // The customer sends a picture with a caption: it reaches the agent's
+    // space as the guest, with the file.
+    customer_sends_file(
+        &app,
+        "whatsapp",
+        number,
+        "my receipt",
+        Some(("receipt.png", "image/png", png())),
+    )
+    .await;
+    eventually("the customer's picture in the agent's space", || async {
+        agent_messages(&app, &token).await.iter().any(|m| {
+            m["roomId"] == room.as_str()
+                && m["text"] == "my receipt"
+                && m["files"].as_array().is_some_and(|f| f.len() == 1)
+        })
+    })
+    .await;
+
+    // The agent answers with a PNG: WhatsApp gets an image from our public cache.
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "here it is",
+        ("reply.png", "image/png", png()),
+    )
+    .await;
+    eventually("the agent's picture on the phone", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["mediaType"] == "image/png" && m["text"] == "here it is")
+    })
+    .await;
+    let sent = sent_to_customers(&app).await;
+    let items: Value = serde_json::from_str(&sent).unwrap();
+    let image = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| {
+            let wa = &i["body"]["channels"]["OTT-Messaging"]["wa"];
+            (wa["type"] == "image").then(|| wa["image"].clone())
+        })
+        .expect("a WhatsApp image was sent");
+    assert_eq!(image["mimeType"], "image/png");
+    let url = image["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.url("/media/")), "{url}");
+    let fetched = app.client.get(url).send().await.unwrap();
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), png());
+
+    // A PDF with no text goes as a document, with the configured default text.
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "",
+        ("terms.pdf", "application/pdf", b"%PDF-1.4 terms".to_vec()),
+    )
+    .await;
+    eventually("the document on the phone", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["mediaType"] == "application/pdf" && m["filename"] == "terms.pdf")
+    })
+    .await;
+    assert!(sent_to_customers(&app)
+        .await
+        .contains("Sent an attachment."));
+
+    // The transcript keeps the files with their lines.
+    let lines = app
+        .store
+        .messages(&session_id(&app, domain::Channel::Whatsapp, number).await)
+        .await
+        .unwrap();
+    let inbound = lines.iter().find(|l| l.body == "my receipt").unwrap();
+    assert_eq!(inbound.attachment_mime.as_deref(), Some("image/png"));
+    let outbound = lines.iter().find(|l| l.body == "here it is").unwrap();
+    assert_eq!(outbound.attachment_name.as_deref(), Some("reply.png"));
+}
+
+#[tokio::test]
+async fn mms_carries_files_both_ways_and_several_parts_become_several_messages() {
+    let app = native_app_with(|c| {
+        c.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
+    })
+    .await;
+    let number = "+16475550123";
+    let (token, room) = start_conversation(&app, "Max Mms", number, "sms").await;
+
+    customer_sends_file(
+        &app,
+        "mms",
+        number,
+        "photo of the damage",
+        Some(("damage.png", "image/png", png())),
+    )
+    .await;
+    eventually("the MMS in the agent's space", || async {
+        agent_messages(&app, &token).await.iter().any(|m| {
+            m["text"] == "photo of the damage"
+                && m["files"].as_array().is_some_and(|f| f.len() == 1)
+        })
+    })
+    .await;
+
+    // A file from the agent to an SMS customer goes as MMS (Connect API v2).
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "the form",
+        ("form.png", "image/png", png()),
+    )
+    .await;
+    eventually("an MMS on the phone", || async {
+        business_messages(&app, "sms", number)
+            .await
+            .iter()
+            .any(|m| m["channel"] == "mms" && !m["attachments"].as_array().unwrap().is_empty())
+    })
+    .await;
+    let sent = sent_to_customers(&app).await;
+    assert!(sent.contains("\"channel\":\"mms\""), "{sent}");
+    // Text alone still goes as SMS.
+    agent_writes(&app, &token, &room, "thanks, noted").await;
+    eventually("the SMS on the phone", || async {
+        business_messages(&app, "sms", number)
+            .await
+            .iter()
+            .any(|m| m["channel"] == "sms" && m["text"] == "thanks, noted")
+    })
+    .await;
+
+    // An MMS with two files and no text: two messages in the space, in
+    // order, each with the default text.
+    let before = agent_messages(&app, &token).await.len();
+    let mms = json!({
+        "eventType": "incomingMessage", "channel": "mms", "transid": "mms-two-parts",
+        "timeStamp": "2026-01-01T10:00:00.000Z", "msisdn": number, "senderid": "SANDBOX",
+        "content": { "subject": "", "attachments": [
+            { "type": "image", "mediaUrl": app.url("/media/nonexistent/one.png"), "mimeType": "image/png" },
+            { "type": "image", "mediaUrl": app.url("/media/nonexistent/two.png"), "mimeType": "image/png" }
+        ]}
+    });
+    let sid = session_id(&app, domain::Channel::Sms, number).await;
+    let inbound = app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}"));
+    let r = app.client.post(&inbound).json(&mms).send().await.unwrap();
+    assert!(r.status().is_success());
+    // The sandbox's Webex cannot download those URLs (404): the posts are
+    // refused and the transcript says so, line by line, in order.
+    eventually("two transcript lines for the two parts", || async {
+        let lines = app.store.messages(&sid).await.unwrap();
+        lines
+            .iter()
+            .filter(|l| l.body == "Sent an attachment." && l.direction == "inbound")
+            .count()
+            == 2
+    })
+    .await;
+    let lines = app.store.messages(&sid).await.unwrap();
+    let parts: Vec<_> = lines
+        .iter()
+        .filter(|l| l.body == "Sent an attachment.")
+        .map(|l| l.attachment_url.clone().unwrap())
+        .collect();
+    assert!(
+        parts[0].ends_with("one.png") && parts[1].ends_with("two.png"),
+        "{parts:?}"
+    );
+
+    let after = agent_messages(&app, &token).await;
+    assert_eq!(
+        after.len(),
+        before,
+        "nothing posted for unreachable files: {after:#?}"
+    );
+}
+
+#[tokio::test]
+async fn outside_whatsapp_window_the_template_goes_and_the_agent_is_told() {
+    let app = native_app_with(|c| c.whatsapp_template_id = Some(TEMPLATE.into())).await;
+    let number = "447700900202";
+    let (token, room) =
+        start_conversation(&app, "Tess Template", "+447700900202", "whatsapp").await;
+
+    // The customer has never written: a free-form message is not allowed.
+    agent_writes(&app, &token, &room, "Are you still interested?").await;
+    eventually("the template on the phone", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["template"] == TEMPLATE)
+    })
+    .await;
+    eventually("a notice in the agent's space", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(r, t)| *r == room && t.contains("template") && t.contains("24 hours"))
+    })
+    .await;
+    assert!(
+        !business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["text"] == "Are you still interested?"),
+        "the free-form message must not be sent"
+    );
+    let sid = session_id(&app, domain::Channel::Whatsapp, number).await;
+    let lines = app.store.messages(&sid).await.unwrap();
+    let agent_line = lines
+        .iter()
+        .find(|l| l.body == "Are you still interested?")
+        .unwrap();
+    assert_eq!(agent_line.status, "failed");
+
+    // A second message while waiting: no second template, another notice.
+    agent_writes(&app, &token, &room, "Hello?").await;
+    eventually("a notice that the template was already sent", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(_, t)| t.contains("already sent"))
+    })
+    .await;
+    let templates = business_messages(&app, "whatsapp", number)
+        .await
+        .iter()
+        .filter(|m| m["template"] == TEMPLATE)
+        .count();
+    assert_eq!(templates, 1);
+
+    // The customer replies: the window opens and the agent's words go through.
+    customer_sends(&app, "whatsapp", number, "Yes, still interested").await;
+    room_with(&app, &token, "Yes, still interested").await;
+    agent_writes(&app, &token, &room, "Great, here are the details").await;
+    eventually("the agent's text on the phone", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["text"] == "Great, here are the details")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_7710_receipt_sends_the_template_instead() {
+    let app = native_app_with(|c| c.whatsapp_template_id = Some(TEMPLATE.into())).await;
+    let number = "447700900203";
+    let (token, room) = start_conversation(&app, "Sam Seven", "+447700900203", "whatsapp").await;
+    customer_sends(&app, "whatsapp", number, "hi there").await;
+    room_with(&app, &token, "hi there").await;
+
+    // By our clock the window is open; Connect's (the sandbox's) says it closed.
+    let r = app
+        .client
+        .post(app.url("/sandbox/control/clock"))
+        .json(&json!({ "advanceSeconds": 25 * 3600 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_writes(&app, &token, &room, "Sorry for the delay").await;
+    eventually("the template after the 7710 receipt", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["template"] == TEMPLATE)
+    })
+    .await;
+    let sid = session_id(&app, domain::Channel::Whatsapp, number).await;
+    eventually("the agent's line failed with 7710", || async {
+        app.store.messages(&sid).await.unwrap().iter().any(|l| {
+            l.body == "Sorry for the delay"
+                && l.status == "failed"
+                && l.error_code.as_deref() == Some("7710")
+        })
+    })
+    .await;
+    eventually("a notice about the template in the space", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(_, t)| t.contains(TEMPLATE))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_shown_in_the_space_and_the_transcript() {
+    let app = native_app().await;
+    let number = "+447700900204";
+    let (token, room) = start_conversation(&app, "Lou Long", number, "sms").await;
+    // Over SMS's 1024 characters: Connect queues it, then reports 7107.
+    let long = "x".repeat(1100);
+    agent_writes(&app, &token, &room, &long).await;
+    eventually("a notice about the failure in the space", || async {
+        agent_inbox(&app, &token).await.iter().any(|(r, t)| {
+            *r == room && t.contains("Not delivered to the customer") && t.contains("7107")
+        })
+    })
+    .await;
+    let sid = session_id(&app, domain::Channel::Sms, number).await;
+    let lines = app.store.messages(&sid).await.unwrap();
+    let line = lines.iter().find(|l| l.body == long).unwrap();
+    assert_eq!(line.status, "failed");
+    assert_eq!(line.error_code.as_deref(), Some("7107"));
+}
+
+#[tokio::test]
+async fn an_infected_file_is_reported_to_the_agent_and_the_text_still_goes() {
+    let app = native_app().await;
+    let number = "+447700900205";
+    let (token, room) = start_conversation(&app, "Vic Virus", number, "sms").await;
+    let r = app
+        .client
+        .post(app.url("/sandbox/control/contents"))
+        .json(&json!({ "outcome": "infected" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "see attached",
+        ("bad.png", "image/png", png()),
+    )
+    .await;
+    eventually("a notice about the infected file", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(_, t)| t.contains("not sent") && t.contains("infected"))
+    })
+    .await;
+    eventually("the text alone, as SMS", || async {
+        business_messages(&app, "sms", number)
+            .await
+            .iter()
+            .any(|m| m["channel"] == "sms" && m["text"] == "see attached")
+    })
+    .await;
+    assert!(!sent_to_customers(&app)
+        .await
+        .contains("\"channel\":\"mms\""));
+}
