@@ -276,6 +276,7 @@ fn SessionDetail() -> impl IntoView {
         move || (id(), end.version().get(), take.version().get()),
         |(id, _, _)| get_session(id),
     );
+    let confirming_end = move || query.with(|m| m.get("confirm").as_deref() == Some("end"));
     let notice = move || {
         match (end.value().get(), take.value().get()) {
             (Some(Err(e)), _) | (_, Some(Err(e))) => return Some((true, e.message)),
@@ -314,7 +315,8 @@ fn SessionDetail() -> impl IntoView {
                         let mine = s.collab_agent_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&me_email));
                         let ended = s.status == SessionStatus::Ended;
                         let (c1, c2) = (csrf.clone(), csrf.clone());
-                        let (id1, id2) = (s.id.clone(), s.id.clone());
+                        let (id1, id2, id3) = (s.id.clone(), s.id.clone(), s.id.clone());
+                        let cancel = format!("/sessions/{}", s.id);
                         view! {
                             <h1>{row.contact_name.clone().unwrap_or_else(|| s.customer_channel_id.clone())}</h1>
                             <dl class="facts">
@@ -334,14 +336,24 @@ fn SessionDetail() -> impl IntoView {
                                         <button type="submit" disabled=move || take.pending().get()>"Take over"</button>
                                     </ActionForm>
                                 })}
-                                {(!ended).then(|| view! {
-                                    <ActionForm action=end>
-                                        <input type="hidden" name="csrf" value=c2 />
-                                        <input type="hidden" name="id" value=id2 />
-                                        <button type="submit" class="danger" disabled=move || end.pending().get()>"End session"</button>
-                                    </ActionForm>
+                                {(!ended && !confirming_end()).then(|| view! {
+                                    <a class="button danger" href=format!("/sessions/{id3}?confirm=end")>"End session"</a>
                                 })}
                             </div>
+                            {(!ended && confirming_end()).then(|| view! {
+                                <div class="confirm" role="alertdialog" aria-labelledby="end-title">
+                                    <p id="end-title"><strong>"End this session?"</strong></p>
+                                    <p>"Messages written in the Webex space will no longer reach the customer. If the customer writes, they are told the conversation has ended and how to start a new one."</p>
+                                    <div class="form-actions">
+                                        <ActionForm action=end>
+                                            <input type="hidden" name="csrf" value=c2 />
+                                            <input type="hidden" name="id" value=id2.clone() />
+                                            <button type="submit" class="danger" disabled=move || end.pending().get()>"End session"</button>
+                                        </ActionForm>
+                                        <a class="button secondary" href=cancel.clone()>"Cancel"</a>
+                                    </div>
+                                </div>
+                            })}
                             <Transcript messages=row.messages.clone() />
                         }.into_any()
                     }

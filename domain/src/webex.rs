@@ -248,20 +248,27 @@ impl WebexClient {
     }
 
     /// The newest messages of a room (`GET /messages?roomId=&max=`).
+    /// A room's messages, newest first (`GET /messages?roomId=&max=`),
+    /// older than `before_message` when given (Webex's paging).
     pub async fn recent_messages(
         &self,
         token: &AccessToken,
         room_id: &str,
         max: u32,
+        before_message: Option<&str>,
     ) -> Result<Vec<WebexMessage>, WebexError> {
         #[derive(Deserialize)]
         struct Items {
             items: Vec<WebexMessage>,
         }
+        let mut query = vec![("roomId", room_id.to_string()), ("max", max.to_string())];
+        if let Some(before) = before_message {
+            query.push(("beforeMessage", before.to_string()));
+        }
         let response = self
             .http
             .get(format!("{}/messages", self.base))
-            .query(&[("roomId", room_id), ("max", &max.to_string())])
+            .query(&query)
             .bearer_auth(&token.token)
             .send()
             .await;

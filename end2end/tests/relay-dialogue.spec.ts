@@ -9,7 +9,6 @@ import {
   openSession,
   openSpace,
   phone,
-  thread,
   webexClient,
 } from "./relay-helpers";
 
@@ -99,15 +98,16 @@ test("after the agent ends the session, the customer is told it has ended", asyn
   await customerSays(customer, "Thanks, that solved it");
   await expect(space).toContainText("Thanks, that solved it");
 
-  // The agent ends the session in the sidebar (accepting a confirmation, should the browser ask).
+  // The agent ends the session in the sidebar, and confirms.
   await openSession(page, name);
-  page.once("dialog", (dialog) => dialog.accept());
-  await page.getByRole("button", { name: "End session" }).click();
+  await page.getByRole("link", { name: "End session" }).click();
+  const confirm = page.getByRole("alertdialog", { name: "End this session?" });
+  await confirm.getByRole("button", { name: "End session" }).click();
   await expect(page.getByRole("status")).toHaveText("Session ended");
-  await expect(page.getByRole("button", { name: "End session" })).toHaveCount(0);
+  await expect(confirm).toHaveCount(0);
+  await expect(page.getByText("Ended", { exact: true })).toBeVisible();
 
   await customerSays(customer, "One more question");
   await expect(businessMessages(customer, ENDED)).toHaveCount(1);
-  await expect(thread(customer)).toContainText(ENDED);
   await expect(space).not.toContainText("One more question");
 });

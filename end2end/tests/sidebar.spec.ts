@@ -119,7 +119,11 @@ test("sessions: mine, detail, take over and end; admins see all", async ({ page,
   await page.getByRole("button", { name: "Take over" }).click();
   await expect(page.getByRole("status")).toHaveText("You now have this customer");
   await expect(page.getByText(accounts.admin.email)).toBeVisible();
-  await page.getByRole("button", { name: "End session" }).click();
+  // Ending asks first; Cancel would leave the session as it is.
+  await page.getByRole("link", { name: "End session" }).click();
+  const confirm = page.getByRole("alertdialog", { name: "End this session?" });
+  await expect(confirm).toContainText("will no longer reach the customer");
+  await confirm.getByRole("button", { name: "End session" }).click();
   await expect(page.getByRole("status")).toHaveText("Session ended");
   await expect(page.getByText("Ended", { exact: true })).toBeVisible();
   const after = await api(request, "GET", `/api/v1/sessions/${id}`);

@@ -140,32 +140,38 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn connect_inbound(
-    State(state): State<AppState>,
-    Query(q): Query<TokenQuery>,
-    body: Bytes,
-) -> Response {
-    let Some(relay) = state.relay.as_ref() else {
-        return relay_off();
-    };
-    if !token_valid(&state, q.token.as_deref()) {
-        return answer(Err(AcceptError::BadSignature));
-    }
-    answer(relay.accept_connect(&body).await)
+async fn connect_inbound(state: State<AppState>, q: Query<TokenQuery>, body: Bytes) -> Response {
+    from_connect(state, q, body, |relay, body| async move {
+        relay.accept_connect(&body).await
+    })
+    .await
 }
 
-async fn connect_receipts(
+async fn connect_receipts(state: State<AppState>, q: Query<TokenQuery>, body: Bytes) -> Response {
+    from_connect(state, q, body, |relay, body| async move {
+        relay.accept_receipt(&body).await
+    })
+    .await
+}
+
+/// A delivery from Connect: the relay must be on and the token right.
+async fn from_connect<F, Fut>(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
     body: Bytes,
-) -> Response {
-    let Some(relay) = state.relay.as_ref() else {
+    accept: F,
+) -> Response
+where
+    F: FnOnce(Relay, Bytes) -> Fut,
+    Fut: std::future::Future<Output = Result<Accepted, AcceptError>>,
+{
+    let Some(relay) = state.relay.clone() else {
         return relay_off();
     };
     if !token_valid(&state, q.token.as_deref()) {
         return answer(Err(AcceptError::BadSignature));
     }
-    answer(relay.accept_receipt(&body).await)
+    answer(accept(relay, body).await)
 }
 
 /// The `token` query Connect deliveries carry, compared in constant time.

@@ -405,8 +405,8 @@ async fn acknowledged_deliveries(client: &Client, sandbox: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
+/// The sandbox and the product, running, with the agent created.
+async fn start_world(client: &Client) -> (World, String, String) {
     let dir = std::env::temp_dir().join(format!("cm-crash-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut world = World {
@@ -416,7 +416,6 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
         product_starts: 0,
         port: free_port(),
     };
-    let client = Client::new();
 
     // The product's agent, with a password (the sandbox seeds the same email).
     let mut create = Command::new(PRODUCT)
@@ -437,10 +436,70 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     let sandbox_port = free_port();
     let sandbox = format!("http://127.0.0.1:{sandbox_port}/sandbox");
     world.start_sandbox(sandbox_port);
-    wait_ready(&client, &format!("{sandbox}/control/clock")).await;
+    wait_ready(client, &format!("{sandbox}/control/clock")).await;
     world.start_product(&sandbox);
     let product = world.product_url();
+    wait_ready(client, &format!("{product}/readyz")).await;
+
+    (world, sandbox, product)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_onboarding_dialogue_survives_a_restart() {
+    let client = Client::new();
+    let (mut world, sandbox, product) = start_world(&client).await;
+    let store = Store::connect(&world.database_url(), Rules::default())
+        .await
+        .unwrap();
+    let phone_shows = |needle: &'static str| {
+        let (client, sandbox) = (client.clone(), sandbox.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let thread = get_json(
+                    &client,
+                    &format!("{sandbox}/phone/api/thread?channel=sms&number={CUSTOMER}"),
+                )
+                .await;
+                if thread.to_string().contains(needle) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{needle:?} never reached the phone: {thread}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // An unknown number writes: the dialogue asks for the name.
+    customer_sends(&client, &sandbox, "Hello?").await;
+    phone_shows("what is your name?").await;
+    while store.pending_jobs().await.unwrap() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    world.kill_product();
+    world.start_product(&sandbox);
     wait_ready(&client, &format!("{product}/readyz")).await;
+
+    // The restarted server remembers where the customer was.
+    customer_sends(&client, &sandbox, "Dana Restart").await;
+    phone_shows("Thanks, Dana Restart.").await;
+    customer_sends(&client, &sandbox, AGENT).await;
+    phone_shows("You are now connected with").await;
+    let session = store
+        .session_by_customer(domain::Channel::Sms, CUSTOMER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.collab_agent_id.as_deref(), Some(AGENT));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
+    let client = Client::new();
+    let (mut world, sandbox, product) = start_world(&client).await;
 
     // Provisioning done: the guest's greeting opens the agent's space.
     start_conversation(&client, &product).await;

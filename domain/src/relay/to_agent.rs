@@ -455,21 +455,35 @@ impl Relay {
 
     /// Whether the guest's newest message in the agent's space is this text.
     /// Jobs of a conversation run in order, so only that message can be the
-    /// one posted just before a crash.
+    /// one posted just before a crash; the agent may have written many
+    /// since, so page back until the guest's newest message (bounded).
     async fn already_posted(
         &self,
         session_id: &str,
         token: &AccessToken,
         text: &str,
     ) -> Result<bool, Failure> {
+        const PAGE: u32 = 100;
+        const PAGES: usize = 10;
         let state = self.store().relay_state(session_id).await?;
         let (Some(room), Some(guest)) = (state.room_id, state.guest_id) else {
             return Ok(false);
         };
-        let recent = self.inner.webex.recent_messages(token, &room, 10).await?;
-        Ok(recent
-            .iter()
-            .find(|m| m.person_id == guest)
-            .is_some_and(|m| m.text.as_deref() == Some(text)))
+        let mut before: Option<String> = None;
+        for _ in 0..PAGES {
+            let page = self
+                .inner
+                .webex
+                .recent_messages(token, &room, PAGE, before.as_deref())
+                .await?;
+            if let Some(m) = page.iter().find(|m| m.person_id == guest) {
+                return Ok(m.text.as_deref() == Some(text));
+            }
+            match page.last() {
+                Some(oldest) if page.len() == PAGE as usize => before = Some(oldest.id.clone()),
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 }

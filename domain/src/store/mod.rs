@@ -194,8 +194,10 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Time-ordered (UUID v7, monotonic within the process): lines written in
+/// the same millisecond still sort in the order they were made.
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// RFC 3339 with milliseconds, UTC: the API's time format.

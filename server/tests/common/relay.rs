@@ -57,39 +57,18 @@ pub async fn agent_token(app: &TestApp, email: &str) -> String {
         .to_string()
 }
 
-/// Every message in the agent's 1:1 spaces, as text.
+/// Every message in the agent's 1:1 spaces, as (room, text).
 pub async fn agent_inbox(app: &TestApp, token: &str) -> Vec<(String, String)> {
-    let rooms: Value = app
-        .client
-        .get(app.url("/sandbox/webex/v1/rooms"))
-        .bearer_auth(token)
-        .send()
+    agent_messages(app, token)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for room in rooms["items"].as_array().cloned().unwrap_or_default() {
-        let room_id = room["id"].as_str().unwrap().to_string();
-        let messages: Value = app
-            .client
-            .get(app.url(&format!("/sandbox/webex/v1/messages?roomId={room_id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in messages["items"].as_array().cloned().unwrap_or_default() {
-            out.push((
-                room_id.clone(),
+        .iter()
+        .map(|m| {
+            (
+                m["roomId"].as_str().unwrap_or_default().to_string(),
                 m["text"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 /// What the business sent to customers through Connect, as raw JSON text.
@@ -126,19 +105,7 @@ pub async fn room_with(app: &TestApp, token: &str, needle: &str) -> String {
 }
 
 pub async fn customer_sends(app: &TestApp, channel: &str, number: &str, text: &str) {
-    let form = reqwest::multipart::Form::new()
-        .text("channel", channel.to_string())
-        .text("number", number.to_string())
-        .text("name", "Mr Doe")
-        .text("text", text.to_string());
-    let r = app
-        .client
-        .post(app.url("/sandbox/phone/api/send"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    customer_sends_file(app, channel, number, text, None).await
 }
 
 pub async fn agent_writes(app: &TestApp, token: &str, room_id: &str, text: &str) {
