@@ -190,16 +190,21 @@ async fn mms_carries_files_both_ways_and_several_parts_become_several_messages()
     assert!(r.status().is_success());
     // The sandbox's Webex cannot download those URLs (404): the posts are
     // refused and the transcript says so, line by line, in order.
-    eventually("two transcript lines for the two parts, both refused", || async {
-        let lines = app.store.messages(&sid).await.unwrap();
-        lines
-            .iter()
-            .filter(|l| {
-                l.body == "Sent an attachment." && l.direction == "inbound" && l.status == "failed"
-            })
-            .count()
-            == 2
-    })
+    eventually(
+        "two transcript lines for the two parts, both refused",
+        || async {
+            let lines = app.store.messages(&sid).await.unwrap();
+            lines
+                .iter()
+                .filter(|l| {
+                    l.body == "Sent an attachment."
+                        && l.direction == "inbound"
+                        && l.status == "failed"
+                })
+                .count()
+                == 2
+        },
+    )
     .await;
     let lines = app.store.messages(&sid).await.unwrap();
     let parts: Vec<_> = lines
