@@ -79,19 +79,10 @@ impl Store {
         id: &str,
         now_ms: i64,
     ) -> Result<Option<MediaFileInfo>, DomainError> {
-        let row = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS} FROM attachments WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let info = info_from_row(&row)?;
-        if info.expires_at_ms <= now_ms {
-            self.delete_media_file(id).await?;
-            return Ok(None);
-        }
-        Ok(Some(info))
+        Ok(self
+            .live_media_row(id, now_ms, false)
+            .await?
+            .map(|(info, _)| info))
     }
 
     /// A live file with its bytes; `None` when unknown or expired at `now_ms`
@@ -101,8 +92,25 @@ impl Store {
         id: &str,
         now_ms: i64,
     ) -> Result<Option<MediaFile>, DomainError> {
+        Ok(self
+            .live_media_row(id, now_ms, true)
+            .await?
+            .map(|(info, content)| MediaFile {
+                info,
+                content: content.unwrap_or_default(),
+            }))
+    }
+
+    /// The row of a live file, with its bytes when asked (HEAD needs none).
+    async fn live_media_row(
+        &self,
+        id: &str,
+        now_ms: i64,
+        with_content: bool,
+    ) -> Result<Option<(MediaFileInfo, Option<Vec<u8>>)>, DomainError> {
+        let content = if with_content { ", content" } else { "" };
         let row = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS}, content FROM attachments WHERE id = $1"
+            "SELECT {INFO_COLUMNS}{content} FROM attachments WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -113,10 +121,12 @@ impl Store {
             self.delete_media_file(id).await?;
             return Ok(None);
         }
-        Ok(Some(MediaFile {
-            info,
-            content: row.try_get("content")?,
-        }))
+        let bytes = if with_content {
+            Some(row.try_get("content")?)
+        } else {
+            None
+        };
+        Ok(Some((info, bytes)))
     }
 
     /// Deletes every file expired at `now_ms`; how many.
