@@ -221,3 +221,28 @@ async fn sms_redelivered_webhooks_relay_once_and_forged_ones_are_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_session_made_through_the_api_is_provisioned_on_the_customers_first_message() {
+    let app = native_app().await;
+    let number = "+447700900401";
+    let (status, body) = app
+        .post(
+            "/api/v1/sessions",
+            json!({ "customerChannel": "sms", "customerChannelId": number,
+                    "collabAgentId": "agent-a@example.com" }),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    customer_sends(&app, "sms", number, "Hello from an API session").await;
+    let token = agent_token(&app, "agent-a@example.com").await;
+    let room = room_with(&app, &token, "Hello from an API session").await;
+    // The guest's webhook exists now: the agent's answer reaches the customer.
+    agent_writes(&app, &token, &room, "Answer to the API session").await;
+    eventually("the answer on the phone", || async {
+        sent_to_customers(&app)
+            .await
+            .contains("Answer to the API session")
+    })
+    .await;
+}

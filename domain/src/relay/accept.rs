@@ -165,7 +165,12 @@ impl Relay {
                             &session.customer_channel_id,
                         ),
                         idempotency_key: format!("receipt:{event_id}"),
-                        payload: json!({ "sessionId": session.id, "messageId": line.id, "receipt": receipt }),
+                        payload: json!({
+                            "sessionId": session.id,
+                            "messageId": line.id,
+                            "fromAgent": line.provider.as_deref() == Some("webex"),
+                            "receipt": receipt,
+                        }),
                     }],
                     Accepted::Queued,
                 )

@@ -52,6 +52,25 @@ impl Relay {
         };
         match session.status {
             SessionStatus::Active => {
+                // A session made through the API (not by Start) has no guest
+                // yet: provision first, or the agent's replies go nowhere.
+                if self
+                    .store()
+                    .relay_state(&session.id)
+                    .await?
+                    .guest_id
+                    .is_none()
+                {
+                    if let Some(agent) = session.collab_agent_id.as_deref() {
+                        let name = self.customer_name(Some(&session), &m).await?;
+                        effects.jobs.push(provision_job(
+                            &session,
+                            agent,
+                            &name,
+                            &format!("provision:{}", m.transid),
+                        ));
+                    }
+                }
                 self.forward(&session, &m, &text, &mut effects);
                 self.apply(Some(job), effects).await
             }

@@ -337,12 +337,7 @@ impl Relay {
             }),
             ..Effects::default()
         };
-        let from_agent = self
-            .store()
-            .messages(&session.id)
-            .await?
-            .into_iter()
-            .any(|m| m.id == line_id && m.provider.as_deref() == Some("webex"));
+        let from_agent = job.payload["fromAgent"].as_bool().unwrap_or(false);
         if failed && from_agent && session.collab_agent_id.is_some() {
             if receipt.code == "7710" && session.customer_channel == Channel::Whatsapp {
                 let state = self.store().relay_state(&session.id).await?;
