@@ -17,8 +17,13 @@ impl Relay {
     /// Decides what a customer's message means and writes the decision,
     /// completing the job in the same transaction.
     pub(super) async fn customer_message(&self, job: &Job) -> Result<(), Failure> {
-        let m: Inbound = serde_json::from_value(job.payload["message"].clone())
+        let mut m: Inbound = serde_json::from_value(job.payload["message"].clone())
             .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
+        // One written form of the number from here on (keys, replies, contacts).
+        m.customer = self
+            .store()
+            .canonical_channel_id(m.channel, "customer", &m.customer)
+            .map_err(|e| Failure::Fatal(e.to_string()))?;
         let text = self.inbound_text(&m).await?;
         let session = self
             .store()
