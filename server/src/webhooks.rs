@@ -45,11 +45,13 @@ pub fn build_relay(
     let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
     let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
     let webhook_secret = need(secret(&i.webex_webhook_secret), "CM_WEBEX_WEBHOOK_SECRET")?;
+    // Connect's deliveries are authenticated by this token: no token, no relay.
+    let inbound_token = need(secret(&i.connect_inbound_token), "CM_CONNECT_INBOUND_TOKEN")?;
     // Delivery receipts come back with the same token as inbound messages.
-    let mut receipts = format!("{}/webhooks/connect/receipts", i.public_url);
-    if let Some(token) = secret(&i.connect_inbound_token) {
-        receipts.push_str(&format!("?token={token}"));
-    }
+    let receipts = format!(
+        "{}/webhooks/connect/receipts?token={inbound_token}",
+        i.public_url
+    );
     let messaging = ConnectMessaging::new(
         &connect,
         &key,
@@ -181,9 +183,9 @@ fn token_valid(state: &AppState, token: Option<&str>) -> bool {
         .connect_inbound_token
         .as_ref()
         .map(|t| t.expose().to_string());
+    // The relay does not start without a token (see `build_relay`).
     match (expected, token) {
         (Some(e), Some(t)) => bool::from(e.as_bytes().ct_eq(t.as_bytes())),
-        (None, _) => true,
-        (Some(_), None) => false,
+        _ => false,
     }
 }

@@ -220,6 +220,17 @@ async fn sms_redelivered_webhooks_relay_once_and_forged_ones_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Without a token at all, inbound messages and receipts alike.
+    for path in ["/webhooks/connect/inbound", "/webhooks/connect/receipts"] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 #[tokio::test]
