@@ -487,7 +487,7 @@ fn AuditLog() -> impl IntoView {
                             {list.into_iter().map(|e| view! {
                                 <li class="session">
                                     <strong>{e.action}</strong>
-                                    <span class="muted small">{format!("{} · {} · {}", e.at.replace('T', " ").chars().take(19).collect::<String>(), e.actor, e.entity)}</span>
+                                    <span class="muted small">{format!("{} · {} · {}", crate::layout::display_time(&e.at, true), e.actor, e.entity)}</span>
                                 </li>
                             }).collect_view()}
                         </ul>

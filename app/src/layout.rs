@@ -94,3 +94,10 @@ pub fn Nav() -> impl IntoView {
 pub fn FieldError(id: &'static str, message: Signal<Option<String>>) -> impl IntoView {
     view! { <p id=id class="field-error">{move || message.get()}</p> }
 }
+
+/// An API time (RFC 3339, UTC) as the pages show it: `2026-11-21 08:15`,
+/// with `:30` seconds when asked.
+pub fn display_time(rfc3339: &str, seconds: bool) -> String {
+    let len = if seconds { 19 } else { 16 };
+    rfc3339.replace('T', " ").chars().take(len).collect()
+}

@@ -10,7 +10,7 @@ use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
 use crate::error::UiError;
-use crate::layout::SignedIn;
+use crate::layout::{display_time, SignedIn};
 use domain::model::{Message, Role, Session, SessionStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,7 +243,7 @@ fn SessionList(me: Me) -> impl IntoView {
                                     <li class="session">
                                         <a href=format!("/sessions/{}", s.id)>{who}</a>
                                         <span class="muted small">
-                                            {format!("{} · {} · {}", label(s.customer_channel), status_label(s.status), s.updated_at.replace('T', " ").chars().take(16).collect::<String>())}
+                                            {format!("{} · {} · {}", label(s.customer_channel), status_label(s.status), display_time(&s.updated_at, false))}
                                         </span>
                                         {all.then(|| view! { <span class="muted small">{format!("Agent: {}", s.collab_agent_id.clone().unwrap_or_else(|| "none".into()))}</span> })}
                                     </li>
@@ -366,18 +366,13 @@ fn SessionDetail() -> impl IntoView {
 /// How WhatsApp's 24-hour window stands, in words.
 #[cfg(feature = "ssr")]
 fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> String {
-    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-    match last_inbound_ms {
-        Some(t) if now_ms - t < DAY_MS => format!(
+    match (last_inbound_ms, domain::relay::whatsapp_window_closes_at(last_inbound_ms)) {
+        (_, Some(closes)) if now_ms <= closes => format!(
             "open until {} UTC",
-            domain::store::format_ms(t + DAY_MS)
-                .replace('T', " ")
-                .chars()
-                .take(16)
-                .collect::<String>()
+            crate::layout::display_time(&domain::store::format_ms(closes), false)
         ),
-        Some(_) => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into(),
-        None => "closed: the customer has not written yet; your next message goes as the template".into(),
+        (Some(_), _) => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into(),
+        (None, _) => "closed: the customer has not written yet; your next message goes as the template".into(),
     }
 }
 
@@ -432,7 +427,7 @@ fn Transcript(messages: Vec<Message>) -> impl IntoView {
                         });
                         view! {
                             <li class=format!("msg {}", m.direction)>
-                                <span class="muted small">{format!("{who} · {}", m.created_at.replace('T', " ").chars().take(16).collect::<String>())}</span>
+                                <span class="muted small">{format!("{who} · {}", display_time(&m.created_at, false))}</span>
                                 <p>{m.body.clone()}</p>
                                 {file}
                                 <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>

@@ -103,6 +103,18 @@ impl GuestAuth {
         channel_id: &str,
         name: &str,
     ) -> Result<AccessToken, WebexError> {
+        self.access_token_named(channel, channel_id, async || name.to_string())
+            .await
+    }
+
+    /// As [`GuestAuth::access_token`], looking the display name up only
+    /// when a login is needed (the relay calls this for every job).
+    pub async fn access_token_named(
+        &self,
+        channel: Channel,
+        channel_id: &str,
+        name: impl AsyncFnOnce() -> String,
+    ) -> Result<AccessToken, WebexError> {
         let now = now_ms();
         let subject = guest_subject(channel, channel_id);
         match self.store.cached_guest_token(&subject).await {
@@ -114,7 +126,7 @@ impl GuestAuth {
                 tracing::warn!(error = %e, "guest token cache unreadable; logging in");
             }
         }
-        let jwt = self.jwt_at(channel, channel_id, name, now);
+        let jwt = self.jwt_at(channel, channel_id, &name().await, now);
         let token = self.webex.jwt_login(&jwt.jwt, now).await?;
         if let Err(e) = self.store.cache_guest_token(&subject, &token).await {
             tracing::warn!(error = %e, "guest token not cached");

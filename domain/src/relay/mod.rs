@@ -31,7 +31,9 @@ use crate::error::DomainError;
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
 use crate::model::{Agent, Contact, Session, SessionInput};
-use crate::store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RetryPolicy, Store};
+use crate::store::{
+    AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelayState, RetryPolicy, Store,
+};
 use crate::webex::{guest_subject, AccessToken, WebexClient, WebexError};
 use crate::Channel;
 
@@ -77,6 +79,15 @@ struct Inner {
     policy: RetryPolicy,
     intake: Intake,
     wake: Notify,
+}
+
+/// WhatsApp allows free-form messages this long after the customer's last one.
+pub const WHATSAPP_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// When WhatsApp's window for free-form messages closes, given the
+/// customer's last message (None: they never wrote, so it is closed).
+pub fn whatsapp_window_closes_at(last_inbound_ms: Option<i64>) -> Option<i64> {
+    last_inbound_ms.map(|t| t + WHATSAPP_WINDOW.as_millis() as i64)
 }
 
 /// Jobs of one customer conversation run one at a time, in order. SMS and
@@ -221,30 +232,35 @@ impl Relay {
     }
 
     /// Guest Auth: the guest's access token (cached by guest, refreshed
-    /// before it expires).
+    /// before it expires). The display name is looked up only for a login.
     async fn token(&self, session: &Session) -> Result<AccessToken, Failure> {
-        let name = match session.contact_id.as_deref() {
-            Some(id) => self.store().contact(id).await.map(|c| c.name).ok(),
-            None => None,
-        };
-        let name = match name {
-            Some(name) => name,
-            None => self
-                .store()
-                .relay_state(&session.id)
-                .await?
-                .onboarding_name
-                .unwrap_or_default(),
-        };
         Ok(self
             .inner
             .guests
-            .access_token(
+            .access_token_named(
                 session.customer_channel,
                 &session.customer_channel_id,
-                &name,
+                async || self.display_name(session).await,
             )
             .await?)
+    }
+
+    /// What the business calls the customer: their contact's name, the name
+    /// they gave the dialogue, else their number. A lookup that fails falls
+    /// back to the next (the name is only for display).
+    async fn display_name(&self, session: &Session) -> String {
+        if let Some(id) = session.contact_id.as_deref() {
+            if let Ok(contact) = self.store().contact(id).await {
+                return contact.name;
+            }
+        }
+        match self.store().relay_state(&session.id).await {
+            Ok(RelayState {
+                onboarding_name: Some(name),
+                ..
+            }) => name,
+            _ => session.customer_channel_id.clone(),
+        }
     }
 
     /// Writes what a job decided, in one transaction, and marks the job done

@@ -3,18 +3,16 @@
 //! files routed by channel, the WhatsApp 24-hour rule with its template,
 //! and delivery receipts.
 
-use std::time::Duration;
-
 use super::inbound::Receipt;
-use super::{conversation_key, notice_job, payload_str, Effects, Failure, Relay, StatusUpdate};
+use super::{
+    conversation_key, notice_job, payload_str, whatsapp_window_closes_at, Effects, Failure, Relay,
+    StatusUpdate,
+};
 use crate::connect::{mms_type, Outgoing, PublicMedia, SendError};
 use crate::media::MediaError;
 use crate::model::{Session, SessionStatus};
 use crate::store::{Attachment, Job, NewJob, NewMessage, RelayState};
 use crate::Channel;
-
-/// WhatsApp allows free-form messages this long after the customer's last one.
-const WHATSAPP_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Statuses only move forward: a late "submitted" does not undo "read".
 fn status_rank(status: &str) -> u8 {
@@ -30,9 +28,7 @@ fn status_rank(status: &str) -> u8 {
 
 /// Whether WhatsApp would refuse a free-form message now.
 fn outside_window(state: &RelayState, now_ms: i64) -> bool {
-    state
-        .last_inbound_at_ms
-        .is_none_or(|t| now_ms - t > WHATSAPP_WINDOW.as_millis() as i64)
+    whatsapp_window_closes_at(state.last_inbound_at_ms).is_none_or(|closes| now_ms > closes)
 }
 
 impl Relay {
@@ -220,42 +216,52 @@ impl Relay {
             return self.apply(None, effects).await;
         }
         self.notify(notices).await?;
-        self.send(&session, &row, &outgoing, &row, Some(message_id))
-            .await
+        let customer = (
+            session.customer_channel,
+            session.customer_channel_id.as_str(),
+        );
+        self.send(
+            customer,
+            &outgoing,
+            &row,
+            Some(&row),
+            Some((&session, message_id)),
+        )
+        .await
     }
 
-    /// Sends to the customer and records the outcome on the transcript line;
-    /// a refusal is also told to the agent.
+    /// Sends to the customer and records the outcome on the transcript line,
+    /// if there is one; a refusal of an agent's message (`notice`: the
+    /// session and the Webex message) is also told to the agent.
     async fn send(
         &self,
-        session: &Session,
-        row: &str,
+        (channel, customer): (Channel, &str),
         outgoing: &Outgoing,
         key: &str,
-        notice_about: Option<&str>,
+        row: Option<&str>,
+        notice: Option<(&Session, &str)>,
     ) -> Result<(), Failure> {
         match self
             .inner
             .connect
-            .send(
-                session.customer_channel,
-                &session.customer_channel_id,
-                outgoing,
-                key,
-            )
+            .send(channel, customer, outgoing, key)
             .await
         {
             Ok(transid) => {
-                self.store()
-                    .set_message_status(row, "sent", Some(&transid), None)
-                    .await?;
+                if let Some(row) = row {
+                    self.store()
+                        .set_message_status(row, "sent", Some(&transid), None)
+                        .await?;
+                }
                 Ok(())
             }
             Err(SendError::Refused { code, description }) => {
-                self.store()
-                    .set_message_status(row, "failed", None, Some((&code, &description)))
-                    .await?;
-                if let Some(about) = notice_about {
+                if let Some(row) = row {
+                    self.store()
+                        .set_message_status(row, "failed", None, Some((&code, &description)))
+                        .await?;
+                }
+                if let Some((session, about)) = notice {
                     self.notify(vec![notice_job(
                         session,
                         format!("notice:{about}:refused"),
@@ -274,8 +280,6 @@ impl Relay {
     pub(super) async fn send_to_customer(&self, job: &Job) -> Result<(), Failure> {
         let channel: Channel = serde_json::from_value(job.payload["channel"].clone())
             .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
-        let customer = payload_str(job, "customer");
-        let key = payload_str(job, "key");
         let row = job.payload["messageId"].as_str();
         if let Some(row) = row {
             if self.store().message_status(row).await?.as_deref() != Some("queued") {
@@ -290,27 +294,15 @@ impl Relay {
             },
             None => Outgoing::Text(payload_str(job, "text").to_string()),
         };
-        let result = self
-            .inner
-            .connect
-            .send(channel, customer, &outgoing, key)
-            .await;
-        match (result, row) {
-            (Ok(transid), Some(row)) => {
-                self.store()
-                    .set_message_status(row, "sent", Some(&transid), None)
-                    .await?;
-                Ok(())
-            }
-            (Ok(_), None) => Ok(()),
-            (Err(SendError::Refused { code, description }), Some(row)) => {
-                self.store()
-                    .set_message_status(row, "failed", None, Some((&code, &description)))
-                    .await?;
-                Err(SendError::Refused { code, description }.into())
-            }
-            (Err(e), _) => Err(e.into()),
-        }
+        let customer = payload_str(job, "customer");
+        self.send(
+            (channel, customer),
+            &outgoing,
+            payload_str(job, "key"),
+            row,
+            None,
+        )
+        .await
     }
 
     /// A delivery receipt: the line's status, and for a failed message of an
@@ -388,11 +380,7 @@ impl Relay {
             )));
             return Ok(());
         }
-        let customer = match session.contact_id.as_deref() {
-            Some(id) => self.store().contact(id).await.map(|c| c.name).ok(),
-            None => None,
-        }
-        .unwrap_or_else(|| session.customer_channel_id.clone());
+        let customer = self.display_name(session).await;
         let agent = match session.collab_agent_id.as_deref() {
             Some(email) => self
                 .store()

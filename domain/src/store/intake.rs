@@ -1,5 +1,5 @@
-//! Webhook intake: an accepted event (its dedup key, the transcript line and
-//! the outbox jobs it causes) is written before the webhook is answered.
+//! Webhook intake: an accepted event (its dedup key and the outbox jobs it
+//! causes) is written before the webhook is answered.
 //!
 //! Events that arrive while the database is busy are written together, in
 //! one transaction by one writer (group commit): no writers queueing on
@@ -8,7 +8,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NewJob, NewMessage, Store};
+use super::{NewJob, Store};
 use crate::error::DomainError;
 
 /// At most this many events per transaction.
@@ -24,7 +24,6 @@ pub struct Acceptance {
     pub event_id: String,
     /// A customer wrote: the session's last-inbound time (WhatsApp's 24 h window).
     pub touch_session: Option<String>,
-    pub message: Option<NewMessage>,
     pub jobs: Vec<NewJob>,
 }
 
@@ -96,9 +95,6 @@ async fn write_batch(store: &Store, events: &[&Acceptance]) -> Result<Vec<bool>,
         if new {
             if let Some(session) = &event.touch_session {
                 Store::touch_inbound(&mut tx, session).await?;
-            }
-            if let Some(message) = &event.message {
-                Store::add_message(&mut tx, message).await?;
             }
             Store::enqueue(&mut tx, &event.jobs).await?;
         }

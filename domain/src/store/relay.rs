@@ -140,19 +140,7 @@ impl Store {
         connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
-                    error_code = $3, error_text = $4, updated_at = $5 WHERE id = $6",
-        )
-        .bind(status)
-        .bind(connect_transid)
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        update_status(&self.pool, id, status, connect_transid, error).await
     }
 
     pub async fn message_by_provider_id(
@@ -263,17 +251,7 @@ impl Store {
         status: &str,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "UPDATE messages SET status = $1, error_code = $2, error_text = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(status)
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        update_status(&mut **tx, id, status, None, error).await
     }
 
     pub async fn save_guest_identity(
@@ -325,6 +303,29 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A transcript line's status; Connect's transid is kept unless a new one is given.
+async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+    status: &str,
+    connect_transid: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> Result<(), DomainError> {
+    sqlx::query(
+        "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
+                error_code = $3, error_text = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(status)
+    .bind(connect_transid)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(now_ms())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
