@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::calls::summary;
+use crate::calls::{redact_url, redacted_summary};
 use crate::state::{timestamp, CallRecord, Sandbox, Shared};
 
 /// Out-of-order deliveries are held at most this long waiting for the rest.
@@ -204,8 +204,8 @@ async fn send(sandbox: &Sandbox, delivery: &Delivery) {
             method: "POST".into(),
             path,
             status,
-            body: summary(&delivery.body),
-            url: Some(delivery.url.clone()),
+            body: redacted_summary(&delivery.body),
+            url: Some(redact_url(&delivery.url)),
             delivery_kind: Some(delivery.kind.name().into()),
             error,
             replay: false,

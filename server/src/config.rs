@@ -138,6 +138,76 @@ pub struct Config {
     )]
     pub media_scan_wait_seconds: u64,
 
+    /// Who may show the app in a frame (CSP `frame-ancestors`, besides this
+    /// site): the Webex App's origins, space- or comma-separated.
+    #[arg(
+        long,
+        env = "CM_FRAME_ANCESTORS",
+        default_value = "https://*.webex.com",
+        global = true
+    )]
+    pub frame_ancestors: String,
+
+    /// Seconds a request may take before it is answered 408 (streamed
+    /// downloads are exempt once their headers are sent).
+    #[arg(
+        long,
+        env = "CM_REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
+    /// Sign-in attempts per minute from one address (password, Webex, Embedded App).
+    #[arg(
+        long,
+        env = "CM_SIGN_IN_PER_MINUTE",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub sign_in_per_minute: u32,
+
+    /// Password sign-in attempts per minute for one account, from any address.
+    #[arg(
+        long,
+        env = "CM_SIGN_IN_PER_ACCOUNT_PER_MINUTE",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub sign_in_per_account_per_minute: u32,
+
+    /// Requests refused for a bad API key or webhook token per minute from
+    /// one address before the address is refused outright (429) for a while.
+    #[arg(
+        long,
+        env = "CM_BAD_CREDENTIALS_PER_MINUTE",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub bad_credentials_per_minute: u32,
+
+    /// Behind a reverse proxy: the header it sets to the client's address
+    /// (e.g. `X-Forwarded-For`; its last entry is used). Unset: the TCP peer.
+    /// Set it only when the proxy always sets the header, or clients could
+    /// forge their address.
+    #[arg(long, env = "CM_CLIENT_IP_HEADER", global = true)]
+    pub client_ip_header: Option<String>,
+
+    /// Hours that the ids of received webhooks are kept to recognise
+    /// redeliveries (Connect retries for minutes, Webex for about an hour).
+    #[arg(
+        long,
+        env = "CM_DEDUP_RETENTION_HOURS",
+        default_value_t = 72,
+        value_parser = clap::value_parser!(u64).range(2..),
+        global = true
+    )]
+    pub dedup_retention_hours: u64,
+
     #[command(flatten)]
     pub integrations: IntegrationSettings,
 }
@@ -162,6 +232,13 @@ impl Config {
             media_ttl_seconds: 604_800,
             media_max_bytes: 104_857_600,
             media_scan_wait_seconds: 30,
+            frame_ancestors: "https://*.webex.com".into(),
+            request_timeout_secs: 60,
+            sign_in_per_minute: 1000,
+            sign_in_per_account_per_minute: 1000,
+            bad_credentials_per_minute: 1000,
+            client_ip_header: None,
+            dedup_retention_hours: 72,
             integrations: IntegrationSettings {
                 public_url: None,
                 sandbox: false,

@@ -3,13 +3,43 @@
 //! the person to the ordinary sign-in page.
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::startup::AppState;
 
-pub async fn page(State(state): State<AppState>) -> Html<String> {
+pub async fn page(State(state): State<AppState>) -> Response {
     let sdk = state.integrations.embedded_sdk_url.clone();
-    Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk)))
+    let mut response = Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk))).into_response();
+    // No inline script: the page's own code is /embedded.js; the SDK comes
+    // from Webex (or the sandbox, which is this site).
+    let nonce = crate::headers::CspNonce::generate();
+    let csp = state.headers.csp_with_script(&nonce.0, &origin(&sdk));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// The page's script, served from this site so the CSP needs no inline code.
+pub async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+}
+
+/// `https://host[:port]` of a URL ('self' when it has none).
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => "'self'".to_string(),
+    }
 }
 
 fn html_escape(s: &str) -> String {
@@ -37,8 +67,12 @@ const PAGE: &str = r#"<!DOCTYPE html>
   </section>
 </main>
 <script src="{{SDK_URL}}"></script>
-<script>
-(async () => {
+<script src="/embedded.js"></script>
+</body>
+</html>
+"#;
+
+const SCRIPT: &str = r#"(async () => {
   const status = document.getElementById("status");
   const fail = (message) => {
     status.textContent = message;
@@ -70,7 +104,4 @@ const PAGE: &str = r#"<!DOCTYPE html>
     fail("Sign-in from Webex failed: " + e);
   }
 })();
-</script>
-</body>
-</html>
 "#;

@@ -1,14 +1,17 @@
 //! Where Webex and Webex Connect are, and the credentials to reach them.
 //!
-//! With `CM_SANDBOX=true` (the default for a newcomer) every endpoint points
-//! at the built-in sandbox under `/sandbox`, and the shared secrets are
-//! generated at start-up, so nothing secret is ever configured or committed.
-//! Set `CM_SANDBOX=false` and the `CM_WEBEX_*` / `CM_CONNECT_*` settings to
-//! talk to the real services.
+//! With `CM_SANDBOX=true` (what `scripts/run` sets for a newcomer) every
+//! endpoint points at the built-in sandbox under `/sandbox`, and the shared
+//! secrets are generated at start-up, so nothing secret is ever configured or
+//! committed. The sandbox lets anyone sign in as anyone, so it is off unless
+//! asked for and refuses to run where others could reach it
+//! ([`Integrations::check_sandbox_is_private`]). Without it, the
+//! `CM_WEBEX_*` / `CM_CONNECT_*` settings point at the real services.
 
 use clap::Args;
 use rand::RngCore;
 use std::fmt;
+use std::net::SocketAddr;
 
 /// A secret value: never printed by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,8 +47,10 @@ pub struct IntegrationSettings {
     #[arg(long, env = "CM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
-    /// Serve the simulated Webex and Webex Connect at /sandbox and point every integration at them.
-    #[arg(long, env = "CM_SANDBOX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    /// Serve the simulated Webex and Webex Connect at /sandbox and point every
+    /// integration at them. A demo convenience: anyone can sign in as anyone,
+    /// so it is refused unless bound to loopback with an http public URL.
+    #[arg(long, env = "CM_SANDBOX", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub sandbox: bool,
 
     /// Webex REST API base URL (real: https://webexapis.com/v1).
@@ -152,6 +157,43 @@ pub struct IntegrationSettings {
     pub connect_webhook_key: Option<Secret>,
 }
 
+impl IntegrationSettings {
+    /// The settings the native relay needs that are not set (empty when
+    /// the sandbox provides them all).
+    pub fn missing_for_native_relay(&self) -> Vec<&'static str> {
+        if self.sandbox {
+            return Vec::new();
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let secret = |v: &Option<Secret>| v.as_ref().is_some_and(|v| !v.expose().trim().is_empty());
+        [
+            ("CM_PUBLIC_URL", set(&self.public_url)),
+            ("CM_WEBEX_API_URL", set(&self.webex_api_url)),
+            ("CM_GUEST_ISSUER_ID", set(&self.guest_issuer_id)),
+            ("CM_GUEST_ISSUER_SECRET", secret(&self.guest_issuer_secret)),
+            (
+                "CM_WEBEX_WEBHOOK_SECRET",
+                secret(&self.webex_webhook_secret),
+            ),
+            ("CM_CONNECT_API_URL", set(&self.connect_api_url)),
+            ("CM_CONNECT_API_KEY", secret(&self.connect_api_key)),
+            (
+                "CM_CONNECT_INBOUND_TOKEN",
+                secret(&self.connect_inbound_token),
+            ),
+            (
+                "CM_CONNECT_WHATSAPP_APP_ID",
+                set(&self.connect_whatsapp_app_id),
+            ),
+            ("CM_CONNECT_SMS_SENDER_ID", set(&self.connect_sms_sender_id)),
+        ]
+        .into_iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 /// Settings read from `<NAME>_FILE` when `<NAME>` is unset.
 pub const SECRET_SETTINGS: &[&str] = &[
     "CM_WEBEX_CLIENT_SECRET",
@@ -208,6 +250,53 @@ fn random_base64_secret() -> String {
 }
 
 impl Integrations {
+    /// The sandbox's sign-in pages let anyone be any agent, admins included,
+    /// so it runs only where nobody else can reach it: bound to loopback,
+    /// with a plain-http public URL on this machine.
+    pub fn check_sandbox_is_private(&self, bind: SocketAddr) -> Result<(), String> {
+        if !self.sandbox {
+            return Ok(());
+        }
+        const WHY: &str = "the sandbox lets anyone sign in as any agent, so it only runs \
+             on this machine; for a deployment set CM_SANDBOX=false and configure Webex and \
+             Connect (README: Deploying)";
+        if !bind.ip().is_loopback() {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with CM_BIND={bind} (not a loopback address): {WHY}"
+            ));
+        }
+        if self.public_url.to_ascii_lowercase().starts_with("https://") {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with an https CM_PUBLIC_URL ({}): {WHY}",
+                self.public_url
+            ));
+        }
+        let host = self
+            .public_url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(&self.public_url)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with CM_PUBLIC_URL={} (not this machine): {WHY}",
+                self.public_url
+            ));
+        }
+        Ok(())
+    }
+
     /// Resolves the settings; `listen_url` is where this server listens,
     /// used as the public URL when none is configured.
     pub fn resolve(s: &IntegrationSettings, listen_url: &str) -> Integrations {
@@ -314,6 +403,45 @@ mod tests {
             "generated per start"
         );
         assert!(!format!("{a:?}").contains(a.connect_api_key.as_ref().unwrap().expose()));
+    }
+
+    #[test]
+    fn the_sandbox_is_off_unless_asked_for() {
+        let cli = Cli::parse_from(["x"]);
+        assert!(!cli.s.sandbox);
+        assert_eq!(
+            cli.s.missing_for_native_relay().len(),
+            10,
+            "every native relay setting is listed at once"
+        );
+    }
+
+    #[test]
+    fn the_sandbox_refuses_to_be_reachable_by_others() {
+        let resolve = |args: &[&str]| {
+            let mut all = vec!["x", "--sandbox", "true"];
+            all.extend_from_slice(args);
+            Integrations::resolve(&Cli::parse_from(all).s, "http://127.0.0.1:3000")
+        };
+        let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let v6: SocketAddr = "[::]:3000".parse().unwrap();
+        assert!(resolve(&[]).check_sandbox_is_private(local).is_ok());
+        assert!(resolve(&["--public-url", "http://localhost:3000"])
+            .check_sandbox_is_private(local)
+            .is_ok());
+        let err = resolve(&[]).check_sandbox_is_private(any).unwrap_err();
+        assert!(err.contains("CM_BIND"), "{err}");
+        assert!(resolve(&[]).check_sandbox_is_private(v6).is_err());
+        let err = resolve(&["--public-url", "https://cm.example.com"])
+            .check_sandbox_is_private(local)
+            .unwrap_err();
+        assert!(err.contains("CM_PUBLIC_URL"), "{err}");
+        assert!(resolve(&["--public-url", "http://cm.example.com"])
+            .check_sandbox_is_private(local)
+            .is_err());
+        let off = Integrations::resolve(&Cli::parse_from(["x"]).s, "http://0.0.0.0:3000");
+        assert!(off.check_sandbox_is_private(any).is_ok());
     }
 
     #[test]

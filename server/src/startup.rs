@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
@@ -36,10 +38,16 @@ pub struct AppState {
     pub guests: Option<domain::guests::GuestAuth>,
     /// The media cache (both relay modes), when the Webex API URL is configured.
     pub media: Option<domain::media::MediaCache>,
+    /// Security headers (CSP, HSTS, framing) from the settings.
+    pub headers: crate::headers::HeaderPolicy,
+    /// Per-address and per-account limits on sign-in and bad credentials.
+    pub throttles: Arc<crate::throttle::Throttles>,
 }
 
 pub struct Application {
     relay: Option<domain::relay::Relay>,
+    throttles: Arc<crate::throttle::Throttles>,
+    dedup_retention: Duration,
     listener: TcpListener,
     router: Router,
     store: Store,
@@ -78,6 +86,18 @@ impl Application {
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let integrations = Integrations::resolve(&config.integrations, &format!("http://{addr}"));
+        integrations
+            .check_sandbox_is_private(addr)
+            .map_err(anyhow::Error::msg)?;
+        let missing = config.integrations.missing_for_native_relay();
+        if config.relay_mode == "native" && !missing.is_empty() {
+            anyhow::bail!(
+                "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
+                 not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
+                 let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
+                missing.join(", ")
+            );
+        }
         let auth = AuthSettings::new(
             integrations.public_url.starts_with("https://"),
             Duration::from_secs(config.session_idle_minutes * 60),
@@ -109,7 +129,26 @@ impl Application {
         } else {
             None
         };
+        let client_ip_header = match config.client_ip_header.as_deref() {
+            Some(name) => Some(axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
+                anyhow::anyhow!("CM_CLIENT_IP_HEADER is not a valid header name: {name:?}")
+            })?),
+            None => None,
+        };
+        let throttles = crate::throttle::Throttles::new(
+            crate::throttle::Limits {
+                sign_in_per_minute: config.sign_in_per_minute,
+                sign_in_per_account_per_minute: config.sign_in_per_account_per_minute,
+                bad_credentials_per_minute: config.bad_credentials_per_minute,
+            },
+            client_ip_header,
+        );
+        let headers =
+            crate::headers::HeaderPolicy::new(&config.frame_ancestors, &integrations.public_url);
+        let dedup_retention = Duration::from_secs(config.dedup_retention_hours * 3600);
         let state = AppState {
+            headers,
+            throttles: throttles.clone(),
             relay,
             guests,
             media,
@@ -133,6 +172,8 @@ impl Application {
         }
         Ok(Application {
             relay: state.relay.clone(),
+            throttles,
+            dedup_retention,
             listener,
             router: app_router,
             store,
@@ -159,7 +200,16 @@ impl Application {
             .relay
             .clone()
             .map(|relay| tokio::spawn(async move { relay.work(stop_rx).await }));
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let maintenance = tokio::spawn(maintain(
+            self.store.clone(),
+            self.throttles.clone(),
+            self.dedup_retention,
+            stop_worker.subscribe(),
+        ));
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
         });
@@ -174,12 +224,37 @@ impl Application {
         // The worker finishes the deliveries it holds; unfinished jobs stay
         // in the outbox for the next start.
         let _ = stop_worker.send(true);
+        maintenance.abort();
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
         }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Housekeeping every few minutes: forget webhook ids past the dedup
+/// retention and rate-limit state that has refilled.
+async fn maintain(
+    store: Store,
+    throttles: Arc<crate::throttle::Throttles>,
+    dedup_retention: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    const EVERY: Duration = Duration::from_secs(300);
+    loop {
+        let cutoff = domain::store::now_ms() - dedup_retention.as_millis() as i64;
+        match store.prune_inbound_events(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned old webhook dedup records"),
+            Err(e) => tracing::warn!(error = %e, "could not prune webhook dedup records"),
+        }
+        throttles.sweep();
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -238,12 +313,33 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(deps.clone()),
+            {
+                let deps = deps.clone();
+                move || {
+                    provide_context(deps.clone());
+                    crate::headers::provide_request_nonce();
+                }
+            },
             move || app::shell(leptos_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || {
+                provide_context(deps.clone());
+                crate::headers::provide_request_nonce();
+            },
+            app::shell,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::resolve_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::same_origin))
+        // Every body is capped (server functions, webhooks, auth); the API
+        // answers oversized JSON with its own error first.
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.request_timeout_secs),
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::throttle::throttle))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .with_state(state)
         .layer(CatchPanicLayer::custom(api::error::panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())

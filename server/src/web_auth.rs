@@ -92,6 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/webex/callback", get(webex_callback))
         .route("/auth/embedded", post(embedded_sign_in))
         .route("/embedded", get(crate::embedded::page))
+        .route("/embedded.js", get(crate::embedded::script))
 }
 
 const STATE_COOKIE: &str = "cm_oauth_state";

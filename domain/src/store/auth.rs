@@ -27,6 +27,8 @@ pub enum SignInError {
     UnknownAgent(String),
     #[error("the account {0} is disabled: ask an admin")]
     Disabled(String),
+    #[error("the server is busy checking passwords: try again in a moment")]
+    Busy,
 }
 
 fn token_hash(token: &str) -> String {
@@ -62,10 +64,9 @@ impl Store {
             .clone()
             .unwrap_or_else(|| password::dummy_hash().to_string());
         let password = password.to_string();
-        let matches =
-            tokio::task::spawn_blocking(move || password::verify(&password, &stored_for_check))
-                .await
-                .unwrap_or(false);
+        let matches = password::bounded(move || password::verify(&password, &stored_for_check))
+            .await
+            .map_err(|_| SignInError::Busy)?;
         match agent {
             Some(agent) if matches && stored.is_some() => {
                 if agent.disabled {

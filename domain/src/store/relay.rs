@@ -105,6 +105,30 @@ impl Store {
         Ok(inserted.is_some())
     }
 
+    /// Forgets webhook event ids received before `before_ms` (the dedup
+    /// retention), in small batches so acknowledgements never wait long.
+    /// Returns how many were removed.
+    pub async fn prune_inbound_events(&self, before_ms: i64) -> Result<u64, DomainError> {
+        const BATCH: i64 = 1000;
+        let mut removed = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "DELETE FROM inbound_events WHERE (provider, event_id) IN
+                   (SELECT provider, event_id FROM inbound_events WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(before_ms)
+            .bind(BATCH)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            removed += done.rows_affected();
+            if done.rows_affected() < BATCH as u64 {
+                return Ok(removed);
+            }
+        }
+    }
+
     /// Adds a transcript line.
     pub async fn add_message(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,

@@ -1,0 +1,9 @@
+//! One test per attack on the product (issue #10): each would pass for the
+//! attacker without the defence it names. Real server, real HTTP on loopback.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod defaults;
+mod floods;
+mod headers;
