@@ -99,6 +99,9 @@ pub struct SessionPage {
     pub window: Option<String>,
     pub viewer_email: String,
     pub csrf: String,
+    /// Where files may be linked from (this site, allowed media hosts):
+    /// other URLs in the transcript are shown as text.
+    pub link_origins: Vec<String>,
 }
 
 #[server(endpoint = "sessions/get")]
@@ -121,6 +124,7 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
         },
         viewer_email: web.agent.email,
         csrf: web.csrf_token,
+        link_origins: crate::ssr::deps().link_origins,
     })
 }
 
@@ -311,6 +315,7 @@ fn SessionDetail() -> impl IntoView {
                     Ok(page) => {
                         let window = page.window.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
+                        let link_origins = page.link_origins;
                         let s = row.session;
                         let mine = s.collab_agent_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&me_email));
                         let ended = s.status == SessionStatus::Ended;
@@ -354,7 +359,7 @@ fn SessionDetail() -> impl IntoView {
                                     </div>
                                 </div>
                             })}
-                            <Transcript messages=row.messages.clone() />
+                            <Transcript messages=row.messages.clone() link_origins=link_origins.clone() />
                         }.into_any()
                     }
                 })
@@ -398,7 +403,7 @@ fn status_text(m: &Message) -> String {
 
 /// The conversation as relayed, with each message's delivery status.
 #[component]
-fn Transcript(messages: Vec<Message>) -> impl IntoView {
+fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoView {
     view! {
         <h2>"Messages"</h2>
         {if messages.is_empty() {
@@ -417,13 +422,19 @@ fn Transcript(messages: Vec<Message>) -> impl IntoView {
                         let failed = m.status == "failed";
                         let file = m.attachment_url.clone().map(|url| {
                             let name = m.attachment_name.clone().unwrap_or_else(|| "attachment".into());
+                            // A URL from elsewhere is shown, never followed or loaded.
+                            if !domain::links::linkable(&url, &link_origins) {
+                                return view! {
+                                    <p class="attachment">{format!("📎 {name} (not opened: {url})")}</p>
+                                }.into_any();
+                            }
                             let image = m.attachment_mime.as_deref().is_some_and(|t| t.starts_with("image/"));
                             view! {
                                 <p class="attachment">
                                     {image.then(|| view! { <img src=url.clone() alt=name.clone() loading="lazy" /> })}
-                                    <a href=url rel="external" target="_blank">{format!("📎 {name}")}</a>
+                                    <a href=url rel="external noopener noreferrer" target="_blank">{format!("📎 {name}")}</a>
                                 </p>
-                            }
+                            }.into_any()
                         });
                         view! {
                             <li class=format!("msg {}", m.direction)>

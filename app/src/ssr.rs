@@ -67,6 +67,9 @@ pub struct ServerDeps {
     /// The native relay; `None` when Webex Connect runs the workflows.
     pub relay: Option<domain::relay::Relay>,
     pub endpoints: Vec<Endpoint>,
+    /// Origins and host patterns whose URLs pages may link to or load
+    /// (`domain::links::linkable`): this site and the allowed media hosts.
+    pub link_origins: Vec<String>,
 }
 
 pub fn deps() -> ServerDeps {

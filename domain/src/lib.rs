@@ -7,6 +7,7 @@
 pub mod access;
 pub mod channel;
 pub mod error;
+pub mod links;
 pub mod model;
 pub mod phone;
 

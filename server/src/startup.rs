@@ -273,6 +273,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
         ),
         sandbox: i.sandbox,
         relay: state.relay.clone(),
+        link_origins: vec![i.public_url.clone()],
         endpoints: vec![
             Endpoint {
                 name: "Webex REST API",
@@ -331,9 +332,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::resolve_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::same_origin))
-        // Every body is capped (server functions, webhooks, auth); the API
-        // answers oversized JSON with its own error first.
+        // Every body is capped (server functions, webhooks, auth), with the
+        // API's JSON error.
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .layer(axum::middleware::map_response_with_state(
+            state.config.max_body_bytes,
+            api::error::payload_too_large_as_json,
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.config.request_timeout_secs),

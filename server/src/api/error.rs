@@ -283,3 +283,19 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub async fn api_not_found() -> ApiError {
     ApiError::NotFound("no such API route: see /api/v1/openapi.json".into())
 }
+
+/// The body limit on every route answers 413 in the usual error shape
+/// (naming the limit) rather than as plain text.
+pub async fn payload_too_large_as_json(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    response: Response,
+) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
+    response
+}

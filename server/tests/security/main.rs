@@ -7,3 +7,4 @@ mod common;
 mod defaults;
 mod floods;
 mod headers;
+mod render;
