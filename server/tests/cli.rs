@@ -122,6 +122,8 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", db.url())
+        // The sandbox generates secrets at start: none may reach the log.
+        .env("CM_SANDBOX", "true")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
