@@ -90,7 +90,8 @@ impl Application {
         );
         let guests = api::services::build_guest_auth(&integrations, &store)
             .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
-        let media = api::services::build_media_cache(&integrations, &store, &config);
+        let media = api::services::build_media_cache(&integrations, &store, &config)
+            .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
         let relay = if config.relay_mode == "native" {
             let relay = crate::webhooks::build_relay(
                 &config,
