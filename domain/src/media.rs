@@ -190,22 +190,24 @@ impl MediaCache {
         self.webex
             .content_url(&self.files, url)
             .map_err(MediaError::NotWebexUrl)?;
-        let _slot = tokio::time::timeout(SLOT_WAIT, self.transfers.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or(MediaError::Busy {
-                retry_after: BUSY_RETRY,
-            })?;
         let deadline = Instant::now() + self.settings.scan_wait;
-        let download = loop {
+        // The slot is held while bytes move, not while Webex scans.
+        let (download, _slot) = loop {
+            let slot = tokio::time::timeout(SLOT_WAIT, self.transfers.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(MediaError::Busy {
+                    retry_after: BUSY_RETRY,
+                })?;
             match self
                 .webex
                 .download(&self.files, url, token, self.settings.max_bytes)
                 .await
             {
-                Ok(download) => break download,
+                Ok(download) => break (download, slot),
                 Err(DownloadError::Scanning { retry_after }) => {
+                    drop(slot);
                     let wait = retry_after
                         .unwrap_or(DEFAULT_SCAN_RETRY)
                         .max(MIN_SCAN_RETRY);
