@@ -326,6 +326,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fetch_host_lists_are_comma_separated_and_the_defaults_are_valid() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            c: Config,
+        }
+        let defaults = Cli::parse_from(["x"]).c;
+        assert_eq!(
+            defaults.fetch_allowed_hosts_connect,
+            ["*.webexconnect.io", "*.imiconnect.io", "*.imiconnect.eu"]
+        );
+        assert!(defaults.fetch_allowed_hosts_webex.is_empty());
+        domain::fetch::FetchRules::new("Connect", None, &defaults.fetch_allowed_hosts_connect)
+            .unwrap();
+        let set = Cli::parse_from([
+            "x",
+            "--fetch-allowed-hosts-webex",
+            "files.example.com,*.cdn.example.com",
+        ])
+        .c;
+        assert_eq!(
+            set.fetch_allowed_hosts_webex,
+            ["files.example.com", "*.cdn.example.com"]
+        );
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url_password("postgres://app:s3cret@db:5432/cm"),
