@@ -18,6 +18,8 @@ pub mod connect;
 #[cfg(feature = "server")]
 pub mod csv_io;
 #[cfg(feature = "server")]
+pub mod fetch;
+#[cfg(feature = "server")]
 pub mod guests;
 #[cfg(feature = "server")]
 pub mod media;

@@ -35,8 +35,10 @@ pub fn linkable(url: &str, allowed: &[String]) -> bool {
     };
     allowed.iter().any(|a| {
         let a = a.trim().trim_end_matches('/').to_ascii_lowercase();
-        if a.contains("://") {
-            a == origin
+        if let Some((a_scheme, a_rest)) = a.split_once("://") {
+            // An allowed base URL may have a path: its origin counts.
+            let a_authority = a_rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{a_scheme}://{a_authority}") == origin
         } else if let Some(suffix) = a.strip_prefix("*.") {
             scheme == "https" && host.ends_with(&format!(".{suffix}"))
         } else {
@@ -53,6 +55,7 @@ mod tests {
         vec![
             "http://127.0.0.1:3000".into(),
             "https://cm.example.com/".into(),
+            "https://us.webexconnect.io/resources".into(),
             "*.webexconnect.io".into(),
         ]
     }
@@ -65,6 +68,7 @@ mod tests {
             "https://cm.example.com/media/abc",
             "https://media.us.webexconnect.io/file/1.jpg",
             "HTTPS://Media.WebexConnect.io:443/x",
+            "https://us.webexconnect.io/media/1.png",
         ] {
             assert!(linkable(ok, &allowed()), "{ok}");
         }

@@ -3,20 +3,27 @@
 //! that WhatsApp, MMS carriers and Connect can download them (they cannot
 //! present a Webex token).
 //!
-//! Only Webex file URLs (`{CM_WEBEX_API_URL}/contents/{id}`) are fetched: the
-//! server never fetches other hosts on a caller's behalf. While Webex is still
-//! scanning a file for malware (423 + `Retry-After`), the fetch is retried,
-//! honouring `Retry-After`, for at most [`MediaSettings::scan_wait`]. Files
-//! over [`MediaSettings::max_bytes`] are refused while reading. The id is
-//! random (144 bits, URL-safe base64); the filename in the URL is cosmetic
-//! (WhatsApp wants URLs that end with the extension).
+//! Only Webex file URLs are fetched, through the Webex [`Fetcher`] (this
+//! Webex's origin and the configured Webex file hosts; see `crate::fetch`):
+//! the server never fetches other hosts on a caller's behalf. While Webex is
+//! still scanning a file for malware (423 + `Retry-After`), the fetch is
+//! retried, honouring `Retry-After`, for at most [`MediaSettings::scan_wait`].
+//! The file is stored in chunks as it streams in and refused as soon as it
+//! passes [`MediaSettings::max_bytes`]; at most
+//! [`MediaSettings::max_concurrent`] transfers (downloads into the cache and
+//! downloads from `/media`) run at once. The id is random (144 bits,
+//! URL-safe base64); the filename in the URL is cosmetic (WhatsApp wants URLs
+//! that end with the extension).
 
 use base64::Engine;
 use rand::RngCore;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::DomainError;
-use crate::store::{now_ms, MediaFile, MediaFileInfo, Store};
+use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::store::{now_ms, MediaFileInfo, Store, MEDIA_CHUNK_BYTES};
 use crate::webex::{DownloadError, WebexClient, WebexError};
 
 /// Limits of the media cache.
@@ -28,6 +35,8 @@ pub struct MediaSettings {
     pub max_bytes: u64,
     /// How long to wait for Webex's malware scan before giving up.
     pub scan_wait: Duration,
+    /// Media transfers (into the cache or out of `/media`) at once.
+    pub max_concurrent: usize,
 }
 
 impl Default for MediaSettings {
@@ -36,6 +45,7 @@ impl Default for MediaSettings {
             ttl: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 100 * 1024 * 1024,
             scan_wait: Duration::from_secs(30),
+            max_concurrent: 8,
         }
     }
 }
@@ -55,7 +65,8 @@ pub struct CachedMedia {
 /// Why a file was not cached.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    /// The URL is not a Webex file URL (the reason, for the `url` field).
+    /// The URL is not a Webex file URL, or Webex redirected elsewhere (the
+    /// reason, for the `url` field).
     #[error("url: {0}")]
     NotWebexUrl(String),
     /// Webex was still scanning the file when the wait ran out: try again
@@ -70,6 +81,9 @@ pub enum MediaError {
     Unscannable,
     #[error("the file is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// Every media transfer slot stayed taken: try again after `retry_after`.
+    #[error("too many media transfers at once; try again in {} s", retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
     /// Webex refused (4xx) or was unavailable (5xx, 429, network).
     #[error(transparent)]
     Webex(WebexError),
@@ -86,8 +100,15 @@ impl From<DownloadError> for MediaError {
             DownloadError::Infected => MediaError::Infected,
             DownloadError::Unscannable => MediaError::Unscannable,
             DownloadError::TooLarge { limit } => MediaError::TooLarge { limit },
+            DownloadError::NotAllowed(m) => MediaError::NotWebexUrl(m),
             DownloadError::Webex(e) => MediaError::Webex(e),
         }
+    }
+}
+
+impl From<FetchError> for MediaError {
+    fn from(e: FetchError) -> Self {
+        DownloadError::from(e).into()
     }
 }
 
@@ -101,14 +122,22 @@ impl From<DomainError> for MediaError {
 const DEFAULT_SCAN_RETRY: Duration = Duration::from_secs(2);
 /// Never poll Webex faster than this, whatever `Retry-After` says.
 const MIN_SCAN_RETRY: Duration = Duration::from_millis(500);
+/// How long a download into the cache waits for a transfer slot before
+/// its job is retried later.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+/// When to come back after finding every transfer slot taken.
+pub const BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// Fetches Webex files into the store and finds them again. Cheap to clone.
 #[derive(Clone)]
 pub struct MediaCache {
     store: Store,
     webex: WebexClient,
+    files: Fetcher,
     public_url: String,
     settings: MediaSettings,
+    /// Media transfers running now (downloads in, `/media` downloads out).
+    transfers: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for MediaCache {
@@ -121,17 +150,21 @@ impl std::fmt::Debug for MediaCache {
 }
 
 impl MediaCache {
-    /// `public_url` is this server's public base URL (`CM_PUBLIC_URL`).
+    /// `public_url` is this server's public base URL (`CM_PUBLIC_URL`);
+    /// `files` fetches Webex files (its rules say which hosts).
     pub fn new(
         store: Store,
         webex: WebexClient,
+        files: Fetcher,
         public_url: &str,
         settings: MediaSettings,
     ) -> MediaCache {
         MediaCache {
             store,
             webex,
+            files,
             public_url: public_url.trim_end_matches('/').to_string(),
+            transfers: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             settings,
         }
     }
@@ -140,21 +173,41 @@ impl MediaCache {
         self.settings
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A transfer slot if one is free now (`/media` answers 503 without
+    /// one rather than queueing); released when dropped.
+    pub fn try_transfer_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.transfers.clone().try_acquire_owned().ok()
+    }
+
     /// Fetches the Webex file at `url` with the bearer `token` (a guest's or
-    /// an agent's access token), stores it and answers its public URL.
+    /// an agent's access token), stores it chunk by chunk as it arrives and
+    /// answers its public URL.
     pub async fn cache(&self, url: &str, token: &str) -> Result<CachedMedia, MediaError> {
         self.webex
-            .content_url(url)
+            .content_url(&self.files, url)
             .map_err(MediaError::NotWebexUrl)?;
         let deadline = Instant::now() + self.settings.scan_wait;
-        let download = loop {
+        // The slot is held while bytes move, not while Webex scans.
+        let (download, _slot) = loop {
+            let slot = tokio::time::timeout(SLOT_WAIT, self.transfers.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(MediaError::Busy {
+                    retry_after: BUSY_RETRY,
+                })?;
             match self
                 .webex
-                .download(url, token, self.settings.max_bytes)
+                .download(&self.files, url, token, self.settings.max_bytes)
                 .await
             {
-                Ok(download) => break download,
+                Ok(download) => break (download, slot),
                 Err(DownloadError::Scanning { retry_after }) => {
+                    drop(slot);
                     let wait = retry_after
                         .unwrap_or(DEFAULT_SCAN_RETRY)
                         .max(MIN_SCAN_RETRY);
@@ -168,24 +221,65 @@ impl MediaCache {
         };
         let mime_type = mime_type(&download.content_type);
         let filename = display_filename(download.filename.as_deref(), &mime_type);
+        let id = new_media_id();
         let now = now_ms();
+        let size = match self.store_chunks(&id, download.body, now).await {
+            Ok(size) => size,
+            Err(e) => {
+                // Nothing of a refused or broken download stays stored.
+                if let Err(cleanup) = self.store.delete_media_chunks(&id).await {
+                    tracing::warn!(error = %cleanup, "chunks of a failed download were not deleted (swept later)");
+                }
+                return Err(e);
+            }
+        };
         let info = MediaFileInfo {
-            id: new_media_id(),
+            id,
             filename,
             mime_type,
-            size: download.size as i64,
+            size: size as i64,
             created_at_ms: now,
             expires_at_ms: now.saturating_add(self.settings.ttl.as_millis() as i64),
         };
-        self.store.insert_media_file(&info, &download.bytes).await?;
+        self.store.insert_media_info(&info).await?;
         Ok(CachedMedia {
             url: self.url_of(&info),
             id: info.id,
             filename: info.filename,
             mime_type: info.mime_type,
-            size: download.size,
+            size,
             expires_at_ms: info.expires_at_ms,
         })
+    }
+
+    /// Writes the body as it arrives, [`MEDIA_CHUNK_BYTES`] per chunk; the
+    /// size. The body's cap stops it before a chunk past the cap is written.
+    async fn store_chunks(&self, id: &str, mut body: Fetched, now: i64) -> Result<u64, MediaError> {
+        let mut pending: Vec<u8> = Vec::with_capacity(MEDIA_CHUNK_BYTES);
+        let mut seq = 0i64;
+        let mut size = 0u64;
+        while let Some(piece) = body.chunk().await? {
+            size += piece.len() as u64;
+            let mut rest = &piece[..];
+            while !rest.is_empty() {
+                let take = (MEDIA_CHUNK_BYTES - pending.len()).min(rest.len());
+                pending.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if pending.len() == MEDIA_CHUNK_BYTES {
+                    self.store
+                        .insert_media_chunk(id, seq, &pending, now)
+                        .await?;
+                    seq += 1;
+                    pending.clear();
+                }
+            }
+        }
+        if !pending.is_empty() {
+            self.store
+                .insert_media_chunk(id, seq, &pending, now)
+                .await?;
+        }
+        Ok(size)
     }
 
     /// The public URL of a cached file.
@@ -196,15 +290,6 @@ impl MediaCache {
             info.id,
             url_filename(&info.filename, &info.mime_type)
         )
-    }
-
-    /// A live cached file with its bytes (`None`: unknown, malformed or
-    /// expired id; expired rows are deleted).
-    pub async fn file(&self, id: &str) -> Result<Option<MediaFile>, DomainError> {
-        if !is_media_id(id) {
-            return Ok(None);
-        }
-        self.store.media_file(id, now_ms()).await
     }
 
     /// A live cached file's description, without reading the bytes.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::channel::Channel;
+use crate::fetch::{FetchError, Fetched, Fetcher};
 
 /// The guest's identity within the issuer: channel and channel id together,
 /// because SMS and WhatsApp share the phone number but are different guests.
@@ -115,44 +116,27 @@ pub enum WebexError {
     Refused { status: u16, message: String },
 }
 
-/// The longest a file download may take in all (a stall ends it sooner).
-const FILE_DOWNLOAD_LIMIT: Duration = Duration::from_secs(300);
-
 /// The Webex REST API at a base URL (real or sandbox).
 #[derive(Debug, Clone)]
 pub struct WebexClient {
     base: String,
     http: reqwest::Client,
-    /// Downloads: no overall deadline (files reach 100 MB) but a stall
-    /// timeout, and redirects only within `{base}/contents/`.
-    files: reqwest::Client,
 }
 
 impl WebexClient {
     pub fn new(base_url: &str, timeout: Duration) -> WebexClient {
-        let base = base_url.trim_end_matches('/').to_string();
-        let contents = format!("{base}/contents/");
-        let files = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .read_timeout(timeout)
-            .timeout(FILE_DOWNLOAD_LIMIT)
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() < 5 && attempt.url().as_str().starts_with(&contents) {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .build()
-            .expect("a client with timeouts builds");
         WebexClient {
-            base,
+            base: base_url.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
                 .expect("a client with a timeout builds"),
-            files,
         }
+    }
+
+    /// This Webex's API base URL (the origin Webex files are fetched from).
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// Exchanges a guest JWT for an access token (`POST /jwt/login`).
@@ -306,25 +290,15 @@ impl WebexClient {
     }
 }
 
-/// A file downloaded from Webex (`GET /contents/{id}`).
-#[derive(Clone, PartialEq, Eq)]
+/// A file of Webex (`GET /contents/{id}`) whose body is still to be read.
+#[derive(Debug)]
 pub struct Download {
-    pub bytes: Vec<u8>,
     /// `Content-Type` as Webex sent it (`application/octet-stream` if none).
     pub content_type: String,
     /// From `Content-Disposition` (`filename*` preferred), unsanitized.
     pub filename: Option<String>,
-    pub size: u64,
-}
-
-impl std::fmt::Debug for Download {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download")
-            .field("content_type", &self.content_type)
-            .field("filename", &self.filename)
-            .field("size", &self.size)
-            .finish_non_exhaustive()
-    }
+    /// The body, capped at the size the download was asked with.
+    pub body: Fetched,
 }
 
 /// Why a file could not be downloaded: Webex's malware-scan answers first.
@@ -342,97 +316,73 @@ pub enum DownloadError {
     /// Larger than allowed (by `Content-Length` or while reading).
     #[error("the file is larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The URL, or where Webex redirected, is not a Webex file URL.
+    #[error("{0}")]
+    NotAllowed(String),
     /// Refused (other 4xx) or unavailable (5xx, 429, network).
     #[error(transparent)]
     Webex(#[from] WebexError),
 }
 
 impl WebexClient {
-    /// Checks that `url` names a file of this Webex: `{base}/contents/{id}`
-    /// (same scheme, host and port; no credentials, query or fragment).
-    /// Anything else is refused, so callers cannot make this server fetch
-    /// other hosts or other Webex resources with a token.
-    pub fn content_url(&self, url: &str) -> Result<reqwest::Url, String> {
-        let expected = format!("{}/contents/", self.base);
-        let refuse = || format!("must be a Webex file URL ({expected}{{id}})");
-        let base = reqwest::Url::parse(&expected).map_err(|_| refuse())?;
-        let url = reqwest::Url::parse(url.trim()).map_err(|_| refuse())?;
-        let id = url.path().strip_prefix(base.path()).unwrap_or_default();
-        let same_origin = url.scheme() == base.scheme()
-            && url.host_str() == base.host_str()
-            && url.port_or_known_default() == base.port_or_known_default();
-        if !same_origin
-            || !url.username().is_empty()
-            || url.password().is_some()
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || id.is_empty()
-            || id.contains('/')
-        {
-            return Err(refuse());
+    /// Checks that `url` names a file of this Webex: allowed by `files`
+    /// (this Webex's origin, or a configured Webex file host) and shaped
+    /// `{base path}/contents/{id}` (no query or fragment). Anything else is
+    /// refused, so callers cannot make this server fetch other hosts or
+    /// other Webex resources with a token.
+    pub fn content_url(&self, files: &Fetcher, url: &str) -> Result<reqwest::Url, String> {
+        let url = files.check(url).map_err(|e| e.to_string())?;
+        let base_path = reqwest::Url::parse(&self.base)
+            .map(|b| b.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        let prefix = format!("{base_path}/contents/");
+        let id = url.path().strip_prefix(&prefix).unwrap_or_default();
+        if url.query().is_some() || url.fragment().is_some() || id.is_empty() || id.contains('/') {
+            return Err(format!(
+                "must be a Webex file URL ({}/contents/{{id}})",
+                self.base
+            ));
         }
         Ok(url)
     }
 
-    /// Downloads a Webex file (`GET /contents/{id}`) with a bearer token,
-    /// reading at most `max_bytes` (refused from `Content-Length` when it is
-    /// announced, and checked while reading). The URL must pass
-    /// [`WebexClient::content_url`]; redirects are followed only within it.
+    /// Starts downloading a Webex file (`GET /contents/{id}`) with a bearer
+    /// token through `files` (redirects only to allowed Webex hosts; the
+    /// token only to the first), refusing it when `Content-Length` is over
+    /// `max_bytes`; the body is capped at `max_bytes` while it is read.
     pub async fn download(
         &self,
+        files: &Fetcher,
         url: &str,
         token: &str,
         max_bytes: u64,
     ) -> Result<Download, DownloadError> {
         let url = self
-            .content_url(url)
-            .map_err(|message| WebexError::Refused {
-                status: 400,
-                message,
-            })?;
-        let response = self.files.get(url).bearer_auth(token).send().await;
-        let mut response = response.map_err(|e| WebexError::Unavailable {
-            message: if e.is_timeout() {
-                "no answer in time".into()
-            } else {
-                "could not connect".into()
-            },
-            retry_after: None,
-        })?;
-        let status = response.status().as_u16();
+            .content_url(files, url)
+            .map_err(DownloadError::NotAllowed)?;
+        let fetched = files
+            .get(url.as_str(), Some(token), max_bytes)
+            .await
+            .map_err(DownloadError::from)?;
+        let status = fetched.status().as_u16();
         match status {
             200..=299 => {}
             423 => {
                 return Err(DownloadError::Scanning {
-                    retry_after: retry_after(response.headers()),
+                    retry_after: retry_after(fetched.headers()),
                 })
             }
             410 => return Err(DownloadError::Infected),
             428 => return Err(DownloadError::Unscannable),
-            300..=399 => {
-                return Err(WebexError::Refused {
-                    status,
-                    message: "Webex redirected the download outside its API".into(),
-                }
-                .into())
-            }
             _ => {
                 // Not a success: `read` sorts it into refused or unavailable.
-                return Err(match read::<serde_json::Value>(Ok(response)).await {
-                    Err(e) => e,
-                    Ok(_) => WebexError::Refused {
-                        status,
-                        message: "unexpected answer".into(),
-                    },
-                }
-                .into());
+                let headers = fetched.headers().clone();
+                let body = fetched.bytes().await.unwrap_or_default();
+                return Err(error_answer(status, &headers, &body).into());
             }
         }
-        if response.content_length().is_some_and(|n| n > max_bytes) {
-            return Err(DownloadError::TooLarge { limit: max_bytes });
-        }
         let header = |name: reqwest::header::HeaderName| {
-            response
+            fetched
                 .headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
@@ -444,31 +394,24 @@ impl WebexClient {
         let filename = header(reqwest::header::CONTENT_DISPOSITION)
             .as_deref()
             .and_then(disposition_filename);
-        let mut bytes = Vec::new();
-        loop {
-            let chunk = response
-                .chunk()
-                .await
-                .map_err(|e| WebexError::Unavailable {
-                    message: if e.is_timeout() {
-                        "the download stalled".into()
-                    } else {
-                        "the download was interrupted".into()
-                    },
-                    retry_after: None,
-                })?;
-            let Some(chunk) = chunk else { break };
-            if (bytes.len() + chunk.len()) as u64 > max_bytes {
-                return Err(DownloadError::TooLarge { limit: max_bytes });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
         Ok(Download {
-            size: bytes.len() as u64,
-            bytes,
             content_type,
             filename,
+            body: fetched,
         })
+    }
+}
+
+impl From<FetchError> for DownloadError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::NotAllowed(m) => DownloadError::NotAllowed(m),
+            FetchError::TooLarge { limit } => DownloadError::TooLarge { limit },
+            FetchError::Unavailable(message) => DownloadError::Webex(WebexError::Unavailable {
+                message,
+                retry_after: None,
+            }),
+        }
     }
 }
 
@@ -577,39 +520,42 @@ async fn read<T: serde::de::DeserializeOwned>(
         retry_after: None,
     })?;
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
     if status.is_success() {
         return response.json().await.map_err(|e| WebexError::Refused {
             status: status.as_u16(),
             message: format!("unexpected answer: {e}"),
         });
     }
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap_or_default();
+    Err(error_answer(status.as_u16(), &headers, &body))
+}
+
+/// A Webex error answer, sorted: 5xx and 429 unavailable (with
+/// `Retry-After`), other statuses refused.
+fn error_answer(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> WebexError {
     // Webex errors carry a `message`; never echo tokens or bodies beyond it.
-    let message = response
-        .json::<serde_json::Value>()
-        .await
+    let message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v.get("message")
                 .and_then(|m| m.as_str())
                 .map(str::to_string)
         })
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
-    if status.is_server_error() || status.as_u16() == 429 {
-        Err(WebexError::Unavailable {
+        .unwrap_or_else(|| {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("error")
+                .to_string()
+        });
+    if status >= 500 || status == 429 {
+        WebexError::Unavailable {
             message,
-            retry_after,
-        })
+            retry_after: retry_after(headers),
+        }
     } else {
-        Err(WebexError::Refused {
-            status: status.as_u16(),
-            message,
-        })
+        WebexError::Refused { status, message }
     }
 }
 
@@ -676,14 +622,24 @@ mod tests {
         assert_eq!(disposition_filename("attachment; filename=\"\""), None);
     }
 
+    /// Webex files as the media cache fetches them: this Webex's origin only.
+    fn files_of(client: &WebexClient) -> Fetcher {
+        let rules = crate::fetch::FetchRules::new("Webex", Some(client.base_url()), &[]).unwrap();
+        Fetcher::new(rules, crate::fetch::FetchLimits::default())
+    }
+
     #[test]
     fn only_webex_file_urls_are_fetched() {
         let client = WebexClient::new("https://webexapis.com/v1/", Duration::from_secs(1));
+        let files = files_of(&client);
         assert!(client
-            .content_url("https://webexapis.com/v1/contents/Y2lzY29zcGFyazovL3Vz")
+            .content_url(
+                &files,
+                "https://webexapis.com/v1/contents/Y2lzY29zcGFyazovL3Vz"
+            )
             .is_ok());
         assert!(client
-            .content_url("https://WEBEXAPIS.com:443/v1/contents/abc")
+            .content_url(&files, "https://WEBEXAPIS.com:443/v1/contents/abc")
             .is_ok());
         for bad in [
             "https://evil.example/v1/contents/abc",
@@ -701,7 +657,7 @@ mod tests {
             "file:///etc/passwd",
             "not a url",
         ] {
-            assert!(client.content_url(bad).is_err(), "{bad}");
+            assert!(client.content_url(&files, bad).is_err(), "{bad}");
         }
     }
 
@@ -781,23 +737,30 @@ mod tests {
     async fn download_sorts_webex_answers() {
         let base = fake_contents().await;
         let client = WebexClient::new(&base, Duration::from_secs(5));
+        let files = files_of(&client);
         let get = |id: &str, max: u64| {
-            let client = client.clone();
+            let (client, files) = (client.clone(), files.clone());
             let url = format!("{base}/contents/{id}");
-            async move { client.download(&url, "tok", max).await }
+            async move {
+                let d = client.download(&files, &url, "tok", max).await?;
+                let (content_type, filename) = (d.content_type, d.filename);
+                let bytes = d.body.bytes().await.map_err(DownloadError::from)?;
+                Ok::<_, DownloadError>((bytes, content_type, filename))
+            }
         };
         let chunked = chunked_contents().await;
         let unannounced = |max: u64| {
             let client = WebexClient::new(&chunked, Duration::from_secs(5));
+            let files = files_of(&client);
             let url = format!("{chunked}/contents/unannounced");
-            async move { client.download(&url, "tok", max).await }
+            async move {
+                let d = client.download(&files, &url, "tok", max).await?;
+                d.body.bytes().await.map_err(DownloadError::from)
+            }
         };
-        let ok = get("ok", 100).await.unwrap();
-        assert_eq!(
-            (ok.bytes.len(), ok.size, ok.content_type.as_str()),
-            (10, 10, "image/png")
-        );
-        assert_eq!(ok.filename.as_deref(), Some("x.png"));
+        let (bytes, content_type, filename) = get("ok", 100).await.unwrap();
+        assert_eq!((bytes.len(), content_type.as_str()), (10, "image/png"));
+        assert_eq!(filename.as_deref(), Some("x.png"));
         assert_eq!(
             get("423", 100).await.unwrap_err(),
             DownloadError::Scanning {
@@ -837,17 +800,23 @@ mod tests {
             unannounced(5_000).await.unwrap_err(),
             DownloadError::TooLarge { limit: 5_000 }
         );
-        assert_eq!(unannounced(20_000).await.unwrap().size, 20_000);
+        assert_eq!(unannounced(20_000).await.unwrap().len(), 20_000);
+        // A redirect off this Webex's origin is not followed.
         assert!(matches!(
             get("redirect", 100).await.unwrap_err(),
-            DownloadError::Webex(WebexError::Refused { status: 302, .. })
+            DownloadError::NotAllowed(m) if m.contains("redirect refused")
         ));
         // Unreachable Webex is "unavailable", not "refused".
         let gone = WebexClient::new("http://127.0.0.1:9/v1", Duration::from_secs(2));
         assert!(matches!(
-            gone.download("http://127.0.0.1:9/v1/contents/x", "tok", 10)
-                .await
-                .unwrap_err(),
+            gone.download(
+                &files_of(&gone),
+                "http://127.0.0.1:9/v1/contents/x",
+                "tok",
+                10
+            )
+            .await
+            .unwrap_err(),
             DownloadError::Webex(WebexError::Unavailable { .. })
         ));
     }

@@ -993,4 +993,45 @@ async fn media_files_keep_their_bytes_and_expire(store: &Store) {
         .unwrap();
     assert_eq!(store.delete_expired_media(now + 2).await.unwrap(), 1);
     assert!(store.media_file(&again.id, now).await.unwrap().is_some());
+
+    // A file larger than a chunk is stored in chunks, read back in order.
+    let big_bytes: Vec<u8> = (0..(domain::store::MEDIA_CHUNK_BYTES * 2 + 1000))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let big = MediaFileInfo {
+        size: big_bytes.len() as i64,
+        ..info("big-file-id-0000000000000", now + 60_000)
+    };
+    store.insert_media_file(&big, &big_bytes).await.unwrap();
+    assert_eq!(
+        store
+            .media_chunk(&big.id, 2)
+            .await
+            .unwrap()
+            .map(|c| c.len()),
+        Some(1000)
+    );
+    assert_eq!(store.media_chunk(&big.id, 3).await.unwrap(), None);
+    assert_eq!(
+        store
+            .media_file(&big.id, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        big_bytes
+    );
+    // Chunks of a download that never finished are swept after a day.
+    store
+        .insert_media_chunk("orphan-file-id-0000000000", 0, b"partial", now)
+        .await
+        .unwrap();
+    let (chunks, _) = store.media_chunks_stored().await.unwrap();
+    store.delete_expired_media(now).await.unwrap();
+    assert_eq!(store.media_chunks_stored().await.unwrap().0, chunks);
+    store
+        .delete_expired_media(now + 25 * 3600 * 1000)
+        .await
+        .unwrap();
+    assert_eq!(store.media_chunks_stored().await.unwrap(), (0, 0));
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -658,8 +658,8 @@ async fn send_receipts(
     media_url: Option<String>,
 ) {
     if let Some(url) = media_url {
-        let fetched = sandbox.http.get(&url).send().await;
-        if !fetched.is_ok_and(|r| r.status().is_success()) {
+        let fetched = crate::files::fetch(&sandbox.files, &sandbox.config.base_url, &url).await;
+        if fetched.is_err() {
             failure = Some(("7701", format!("Media download error: {url}")));
         }
     }
@@ -796,14 +796,12 @@ async fn event(
 /// Media the customer sent, at a public URL as a provider would host it.
 async fn media(
     State(sandbox): State<Shared>,
-    Path((id, _filename)): Path<(String, String)>,
+    Path((id, filename)): Path<(String, String)>,
 ) -> Response {
     let world = sandbox.world();
     match world.media.get(&id) {
         Some(media) => {
-            let content_type = HeaderValue::from_str(&media.content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            ([(header::CONTENT_TYPE, content_type)], media.bytes.clone()).into_response()
+            crate::files::file_response(media.bytes.clone(), &media.content_type, &filename)
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }

@@ -11,6 +11,7 @@ mod control;
 mod delivery;
 mod embedded;
 mod faults;
+mod files;
 mod pages;
 mod state;
 mod webex;

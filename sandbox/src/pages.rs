@@ -2,7 +2,7 @@
 //! JSON endpoints they poll. The pages are plain HTML with vanilla JS.
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -248,11 +248,9 @@ async fn client_file(State(sandbox): State<Shared>, Path(id): Path<String>) -> R
     let Some(content) = world.contents.get(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let content_type = HeaderValue::from_str(&content.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    (
-        [(header::CONTENT_TYPE, content_type)],
+    crate::files::file_response(
         content.bytes.clone(),
+        &content.content_type,
+        &content.filename,
     )
-        .into_response()
 }

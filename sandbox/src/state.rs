@@ -20,6 +20,8 @@ pub type Shared = Arc<Sandbox>;
 pub struct Sandbox {
     pub config: SandboxConfig,
     pub http: reqwest::Client,
+    /// For file URLs (Webex `files`, Connect media): see `crate::files`.
+    pub files: reqwest::Client,
     pub outbox: Outbox,
     pub embedded_key: SigningKey,
     world: Mutex<World>,
@@ -29,6 +31,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Sandbox {
         let world = World::new(&config, 0);
         Sandbox {
+            files: crate::files::client(config.base_url.clone()),
             config,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))

@@ -207,6 +207,58 @@ pub struct Config {
         global = true
     )]
     pub dedup_retention_hours: u64,
+    /// Media transfers at once (downloads into the media cache and out of
+    /// `/media`); over it `/media` answers 503 with `Retry-After`.
+    #[arg(
+        long,
+        env = "CM_MEDIA_MAX_CONCURRENT",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub media_max_concurrent: u64,
+
+    /// Further https hosts Webex files may be fetched from, comma-separated
+    /// (`host` or `*.domain`); the host of the Webex API URL is always allowed.
+    #[arg(
+        long,
+        env = "CM_FETCH_ALLOWED_HOSTS_WEBEX",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub fetch_allowed_hosts_webex: Vec<String>,
+
+    /// https hosts customer media (WhatsApp and MMS files, MMS text parts)
+    /// may be fetched from or handed to Webex from, comma-separated (`host`
+    /// or `*.domain`); the host of the Connect API URL is always allowed.
+    #[arg(
+        long,
+        env = "CM_FETCH_ALLOWED_HOSTS_CONNECT",
+        value_delimiter = ',',
+        default_value = "*.webexconnect.io,*.imiconnect.io,*.imiconnect.eu",
+        global = true
+    )]
+    pub fetch_allowed_hosts_connect: Vec<String>,
+
+    /// Seconds to open a connection for a fetch of a URL from outside (files, MMS text parts).
+    #[arg(
+        long,
+        env = "CM_FETCH_CONNECT_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub fetch_connect_timeout_secs: u64,
+
+    /// Seconds a fetch of a URL from outside may take in all, body included.
+    #[arg(
+        long,
+        env = "CM_FETCH_TIMEOUT_SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub fetch_timeout_secs: u64,
 
     #[command(flatten)]
     pub integrations: IntegrationSettings,
@@ -239,6 +291,11 @@ impl Config {
             bad_credentials_per_minute: 1000,
             client_ip_header: None,
             dedup_retention_hours: 72,
+            media_max_concurrent: 8,
+            fetch_allowed_hosts_webex: Vec::new(),
+            fetch_allowed_hosts_connect: Vec::new(),
+            fetch_connect_timeout_secs: 10,
+            fetch_timeout_secs: 300,
             integrations: IntegrationSettings {
                 public_url: None,
                 sandbox: false,
@@ -261,6 +318,15 @@ impl Config {
                 connect_sms_sender_id: None,
                 connect_inbound_token: None,
             },
+        }
+    }
+
+    /// Timeouts of every fetch of a URL from outside.
+    pub fn fetch_limits(&self) -> domain::fetch::FetchLimits {
+        domain::fetch::FetchLimits {
+            connect_timeout: std::time::Duration::from_secs(self.fetch_connect_timeout_secs),
+            total_timeout: std::time::Duration::from_secs(self.fetch_timeout_secs),
+            ..Default::default()
         }
     }
 
@@ -334,6 +400,34 @@ pub fn load_file_and_secret_env(args: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetch_host_lists_are_comma_separated_and_the_defaults_are_valid() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            c: Config,
+        }
+        let defaults = Cli::parse_from(["x"]).c;
+        assert_eq!(
+            defaults.fetch_allowed_hosts_connect,
+            ["*.webexconnect.io", "*.imiconnect.io", "*.imiconnect.eu"]
+        );
+        assert!(defaults.fetch_allowed_hosts_webex.is_empty());
+        domain::fetch::FetchRules::new("Connect", None, &defaults.fetch_allowed_hosts_connect)
+            .unwrap();
+        let set = Cli::parse_from([
+            "x",
+            "--fetch-allowed-hosts-webex",
+            "files.example.com,*.cdn.example.com",
+        ])
+        .c;
+        assert_eq!(
+            set.fetch_allowed_hosts_webex,
+            ["files.example.com", "*.cdn.example.com"]
+        );
+    }
 
     #[test]
     fn passwords_are_redacted() {

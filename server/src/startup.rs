@@ -110,7 +110,8 @@ impl Application {
         );
         let guests = api::services::build_guest_auth(&integrations, &store)
             .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
-        let media = api::services::build_media_cache(&integrations, &store, &config);
+        let media = api::services::build_media_cache(&integrations, &store, &config)
+            .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
         let relay = if config.relay_mode == "native" {
             let relay = crate::webhooks::build_relay(
                 &config,
@@ -273,7 +274,11 @@ fn server_deps(state: &AppState) -> ServerDeps {
         ),
         sandbox: i.sandbox,
         relay: state.relay.clone(),
-        link_origins: vec![i.public_url.clone()],
+        // Our own files, and customers' media hosts (https only).
+        link_origins: std::iter::once(i.public_url.clone())
+            .chain(i.connect_api_url.iter().cloned())
+            .chain(state.config.fetch_allowed_hosts_connect.iter().cloned())
+            .collect(),
         endpoints: vec![
             Endpoint {
                 name: "Webex REST API",

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::startup::AppState;
 use domain::connect::ConnectMessaging;
+use domain::fetch::{FetchRules, Fetcher};
 use domain::guests::GuestAuth;
 use domain::media::MediaCache;
 use domain::relay::{AcceptError, Accepted, Relay, RelayClients, RelaySettings};
@@ -60,12 +61,19 @@ pub fn build_relay(
         Some(receipts),
         Duration::from_secs(10),
     );
+    let customer_media = FetchRules::new(
+        "Connect",
+        Some(&connect),
+        &config.fetch_allowed_hosts_connect,
+    )
+    .map_err(|e| format!("CM_FETCH_ALLOWED_HOSTS_CONNECT: {e}"))?;
     Ok(Relay::new(
         store.clone(),
         RelayClients {
             guests,
             connect: messaging,
             media,
+            customer_media: Fetcher::new(customer_media, config.fetch_limits()),
         },
         RelaySettings {
             webhook_url: format!("{}/webhooks/webex", i.public_url),

@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 
 use crate::connect::{ConnectMessaging, SendError};
 use crate::error::DomainError;
+use crate::fetch::Fetcher;
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
 use crate::model::{Agent, Contact, Session, SessionInput};
@@ -60,6 +61,10 @@ pub struct RelayClients {
     pub guests: GuestAuth,
     pub connect: ConnectMessaging,
     pub media: MediaCache,
+    /// Customer media (MMS text parts, WhatsApp and MMS files): Connect's
+    /// allowed hosts. Files are checked by it before Webex is asked to
+    /// fetch them in our name.
+    pub customer_media: Fetcher,
 }
 
 #[derive(Clone)]
@@ -73,8 +78,7 @@ struct Inner {
     guests: GuestAuth,
     connect: ConnectMessaging,
     media: MediaCache,
-    /// For MMS text parts given by URL.
-    http: reqwest::Client,
+    customer_media: Fetcher,
     settings: RelaySettings,
     policy: RetryPolicy,
     intake: Intake,
@@ -107,10 +111,7 @@ impl Relay {
                 guests: clients.guests,
                 connect: clients.connect,
                 media: clients.media,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .expect("a client with a timeout builds"),
+                customer_media: clients.customer_media,
                 settings,
                 policy: RetryPolicy::default(),
                 wake: Notify::new(),

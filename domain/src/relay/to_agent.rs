@@ -9,9 +9,20 @@ use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
 use super::{post_job, provision_job, Effects, Failure, Relay};
 use crate::error::DomainError;
+use crate::fetch::FetchError;
 use crate::model::{Agent, ContactInput, Session, SessionInput, SessionStatus};
 use crate::store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
 use crate::webex::AccessToken;
+
+/// The largest MMS text part fetched (text parts are short; this is room to spare).
+const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
+
+/// What the agent reads instead of a file that was not handed to Webex.
+fn refused_file_note(e: &FetchError) -> String {
+    format!(
+        "The customer sent a file that was not relayed, because its address is not allowed ({e})."
+    )
+}
 
 impl Relay {
     /// Decides what a customer's message means and writes the decision,
@@ -24,7 +35,6 @@ impl Relay {
             .store()
             .canonical_channel_id(m.channel, "customer", &m.customer)
             .map_err(|e| Failure::Fatal(e.to_string()))?;
-        let text = self.inbound_text(&m).await?;
         let session = self
             .store()
             .session_by_customer(m.channel, &m.customer)
@@ -40,6 +50,9 @@ impl Relay {
             effects.add(self.say(session.as_ref(), &m, Line::SessionNotFound));
             return self.apply(Some(job), effects).await;
         }
+        // Only now, the message known to belong to a conversation, are the
+        // URLs it names fetched: a stranger cannot make us fetch anything.
+        let text = self.inbound_text(&m).await?;
         if let Some(request) = dialogue::routing_request(&text) {
             match self.find_agent(&request.agent).await? {
                 Some(agent) => {
@@ -253,7 +266,9 @@ impl Relay {
     }
 
     /// The customer's words into the agent's space: one Webex message per
-    /// file (Webex takes one), the text with the first, in order.
+    /// file (Webex takes one), the text with the first, in order. Webex
+    /// fetches the files in our name, so a file whose URL is not on
+    /// Connect's allowed hosts is not handed on: its message says so.
     fn forward(&self, session: &Session, m: &Inbound, text: &str, effects: &mut Effects) {
         let default = &self.inner.settings.attachment_text;
         let parts: Vec<(String, Option<&super::inbound::InboundMedia>)> = if m.media.is_empty() {
@@ -268,7 +283,13 @@ impl Relay {
                     } else {
                         default
                     };
-                    (t.to_string(), Some(media))
+                    match self.inner.customer_media.check(&media.url) {
+                        Ok(_) => (t.to_string(), Some(media)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a customer's file was not relayed");
+                            (format!("{t}\n\n⚠️ {}", refused_file_note(&e)), None)
+                        }
+                    }
                 })
                 .collect()
         };
@@ -367,27 +388,39 @@ impl Relay {
         Ok(m.profile_name.clone().unwrap_or_else(|| m.customer.clone()))
     }
 
-    /// The message's text: inline, plus MMS text parts fetched by URL.
+    /// The message's text: inline, plus MMS text parts fetched by URL
+    /// (through Connect's fetcher; a part that may not be fetched is a note).
     async fn inbound_text(&self, m: &Inbound) -> Result<String, Failure> {
         let mut texts = vec![m.text.clone()];
         for url in &m.text_urls {
-            let response = self
+            let fetched = match self
                 .inner
-                .http
-                .get(url)
-                .send()
+                .customer_media
+                .get(url, None, MMS_TEXT_MAX_BYTES)
                 .await
-                .and_then(|r| r.error_for_status());
-            match response {
-                Ok(r) => texts.push(
-                    r.text()
-                        .await
-                        .map_err(|e| Failure::Retry(format!("MMS text part: {e}"), None))?,
-                ),
-                Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
-                    tracing::warn!(status = ?e.status(), "an MMS text part could not be fetched");
+            {
+                Ok(f) if f.status().is_success() => f.bytes().await,
+                Ok(f) if f.status().is_client_error() => {
+                    tracing::warn!(status = %f.status(), "an MMS text part could not be fetched");
+                    continue;
                 }
-                Err(e) => return Err(Failure::Retry(format!("MMS text part: {e}"), None)),
+                Ok(f) => {
+                    return Err(Failure::Retry(
+                        format!("MMS text part: HTTP {}", f.status()),
+                        None,
+                    ))
+                }
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(bytes) => texts.push(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(FetchError::Unavailable(e)) => {
+                    return Err(Failure::Retry(format!("MMS text part: {e}"), None))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "an MMS text part was not fetched");
+                    texts.push(format!("⚠️ A text part of this MMS was not fetched: {e}."));
+                }
             }
         }
         Ok(texts

@@ -136,6 +136,12 @@ impl Relay {
                         Some(retry_after),
                     ))
                 }
+                Err(MediaError::Busy { retry_after }) => {
+                    return Err(Failure::Retry(
+                        "every media transfer slot is taken".into(),
+                        Some(retry_after),
+                    ))
+                }
                 Err(MediaError::Webex(e)) => return Err(e.into()),
                 Err(MediaError::Storage(e)) => return Err(e.into()),
                 Err(e) => {

@@ -1,5 +1,8 @@
 //! Cached media (see `crate::media::MediaCache`): files fetched from Webex,
-//! served publicly under a random id until they expire.
+//! served publicly under a random id until they expire. The bytes are in
+//! `media_chunks` ([`MEDIA_CHUNK_BYTES`] each, in order), written as the
+//! download streams in and read one at a time when served; the
+//! `attachments` row, added last, makes the file visible.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -47,14 +50,38 @@ fn info_from_row(row: &AnyRow) -> Result<MediaFileInfo, sqlx::Error> {
     })
 }
 
+/// Bytes per stored chunk: a file is written and served one chunk at a
+/// time, so memory per transfer stays about this size.
+pub const MEDIA_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Chunks without a file row this old are left over from a crash mid-download.
+const ORPHAN_CHUNK_AGE_MS: i64 = 24 * 3600 * 1000;
+
 impl Store {
-    /// Stores a file, and deletes the expired ones (so the table does not
-    /// grow without bound).
-    pub async fn insert_media_file(
+    /// Stores one chunk of a file being downloaded (`seq` from 0). The file
+    /// is not served until [`Store::insert_media_info`] adds its row.
+    pub async fn insert_media_chunk(
         &self,
-        info: &MediaFileInfo,
-        content: &[u8],
+        media_id: &str,
+        seq: i64,
+        bytes: &[u8],
+        now_ms: i64,
     ) -> Result<(), DomainError> {
+        sqlx::query(
+            "INSERT INTO media_chunks (media_id, seq, bytes, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(media_id)
+        .bind(seq)
+        .bind(bytes)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes a file whose chunks are all stored visible, and deletes the
+    /// expired ones (so the tables do not grow without bound).
+    pub async fn insert_media_info(&self, info: &MediaFileInfo) -> Result<(), DomainError> {
         self.delete_expired_media(info.created_at_ms).await?;
         sqlx::query(
             "INSERT INTO attachments (id, filename, mime_type, size, content, created_at, expires_at)
@@ -64,7 +91,8 @@ impl Store {
         .bind(&info.filename)
         .bind(&info.mime_type)
         .bind(info.size)
-        .bind(content)
+        // The bytes are in media_chunks; the column predates them.
+        .bind(Vec::<u8>::new())
         .bind(info.created_at_ms)
         .bind(info.expires_at_ms)
         .execute(&self.pool)
@@ -72,45 +100,63 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a whole file at once, in chunks (small files and tests; the
+    /// media cache streams with [`Store::insert_media_chunk`]).
+    pub async fn insert_media_file(
+        &self,
+        info: &MediaFileInfo,
+        content: &[u8],
+    ) -> Result<(), DomainError> {
+        for (seq, chunk) in content.chunks(MEDIA_CHUNK_BYTES).enumerate() {
+            self.insert_media_chunk(&info.id, seq as i64, chunk, info.created_at_ms)
+                .await?;
+        }
+        self.insert_media_info(info).await
+    }
+
+    /// Deletes the chunks of a download that failed.
+    pub async fn delete_media_chunks(&self, media_id: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM media_chunks WHERE media_id = $1")
+            .bind(media_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One chunk of a file (`None` past the last).
+    pub async fn media_chunk(
+        &self,
+        media_id: &str,
+        seq: i64,
+    ) -> Result<Option<Vec<u8>>, DomainError> {
+        let row = sqlx::query("SELECT bytes FROM media_chunks WHERE media_id = $1 AND seq = $2")
+            .bind(media_id)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("bytes")).transpose()?)
+    }
+
+    /// How many chunks and bytes are stored, all files together (for
+    /// operators and tests: what a refused download left behind).
+    pub async fn media_chunks_stored(&self) -> Result<(i64, i64), DomainError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS total FROM media_chunks",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("total")?))
+    }
+
     /// A live file's description; `None` when unknown or expired at `now_ms`
-    /// (an expired row is deleted).
+    /// (an expired file is deleted).
     pub async fn media_file_info(
         &self,
         id: &str,
         now_ms: i64,
     ) -> Result<Option<MediaFileInfo>, DomainError> {
-        Ok(self
-            .live_media_row(id, now_ms, false)
-            .await?
-            .map(|(info, _)| info))
-    }
-
-    /// A live file with its bytes; `None` when unknown or expired at `now_ms`
-    /// (an expired row is deleted).
-    pub async fn media_file(
-        &self,
-        id: &str,
-        now_ms: i64,
-    ) -> Result<Option<MediaFile>, DomainError> {
-        Ok(self
-            .live_media_row(id, now_ms, true)
-            .await?
-            .map(|(info, content)| MediaFile {
-                info,
-                content: content.unwrap_or_default(),
-            }))
-    }
-
-    /// The row of a live file, with its bytes when asked (HEAD needs none).
-    async fn live_media_row(
-        &self,
-        id: &str,
-        now_ms: i64,
-        with_content: bool,
-    ) -> Result<Option<(MediaFileInfo, Option<Vec<u8>>)>, DomainError> {
-        let content = if with_content { ", content" } else { "" };
         let row = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS}{content} FROM attachments WHERE id = $1"
+            "SELECT {INFO_COLUMNS} FROM attachments WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -121,24 +167,53 @@ impl Store {
             self.delete_media_file(id).await?;
             return Ok(None);
         }
-        let bytes = if with_content {
-            Some(row.try_get("content")?)
-        } else {
-            None
-        };
-        Ok(Some((info, bytes)))
+        Ok(Some(info))
     }
 
-    /// Deletes every file expired at `now_ms`; how many.
+    /// A live file with all its bytes in memory (small files and tests;
+    /// `/media` streams chunk by chunk); `None` when unknown or expired.
+    pub async fn media_file(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<MediaFile>, DomainError> {
+        let Some(info) = self.media_file_info(id, now_ms).await? else {
+            return Ok(None);
+        };
+        let mut content = Vec::new();
+        let mut seq = 0;
+        while let Some(chunk) = self.media_chunk(id, seq).await? {
+            content.extend_from_slice(&chunk);
+            seq += 1;
+        }
+        Ok(Some(MediaFile { info, content }))
+    }
+
+    /// Deletes every file expired at `now_ms` (and chunks a crash left
+    /// without a file); how many files.
     pub async fn delete_expired_media(&self, now_ms: i64) -> Result<u64, DomainError> {
+        sqlx::query(
+            "DELETE FROM media_chunks WHERE media_id IN (SELECT id FROM attachments WHERE expires_at <= $1)",
+        )
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
         let done = sqlx::query("DELETE FROM attachments WHERE expires_at <= $1")
             .bind(now_ms)
             .execute(&self.pool)
             .await?;
+        sqlx::query(
+            "DELETE FROM media_chunks WHERE created_at <= $1
+             AND media_id NOT IN (SELECT id FROM attachments)",
+        )
+        .bind(now_ms - ORPHAN_CHUNK_AGE_MS)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
     async fn delete_media_file(&self, id: &str) -> Result<(), DomainError> {
+        self.delete_media_chunks(id).await?;
         sqlx::query("DELETE FROM attachments WHERE id = $1")
             .bind(id)
             .execute(&self.pool)

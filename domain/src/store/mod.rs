@@ -19,7 +19,7 @@ mod starts;
 
 pub use crate::model::Message;
 pub use api_keys::{ApiKeyInfo, VerifiedKey};
-pub use attachments::{MediaFile, MediaFileInfo};
+pub use attachments::{MediaFile, MediaFileInfo, MEDIA_CHUNK_BYTES};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
 pub use auth::{SignInError, WebSession};
 pub use contacts::ContactQuery;

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::Caller;
@@ -59,19 +59,12 @@ pub async fn download(
         }
         ScanVerdict::Unscannable => {}
     }
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        content.filename.replace(['"', '\r', '\n'], "_")
+    let mut response = crate::files::file_response(
+        content.bytes.clone(),
+        &content.content_type,
+        &content.filename,
     );
-    let mut response = content.bytes.clone().into_response();
-    let headers = response.headers_mut();
-    let content_type = HeaderValue::from_str(&content.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_TYPE, content_type);
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
+    response.headers_mut().insert(
         header::CONTENT_LENGTH,
         HeaderValue::from(content.bytes.len()),
     );

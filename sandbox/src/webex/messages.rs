@@ -154,25 +154,12 @@ fn too_large() -> ApiError {
 
 async fn fetch_file(sandbox: &Shared, url: &str) -> Result<Upload, ApiError> {
     let unreachable = || ApiError::bad_request(format!("Unable to retrieve content from {url}"));
-    let response = sandbox
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|_| unreachable())?;
-    if !response.status().is_success() {
-        return Err(unreachable());
-    }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_string();
-    let bytes = response.bytes().await.map_err(|_| unreachable())?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(too_large());
-    }
+    let (bytes, content_type) =
+        match crate::files::fetch(&sandbox.files, &sandbox.config.base_url, url).await {
+            Ok(fetched) => fetched,
+            Err(crate::files::FetchFailure::TooLarge) => return Err(too_large()),
+            Err(crate::files::FetchFailure::Unreachable) => return Err(unreachable()),
+        };
     let filename = url
         .split(['?', '#'])
         .next()

@@ -208,6 +208,13 @@ impl ApiError {
                         ..ErrorBody::new("file_scanning", e.to_string())
                     },
                 ),
+                MediaError::Busy { retry_after } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorBody {
+                        retry_after_seconds: Some(retry_after.as_secs().max(1)),
+                        ..ErrorBody::new("media_busy", e.to_string())
+                    },
+                ),
                 MediaError::Infected => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     ErrorBody {

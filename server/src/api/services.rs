@@ -15,6 +15,7 @@ use super::extract::{ApiCaller, ApiJson};
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::startup::AppState;
+use domain::fetch::{FetchRules, Fetcher};
 use domain::guests::GuestAuth;
 use domain::media::{MediaCache, MediaSettings};
 use domain::store::{format_ms, Store};
@@ -41,19 +42,30 @@ pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestA
     )))
 }
 
-/// The media cache, when `CM_WEBEX_API_URL` is set.
-pub fn build_media_cache(i: &Integrations, store: &Store, config: &Config) -> Option<MediaCache> {
-    let api = i.webex_api_url.as_deref()?;
-    Some(MediaCache::new(
+/// The media cache, when `CM_WEBEX_API_URL` is set. Webex files are
+/// fetched from the Webex API's origin and `CM_FETCH_ALLOWED_HOSTS_WEBEX`.
+pub fn build_media_cache(
+    i: &Integrations,
+    store: &Store,
+    config: &Config,
+) -> Result<Option<MediaCache>, String> {
+    let Some(api) = i.webex_api_url.as_deref() else {
+        return Ok(None);
+    };
+    let rules = FetchRules::new("Webex", Some(api), &config.fetch_allowed_hosts_webex)
+        .map_err(|e| format!("CM_FETCH_ALLOWED_HOSTS_WEBEX: {e}"))?;
+    Ok(Some(MediaCache::new(
         store.clone(),
         WebexClient::new(api, Duration::from_secs(30)),
+        Fetcher::new(rules, config.fetch_limits()),
         &i.public_url,
         MediaSettings {
             ttl: Duration::from_secs(config.media_ttl_seconds),
             max_bytes: config.media_max_bytes,
             scan_wait: Duration::from_secs(config.media_scan_wait_seconds),
+            max_concurrent: config.media_max_concurrent as usize,
         },
-    ))
+    )))
 }
 
 /// Body of `POST /guests/token`.
@@ -191,13 +203,15 @@ pub struct CachedAttachment {
 /// Fetch a Webex file and serve it at a public URL (for WhatsApp, MMS and
 /// Connect, which cannot present a Webex token).
 ///
-/// Only Webex file URLs are fetched. While Webex scans the file for malware
+/// Only Webex file URLs are fetched (the Webex API's origin and
+/// `CM_FETCH_ALLOWED_HOSTS_WEBEX`; redirects elsewhere are refused). While Webex scans the file for malware
 /// (423), the call waits, honouring `Retry-After`, up to
 /// `CM_MEDIA_SCAN_WAIT_SECONDS`, then answers 503 `file_scanning` with
 /// `Retry-After`. Infected files (410) answer 422 `file_infected`; files
 /// Webex cannot scan (428) 422 `file_unscannable`; files over
 /// `CM_MEDIA_MAX_BYTES` 413 `file_too_large`. Cached files expire after
-/// `CM_MEDIA_TTL_SECONDS`.
+/// `CM_MEDIA_TTL_SECONDS`. When `CM_MEDIA_MAX_CONCURRENT` transfers are
+/// already running, 503 `media_busy` with `Retry-After`.
 #[utoipa::path(post, path = "/attachments", tag = "services", request_body = AttachmentRequest,
     responses(
         (status = 201, description = "Cached", body = CachedAttachment),
@@ -205,7 +219,7 @@ pub struct CachedAttachment {
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 413, description = "The file is over `CM_MEDIA_MAX_BYTES` (`file_too_large`)", body = ErrorBody),
         (status = 422, description = "A field is invalid, the file is infected (`file_infected`) or cannot be scanned (`file_unscannable`), or Webex refused the token or URL (`webex_refused`)", body = ErrorBody),
-        (status = 503, description = "Still being scanned (`file_scanning`), Webex unavailable (`webex_unavailable`) or not configured (`not_configured`); see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Still being scanned (`file_scanning`), too many transfers (`media_busy`), Webex unavailable (`webex_unavailable`) or not configured (`not_configured`); see `Retry-After`", body = ErrorBody),
     ))]
 pub async fn cache_attachment(
     _caller: ApiCaller,

@@ -8,3 +8,4 @@ mod defaults;
 mod floods;
 mod headers;
 mod render;
+mod ssrf;
