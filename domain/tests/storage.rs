@@ -6,7 +6,10 @@
 //! Postgres is available), which turns a missing database into a failure.
 
 use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
-use domain::store::{AuditCtx, ContactQuery, Paging, Rules, SessionQuery, Store, UpsertOutcome};
+use domain::access::ApiScope;
+use domain::store::{
+    now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
+};
 use domain::{Channel, DomainError};
 
 fn ctx() -> AuditCtx {
@@ -579,20 +582,38 @@ async fn rejected_input_changes_nothing(store: &Store) {
 }
 
 async fn api_keys_verify_and_revoke(store: &Store) {
-    let (info, key) = store.create_api_key(&ctx(), "connect").await.unwrap();
+    let (info, key) = store
+        .create_api_key(&ctx(), "connect", &KeyGrant::default())
+        .await
+        .unwrap();
     let verified = store
         .verify_api_key(&key)
         .await
         .unwrap()
         .expect("new key verifies");
     assert_eq!(verified.name, "connect");
+    assert_eq!(verified.scopes, ApiScope::DEFAULT.to_vec());
+    assert_eq!(verified.expires_at_ms, None);
     assert!(store.verify_api_key("cm_wrong").await.unwrap().is_none());
     assert!(matches!(
-        store.create_api_key(&ctx(), "connect").await,
+        store
+            .create_api_key(&ctx(), "connect", &KeyGrant::default())
+            .await,
         Err(DomainError::Duplicate { .. })
     ));
+    let grant = KeyGrant::new(&[ApiScope::Services], Some(90)).unwrap();
+    let (_, services_key) = store
+        .create_api_key(&ctx(), "services-only", &grant)
+        .await
+        .unwrap();
+    let verified = store.verify_api_key(&services_key).await.unwrap().unwrap();
+    assert_eq!(verified.scopes, vec![ApiScope::Services]);
+    let in_90_days = now_ms() + 90 * 86_400_000;
+    assert!((verified.expires_at_ms.unwrap() - in_90_days).abs() < 60_000);
     let listed = store.list_api_keys().await.unwrap();
-    assert_eq!(listed.len(), 1);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].scopes, vec![ApiScope::Services]);
+    assert!(listed[1].expires_at.is_some());
     assert!(listed[0].last_used_at.is_some());
     let audit = serde_json::to_string(&store.audit_entries(None, None, 10).await.unwrap()).unwrap();
     assert!(!audit.contains(&key), "the key never reaches the audit log");
@@ -901,49 +922,59 @@ async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
 
 async fn guest_tokens_are_cached_by_subject(store: &Store) {
     use domain::webex::AccessToken;
+    let cipher = domain::token_cipher::TokenCipher::generate();
     let now = domain::store::now_ms();
     let token = |t: &str, expires_at_ms: i64| AccessToken {
         token: t.into(),
         expires_at_ms,
     };
     assert_eq!(
-        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        store.cached_guest_token(&cipher, "sms_447700900123").await.unwrap(),
         None
     );
     store
-        .cache_guest_token("sms_447700900123", &token("first", now + 3_600_000))
+        .cache_guest_token(&cipher, "sms_447700900123", &token("first", now + 3_600_000))
         .await
         .unwrap();
     store
-        .cache_guest_token("whatsapp_447700900123", &token("other", now + 3_600_000))
+        .cache_guest_token(&cipher, "whatsapp_447700900123", &token("other", now + 3_600_000))
         .await
         .unwrap();
     // The last write wins.
     store
-        .cache_guest_token("sms_447700900123", &token("second", now + 7_200_000))
+        .cache_guest_token(&cipher, "sms_447700900123", &token("second", now + 7_200_000))
         .await
         .unwrap();
     assert_eq!(
-        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        store.cached_guest_token(&cipher, "sms_447700900123").await.unwrap(),
         Some(token("second", now + 7_200_000))
     );
     assert_eq!(
         store
-            .cached_guest_token("whatsapp_447700900123")
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
             .await
             .unwrap()
             .unwrap()
             .token,
         "other"
     );
+    // Another key (e.g. after the sandbox restarted) reads no token at all.
+    let other_key = domain::token_cipher::TokenCipher::generate();
+    assert_eq!(
+        store
+            .cached_guest_token(&other_key, "sms_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
     // Expired tokens are forgotten on the next write.
     store
-        .cache_guest_token("whatsapp_447700900123", &token("old", now - 1))
+        .cache_guest_token(&cipher, "whatsapp_447700900123", &token("old", now - 1))
         .await
         .unwrap();
     assert_eq!(
         store
-            .cached_guest_token("whatsapp_447700900123")
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
             .await
             .unwrap(),
         None
