@@ -169,7 +169,10 @@ pub async fn create_api_key(
     let days = match expires_in_days.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(d) => Some(d.parse::<u32>().map_err(|_| {
-            UiError::field("expiresInDays", "a whole number of days, or empty for no expiry")
+            UiError::field(
+                "expiresInDays",
+                "a whole number of days, or empty for no expiry",
+            )
         })?),
     };
     let grant = domain::store::KeyGrant::new(&scopes, days).map_err(domain::DomainError::from)?;

@@ -321,7 +321,12 @@ mod tests {
 
     #[test]
     fn sign_in_redirects_stay_on_this_site() {
-        for good in ["/contacts", "/sessions/abc?x=1", "/a%20b", "/sessions?q=%2Bx"] {
+        for good in [
+            "/contacts",
+            "/sessions/abc?x=1",
+            "/a%20b",
+            "/sessions?q=%2Bx",
+        ] {
             assert_eq!(safe_next(good), good, "{good}");
         }
         for bad in [

@@ -165,7 +165,10 @@ mod tests {
         let b = agent("b@example.com", Role::Agent);
         let admin = agent("admin@example.com", Role::Admin);
         let taken = session("b@example.com");
-        assert_eq!(transcript_view(&b, &taken, 1_000), TranscriptView::Since(1_000));
+        assert_eq!(
+            transcript_view(&b, &taken, 1_000),
+            TranscriptView::Since(1_000)
+        );
         assert_eq!(transcript_view(&a, &taken, 1_000), TranscriptView::Nothing);
         assert_eq!(transcript_view(&admin, &taken, 1_000), TranscriptView::All);
     }

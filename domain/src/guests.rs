@@ -130,9 +130,7 @@ impl GuestAuth {
         let subject = guest_subject(channel, channel_id);
         if let Some(cipher) = &self.cipher {
             match self.store.cached_guest_token(cipher, &subject).await {
-                Ok(Some(token))
-                    if token.expires_at_ms - TOKEN_MARGIN.as_millis() as i64 > now =>
-                {
+                Ok(Some(token)) if token.expires_at_ms - TOKEN_MARGIN.as_millis() as i64 > now => {
                     return Ok(token);
                 }
                 Ok(_) => {}

@@ -105,13 +105,20 @@ mod tests {
         let cipher = TokenCipher::generate();
         let sealed = cipher.seal("secret-token", "sms_447700900123");
         assert!(!sealed.contains("secret-token"));
-        assert_ne!(sealed, cipher.seal("secret-token", "sms_447700900123"), "fresh nonce");
+        assert_ne!(
+            sealed,
+            cipher.seal("secret-token", "sms_447700900123"),
+            "fresh nonce"
+        );
         assert_eq!(
             cipher.open(&sealed, "sms_447700900123").as_deref(),
             Some("secret-token")
         );
         assert_eq!(cipher.open(&sealed, "whatsapp_447700900123"), None);
-        assert_eq!(TokenCipher::generate().open(&sealed, "sms_447700900123"), None);
+        assert_eq!(
+            TokenCipher::generate().open(&sealed, "sms_447700900123"),
+            None
+        );
         assert_eq!(cipher.open("secret-token", "sms_447700900123"), None);
         assert_eq!(cipher.open("", "sms_447700900123"), None);
     }

@@ -5,8 +5,8 @@
 //! say so and pass, unless `REQUIRE_POSTGRES=1` (set by `scripts/test` whenever
 //! Postgres is available), which turns a missing database into a failure.
 
-use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
 use domain::access::ApiScope;
+use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
 use domain::store::{
     now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
 };
@@ -929,24 +929,42 @@ async fn guest_tokens_are_cached_by_subject(store: &Store) {
         expires_at_ms,
     };
     assert_eq!(
-        store.cached_guest_token(&cipher, "sms_447700900123").await.unwrap(),
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
         None
     );
     store
-        .cache_guest_token(&cipher, "sms_447700900123", &token("first", now + 3_600_000))
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("first", now + 3_600_000),
+        )
         .await
         .unwrap();
     store
-        .cache_guest_token(&cipher, "whatsapp_447700900123", &token("other", now + 3_600_000))
+        .cache_guest_token(
+            &cipher,
+            "whatsapp_447700900123",
+            &token("other", now + 3_600_000),
+        )
         .await
         .unwrap();
     // The last write wins.
     store
-        .cache_guest_token(&cipher, "sms_447700900123", &token("second", now + 7_200_000))
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("second", now + 7_200_000),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.cached_guest_token(&cipher, "sms_447700900123").await.unwrap(),
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
         Some(token("second", now + 7_200_000))
     );
     assert_eq!(

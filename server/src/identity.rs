@@ -89,8 +89,7 @@ impl EmbeddedIdentity {
             }
         }
         if age.is_some_and(|age| age < MIN_REFRESH_INTERVAL) {
-            return cached
-                .ok_or_else(|| IdentityError::Invalid("signed by an unknown key".into()));
+            return cached.ok_or_else(|| IdentityError::Invalid("signed by an unknown key".into()));
         }
         // Counted as a fetch even if it fails, so failures are throttled too.
         cache.fetched_at = Some(Instant::now());
@@ -121,11 +120,8 @@ impl EmbeddedIdentity {
             .map_err(keys_error)?
             .error_for_status()
             .map_err(keys_error)?;
-        let too_large = || {
-            IdentityError::Keys(format!(
-                "the key set is larger than {MAX_JWKS_BYTES} bytes"
-            ))
-        };
+        let too_large =
+            || IdentityError::Keys(format!("the key set is larger than {MAX_JWKS_BYTES} bytes"));
         if response
             .content_length()
             .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
@@ -204,9 +200,9 @@ fn unix_now() -> i64 {
 /// well-behaved clock: refuse it.
 fn check_issued_at(iat: Option<i64>, now: i64) -> Result<(), IdentityError> {
     match iat {
-        Some(iat) if iat > now + LEEWAY_SECS as i64 => Err(IdentityError::Invalid(
-            "issued in the future (iat)".into(),
-        )),
+        Some(iat) if iat > now + LEEWAY_SECS as i64 => {
+            Err(IdentityError::Invalid("issued in the future (iat)".into()))
+        }
         _ => Ok(()),
     }
 }

@@ -179,7 +179,11 @@ async fn webex_callback(
         let (n, verifier, next) = (parts.next()?, parts.next()?, parts.next()?);
         // Decoded for the redirect, then checked again: the cookie is ours,
         // but the redirect must be safe whatever it holds.
-        Some((n.to_string(), verifier.to_string(), safe_next(&percent_decode(next))))
+        Some((
+            n.to_string(),
+            verifier.to_string(),
+            safe_next(&percent_decode(next)),
+        ))
     }) else {
         return sign_in_error("the sign-in took too long or came from elsewhere: try again");
     };

@@ -72,7 +72,9 @@ fn scopes_to_text(scopes: &[ApiScope]) -> String {
 }
 
 fn scopes_from_text(text: &str) -> Vec<ApiScope> {
-    text.split_whitespace().filter_map(ApiScope::parse).collect()
+    text.split_whitespace()
+        .filter_map(ApiScope::parse)
+        .collect()
 }
 
 /// The key that authenticated a request.
@@ -268,10 +270,16 @@ mod tests {
             KeyGrant::default().scopes,
             vec![ApiScope::Connect, ApiScope::Services]
         );
-        let g = KeyGrant::new(&[ApiScope::Services, ApiScope::Connect, ApiScope::Services], Some(90))
-            .unwrap();
+        let g = KeyGrant::new(
+            &[ApiScope::Services, ApiScope::Connect, ApiScope::Services],
+            Some(90),
+        )
+        .unwrap();
         assert_eq!(scopes_to_text(&g.scopes), "connect services");
-        assert_eq!(scopes_from_text("services admin x"), vec![ApiScope::Services, ApiScope::Admin]);
+        assert_eq!(
+            scopes_from_text("services admin x"),
+            vec![ApiScope::Services, ApiScope::Admin]
+        );
         assert!(KeyGrant::new(&[], Some(0)).is_err());
         assert!(KeyGrant::new(&[], Some(MAX_KEY_DAYS + 1)).is_err());
     }
@@ -285,7 +293,10 @@ mod tests {
             expires_at_ms: Some(1_000),
         };
         assert_eq!(key.check(ApiScope::Connect, 999), Ok(()));
-        assert!(matches!(key.check(ApiScope::Connect, 1_000), Err(KeyRefusal::Expired(_))));
+        assert!(matches!(
+            key.check(ApiScope::Connect, 1_000),
+            Err(KeyRefusal::Expired(_))
+        ));
         assert_eq!(
             key.check(ApiScope::Services, 999),
             Err(KeyRefusal::MissingScope(ApiScope::Services))

@@ -3,9 +3,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{
-    agents::agent_from_row, agents::AGENT_COLUMNS, audit, now_ms, AuditCtx, Store,
-};
+use super::{agents::agent_from_row, agents::AGENT_COLUMNS, audit, now_ms, AuditCtx, Store};
 use crate::error::DomainError;
 use crate::model::{Agent, Role};
 use crate::password;

@@ -144,10 +144,12 @@ async fn same_agent(
     if a.eq_ignore_ascii_case(b) {
         return Ok(true);
     }
-    Ok(match (agent_row_id(tx, a).await?, agent_row_id(tx, b).await?) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
-    })
+    Ok(
+        match (agent_row_id(tx, a).await?, agent_row_id(tx, b).await?) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    )
 }
 
 /// Inside the transaction that changed a session: when it now belongs to

@@ -170,7 +170,10 @@ pub async fn authorize_page(
             .into_response();
     }
     if let Err(e) = pkce_method(&q.code_challenge, &q.code_challenge_method) {
-        return (StatusCode::BAD_REQUEST, Html(format!("<h1>{}</h1>", escape_html(&e))))
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(format!("<h1>{}</h1>", escape_html(&e))),
+        )
             .into_response();
     }
     let hidden = |name: &str, value: &Option<String>| {
@@ -292,9 +295,10 @@ pub async fn access_token(
                 return Err(ApiError::bad_request("redirect_uri does not match"));
             }
             if let Some((challenge, method)) = &grant.code_challenge {
-                let verifier = form.code_verifier.as_deref().ok_or_else(|| {
-                    ApiError::bad_request("code_verifier is required (PKCE)")
-                })?;
+                let verifier = form
+                    .code_verifier
+                    .as_deref()
+                    .ok_or_else(|| ApiError::bad_request("code_verifier is required (PKCE)"))?;
                 if !pkce_matches(challenge, method, verifier) {
                     return Err(ApiError::bad_request("code_verifier does not match (PKCE)"));
                 }
@@ -361,8 +365,10 @@ fn pkce_method(
 /// RFC 7636 §4.6: `S256` compares BASE64URL(SHA256(verifier)) with the challenge.
 fn pkce_matches(challenge: &str, method: &str, verifier: &str) -> bool {
     let derived = match method {
-        "S256" => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes())),
+        "S256" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        )),
         _ => verifier.to_string(),
     };
     !verifier.is_empty() && derived == challenge

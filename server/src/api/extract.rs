@@ -9,8 +9,8 @@ use std::marker::PhantomData;
 
 use super::error::ApiError;
 use crate::startup::AppState;
-use domain::model::Actor;
 use domain::access::ApiScope;
+use domain::model::Actor;
 use domain::store::{AuditCtx, KeyRefusal, VerifiedKey};
 
 /// A JSON body. Syntax errors are 400; wrong shapes are 422 naming the field.

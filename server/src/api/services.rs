@@ -16,9 +16,9 @@ use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::startup::AppState;
 use domain::guests::GuestAuth;
-use domain::token_cipher::TokenCipher;
 use domain::media::{MediaCache, MediaSettings};
 use domain::store::{format_ms, Store};
+use domain::token_cipher::TokenCipher;
 use domain::webex::{GuestIssuer, WebexClient};
 use domain::{Channel, FieldError};
 

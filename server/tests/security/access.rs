@@ -55,7 +55,10 @@ async fn a_key_used_outside_its_scope_gets_403_naming_the_scope() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["code"], "insufficient_scope");
     assert_eq!(body["scope"], "services");
-    assert!(body["message"].as_str().unwrap().contains("services"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("services"),
+        "{body}"
+    );
     // Within its scope the same key works.
     let (status, body) = with_key(
         &app,
@@ -121,7 +124,10 @@ async fn an_expired_key_gets_401() {
     let (status, body) = with_key(&app, &key, reqwest::Method::GET, "/api/v1/contacts", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "unauthorized");
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 }
 
 async fn add_line(store: &Store, session_id: &str, body: &str) {
@@ -281,7 +287,10 @@ async fn a_password_change_ends_the_agents_sessions() {
         !signed_in(&app, &a.cookie).await,
         "the old session cookie no longer works"
     );
-    assert!(signed_in(&app, &b.cookie).await, "other agents stay signed in");
+    assert!(
+        signed_in(&app, &b.cookie).await,
+        "other agents stay signed in"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +312,13 @@ async fn disabling_an_agent_ends_their_sessions() {
     assert!(!signed_in(&app, &a.cookie).await);
     // Enabled again, the old cookie still does not come back to life.
     app.store
-        .update_agent_access(&AuditCtx::system(), Some(&admin.id), &agent.id, None, Some(false))
+        .update_agent_access(
+            &AuditCtx::system(),
+            Some(&admin.id),
+            &agent.id,
+            None,
+            Some(false),
+        )
         .await
         .unwrap();
     assert!(!signed_in(&app, &a.cookie).await);

@@ -43,11 +43,7 @@ impl KeyServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
-        KeyServer {
-            url,
-            body,
-            fetches,
-        }
+        KeyServer { url, body, fetches }
     }
 
     fn fetches(&self) -> usize {
@@ -138,7 +134,10 @@ async fn identity_tokens_not_signed_rs256_are_refused() {
     assert!(body["error"].as_str().unwrap().contains("RS256"), "{body}");
 
     // Algorithm confusion: HS256 keyed with the public key (as JWKS JSON and as n).
-    let public_forms = [rsa.jwk().to_string(), rsa.jwk()["n"].as_str().unwrap().to_string()];
+    let public_forms = [
+        rsa.jwk().to_string(),
+        rsa.jwk()["n"].as_str().unwrap().to_string(),
+    ];
     for secret in public_forms {
         let hs256 = jwt(
             json!({ "alg": "HS256", "typ": "JWT", "kid": rsa.kid }),
@@ -171,7 +170,11 @@ async fn identity_tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
     let mut early = claims("person-a");
     early["nbf"] = json!(now() + 600);
     let (status, body) = embedded(&app, &rsa.sign(&early)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "nbf in 10 minutes: {body}");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "nbf in 10 minutes: {body}"
+    );
 
     let mut future = claims("person-a");
     future["iat"] = json!(now() + 3600);
@@ -202,7 +205,11 @@ async fn a_flood_of_unknown_key_ids_fetches_the_keys_at_most_once_per_window() {
             &claims("person-a"),
             |_| vec![0u8; 256],
         );
-        let (client, url, origin) = (app.client.clone(), app.url("/auth/embedded"), app.base.clone());
+        let (client, url, origin) = (
+            app.client.clone(),
+            app.url("/auth/embedded"),
+            app.base.clone(),
+        );
         flood.spawn(async move {
             client
                 .post(url)
@@ -237,7 +244,10 @@ async fn an_oversized_key_set_is_refused_while_reading() {
     let app = app_trusting(&keys).await;
     let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("larger than"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("larger than"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -249,13 +259,23 @@ async fn a_webex_sign_in_with_the_right_email_but_another_person_id_is_refused()
     // The first Webex sign-in links agent A to Webex person "person-a".
     let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let agent = app.store.agent_by_email("agent-a@example.com").await.unwrap();
+    let agent = app
+        .store
+        .agent_by_email("agent-a@example.com")
+        .await
+        .unwrap();
     assert_eq!(agent.webex_person_id.as_deref(), Some("person-a"));
 
     // Someone else's Webex account that claims A's email.
     let (status, body) = embedded(&app, &rsa.sign(&claims("person-mallory"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("not the one linked"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not the one linked"),
+        "{body}"
+    );
     let audit = app
         .store
         .audit_entries(Some("agent"), Some(&agent.id), 20)
@@ -265,7 +285,10 @@ async fn a_webex_sign_in_with_the_right_email_but_another_person_id_is_refused()
         .iter()
         .find(|e| e.action == "agent.sign_in_refused")
         .unwrap_or_else(|| panic!("audited: {audit:?}"));
-    assert_eq!(refusal.after.as_ref().unwrap()["presentedPersonId"], "person-mallory");
+    assert_eq!(
+        refusal.after.as_ref().unwrap()["presentedPersonId"],
+        "person-mallory"
+    );
 
     // A token without a person id cannot match either.
     let mut anonymous = claims("person-a");
@@ -333,7 +356,10 @@ async fn webex_sign_in(
         .await
         .unwrap();
     let authorize = location(&start);
-    assert_eq!(query_param(&authorize, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        query_param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     let challenge = query_param(&authorize, "code_challenge").expect("PKCE challenge");
     assert_eq!(challenge.len(), 43, "{challenge}");
     let state_cookie = start.headers()["set-cookie"]
@@ -381,7 +407,10 @@ async fn webex_sign_in_uses_pkce_and_a_wrong_verifier_fails_at_the_sandbox() {
     let app = sandbox_app().await;
     let ok = webex_sign_in(&app, "/sessions", |c| c).await;
     assert_eq!(location(&ok), "/sessions");
-    assert!(ok.headers()["set-cookie"].to_str().unwrap().starts_with("cm_session="));
+    assert!(ok.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("cm_session="));
 
     // Same flow, but the verifier in the state cookie is not the one whose
     // challenge went to Webex (as for a code stolen and replayed elsewhere).
@@ -393,7 +422,10 @@ async fn webex_sign_in_uses_pkce_and_a_wrong_verifier_fails_at_the_sandbox() {
     .await;
     let to = location(&forged);
     assert!(to.starts_with("/sign-in?error="), "{to}");
-    assert!(to.contains("HTTP%20400"), "refused by the sandbox's token endpoint: {to}");
+    assert!(
+        to.contains("HTTP%20400"),
+        "refused by the sandbox's token endpoint: {to}"
+    );
     assert!(forged.headers().get("set-cookie").is_none());
 }
 
@@ -417,10 +449,18 @@ async fn sign_in_redirects_never_leave_the_site() {
             .send()
             .await
             .unwrap();
-        assert_eq!(location(&r), "/contacts", "password sign-in with next={target:?}");
+        assert_eq!(
+            location(&r),
+            "/contacts",
+            "password sign-in with next={target:?}"
+        );
 
         // Sign in with Webex.
         let r = webex_sign_in(&app, target, |c| c).await;
-        assert_eq!(location(&r), "/contacts", "Webex sign-in with next={target:?}");
+        assert_eq!(
+            location(&r),
+            "/contacts",
+            "Webex sign-in with next={target:?}"
+        );
     }
 }
