@@ -150,6 +150,7 @@ on_both_databases!(
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
     guest_tokens_are_cached_by_subject,
     media_files_keep_their_bytes_and_expire,
+    transcript_views_start_at_a_takeover,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -1042,4 +1043,120 @@ async fn media_files_keep_their_bytes_and_expire(store: &Store) {
         .unwrap();
     assert_eq!(store.delete_expired_media(now + 2).await.unwrap(), 1);
     assert!(store.media_file(&again.id, now).await.unwrap().is_some());
+}
+
+async fn transcript_views_start_at_a_takeover(store: &Store) {
+    use domain::store::NewMessage;
+    use std::time::Duration;
+    let system = AuditCtx::system();
+    let mut agents = Vec::new();
+    for email in [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "boss@example.com",
+    ] {
+        let role = if email.starts_with("boss") {
+            Role::Admin
+        } else {
+            Role::Agent
+        };
+        agents.push(
+            store
+                .upsert_agent(&system, email, None, role)
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b, c, boss) = (&agents[0], &agents[1], &agents[2], &agents[3]);
+    let line = |session_id: String, body: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        Store::add_message(
+            &mut tx,
+            &NewMessage::new(&session_id, "inbound", Channel::Sms, body, "received"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let route = |agent: Option<&'static str>| {
+        let input = SessionInput {
+            customer_channel: Some("sms".into()),
+            customer_channel_id: Some("+447700900123".into()),
+            collab_agent_id: agent.map(str::to_string),
+            ..Default::default()
+        };
+        async move { store.upsert_session(&ctx(), &input).await.unwrap().0 }
+    };
+    let seen = |viewer: domain::model::Agent| async move {
+        let session = store
+            .session_by_customer(Channel::Sms, "+447700900123")
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transcript_for(&viewer, &session)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+
+    // Onboarding without an agent; the first agent sees it all.
+    let s = route(None).await;
+    line(s.id.clone(), "my name is Ann").await;
+    route(Some("a@example.com")).await;
+    line(s.id.clone(), "to A").await;
+    assert_eq!(seen(a.clone()).await, ["my name is Ann", "to A"]);
+
+    // B takes over (named by Webex person id this time, as sessions may be).
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE agents SET webex_person_id = 'person-b' WHERE id = $1")
+        .bind(&b.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let b = &store.agent_by_id(&b.id).await.unwrap();
+    route(Some("person-b")).await;
+    line(s.id.clone(), "to B").await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+    assert!(seen(a.clone()).await.is_empty(), "A no longer sees it");
+    // B again, by email: the same agent, no new start.
+    route(Some("b@example.com")).await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+
+    // Unassigned, then C: C starts at their arrival, not at the beginning.
+    route(None).await;
+    line(s.id.clone(), "nobody's").await;
+    route(Some("c@example.com")).await;
+    line(s.id.clone(), "to C").await;
+    assert_eq!(seen(c.clone()).await, ["to C"]);
+    assert_eq!(
+        seen(boss.clone()).await,
+        ["my name is Ann", "to A", "to B", "nobody's", "to C"]
+    );
+
+    let takeovers: Vec<_> = store
+        .audit_entries(Some("session"), Some(&s.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "session.takeover")
+        .map(|e| {
+            (
+                e.before.unwrap()["agent"].clone(),
+                e.after.unwrap()["agent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        takeovers,
+        [(
+            serde_json::json!("a@example.com"),
+            serde_json::json!("person-b")
+        )]
+    );
 }

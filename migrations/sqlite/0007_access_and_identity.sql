@@ -10,7 +10,7 @@ UPDATE api_keys SET scopes = 'connect services' WHERE scopes = '';
 -- transcript starts here (domain/src/access.rs). Existing sessions: their
 -- creation, as nothing older is known.
 ALTER TABLE sessions ADD COLUMN agent_since INTEGER;
-UPDATE sessions SET agent_since = created_at;
+UPDATE sessions SET agent_since = created_at WHERE collab_agent_id IS NOT NULL;
 
 -- Guest access tokens are now sealed (AES-256-GCM with CM_TOKEN_ENCRYPTION_KEY).
 -- Plaintext rows are dropped: the next job logs the guest in again.

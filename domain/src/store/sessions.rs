@@ -153,9 +153,14 @@ async fn same_agent(
 }
 
 /// Inside the transaction that changed a session: when it now belongs to
-/// another agent, that agent's view of the transcript starts now
-/// (`agent_since`, see `access::transcript_view`), and a takeover from an
-/// earlier agent is audited as `session.takeover`, naming both.
+/// another agent than the one it had, that agent's view of the transcript
+/// starts now (`agent_since`, see `access::transcript_view`), and the
+/// takeover is audited as `session.takeover`, naming both agents.
+///
+/// `agent_since` is NULL until a session first has an agent, so the first
+/// agent sees the whole transcript (e.g. the onboarding dialogue). Once it
+/// has had one, every later agent starts from their arrival, even when the
+/// session was unassigned in between.
 async fn note_agent_change(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ctx: &AuditCtx,
@@ -163,23 +168,39 @@ async fn note_agent_change(
     after: &Session,
     now: i64,
 ) -> Result<(), DomainError> {
-    let (previous, current) = (
+    let (previous, Some(current)) = (
         before.collab_agent_id.as_deref(),
         after.collab_agent_id.as_deref(),
-    );
-    let changed = match (previous, current) {
-        (Some(p), Some(c)) => !same_agent(tx, p, c).await?,
-        (p, c) => p != c,
-    };
-    if !changed {
+    ) else {
+        // Unassigned: nobody new to start a view for.
         return Ok(());
+    };
+    let starts_a_view = match previous {
+        Some(previous) => !same_agent(tx, previous, current).await?,
+        None => {
+            let had_an_agent: Option<i64> =
+                sqlx::query("SELECT agent_since FROM sessions WHERE id = $1")
+                    .bind(&after.id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("agent_since")?;
+            had_an_agent.is_some()
+        }
+    };
+    if starts_a_view {
+        sqlx::query("UPDATE sessions SET agent_since = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&after.id)
+            .execute(&mut **tx)
+            .await?;
+    } else if previous.is_none() {
+        // The session's first agent: their view starts at its beginning.
+        sqlx::query("UPDATE sessions SET agent_since = created_at WHERE id = $1")
+            .bind(&after.id)
+            .execute(&mut **tx)
+            .await?;
     }
-    sqlx::query("UPDATE sessions SET agent_since = $1 WHERE id = $2")
-        .bind(now)
-        .bind(&after.id)
-        .execute(&mut **tx)
-        .await?;
-    if let (Some(previous), Some(current)) = (previous, current) {
+    if let (Some(previous), true) = (previous, starts_a_view) {
         audit::record(
             tx,
             ctx,
@@ -196,7 +217,8 @@ async fn note_agent_change(
 
 impl Store {
     /// When the session was routed to its current agent (ms), the start of
-    /// that agent's view of the transcript.
+    /// that agent's view of the transcript; its creation while it has never
+    /// had an agent.
     pub async fn session_agent_since(&self, id: &str) -> Result<i64, DomainError> {
         let row = sqlx::query("SELECT agent_since, created_at FROM sessions WHERE id = $1")
             .bind(id)
@@ -288,7 +310,7 @@ impl Store {
             "INSERT INTO sessions (id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
                     collab_extra1, collab_extra2, collab_extra3, contact_id, status, created_at, updated_at,
                     agent_since)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
              ON CONFLICT (customer_channel, customer_channel_id) DO NOTHING RETURNING id",
         )
         .bind(&id)
@@ -302,6 +324,9 @@ impl Store {
         .bind(&contact_id)
         .bind(status.as_str())
         .bind(now)
+        // A session made with its agent is theirs from the start; without
+        // one, the first agent it gets sees it all (`note_agent_change`).
+        .bind(fields.agent.as_ref().map(|_| now))
         .fetch_optional(&mut *tx)
         .await?;
 
