@@ -18,6 +18,9 @@ pub struct ApiKeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked: bool,
+    /// `connect`, `services`, `admin`.
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,16 +136,50 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, UiError> {
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked: k.revoked_at.is_some(),
+            scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            expires_at: k.expires_at,
         })
         .collect())
 }
 
-/// Creates a key; the answer is the only time the key is ever shown.
+/// Creates a key; the answer is the only time the key is ever shown. Each
+/// scope is a checkbox (present when ticked); `expires_in_days` may be blank.
+/// A form that names no scope at all gets the default ones (connect and
+/// services), as the command line does.
 #[server(endpoint = "admin/keys/create")]
-pub async fn create_api_key(csrf: String, name: String) -> Result<CreatedKey, UiError> {
+pub async fn create_api_key(
+    csrf: String,
+    name: String,
+    scope_connect: Option<String>,
+    scope_services: Option<String>,
+    scope_admin: Option<String>,
+    expires_in_days: Option<String>,
+) -> Result<CreatedKey, UiError> {
     use crate::ssr::{audit, deps};
+    use domain::access::ApiScope;
     let s = admin_with_csrf(&csrf)?;
-    let (info, key) = deps().store.create_api_key(&audit(&s.agent), &name).await?;
+    let scopes: Vec<ApiScope> = [
+        (scope_connect, ApiScope::Connect),
+        (scope_services, ApiScope::Services),
+        (scope_admin, ApiScope::Admin),
+    ]
+    .into_iter()
+    .filter_map(|(ticked, scope)| ticked.is_some().then_some(scope))
+    .collect();
+    let days = match expires_in_days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(d.parse::<u32>().map_err(|_| {
+            UiError::field(
+                "expiresInDays",
+                "a whole number of days, or empty for no expiry",
+            )
+        })?),
+    };
+    let grant = domain::store::KeyGrant::new(&scopes, days).map_err(domain::DomainError::from)?;
+    let (info, key) = deps()
+        .store
+        .create_api_key(&audit(&s.agent), &name, &grant)
+        .await?;
     Ok(CreatedKey {
         name: info.name,
         key,
@@ -396,7 +433,7 @@ fn ApiKeys(me: Me) -> impl IntoView {
                                     view! {
                                         <li class="session">
                                             <strong>{k.name.clone()}</strong>
-                                            <span class="muted small">{format!("{}… · created {} · last used {}{}", k.prefix, &k.created_at[..10.min(k.created_at.len())], k.last_used_at.clone().unwrap_or_else(|| "never".into()), if k.revoked { " · revoked" } else { "" })}</span>
+                                            <span class="muted small">{format!("{}… · scopes {} · created {}{} · last used {}{}", k.prefix, k.scopes.join(", "), &k.created_at[..10.min(k.created_at.len())], k.expires_at.as_deref().map(|at| format!(" · expires {}", &at[..10.min(at.len())])).unwrap_or_default(), k.last_used_at.clone().unwrap_or_else(|| "never".into()), if k.revoked { " · revoked" } else { "" })}</span>
                                             {(!k.revoked).then(|| view! {
                                                 <details>
                                                     <summary>"Revoke…"</summary>
@@ -421,6 +458,14 @@ fn ApiKeys(me: Me) -> impl IntoView {
                 <input type="hidden" name="csrf" value=csrf2 />
                 <label for="key-name">"Name"</label>
                 <input id="key-name" name="name" required placeholder="e.g. webex-connect" />
+                <fieldset>
+                    <legend>"Scopes"</legend>
+                    <label><input type="checkbox" name="scope_connect" value="on" checked /> " connect: contacts, sessions, agents"</label>
+                    <label><input type="checkbox" name="scope_services" value="on" checked /> " services: guest tokens, attachments"</label>
+                    <label><input type="checkbox" name="scope_admin" value="on" /> " admin: everything"</label>
+                </fieldset>
+                <label for="key-days">"Expires after (days, empty: never)"</label>
+                <input id="key-days" name="expires_in_days" type="number" min="1" max="3650" inputmode="numeric" placeholder="e.g. 90" />
                 <div class="form-actions"><button type="submit">"Create key"</button></div>
             </ActionForm>
         </section>

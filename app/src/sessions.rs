@@ -108,7 +108,7 @@ pub struct SessionPage {
 pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let (web, session) = visible_session(&id).await?;
     let store = crate::ssr::deps().store;
-    let messages = store.messages(&session.id).await?;
+    let messages = store.transcript_for(&web.agent, &session).await?;
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
             let last = store.relay_state(&session.id).await?.last_inbound_at_ms;

@@ -101,13 +101,55 @@ pub fn session_cookie(auth: &AuthSettings) -> Option<String> {
     cookie_value(&parts.headers, auth.cookie_name)
 }
 
-/// Only same-site paths may follow a sign-in, never another origin.
+/// Only same-site paths may follow a sign-in, never another origin. Browsers
+/// read `/\\host`, `/\t/host` (tabs and newlines are dropped) and `//host` as
+/// another host, and a target may be percent-encoded once or more; so a
+/// target is refused if it, or any decoding of it, has a control character,
+/// a backslash, or does not start with exactly one `/`.
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next.to_string()
-    } else {
-        "/contacts".to_string()
+    const FALLBACK: &str = "/contacts";
+    let plain_path = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.chars().any(|c| c.is_control() || c == '\\')
+    };
+    let mut form = next.to_string();
+    // Each round decodes one layer; four layers is more than any honest link has.
+    for _ in 0..4 {
+        if !plain_path(&form) {
+            return FALLBACK.to_string();
+        }
+        let decoded = percent_decode_lossy(&form);
+        if decoded == form {
+            return next.to_string();
+        }
+        form = decoded;
     }
+    FALLBACK.to_string()
+}
+
+/// `%XX` sequences decoded; anything else kept as it is.
+fn percent_decode_lossy(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Starts a browser session for an agent who proved who they are (`how`:
@@ -249,9 +291,10 @@ pub fn finish<T>(
     result
 }
 
-/// A random token for one-time use (attempt nonces).
+/// A random token for one-time use (OAuth state, attempt nonces): 256 bits
+/// from the OS random source.
 pub fn nonce() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    domain::store::random_token()
 }
 
 pub fn encode_query(pairs: &[(&str, &str)]) -> String {
@@ -273,4 +316,40 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_redirects_stay_on_this_site() {
+        for good in [
+            "/contacts",
+            "/sessions/abc?x=1",
+            "/a%20b",
+            "/sessions?q=%2Bx",
+        ] {
+            assert_eq!(safe_next(good), good, "{good}");
+        }
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "/%5Cevil.com",
+            "/%5cevil.com",
+            "/\t/evil.com",
+            "/%09/evil.com",
+            "/\n/evil.com",
+            "/%2F/evil.com",
+            "/%2Fevil.com",
+            "%2F%2Fevil.com",
+            "/%252F/evil.com",
+            "/%25255Cevil.com",
+            "https://evil.com",
+            "evil.com",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/contacts", "{bad:?}");
+        }
+    }
 }

@@ -7,12 +7,15 @@
 //! is reused while more than [`TOKEN_MARGIN`] of it remains; otherwise a new
 //! JWT is exchanged at `/jwt/login`. Two callers that find no usable token at
 //! the same time both log in and the last one stored wins: both tokens work.
-//! Tokens never appear in logs or `Debug` output.
+//! Tokens never appear in logs or `Debug` output, and are cached only sealed
+//! with a [`TokenCipher`]; without one nothing is cached and every call logs
+//! the guest in again.
 
 use std::time::Duration;
 
 use crate::channel::Channel;
 use crate::store::{now_ms, Store};
+use crate::token_cipher::TokenCipher;
 use crate::webex::{guest_subject, AccessToken, GuestIssuer, WebexClient, WebexError};
 
 /// How long a guest JWT is valid (it is exchanged at once, so briefly).
@@ -47,6 +50,8 @@ pub struct GuestAuth {
     store: Store,
     webex: WebexClient,
     issuer: GuestIssuer,
+    /// `None`: tokens are not cached at all (no encryption key configured).
+    cipher: Option<TokenCipher>,
 }
 
 impl std::fmt::Debug for GuestAuth {
@@ -58,11 +63,17 @@ impl std::fmt::Debug for GuestAuth {
 }
 
 impl GuestAuth {
-    pub fn new(store: Store, webex: WebexClient, issuer: GuestIssuer) -> GuestAuth {
+    pub fn new(
+        store: Store,
+        webex: WebexClient,
+        issuer: GuestIssuer,
+        cipher: Option<TokenCipher>,
+    ) -> GuestAuth {
         GuestAuth {
             store,
             webex,
             issuer,
+            cipher,
         }
     }
 
@@ -117,19 +128,23 @@ impl GuestAuth {
     ) -> Result<AccessToken, WebexError> {
         let now = now_ms();
         let subject = guest_subject(channel, channel_id);
-        match self.store.cached_guest_token(&subject).await {
-            Ok(Some(token)) if token.expires_at_ms - TOKEN_MARGIN.as_millis() as i64 > now => {
-                return Ok(token);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "guest token cache unreadable; logging in");
+        if let Some(cipher) = &self.cipher {
+            match self.store.cached_guest_token(cipher, &subject).await {
+                Ok(Some(token)) if token.expires_at_ms - TOKEN_MARGIN.as_millis() as i64 > now => {
+                    return Ok(token);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "guest token cache unreadable; logging in");
+                }
             }
         }
         let jwt = self.jwt_at(channel, channel_id, &name().await, now);
         let token = self.webex.jwt_login(&jwt.jwt, now).await?;
-        if let Err(e) = self.store.cache_guest_token(&subject, &token).await {
-            tracing::warn!(error = %e, "guest token not cached");
+        if let Some(cipher) = &self.cipher {
+            if let Err(e) = self.store.cache_guest_token(cipher, &subject, &token).await {
+                tracing::warn!(error = %e, "guest token not cached");
+            }
         }
         Ok(token)
     }

@@ -30,6 +30,8 @@ pub mod relay;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
+pub mod token_cipher;
+#[cfg(feature = "server")]
 pub mod webex;
 
 pub use channel::Channel;

@@ -5,8 +5,11 @@
 //! say so and pass, unless `REQUIRE_POSTGRES=1` (set by `scripts/test` whenever
 //! Postgres is available), which turns a missing database into a failure.
 
+use domain::access::ApiScope;
 use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
-use domain::store::{AuditCtx, ContactQuery, Paging, Rules, SessionQuery, Store, UpsertOutcome};
+use domain::store::{
+    now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
+};
 use domain::{Channel, DomainError};
 
 fn ctx() -> AuditCtx {
@@ -147,6 +150,7 @@ on_both_databases!(
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
     guest_tokens_are_cached_by_subject,
     media_files_keep_their_bytes_and_expire,
+    transcript_views_start_at_a_takeover,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -579,20 +583,38 @@ async fn rejected_input_changes_nothing(store: &Store) {
 }
 
 async fn api_keys_verify_and_revoke(store: &Store) {
-    let (info, key) = store.create_api_key(&ctx(), "connect").await.unwrap();
+    let (info, key) = store
+        .create_api_key(&ctx(), "connect", &KeyGrant::default())
+        .await
+        .unwrap();
     let verified = store
         .verify_api_key(&key)
         .await
         .unwrap()
         .expect("new key verifies");
     assert_eq!(verified.name, "connect");
+    assert_eq!(verified.scopes, ApiScope::DEFAULT.to_vec());
+    assert_eq!(verified.expires_at_ms, None);
     assert!(store.verify_api_key("cm_wrong").await.unwrap().is_none());
     assert!(matches!(
-        store.create_api_key(&ctx(), "connect").await,
+        store
+            .create_api_key(&ctx(), "connect", &KeyGrant::default())
+            .await,
         Err(DomainError::Duplicate { .. })
     ));
+    let grant = KeyGrant::new(&[ApiScope::Services], Some(90)).unwrap();
+    let (_, services_key) = store
+        .create_api_key(&ctx(), "services-only", &grant)
+        .await
+        .unwrap();
+    let verified = store.verify_api_key(&services_key).await.unwrap().unwrap();
+    assert_eq!(verified.scopes, vec![ApiScope::Services]);
+    let in_90_days = now_ms() + 90 * 86_400_000;
+    assert!((verified.expires_at_ms.unwrap() - in_90_days).abs() < 60_000);
     let listed = store.list_api_keys().await.unwrap();
-    assert_eq!(listed.len(), 1);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].scopes, vec![ApiScope::Services]);
+    assert!(listed[1].expires_at.is_some());
     assert!(listed[0].last_used_at.is_some());
     let audit = serde_json::to_string(&store.audit_entries(None, None, 10).await.unwrap()).unwrap();
     assert!(!audit.contains(&key), "the key never reaches the audit log");
@@ -901,49 +923,77 @@ async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
 
 async fn guest_tokens_are_cached_by_subject(store: &Store) {
     use domain::webex::AccessToken;
+    let cipher = domain::token_cipher::TokenCipher::generate();
     let now = domain::store::now_ms();
     let token = |t: &str, expires_at_ms: i64| AccessToken {
         token: t.into(),
         expires_at_ms,
     };
     assert_eq!(
-        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
         None
     );
     store
-        .cache_guest_token("sms_447700900123", &token("first", now + 3_600_000))
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("first", now + 3_600_000),
+        )
         .await
         .unwrap();
     store
-        .cache_guest_token("whatsapp_447700900123", &token("other", now + 3_600_000))
+        .cache_guest_token(
+            &cipher,
+            "whatsapp_447700900123",
+            &token("other", now + 3_600_000),
+        )
         .await
         .unwrap();
     // The last write wins.
     store
-        .cache_guest_token("sms_447700900123", &token("second", now + 7_200_000))
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("second", now + 7_200_000),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.cached_guest_token("sms_447700900123").await.unwrap(),
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
         Some(token("second", now + 7_200_000))
     );
     assert_eq!(
         store
-            .cached_guest_token("whatsapp_447700900123")
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
             .await
             .unwrap()
             .unwrap()
             .token,
         "other"
     );
+    // Another key (e.g. after the sandbox restarted) reads no token at all.
+    let other_key = domain::token_cipher::TokenCipher::generate();
+    assert_eq!(
+        store
+            .cached_guest_token(&other_key, "sms_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
     // Expired tokens are forgotten on the next write.
     store
-        .cache_guest_token("whatsapp_447700900123", &token("old", now - 1))
+        .cache_guest_token(&cipher, "whatsapp_447700900123", &token("old", now - 1))
         .await
         .unwrap();
     assert_eq!(
         store
-            .cached_guest_token("whatsapp_447700900123")
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
             .await
             .unwrap(),
         None
@@ -1034,4 +1084,120 @@ async fn media_files_keep_their_bytes_and_expire(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.media_chunks_stored().await.unwrap(), (0, 0));
+}
+
+async fn transcript_views_start_at_a_takeover(store: &Store) {
+    use domain::store::NewMessage;
+    use std::time::Duration;
+    let system = AuditCtx::system();
+    let mut agents = Vec::new();
+    for email in [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "boss@example.com",
+    ] {
+        let role = if email.starts_with("boss") {
+            Role::Admin
+        } else {
+            Role::Agent
+        };
+        agents.push(
+            store
+                .upsert_agent(&system, email, None, role)
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b, c, boss) = (&agents[0], &agents[1], &agents[2], &agents[3]);
+    let line = |session_id: String, body: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        Store::add_message(
+            &mut tx,
+            &NewMessage::new(&session_id, "inbound", Channel::Sms, body, "received"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let route = |agent: Option<&'static str>| {
+        let input = SessionInput {
+            customer_channel: Some("sms".into()),
+            customer_channel_id: Some("+447700900123".into()),
+            collab_agent_id: agent.map(str::to_string),
+            ..Default::default()
+        };
+        async move { store.upsert_session(&ctx(), &input).await.unwrap().0 }
+    };
+    let seen = |viewer: domain::model::Agent| async move {
+        let session = store
+            .session_by_customer(Channel::Sms, "+447700900123")
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transcript_for(&viewer, &session)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+
+    // Onboarding without an agent; the first agent sees it all.
+    let s = route(None).await;
+    line(s.id.clone(), "my name is Ann").await;
+    route(Some("a@example.com")).await;
+    line(s.id.clone(), "to A").await;
+    assert_eq!(seen(a.clone()).await, ["my name is Ann", "to A"]);
+
+    // B takes over (named by Webex person id this time, as sessions may be).
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE agents SET webex_person_id = 'person-b' WHERE id = $1")
+        .bind(&b.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let b = &store.agent_by_id(&b.id).await.unwrap();
+    route(Some("person-b")).await;
+    line(s.id.clone(), "to B").await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+    assert!(seen(a.clone()).await.is_empty(), "A no longer sees it");
+    // B again, by email: the same agent, no new start.
+    route(Some("b@example.com")).await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+
+    // Unassigned, then C: C starts at their arrival, not at the beginning.
+    route(None).await;
+    line(s.id.clone(), "nobody's").await;
+    route(Some("c@example.com")).await;
+    line(s.id.clone(), "to C").await;
+    assert_eq!(seen(c.clone()).await, ["to C"]);
+    assert_eq!(
+        seen(boss.clone()).await,
+        ["my name is Ann", "to A", "to B", "nobody's", "to C"]
+    );
+
+    let takeovers: Vec<_> = store
+        .audit_entries(Some("session"), Some(&s.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "session.takeover")
+        .map(|e| {
+            (
+                e.before.unwrap()["agent"].clone(),
+                e.after.unwrap()["agent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        takeovers,
+        [(
+            serde_json::json!("a@example.com"),
+            serde_json::json!("person-b")
+        )]
+    );
 }

@@ -1,14 +1,17 @@
-//! Stand-in for the Embedded App SDK user identity token: a JWT signed with
-//! an Ed25519 key (EdDSA) whose public half is served as a JWKS.
+//! Stand-in for the Embedded App SDK user identity token: a JWT signed
+//! RS256 (as Webex documents) with an RSA key generated at start-up, whose
+//! public half is served as a JWKS.
 
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use chrono::Utc;
-use ring::signature::{Ed25519KeyPair, KeyPair};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 
 use crate::state::{org_id, PersonType, Shared};
 use crate::webex::error::ApiError;
@@ -16,42 +19,57 @@ use crate::webex::error::ApiError;
 /// Identity tokens are short lived, like the SDK's.
 const TOKEN_SECONDS: i64 = 3600;
 
+/// An RSA signing key and its JWKS entry. Clone shares nothing secret with
+/// the outside: only `jwk()` is published.
+#[derive(Clone)]
 pub struct SigningKey {
     pub kid: String,
-    pkcs8: Vec<u8>,
-    public: Vec<u8>,
+    /// PKCS#1 DER of the private key, as `jsonwebtoken` wants it.
+    der: Vec<u8>,
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 impl SigningKey {
+    /// A 2048-bit RSA key. Generating one takes a moment, so a process makes
+    /// one and every sandbox in it shares it (the sandbox is a simulator:
+    /// what matters is that its key is not a constant in the source).
     pub fn generate() -> SigningKey {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-            .expect("the system RNG works")
-            .as_ref()
-            .to_vec();
-        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("a fresh key parses");
-        SigningKey {
-            kid: crate::state::random_token(8),
-            public: pair.public_key().as_ref().to_vec(),
-            pkcs8,
-        }
+        static KEY: OnceLock<SigningKey> = OnceLock::new();
+        KEY.get_or_init(|| {
+            let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                .expect("RSA key generation with the OS random source succeeds");
+            SigningKey {
+                kid: crate::state::random_token(8),
+                der: private
+                    .to_pkcs1_der()
+                    .expect("a fresh key encodes")
+                    .as_bytes()
+                    .to_vec(),
+                n: private.n().to_bytes_be(),
+                e: private.e().to_bytes_be(),
+            }
+        })
+        .clone()
     }
 
     pub fn jwk(&self) -> Value {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.public),
+            "kty": "RSA",
+            "n": b64.encode(&self.n),
+            "e": b64.encode(&self.e),
             "kid": self.kid,
-            "alg": "EdDSA",
+            "alg": "RS256",
             "use": "sig",
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    /// Signs claims RS256 with this key's `kid` in the header.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some(self.kid.clone());
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8);
+        let key = jsonwebtoken::EncodingKey::from_rsa_der(&self.der);
         jsonwebtoken::encode(&header, claims, &key).expect("signing with a valid key succeeds")
     }
 }

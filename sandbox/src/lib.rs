@@ -18,6 +18,10 @@ mod webex;
 
 use std::sync::Arc;
 
+/// The RS256 key that signs the sandbox's Embedded App identity tokens; public
+/// so tests can sign tokens for a JWKS of their own.
+pub use embedded::SigningKey;
+
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 

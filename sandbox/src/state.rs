@@ -127,6 +127,9 @@ pub struct AccessToken {
 pub struct OAuthCode {
     pub person_id: String,
     pub redirect_uri: String,
+    /// PKCE (RFC 7636): the `code_challenge` and its method given at
+    /// `/authorize`; the token request must then bring the verifier.
+    pub code_challenge: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -332,6 +332,83 @@ async fn oauth_code_flow_signs_an_agent_in() {
 }
 
 #[tokio::test]
+async fn oauth_with_pkce_needs_the_right_verifier() {
+    let h = start().await;
+    let redirect = "http://127.0.0.1:9/callback";
+    // RFC 7636 Appendix B.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let code = || async {
+        let chosen = h
+            .http
+            .post(h.webex("/authorize"))
+            .form(&[
+                ("client_id", "test-client"),
+                ("redirect_uri", redirect),
+                ("email", AGENT_B),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let location = reqwest::Url::parse(chosen.headers()["location"].to_str().unwrap()).unwrap();
+        let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+        query["code"].clone()
+    };
+    let exchange = |code: String, verifier: Option<&'static str>| {
+        let h = &h;
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", "test-client"),
+                ("client_secret", "test-client-secret"),
+                ("redirect_uri", redirect),
+            ];
+            form.push(("code", code.as_str()));
+            if let Some(v) = verifier {
+                form.push(("code_verifier", v));
+            }
+            let r = h
+                .http
+                .post(h.webex("/access_token"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = exchange(code().await, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("code_verifier"), "{body}");
+    let (status, body) = exchange(
+        code().await,
+        Some("another-verifier-of-the-right-length-0123456"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = exchange(code().await, Some(verifier)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // An unsupported method is refused at the authorize page.
+    let page = h
+        .http
+        .get(h.webex("/authorize"))
+        .query(&[
+            ("client_id", "test-client"),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S512"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+}
+
+#[tokio::test]
 async fn embedded_identity_token_verifies_against_the_jwks() {
     let h = start().await;
     let token = h
@@ -354,6 +431,11 @@ async fn embedded_identity_token_verifies_against_the_jwks() {
         .await
         .unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "as Webex signs them"
+    );
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
         .expect("kid is in the JWKS");

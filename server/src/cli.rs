@@ -6,8 +6,21 @@ use std::process::ExitCode;
 
 use crate::config::{self, Config};
 use crate::{startup, telemetry};
+use domain::access::ApiScope;
 use domain::model::Role;
-use domain::store::{AuditCtx, Rules, Store};
+use domain::store::{AuditCtx, KeyGrant, Rules, Store};
+
+fn parse_scope(s: &str) -> Result<ApiScope, String> {
+    ApiScope::parse(s).ok_or_else(|| format!("unknown scope {s:?}: use connect, services or admin"))
+}
+
+fn scope_list(scopes: &[ApiScope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,7 +60,17 @@ enum Command {
         password_stdin: bool,
     },
     /// Create an API key for Webex Connect or a script; the key is printed once.
-    CreateApiKey { name: String },
+    CreateApiKey {
+        name: String,
+        /// What the key may call: `connect` (contacts, sessions, agents),
+        /// `services` (guest tokens, attachments) or `admin` (everything).
+        /// Repeat for several. Default: connect and services.
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<ApiScope>,
+        /// The key stops working this many days from now (1 to 3650). Default: never.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
     /// List API keys (never the keys themselves).
     ListApiKeys,
     /// Revoke an API key by id.
@@ -141,10 +164,25 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             store.close().await;
         }
-        Command::CreateApiKey { name } => {
+        Command::CreateApiKey {
+            name,
+            scopes,
+            expires_in_days,
+        } => {
+            let grant = KeyGrant::new(&scopes, expires_in_days)
+                .map_err(|e| anyhow::anyhow!("--expires-in-days {}", e.message))?;
             let store = open_store(&settings).await?;
-            let (info, key) = store.create_api_key(&ctx, &name).await?;
-            println!("API key {:?} created (id {}).", info.name, info.id);
+            let (info, key) = store.create_api_key(&ctx, &name, &grant).await?;
+            println!(
+                "API key {:?} created (id {}), scopes {}, {}.",
+                info.name,
+                info.id,
+                scope_list(&info.scopes),
+                match &info.expires_at {
+                    Some(at) => format!("expires {at}"),
+                    None => "never expires".into(),
+                }
+            );
             println!("Copy it now: it is not stored and will not be shown again.");
             println!("{key}");
             store.close().await;
@@ -156,9 +194,19 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     Some(at) => format!("revoked {at}"),
                     None => format!("last used {}", k.last_used_at.as_deref().unwrap_or("never")),
                 };
+                let expiry = match &k.expires_at {
+                    Some(at) => format!("expires {at}"),
+                    None => "no expiry".into(),
+                };
                 println!(
-                    "{}  {:<24} {}…  created {}  {}",
-                    k.id, k.name, k.display_prefix, k.created_at, state
+                    "{}  {:<24} {}…  scopes {}  created {}  {}  {}",
+                    k.id,
+                    k.name,
+                    k.display_prefix,
+                    scope_list(&k.scopes),
+                    k.created_at,
+                    expiry,
+                    state
                 );
             }
             store.close().await;

@@ -155,6 +155,16 @@ pub struct IntegrationSettings {
         hide_env_values = true
     )]
     pub connect_webhook_key: Option<Secret>,
+
+    /// Key that encrypts cached guest access tokens at rest: base64 of 32 random bytes
+    /// (`openssl rand -base64 32`). Unset: tokens are not cached (sandbox: generated per start).
+    #[arg(
+        long,
+        env = "CM_TOKEN_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token_encryption_key: Option<Secret>,
 }
 
 impl IntegrationSettings {
@@ -202,6 +212,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_GUEST_ISSUER_SECRET",
     "CM_CONNECT_API_KEY",
     "CM_CONNECT_WEBHOOK_KEY",
+    "CM_TOKEN_ENCRYPTION_KEY",
 ];
 
 /// Where Webex publishes the Embedded App SDK script.
@@ -234,6 +245,7 @@ pub struct Integrations {
     pub connect_whatsapp_app_id: Option<String>,
     pub connect_sms_sender_id: Option<String>,
     pub connect_inbound_token: Option<Secret>,
+    pub token_encryption_key: Option<Secret>,
 }
 
 fn random_secret(bytes: usize) -> String {
@@ -331,6 +343,7 @@ impl Integrations {
                 connect_whatsapp_app_id: s.connect_whatsapp_app_id.clone(),
                 connect_sms_sender_id: s.connect_sms_sender_id.clone(),
                 connect_inbound_token: s.connect_inbound_token.clone(),
+                token_encryption_key: s.token_encryption_key.clone(),
             };
         }
         let sandbox = format!("{public_url}/sandbox");
@@ -368,6 +381,12 @@ impl Integrations {
                 s.connect_inbound_token
                     .clone()
                     .unwrap_or_else(|| Secret::new(random_secret(24))),
+            ),
+            // Generated unless set: cached guest tokens last as long as the process.
+            token_encryption_key: Some(
+                s.token_encryption_key
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_base64_secret())),
             ),
             public_url,
         }

@@ -119,6 +119,9 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
         );
     };
     let nonce = app::ssr::nonce();
+    // PKCE (RFC 7636, S256): the verifier stays in our HttpOnly state cookie,
+    // so a stolen authorization code is useless without this browser.
+    let verifier = app::ssr::nonce();
     let redirect_uri = format!("{}/auth/webex/callback", i.public_url);
     let url = format!(
         "{authorize}?{}",
@@ -128,12 +131,14 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
             ("redirect_uri", &redirect_uri),
             ("scope", "spark:people_read"),
             ("state", &nonce),
+            ("code_challenge", &pkce_challenge(&verifier)),
+            ("code_challenge_method", "S256"),
         ])
     );
     let next = safe_next(q.next.as_deref().unwrap_or_default());
     let secure = if state.auth.secure { "; Secure" } else { "" };
     let cookie = format!(
-        "{STATE_COOKIE}={nonce}|{}; Path=/auth/webex; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+        "{STATE_COOKIE}={nonce}|{verifier}|{}; Path=/auth/webex; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
         app::ssr::encode_query(&[("n", &next)]).trim_start_matches("n=")
     );
     let mut response = Redirect::to(&url).into_response();
@@ -170,9 +175,16 @@ async fn webex_callback(
     if let Some(error) = q.error {
         return sign_in_error(&format!("Webex did not sign you in: {error}"));
     }
-    let Some((expected, next)) = cookie_value(&headers, STATE_COOKIE).and_then(|c| {
-        let (n, next) = c.split_once('|')?;
-        Some((n.to_string(), percent_decode(next)))
+    let Some((expected, verifier, next)) = cookie_value(&headers, STATE_COOKIE).and_then(|c| {
+        let mut parts = c.splitn(3, '|');
+        let (n, verifier, next) = (parts.next()?, parts.next()?, parts.next()?);
+        // Decoded for the redirect, then checked again: the cookie is ours,
+        // but the redirect must be safe whatever it holds.
+        Some((
+            n.to_string(),
+            verifier.to_string(),
+            safe_next(&percent_decode(next)),
+        ))
     }) else {
         return sign_in_error("the sign-in took too long or came from elsewhere: try again");
     };
@@ -201,6 +213,7 @@ async fn webex_callback(
             ("client_secret", secret.expose()),
             ("code", &code),
             ("redirect_uri", &redirect_uri),
+            ("code_verifier", &verifier),
         ])
         .send()
         .await;
@@ -246,7 +259,7 @@ async fn finish_sign_in(
     how: &str,
     next: &str,
 ) -> Response {
-    let agent = match state.store.agent_for_sign_in(email, person_id).await {
+    let agent = match state.store.agent_for_sign_in(email, person_id, how).await {
         Ok(a) => a,
         Err(e) => return sign_in_error(&e.to_string()),
     };
@@ -287,7 +300,7 @@ async fn embedded_sign_in(
     };
     let agent = match state
         .store
-        .agent_for_sign_in(&claims.email, claims.person_id.as_deref())
+        .agent_for_sign_in(&claims.email, claims.person_id.as_deref(), "embedded-app")
         .await
     {
         Ok(a) => a,
@@ -311,6 +324,13 @@ async fn embedded_sign_in(
         )
             .into_response(),
     }
+}
+
+/// The S256 code challenge of a PKCE verifier: BASE64URL(SHA-256(verifier)).
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -367,5 +387,14 @@ mod tests {
         );
         assert_eq!(percent_decode("%2Fsessions%3Fa%3D1"), "/sessions?a=1");
         assert_eq!(safe_next("//evil.example"), "/contacts");
+    }
+
+    #[test]
+    fn pkce_challenge_matches_the_rfc_example() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

@@ -75,6 +75,52 @@ fn create_api_key_prints_the_key_once_and_lists_only_prefixes() {
 }
 
 #[test]
+fn api_keys_get_scopes_and_an_expiry() {
+    let db = TempDb::new();
+    let (ok, stdout, stderr) = run(&db, &["create-api-key", "default-key"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("scopes connect,services") && stdout.contains("never expires"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(
+        &db,
+        &[
+            "create-api-key",
+            "tokens",
+            "--scope",
+            "services",
+            "--expires-in-days",
+            "90",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("scopes services,") && stdout.contains("expires 20"),
+        "{stdout}"
+    );
+    let (ok, listing, _) = run(&db, &["list-api-keys"]);
+    assert!(ok);
+    let tokens = listing.lines().find(|l| l.contains("tokens")).unwrap();
+    assert!(
+        tokens.contains("scopes services ") && tokens.contains("expires 20"),
+        "{tokens}"
+    );
+    let default = listing.lines().find(|l| l.contains("default-key")).unwrap();
+    assert!(
+        default.contains("scopes connect,services") && default.contains("no expiry"),
+        "{default}"
+    );
+
+    let (ok, _, stderr) = run(&db, &["create-api-key", "x", "--scope", "everything"]);
+    assert!(!ok);
+    assert!(stderr.contains("unknown scope"), "{stderr}");
+    let (ok, _, stderr) = run(&db, &["create-api-key", "y", "--expires-in-days", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("between 1 and 3650"), "{stderr}");
+}
+
+#[test]
 fn create_agent_validates_the_email() {
     let db = TempDb::new();
     let (ok, stdout, _) = run(

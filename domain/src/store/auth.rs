@@ -3,9 +3,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{
-    agents::agent_from_row, agents::AGENT_COLUMNS, audit, new_id, now_ms, AuditCtx, Store,
-};
+use super::{agents::agent_from_row, agents::AGENT_COLUMNS, audit, now_ms, AuditCtx, Store};
 use crate::error::DomainError;
 use crate::model::{Agent, Role};
 use crate::password;
@@ -29,6 +27,42 @@ pub enum SignInError {
     Disabled(String),
     #[error("the server is busy checking passwords: try again in a moment")]
     Busy,
+    #[error("the Webex account that signed in is not the one linked to {0}: sign in to Webex as yourself, or ask an admin")]
+    WrongWebexAccount(String),
+}
+
+/// Whether two Webex person ids name the same person. Webex ids are base64
+/// of `ciscospark://{cluster}/PEOPLE/{uuid}`; identity tokens may carry the
+/// bare uuid. Both forms compare by the uuid.
+fn same_webex_person(a: &str, b: &str) -> bool {
+    let (a, b) = (person_uuid(a), person_uuid(b));
+    !a.is_empty() && a == b
+}
+
+fn person_uuid(id: &str) -> String {
+    use base64::Engine;
+    let id = id.trim();
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    match decoded
+        .as_deref()
+        .filter(|d| d.starts_with("ciscospark://"))
+        .and_then(|d| d.rsplit_once("/PEOPLE/"))
+    {
+        Some((_, uuid)) => uuid.to_ascii_lowercase(),
+        None => id.to_ascii_lowercase(),
+    }
+}
+
+/// 256 bits from the operating system's random source, as 64 hex digits:
+/// browser session cookies, CSRF tokens, OAuth state and PKCE verifiers.
+pub fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 fn token_hash(token: &str) -> String {
@@ -80,11 +114,16 @@ impl Store {
     }
 
     /// The agent behind an identity proven elsewhere (Webex OAuth or the
-    /// Embedded App token): must exist and be enabled.
+    /// Embedded App token, named by `how`): must exist and be enabled. The
+    /// first Webex sign-in links the agent to that Webex person; from then on
+    /// the person id must match too, not only the email (an email can be
+    /// reassigned or spoofed by another Webex org). A mismatch is refused and
+    /// audited.
     pub async fn agent_for_sign_in(
         &self,
         email: &str,
         webex_person_id: Option<&str>,
+        how: &str,
     ) -> Result<Agent, SignInError> {
         let agent = self
             .agent_by_email(email)
@@ -93,12 +132,48 @@ impl Store {
         if agent.disabled {
             return Err(SignInError::Disabled(agent.email));
         }
-        if let (Some(pid), None) = (webex_person_id, agent.webex_person_id.as_deref()) {
-            let _ = sqlx::query("UPDATE agents SET webex_person_id = $1 WHERE id = $2")
-                .bind(pid)
+        match (webex_person_id, agent.webex_person_id.as_deref()) {
+            (Some(presented), Some(linked)) if same_webex_person(presented, linked) => {}
+            (presented, Some(_)) => {
+                let ctx = AuditCtx::new(crate::model::Actor::System, None);
+                let refused = serde_json::json!({
+                    "method": how,
+                    "reason": "webex person id does not match the linked one",
+                    "presentedPersonId": presented,
+                });
+                if let Err(e) = self
+                    .record_event(&ctx, "agent.sign_in_refused", "agent", &agent.id, &refused)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not audit a refused sign-in");
+                }
+                tracing::warn!(agent = %agent.email, method = how, "sign-in refused: Webex person id mismatch");
+                return Err(SignInError::WrongWebexAccount(agent.email));
+            }
+            (Some(presented), None) => {
+                // Only while still unlinked, so two first sign-ins cannot both link.
+                let linked = sqlx::query(
+                    "UPDATE agents SET webex_person_id = $1 WHERE id = $2 AND webex_person_id IS NULL",
+                )
+                .bind(presented)
                 .bind(&agent.id)
                 .execute(&self.pool)
                 .await;
+                if let Err(e) = linked {
+                    tracing::warn!(error = %e, "could not link the agent to their Webex person");
+                }
+                return self
+                    .agent_by_id(&agent.id)
+                    .await
+                    .ok()
+                    .filter(|a| {
+                        a.webex_person_id
+                            .as_deref()
+                            .is_none_or(|linked| same_webex_person(presented, linked))
+                    })
+                    .ok_or(SignInError::WrongWebexAccount(agent.email));
+            }
+            (None, None) => {}
         }
         Ok(agent)
     }
@@ -109,8 +184,8 @@ impl Store {
         agent: &Agent,
         lifetime_ms: i64,
     ) -> Result<(String, WebSession), DomainError> {
-        let token = format!("{}{}", new_id().replace('-', ""), new_id().replace('-', ""));
-        let csrf = new_id().replace('-', "");
+        let token = random_token();
+        let csrf = random_token();
         let now = now_ms();
         sqlx::query(
             "INSERT INTO web_sessions (token_hash, agent_id, csrf_token, created_at, last_seen_at, expires_at)
@@ -185,7 +260,8 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a local password (hashing happens off the async threads).
+    /// Sets a local password (hashing happens off the async threads) and ends
+    /// every browser session of the agent, in the same transaction.
     pub async fn set_password(
         &self,
         ctx: &AuditCtx,
@@ -208,6 +284,11 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(DomainError::not_found("agent", agent_id));
         }
+        // Whoever knew the old password is signed out with it.
+        sqlx::query("DELETE FROM web_sessions WHERE agent_id = $1")
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
         audit::record::<(), ()>(
             &mut tx,
             ctx,
@@ -233,6 +314,7 @@ impl Store {
 
     /// Changes role or enabled state. An admin cannot demote or disable
     /// themselves, so there is always someone left to undo a mistake.
+    /// Disabling ends the agent's browser sessions in the same transaction.
     pub async fn update_agent_access(
         &self,
         ctx: &AuditCtx,
@@ -285,5 +367,33 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(agent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webex_person_ids_compare_by_uuid() {
+        use base64::Engine;
+        let uuid = "5b0d3f1e-8a4c-4a5e-9b7d-1c2e3f4a5b6c";
+        let spark = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("ciscospark://us/PEOPLE/{uuid}"));
+        assert!(same_webex_person(&spark, uuid));
+        assert!(same_webex_person(&spark, &spark));
+        assert!(same_webex_person(&spark, &uuid.to_ascii_uppercase()));
+        let other = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode("ciscospark://us/PEOPLE/00000000-0000-4000-8000-000000000000");
+        assert!(!same_webex_person(&spark, &other));
+        assert!(!same_webex_person("", ""));
+    }
+
+    #[test]
+    fn random_tokens_are_256_bits_of_hex() {
+        let a = random_token();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, random_token());
     }
 }

@@ -18,10 +18,10 @@ mod sessions;
 mod starts;
 
 pub use crate::model::Message;
-pub use api_keys::{ApiKeyInfo, VerifiedKey};
+pub use api_keys::{ApiKeyInfo, KeyGrant, KeyRefusal, VerifiedKey, MAX_KEY_DAYS};
 pub use attachments::{MediaFile, MediaFileInfo, MEDIA_CHUNK_BYTES};
 pub use audit::{AuditCtx, AuditEntry, AuditFilter};
-pub use auth::{SignInError, WebSession};
+pub use auth::{random_token, SignInError, WebSession};
 pub use contacts::ContactQuery;
 pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};

@@ -182,7 +182,37 @@ impl Store {
         Ok(row.as_ref().map(message_from_row).transpose()?)
     }
 
-    /// The transcript of a session, oldest first.
+    /// The part of a session's transcript that `viewer` may read, oldest
+    /// first (takeover visibility: `access::transcript_view`). Every surface
+    /// that shows a transcript to an agent reads it here.
+    pub async fn transcript_for(
+        &self,
+        viewer: &crate::model::Agent,
+        session: &crate::model::Session,
+    ) -> Result<Vec<Message>, DomainError> {
+        use crate::access::{transcript_view, TranscriptView};
+        let since = self.session_agent_since(&session.id).await?;
+        let from = match transcript_view(viewer, session, since) {
+            TranscriptView::All => i64::MIN,
+            TranscriptView::Since(ms) => ms,
+            TranscriptView::Nothing => return Ok(Vec::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 AND created_at >= $2
+              ORDER BY created_at, id"
+        ))
+        .bind(&session.id)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The whole transcript of a session, oldest first (the relay's own
+    /// view; agents read [`Store::transcript_for`]).
     pub async fn messages(&self, session_id: &str) -> Result<Vec<Message>, DomainError> {
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at, id"

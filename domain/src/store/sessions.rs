@@ -118,7 +118,120 @@ async fn load_session(
     Ok(row.as_ref().map(session_from_row).transpose()?)
 }
 
+/// The agent row a `collabAgentId` names (by email or Webex person id), if any.
+async fn agent_row_id(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    collab_agent_id: &str,
+) -> Result<Option<String>, DomainError> {
+    Ok(
+        sqlx::query("SELECT id FROM agents WHERE email = $1 OR webex_person_id = $2")
+            .bind(collab_agent_id.to_ascii_lowercase())
+            .bind(collab_agent_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("id"))
+            .transpose()?,
+    )
+}
+
+/// Whether two `collabAgentId`s name the same agent (one may be the email,
+/// the other the Webex person id).
+async fn same_agent(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    a: &str,
+    b: &str,
+) -> Result<bool, DomainError> {
+    if a.eq_ignore_ascii_case(b) {
+        return Ok(true);
+    }
+    Ok(
+        match (agent_row_id(tx, a).await?, agent_row_id(tx, b).await?) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    )
+}
+
+/// Inside the transaction that changed a session: when it now belongs to
+/// another agent than the one it had, that agent's view of the transcript
+/// starts now (`agent_since`, see `access::transcript_view`), and the
+/// takeover is audited as `session.takeover`, naming both agents.
+///
+/// `agent_since` is NULL until a session first has an agent, so the first
+/// agent sees the whole transcript (e.g. the onboarding dialogue). Once it
+/// has had one, every later agent starts from their arrival, even when the
+/// session was unassigned in between.
+async fn note_agent_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ctx: &AuditCtx,
+    before: &Session,
+    after: &Session,
+    now: i64,
+) -> Result<(), DomainError> {
+    let (previous, Some(current)) = (
+        before.collab_agent_id.as_deref(),
+        after.collab_agent_id.as_deref(),
+    ) else {
+        // Unassigned: nobody new to start a view for.
+        return Ok(());
+    };
+    let starts_a_view = match previous {
+        Some(previous) => !same_agent(tx, previous, current).await?,
+        None => {
+            let had_an_agent: Option<i64> =
+                sqlx::query("SELECT agent_since FROM sessions WHERE id = $1")
+                    .bind(&after.id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("agent_since")?;
+            had_an_agent.is_some()
+        }
+    };
+    if starts_a_view {
+        sqlx::query("UPDATE sessions SET agent_since = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&after.id)
+            .execute(&mut **tx)
+            .await?;
+    } else if previous.is_none() {
+        // The session's first agent: their view starts at its beginning.
+        sqlx::query("UPDATE sessions SET agent_since = created_at WHERE id = $1")
+            .bind(&after.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let (Some(previous), true) = (previous, starts_a_view) {
+        audit::record(
+            tx,
+            ctx,
+            "session.takeover",
+            "session",
+            &after.id,
+            Some(&serde_json::json!({ "agent": previous })),
+            Some(&serde_json::json!({ "agent": current })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// When the session was routed to its current agent (ms), the start of
+    /// that agent's view of the transcript; its creation while it has never
+    /// had an agent.
+    pub async fn session_agent_since(&self, id: &str) -> Result<i64, DomainError> {
+        let row = sqlx::query("SELECT agent_since, created_at FROM sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| DomainError::not_found("session", id))?;
+        let since: Option<i64> = row.try_get("agent_since")?;
+        Ok(match since {
+            Some(ms) => ms,
+            None => row.try_get("created_at")?,
+        })
+    }
+
     /// The session whose guest is this Webex person (webhook path: one
     /// indexed lookup).
     pub async fn session_by_guest(&self, guest_id: &str) -> Result<Option<Session>, DomainError> {
@@ -195,8 +308,9 @@ impl Store {
         let id = new_id();
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
-                    collab_extra1, collab_extra2, collab_extra3, contact_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                    collab_extra1, collab_extra2, collab_extra3, contact_id, status, created_at, updated_at,
+                    agent_since)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
              ON CONFLICT (customer_channel, customer_channel_id) DO NOTHING RETURNING id",
         )
         .bind(&id)
@@ -210,6 +324,9 @@ impl Store {
         .bind(&contact_id)
         .bind(status.as_str())
         .bind(now)
+        // A session made with its agent is theirs from the start; without
+        // one, the first agent it gets sees it all (`note_agent_change`).
+        .bind(fields.agent.as_ref().map(|_| now))
         .fetch_optional(&mut *tx)
         .await?;
 
@@ -265,6 +382,7 @@ impl Store {
         let session = load_session(&mut tx, &before.id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", &before.id))?;
+        note_agent_change(&mut tx, ctx, &before, &session, now).await?;
         audit::record(
             &mut tx,
             ctx,
@@ -312,6 +430,7 @@ impl Store {
             }
         }
         check_contact(&mut tx, fields.contact_id.as_deref()).await?;
+        let now = now_ms();
         sqlx::query(
             "UPDATE sessions SET collab_agent_id = COALESCE($1, collab_agent_id),
                     collab_guest_id = COALESCE($2, collab_guest_id),
@@ -329,13 +448,14 @@ impl Store {
         .bind(&fields.extra[2])
         .bind(&fields.contact_id)
         .bind(fields.status.map(SessionStatus::as_str))
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         let session = load_session(&mut tx, id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", id))?;
+        note_agent_change(&mut tx, ctx, &before, &session, now).await?;
         audit::record(
             &mut tx,
             ctx,

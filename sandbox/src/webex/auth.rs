@@ -150,6 +150,8 @@ pub struct AuthorizeQuery {
     state: Option<String>,
     response_type: Option<String>,
     scope: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 /// `GET /authorize`: a plain page where a person picks the agent who signs in.
@@ -164,6 +166,13 @@ pub async fn authorize_page(
         return (
             StatusCode::BAD_REQUEST,
             Html("<h1>response_type=code and redirect_uri are required</h1>"),
+        )
+            .into_response();
+    }
+    if let Err(e) = pkce_method(&q.code_challenge, &q.code_challenge_method) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(format!("<h1>{}</h1>", escape_html(&e))),
         )
             .into_response();
     }
@@ -194,11 +203,13 @@ pub async fn authorize_page(
 ul{{list-style:none;padding:0}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;width:100%}}</style></head>
 <body><main><h1>Sandbox Webex sign-in</h1>
 <p>Choose who signs in to this application (scope: {scope}).</p>
-<form method="post">{client}{redirect}{state}<ul>{buttons}</ul></form></main></body></html>"#,
+<form method="post">{client}{redirect}{state}{challenge}{method}<ul>{buttons}</ul></form></main></body></html>"#,
         scope = escape_html(q.scope.as_deref().unwrap_or_default()),
         client = hidden("client_id", &q.client_id),
         redirect = hidden("redirect_uri", &q.redirect_uri),
         state = hidden("state", &q.state),
+        challenge = hidden("code_challenge", &q.code_challenge),
+        method = hidden("code_challenge_method", &q.code_challenge_method),
     ))
     .into_response()
 }
@@ -209,6 +220,8 @@ pub struct AuthorizeForm {
     redirect_uri: String,
     state: Option<String>,
     email: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 /// `POST /authorize`: the person chose; redirect back with a one-time code.
@@ -219,6 +232,8 @@ pub async fn authorize_submit(
     if form.client_id != sandbox.config.oauth_client_id {
         return Err(ApiError::bad_request("Unknown client_id"));
     }
+    let code_challenge = pkce_method(&form.code_challenge, &form.code_challenge_method)
+        .map_err(|e| ApiError::bad_request(&e))?;
     let mut world = sandbox.world();
     let person_id = world
         .person_by_email(&form.email)
@@ -231,6 +246,7 @@ pub async fn authorize_submit(
         OAuthCode {
             person_id,
             redirect_uri: form.redirect_uri.clone(),
+            code_challenge,
         },
     );
     let separator = if form.redirect_uri.contains('?') {
@@ -253,6 +269,7 @@ pub struct TokenForm {
     code: Option<String>,
     redirect_uri: Option<String>,
     refresh_token: Option<String>,
+    code_verifier: Option<String>,
 }
 
 /// `POST /access_token`: authorization_code and refresh_token grants.
@@ -276,6 +293,15 @@ pub async fn access_token(
                 .ok_or_else(|| ApiError::bad_request("Invalid authorization code"))?;
             if form.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
                 return Err(ApiError::bad_request("redirect_uri does not match"));
+            }
+            if let Some((challenge, method)) = &grant.code_challenge {
+                let verifier = form
+                    .code_verifier
+                    .as_deref()
+                    .ok_or_else(|| ApiError::bad_request("code_verifier is required (PKCE)"))?;
+                if !pkce_matches(challenge, method, verifier) {
+                    return Err(ApiError::bad_request("code_verifier does not match (PKCE)"));
+                }
             }
             grant.person_id
         }
@@ -308,6 +334,46 @@ pub fn token_response(world: &mut crate::state::World, person_id: &str) -> Value
     })
 }
 
+/// PKCE at `/authorize` (RFC 7636 §4.3): the challenge and its method
+/// (`S256`, or `plain`, the default), or none at all.
+fn pkce_method(
+    challenge: &Option<String>,
+    method: &Option<String>,
+) -> Result<Option<(String, String)>, String> {
+    let challenge = challenge.as_deref().filter(|c| !c.is_empty());
+    let method = method.as_deref().filter(|m| !m.is_empty());
+    match (challenge, method) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err("code_challenge_method without code_challenge".into()),
+        (Some(c), m) => {
+            let m = m.unwrap_or("plain");
+            if !matches!(m, "S256" | "plain") {
+                return Err(format!("Unsupported code_challenge_method {m}"));
+            }
+            // 43 to 128 characters of the unreserved set (RFC 7636 §4.1, §4.2).
+            let well_formed = (43..=128).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed {
+                return Err("Malformed code_challenge".into());
+            }
+            Ok(Some((c.to_string(), m.to_string())))
+        }
+    }
+}
+
+/// RFC 7636 §4.6: `S256` compares BASE64URL(SHA256(verifier)) with the challenge.
+fn pkce_matches(challenge: &str, method: &str, verifier: &str) -> bool {
+    let derived = match method {
+        "S256" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        )),
+        _ => verifier.to_string(),
+    };
+    !verifier.is_empty() && derived == challenge
+}
+
 pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -326,4 +392,26 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(challenge, "S256", verifier));
+        assert!(!pkce_matches(challenge, "S256", "another-verifier"));
+        assert!(!pkce_matches(challenge, "S256", ""));
+        assert_eq!(
+            pkce_method(&Some(challenge.into()), &Some("S256".into())).unwrap(),
+            Some((challenge.to_string(), "S256".to_string()))
+        );
+        assert!(pkce_method(&Some(challenge.into()), &Some("S512".into())).is_err());
+        assert!(pkce_method(&Some("short".into()), &None).is_err());
+        assert_eq!(pkce_method(&None, &None).unwrap(), None);
+    }
 }

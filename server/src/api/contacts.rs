@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{query_u32, ApiCaller, ApiJson};
+use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
 use domain::model::{Contact, ContactInput, Page};
 use domain::store::{ContactQuery, Paging, Store};
 use domain::Channel;
@@ -44,11 +44,12 @@ pub(super) fn query_params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, 
 #[utoipa::path(get, path = "/contacts", tag = "contacts", params(ContactListParams),
     responses(
         (status = 200, description = "A page of contacts, sorted by name", body = Page<Contact>),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 422, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn list(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Connect>,
     State(store): State<Store>,
     params: Result<Query<ContactListParams>, QueryRejection>,
 ) -> Result<Json<Page<Contact>>, ApiError> {
@@ -93,13 +94,14 @@ pub async fn list(
     responses(
         (status = 201, description = "Created", body = Contact),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 409, description = "A contact with this number exists (`existingId`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn create(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -116,11 +118,12 @@ pub async fn create(
 #[utoipa::path(get, path = "/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, description = "The contact", body = Contact),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such contact", body = ErrorBody),
     ))]
 pub async fn get(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<Json<Contact>, ApiError> {
@@ -134,14 +137,15 @@ pub async fn get(
     responses(
         (status = 200, description = "Updated", body = Contact),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such contact", body = ErrorBody),
         (status = 409, description = "Stale `version` (`current` holds the record) or number taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn update(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ContactInput>,
@@ -155,11 +159,12 @@ pub async fn update(
 #[utoipa::path(delete, path = "/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "Contact id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such contact", body = ErrorBody),
     ))]
 pub async fn delete(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

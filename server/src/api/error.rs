@@ -18,6 +18,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// A known key past its expiry (401, like an unknown key).
+    #[error("{0}")]
+    KeyExpired(String),
+    /// A key used outside its scopes (403).
+    #[error("this API key lacks the `{0}` scope")]
+    MissingScope(domain::access::ApiScope),
     #[error("{0}")]
     NotFound(String),
     #[error("request body is larger than {0} bytes")]
@@ -67,6 +73,9 @@ pub struct ErrorBody {
     /// the `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// For `insufficient_scope`: the scope the API key lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
 }
 
 impl ErrorBody {
@@ -78,6 +87,7 @@ impl ErrorBody {
             existing_id: None,
             current: None,
             retry_after_seconds: None,
+            scope: None,
         }
     }
 }
@@ -95,11 +105,24 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorBody::new("unsupported_media_type", m),
             ),
-            ApiError::Unauthorized => {
-                let body = ErrorBody::new(
-                    "unauthorized",
-                    "missing or invalid API key: send it in the `key` header or as `Authorization: Bearer <key>`".into(),
-                );
+            ApiError::MissingScope(scope) => (
+                StatusCode::FORBIDDEN,
+                ErrorBody {
+                    scope: Some(scope.as_str()),
+                    ..ErrorBody::new(
+                        "insufficient_scope",
+                        format!(
+                            "this API key lacks the `{scope}` scope needed for this call: create a key with it"
+                        ),
+                    )
+                },
+            ),
+            ApiError::Unauthorized | ApiError::KeyExpired(_) => {
+                let message = match self {
+                    ApiError::KeyExpired(m) => m,
+                    _ => "missing or invalid API key: send it in the `key` header or as `Authorization: Bearer <key>`".into(),
+                };
+                let body = ErrorBody::new("unauthorized", message);
                 let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
                 response
                     .headers_mut()

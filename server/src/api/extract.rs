@@ -5,11 +5,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
 
 use super::error::ApiError;
 use crate::startup::AppState;
+use domain::access::ApiScope;
 use domain::model::Actor;
-use domain::store::{AuditCtx, VerifiedKey};
+use domain::store::{AuditCtx, KeyRefusal, VerifiedKey};
 
 /// A JSON body. Syntax errors are 400; wrong shapes are 422 naming the field.
 pub struct ApiJson<T>(pub T);
@@ -89,14 +91,35 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The API key that authenticated this request (header `key`, as Webex
-/// Connect sends it, or `Authorization: Bearer`), and the request id.
-pub struct ApiCaller {
-    pub key: VerifiedKey,
-    pub request_id: Option<String>,
+/// The scope a route needs, as a type: `ApiCaller<Connect>`,
+/// `ApiCaller<Services>`. Scope rules themselves live in `domain::access`.
+pub trait RequiredScope {
+    const SCOPE: ApiScope;
 }
 
-impl ApiCaller {
+/// Contacts, sessions and agents: the calls of the Connect flows.
+pub struct Connect;
+impl RequiredScope for Connect {
+    const SCOPE: ApiScope = ApiScope::Connect;
+}
+
+/// Guest tokens and the attachment cache.
+pub struct Services;
+impl RequiredScope for Services {
+    const SCOPE: ApiScope = ApiScope::Services;
+}
+
+/// The API key that authenticated this request (header `key`, as Webex
+/// Connect sends it, or `Authorization: Bearer`), and the request id. The
+/// one place where keys are checked: unknown, revoked or expired keys get
+/// 401, a key without the route's scope `S` gets 403.
+pub struct ApiCaller<S: RequiredScope> {
+    pub key: VerifiedKey,
+    pub request_id: Option<String>,
+    scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope> ApiCaller<S> {
     pub fn audit(&self) -> AuditCtx {
         AuditCtx::new(
             Actor::ApiKey(self.key.name.clone()),
@@ -105,7 +128,7 @@ impl ApiCaller {
     }
 }
 
-impl FromRequestParts<AppState> for ApiCaller {
+impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -124,20 +147,30 @@ impl FromRequestParts<AppState> for ApiCaller {
         let Some(presented) = from_key.or(from_bearer).map(str::trim) else {
             return Err(ApiError::Unauthorized);
         };
-        match state.store.verify_api_key(presented).await? {
-            Some(key) => Ok(ApiCaller {
-                key,
-                request_id: parts
-                    .headers
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-            }),
-            None => {
-                tracing::warn!("rejected API request with an unknown or revoked key");
-                Err(ApiError::Unauthorized)
+        let Some(key) = state.store.verify_api_key(presented).await? else {
+            tracing::warn!("rejected API request with an unknown or revoked key");
+            return Err(ApiError::Unauthorized);
+        };
+        match key.check(S::SCOPE, domain::store::now_ms()) {
+            Ok(()) => {}
+            Err(refusal @ KeyRefusal::Expired(_)) => {
+                tracing::warn!(key = %key.name, "rejected API request with an expired key");
+                return Err(ApiError::KeyExpired(refusal.to_string()));
+            }
+            Err(KeyRefusal::MissingScope(scope)) => {
+                tracing::warn!(key = %key.name, %scope, path = %parts.uri.path(), "API key used outside its scopes");
+                return Err(ApiError::MissingScope(scope));
             }
         }
+        Ok(ApiCaller {
+            key,
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            scope: PhantomData,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiCaller, ApiJson};
+use super::extract::{ApiCaller, ApiJson, Services};
 use crate::config::Config;
 use crate::integrations::Integrations;
 use crate::startup::AppState;
@@ -19,6 +19,7 @@ use domain::fetch::{FetchRules, Fetcher};
 use domain::guests::GuestAuth;
 use domain::media::{MediaCache, MediaSettings};
 use domain::store::{format_ms, Store};
+use domain::token_cipher::TokenCipher;
 use domain::webex::{GuestIssuer, WebexClient};
 use domain::{Channel, FieldError};
 
@@ -35,10 +36,23 @@ pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestA
     };
     let issuer = GuestIssuer::new(id, secret.expose())
         .map_err(|e| format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"))?;
+    let cipher = match i.token_encryption_key.as_ref() {
+        Some(key) => Some(
+            TokenCipher::from_base64(key.expose())
+                .map_err(|e| format!("CM_TOKEN_ENCRYPTION_KEY {e}"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "CM_TOKEN_ENCRYPTION_KEY is not set: guest access tokens are not cached, every job logs the guest in again"
+            );
+            None
+        }
+    };
     Ok(Some(GuestAuth::new(
         store.clone(),
         WebexClient::new(api, Duration::from_secs(10)),
         issuer,
+        cipher,
     )))
 }
 
@@ -117,13 +131,14 @@ const NAME_MAX: usize = 200;
     responses(
         (status = 200, description = "The guest's JWT (and access token)", body = GuestToken),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `services` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
         (status = 502, description = "Webex refused the guest JWT (`webex_refused`: check the Guest Issuer settings)", body = ErrorBody),
         (status = 503, description = "Not configured (`not_configured`) or Webex unavailable (`webex_unavailable`, with `Retry-After` when known)", body = ErrorBody),
     ))]
 pub async fn guest_token(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Services>,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<GuestTokenRequest>,
 ) -> Result<Json<GuestToken>, ApiError> {
@@ -216,13 +231,14 @@ pub struct CachedAttachment {
     responses(
         (status = 201, description = "Cached", body = CachedAttachment),
         (status = 400, description = "Malformed JSON, or `url` is not a Webex file URL (`url_not_allowed`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `services` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 413, description = "The file is over `CM_MEDIA_MAX_BYTES` (`file_too_large`)", body = ErrorBody),
         (status = 422, description = "A field is invalid, the file is infected (`file_infected`) or cannot be scanned (`file_unscannable`), or Webex refused the token or URL (`webex_refused`)", body = ErrorBody),
         (status = 503, description = "Still being scanned (`file_scanning`), too many transfers (`media_busy`), Webex unavailable (`webex_unavailable`) or not configured (`not_configured`); see `Retry-After`", body = ErrorBody),
     ))]
 pub async fn cache_attachment(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Services>,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AttachmentRequest>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use super::contacts::query_params;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{query_u32, ApiCaller, ApiJson};
+use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
 use domain::model::{Page, Session, SessionInput};
 use domain::store::{Paging, SessionQuery, Store, UpsertOutcome};
 
@@ -36,11 +36,12 @@ pub struct SessionListParams {
 #[utoipa::path(get, path = "/sessions", tag = "sessions", params(SessionListParams),
     responses(
         (status = 200, description = "A page of sessions", body = Page<Session>),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 422, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn list(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Connect>,
     State(store): State<Store>,
     params: Result<Query<SessionListParams>, QueryRejection>,
 ) -> Result<Json<Page<Session>>, ApiError> {
@@ -68,12 +69,13 @@ pub async fn list(
         (status = 201, description = "Created", body = Session),
         (status = 200, description = "The customer's existing session, re-routed", body = Session),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn create(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     ApiJson(input): ApiJson<SessionInput>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -90,11 +92,12 @@ pub async fn create(
 #[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 200, description = "The session", body = Session),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
     ))]
 pub async fn get(
-    _caller: ApiCaller,
+    _caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<Json<Session>, ApiError> {
@@ -108,13 +111,14 @@ pub async fn get(
     responses(
         (status = 200, description = "Updated", body = Session),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn update(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<SessionInput>,
@@ -128,11 +132,12 @@ pub async fn update(
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
     ))]
 pub async fn delete(
-    caller: ApiCaller,
+    caller: ApiCaller<Connect>,
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -33,7 +33,11 @@ impl TestApp {
         let store = app.store().clone();
         tokio::spawn(app.run_until_stopped());
         let (_, key) = store
-            .create_api_key(&AuditCtx::system(), "connect-flows")
+            .create_api_key(
+                &AuditCtx::system(),
+                "connect-flows",
+                &domain::store::KeyGrant::default(),
+            )
             .await
             .unwrap();
         TestApp {

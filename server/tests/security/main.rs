@@ -4,8 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod defaults;
 mod floods;
 mod headers;
+mod identity;
 mod render;
 mod ssrf;
