@@ -98,7 +98,8 @@ impl ConnectWebhook {
     }
 }
 
-/// The Connect Messaging API (v1) for sending to customers.
+/// The Connect Messaging API for sending to customers: v1 for SMS and
+/// WhatsApp, v2 for MMS.
 #[derive(Debug, Clone)]
 pub struct ConnectMessaging {
     base: String,
@@ -113,10 +114,125 @@ pub struct ConnectMessaging {
 /// Why a send failed, sorted by what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    #[error("Webex Connect is unavailable: {0}")]
-    Unavailable(String),
+    /// Worth another try, after `retry_after` when Connect said so.
+    #[error("Webex Connect is unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     #[error("Webex Connect refused the message ({code}): {description}")]
     Refused { code: String, description: String },
+}
+
+/// What Connect's answer to a send means. The Messaging API v1 always
+/// answers HTTP 200 with `{"response": [{"code", "transid", "description"}]}`
+/// (an object, not an array, on errors); v2 answers 2xx with
+/// `{"messageId", "status": "queued", ...}` or 4xx with `{"code", "message"}`.
+/// Both shapes are read whichever endpoint answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Queued: the id receipts will carry (v1 `transid`, v2 `messageId`).
+    Accepted { id: String },
+    /// Refused for good: Connect's code and reason.
+    Refused { code: String, reason: String },
+    /// Try again: Connect busy (5xx, 7006), rate-limited (429, 7020) or
+    /// unreachable, or an answer we cannot read.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
+
+/// Codes that mean "not now" rather than "never": 7006 internal error,
+/// 7020 maximum transaction limit (help.webexconnect.io/docs/api-codes).
+const RETRYABLE_CODES: &[&str] = &["7006", "7020"];
+/// Codes of a queued message: 1001 Queued, 1002 Queued (burst mode).
+const ACCEPTED_CODES: &[&str] = &["1001", "1002"];
+
+/// Reads Connect's answer to a send: the HTTP status, its `Retry-After`
+/// header and its body.
+pub fn read_send_answer(status: u16, retry_after: Option<&str>, body: &str) -> SendOutcome {
+    let after = retry_after
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    // v1 puts its outcome under `response` (an array when queued); v2 at the top.
+    let envelope = match &value["response"] {
+        serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
+        serde_json::Value::Object(_) => value["response"].clone(),
+        _ => value.clone(),
+    };
+    let code = text(&envelope["code"]);
+    let id = text(&envelope["transid"]).or_else(|| text(&envelope["messageId"]));
+    let reason = text(&envelope["description"]).or_else(|| text(&envelope["message"]));
+    let busy = status == 429 || status >= 500;
+    if busy
+        || code
+            .as_deref()
+            .is_some_and(|c| RETRYABLE_CODES.contains(&c))
+    {
+        let detail = match (&code, &reason) {
+            (Some(code), Some(reason)) => format!(": {code} {reason}"),
+            (Some(code), None) => format!(": {code}"),
+            (None, Some(reason)) => format!(": {reason}"),
+            (None, None) => String::new(),
+        };
+        return SendOutcome::Retry {
+            reason: format!("HTTP {status}{detail}"),
+            after,
+        };
+    }
+    if (200..300).contains(&status) {
+        return match (code, id) {
+            (Some(code), Some(id)) if ACCEPTED_CODES.contains(&code.as_str()) => {
+                SendOutcome::Accepted { id }
+            }
+            // v2: no code, a messageId.
+            (None, Some(id)) => SendOutcome::Accepted { id },
+            (Some(code), _) if !ACCEPTED_CODES.contains(&code.as_str()) => SendOutcome::Refused {
+                code,
+                reason: reason.unwrap_or_default(),
+            },
+            // Queued but without an id, or not JSON: we cannot tell what happened,
+            // and a retry carries the same Idempotency-Key and correlationid.
+            _ => SendOutcome::Retry {
+                reason: format!("HTTP {status} with an answer we cannot read"),
+                after,
+            },
+        };
+    }
+    SendOutcome::Refused {
+        code: code.unwrap_or_else(|| format!("HTTP {status}")),
+        reason: reason.unwrap_or_else(|| {
+            // An HTML error page (or none: v2's 401) says nothing useful to an agent.
+            if body.trim().is_empty() || body.trim_start().starts_with('<') {
+                "(no details)".into()
+            } else {
+                body.chars().take(300).collect()
+            }
+        }),
+    }
+}
+
+impl From<SendOutcome> for Result<String, SendError> {
+    fn from(outcome: SendOutcome) -> Self {
+        match outcome {
+            SendOutcome::Accepted { id } => Ok(id),
+            SendOutcome::Refused { code, reason } => Err(SendError::Refused {
+                code,
+                description: reason,
+            }),
+            SendOutcome::Retry { reason, after } => Err(SendError::Unavailable {
+                reason,
+                retry_after: after,
+            }),
+        }
+    }
 }
 
 impl ConnectMessaging {
@@ -145,7 +261,8 @@ impl ConnectMessaging {
     /// id (SMS and MMS: msisdn with `+`; WhatsApp: waid without `+`). `key`
     /// travels as `correlationid` (receipts carry it back) and as the
     /// `Idempotency-Key` (Connect's sandbox API drops a repeated key; a retry
-    /// after a crash reuses it). Returns Connect's transid.
+    /// after a crash reuses it). Returns the id Connect gave the message (v1
+    /// `transid`, v2 `messageId`), which its receipts carry.
     pub async fn send(
         &self,
         channel: Channel,
@@ -153,6 +270,45 @@ impl ConnectMessaging {
         message: &Outgoing,
         key: &str,
     ) -> Result<String, SendError> {
+        let (path, body) = self.request(channel, customer_id, message, key)?;
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .header("key", &self.key)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::Unavailable {
+                reason: if e.is_timeout() {
+                    "no answer in time".into()
+                } else {
+                    root_cause(&e)
+                },
+                retry_after: None,
+            })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.map_err(|e| SendError::Unavailable {
+            reason: format!("the answer did not arrive whole: {}", root_cause(&e)),
+            retry_after: None,
+        })?;
+        read_send_answer(status, retry_after.as_deref(), &body).into()
+    }
+
+    /// The endpoint (relative to the base) and body of a send, in the shapes
+    /// of Connect's documentation pages (see docs/contracts-sends.md).
+    fn request(
+        &self,
+        channel: Channel,
+        customer_id: &str,
+        message: &Outgoing,
+        key: &str,
+    ) -> Result<(&'static str, serde_json::Value), SendError> {
         let notify = self.notify_url.clone().unwrap_or_default();
         let msisdn = format!("+{}", customer_id.trim_start_matches('+'));
         let waid = customer_id.trim_start_matches('+');
@@ -232,47 +388,7 @@ impl ConnectMessaging {
                 })
             }
         };
-        let response = self
-            .http
-            .post(format!("{}/{path}", self.base))
-            .header("key", &self.key)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                SendError::Unavailable(if e.is_timeout() {
-                    "no answer in time".into()
-                } else {
-                    root_cause(&e)
-                })
-            })?;
-        let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(SendError::Unavailable(format!("HTTP {}", status.as_u16())));
-        }
-        let value: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| SendError::Unavailable(format!("unreadable answer: {e}")))?;
-        // Always HTTP 200: the outcome is in `response.code` (an array on success).
-        let first = match &value["response"] {
-            serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
-            other => other.clone(),
-        };
-        let code = first["code"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| first["code"].to_string());
-        let description = first["description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match code.as_str() {
-            "1001" | "1002" => Ok(first["transid"].as_str().unwrap_or_default().to_string()),
-            "7006" | "7020" => Err(SendError::Unavailable(format!("{code} {description}"))),
-            _ => Err(SendError::Refused { code, description }),
-        }
+        Ok((path, body))
     }
 }
 
@@ -344,6 +460,93 @@ impl Outgoing {
             | Outgoing::WhatsappDocument { media, .. } => Some(media),
             _ => None,
         }
+    }
+}
+
+/// The approved WhatsApp template sent outside the 24-hour window: its
+/// Connect template id, its language, and every variable it declares with
+/// where the value comes from (Connect requires all of them, by the names
+/// given when the template was registered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsappTemplate {
+    pub id: String,
+    /// Connect's template message has no language field (the id names a
+    /// template registered in one language); kept to tell agents and admins
+    /// which template this is.
+    pub language: String,
+    pub variables: TemplateVariables,
+}
+
+/// Each template variable's name and where its value comes from, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVariables(pub Vec<(String, VariableSource)>);
+
+/// Where a template variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableSource {
+    /// The customer's name as the agent knows it.
+    CustomerName,
+    /// The display name of the agent handling the conversation.
+    AgentName,
+    /// Fixed text from the setting.
+    Text(String),
+}
+
+impl TemplateVariables {
+    /// Reads `CM_WHATSAPP_TEMPLATE_VARIABLES`: `name=source` pairs separated
+    /// by commas, each source `customer_name`, `agent_name` or `text:FIXED`
+    /// (fixed text cannot contain a comma). Empty: a template without
+    /// variables.
+    pub fn parse(setting: &str) -> Result<TemplateVariables, String> {
+        let mut variables: Vec<(String, VariableSource)> = Vec::new();
+        for part in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = |why: &str| format!("CM_WHATSAPP_TEMPLATE_VARIABLES: \"{part}\": {why}");
+            let (name, source) = part
+                .split_once('=')
+                .ok_or_else(|| bad("expected name=source"))?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(bad(
+                    "the variable name must be letters, digits, '_' or '-' (as registered in Connect)",
+                ));
+            }
+            if variables.iter().any(|(n, _)| n == name) {
+                return Err(bad("this variable is named twice"));
+            }
+            let source = match source.trim() {
+                "customer_name" => VariableSource::CustomerName,
+                "agent_name" => VariableSource::AgentName,
+                other => match other.strip_prefix("text:") {
+                    Some(text) if !text.is_empty() => VariableSource::Text(text.to_string()),
+                    _ => {
+                        return Err(bad(
+                            "the source must be customer_name, agent_name or text:FIXED TEXT",
+                        ))
+                    }
+                },
+            };
+            variables.push((name.to_string(), source));
+        }
+        Ok(TemplateVariables(variables))
+    }
+
+    /// The `parameters` of the template message: every variable with its value.
+    pub fn values(&self, customer_name: &str, agent_name: &str) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(name, source)| {
+                let value = match source {
+                    VariableSource::CustomerName => customer_name.to_string(),
+                    VariableSource::AgentName => agent_name.to_string(),
+                    VariableSource::Text(text) => text.clone(),
+                };
+                (name.clone(), value)
+            })
+            .collect()
     }
 }
 
@@ -448,5 +651,204 @@ mod tests {
         assert_eq!(mms_type("text/vcard"), Some("vcard"));
         assert_eq!(mms_type("application/pdf"), Some("pdf"));
         assert_eq!(mms_type("application/zip"), None);
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/connect/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn fixture_v1_queued_is_accepted_with_its_transid() {
+        assert_eq!(
+            read_send_answer(200, None, &fixture("send_v1_ok.json")),
+            SendOutcome::Accepted {
+                id: "3f09295d-9eb3-4c9e-8ee8-a3272e5f00c1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fixture_v1_error_is_refused_with_code_and_description() {
+        assert_eq!(
+            read_send_answer(200, None, &fixture("send_v1_refused.json")),
+            SendOutcome::Refused {
+                code: "7001".into(),
+                reason: "Authentication failed.".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fixture_v1_rate_limit_is_retried() {
+        let outcome = read_send_answer(200, None, &fixture("send_v1_rate_limited.json"));
+        assert!(
+            matches!(&outcome, SendOutcome::Retry { reason, after: None } if reason.contains("7020")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn fixture_v2_mms_queued_is_accepted_with_its_message_id() {
+        assert_eq!(
+            read_send_answer(201, None, &fixture("send_v2_mms_ok.json")),
+            SendOutcome::Accepted {
+                id: "a770f205-1234-XXXX-x5x3-6dc3e388b9b5".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fixture_v2_error_is_refused_with_code_and_message() {
+        assert_eq!(
+            read_send_answer(400, None, &fixture("send_v2_error.json")),
+            SendOutcome::Refused {
+                code: "7000".into(),
+                reason: "Invalid JSON".into()
+            }
+        );
+    }
+
+    #[test]
+    fn busy_rate_limited_and_unreadable_answers_are_retried() {
+        let retry =
+            |status, after: Option<&str>, body: &str| match read_send_answer(status, after, body) {
+                SendOutcome::Retry { after, .. } => after,
+                other => panic!("{status} {body}: {other:?}"),
+            };
+        assert_eq!(
+            retry(429, Some("7"), ""),
+            Some(Duration::from_secs(7)),
+            "Retry-After is honoured"
+        );
+        assert_eq!(retry(503, None, &fixture("send_v2_error.json")), None);
+        assert_eq!(retry(500, None, "<html>oops</html>"), None);
+        assert_eq!(
+            retry(400, None, r#"{"code":"7020","message":"limit"}"#),
+            None
+        );
+        assert_eq!(retry(200, None, "not json"), None);
+        assert_eq!(
+            retry(200, None, r#"{"response":[{"code":"1001"}]}"#),
+            None,
+            "queued without an id: receipts could not be matched"
+        );
+    }
+
+    #[test]
+    fn a_401_without_a_body_is_refused_with_the_status() {
+        assert_eq!(
+            read_send_answer(401, None, ""),
+            SendOutcome::Refused {
+                code: "HTTP 401".into(),
+                reason: "(no details)".into()
+            }
+        );
+    }
+
+    fn messaging() -> ConnectMessaging {
+        ConnectMessaging::new(
+            "https://api.us.webexconnect.io/",
+            "k",
+            "a_1",
+            "+15550100",
+            Some("https://cm.example/dr".into()),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn the_template_message_is_the_documented_shape_with_every_variable() {
+        let variables =
+            TemplateVariables::parse("customer=customer_name,agent=agent_name,shop=text:Acme")
+                .unwrap();
+        let message = Outgoing::WhatsappTemplate {
+            template: "reengage_v2".into(),
+            parameters: variables.values("Jane Doe", "Ann Agent"),
+        };
+        let (path, body) = messaging()
+            .request(Channel::Whatsapp, "447700900123", &message, "line-1")
+            .unwrap();
+        assert_eq!(path, "resources/v1/messaging");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "deliverychannel": "whatsapp",
+                "appid": "a_1",
+                "destination": [{ "waid": ["447700900123"] }],
+                "message": {
+                    "template": "reengage_v2",
+                    "parameters": { "customer": "Jane Doe", "agent": "Ann Agent", "shop": "Acme" }
+                },
+                "channels": { "OTT-Messaging": { "wa": {} } },
+                "correlationid": "line-1", "callbackData": "", "notifyurl": "https://cm.example/dr",
+            })
+        );
+    }
+
+    #[test]
+    fn mms_goes_to_v2_with_the_correlation_id_per_recipient() {
+        let message = Outgoing::Mms {
+            text: "here".into(),
+            media: media("image/png"),
+        };
+        let (path, body) = messaging()
+            .request(Channel::Sms, "+16475550100", &message, "line-2")
+            .unwrap();
+        assert_eq!(path, "v2/messages");
+        assert_eq!(body["channel"], "mms");
+        assert_eq!(
+            body["to"],
+            serde_json::json!([{ "msisdn": ["+16475550100"], "correlationId": "line-2" }])
+        );
+        assert_eq!(body["content"]["attachments"][0]["type"], "image");
+        assert_eq!(body["notifyUrl"], "https://cm.example/dr");
+    }
+
+    #[test]
+    fn template_variables_name_their_source() {
+        let v =
+            TemplateVariables::parse(" customer = customer_name , shop=text:Acme & Co ,").unwrap();
+        assert_eq!(
+            v.0,
+            [
+                ("customer".to_string(), VariableSource::CustomerName),
+                ("shop".to_string(), VariableSource::Text("Acme & Co".into())),
+            ]
+        );
+        assert_eq!(TemplateVariables::parse("").unwrap().0, []);
+        assert_eq!(
+            TemplateVariables::parse("variable1=customer_name,variable2=agent_name")
+                .unwrap()
+                .values("C", "A"),
+            [
+                ("variable1".to_string(), "C".to_string()),
+                ("variable2".to_string(), "A".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_template_variables_are_refused_naming_the_setting_and_the_part() {
+        for (setting, part, why) in [
+            ("customer", "customer", "name=source"),
+            (
+                "customer=nobody",
+                "customer=nobody",
+                "customer_name, agent_name or text:",
+            ),
+            ("shop=text:", "shop=text:", "text:"),
+            ("=agent_name", "=agent_name", "variable name"),
+            ("my var=agent_name", "my var=agent_name", "variable name"),
+            ("a=agent_name,a=customer_name", "a=customer_name", "twice"),
+        ] {
+            let e = TemplateVariables::parse(setting).unwrap_err();
+            assert!(e.starts_with("CM_WHATSAPP_TEMPLATE_VARIABLES"), "{e}");
+            assert!(e.contains(&format!("\"{part}\"")), "{setting}: {e}");
+            assert!(e.contains(why), "{setting}: {e}");
+        }
     }
 }

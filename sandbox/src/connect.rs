@@ -57,6 +57,13 @@ const IDEMPOTENCY_WINDOW_MINUTES: i64 = 60;
 /// The send routes, each with its own Idempotency-Key memory.
 const V1_ROUTE: &str = "/connect/resources/v1/messaging";
 const V2_ROUTE: &str = "/connect/v2/messages";
+/// WhatsApp templates "registered" in the sandbox, with every variable they
+/// declare: a send must give all of them and no others, as Connect requires
+/// ("Configuration of all parameters is mandatory",
+/// https://developers.webexconnect.io/reference/whatsapp-template-messages).
+/// Other template ids are accepted with any variables.
+pub const TEMPLATES: &[(&str, &[&str])] =
+    &[("sandbox_reengagement", &["customer", "agent", "shop"])];
 /// What the phone shows as the business's WhatsApp app and SMS sender.
 pub const BUSINESS_WHATSAPP_APP: &str = "sandbox-whatsapp-app";
 pub const BUSINESS_SENDER_ID: &str = "SANDBOX";
@@ -69,7 +76,10 @@ pub fn router() -> Router<Shared> {
         .route("/media/{id}/{filename}", get(media))
 }
 
-/// A Connect API error: always HTTP 200, the code says what went wrong.
+/// A Connect API error: v1 answers it with HTTP 200 and
+/// `{"response": {"code", "description", "transid"}}` (send-message-api-v1);
+/// v2 with HTTP 400 and `{"code", "message"}`, or 401 without a body when
+/// the key is missing or wrong (send-sms-message-api-v2).
 #[derive(Debug)]
 pub struct ConnectError {
     code: &'static str,
@@ -90,6 +100,17 @@ impl ConnectError {
 
     fn invalid(what: &str) -> ConnectError {
         ConnectError::new("7004", format!("Invalid parameters: {what}"))
+    }
+}
+
+impl ConnectError {
+    /// The same error in the v2 shape.
+    fn v2(self) -> Response {
+        if matches!(self.code, "7001" | "7002") {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let body = json!({"code": self.code, "message": self.description});
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
     }
 }
 
@@ -348,6 +369,7 @@ fn validate_whatsapp(
                 outbound.media_type = Some(name.clone());
             }
         }
+        check_template_variables(&template, &variables)?;
         variables.sort();
         let values: Vec<&str> = variables.iter().map(|(_, _, value)| *value).collect();
         outbound.text = Some(values.join(", ")).filter(|t| !t.is_empty());
@@ -421,6 +443,31 @@ fn validate_whatsapp(
         .collect())
 }
 
+/// A registered template's send must give every declared variable (7003
+/// when one is missing) and no undeclared one (7004).
+fn check_template_variables(
+    template: &str,
+    given: &[(u32, &str, &str)],
+) -> Result<(), ConnectError> {
+    let Some((_, declared)) = TEMPLATES.iter().find(|(id, _)| *id == template) else {
+        return Ok(());
+    };
+    if let Some(missing) = declared
+        .iter()
+        .find(|name| !given.iter().any(|(_, n, _)| n == *name))
+    {
+        return Err(ConnectError::missing(&format!(
+            "message.parameters.{missing} (template {template})"
+        )));
+    }
+    if let Some((_, extra, _)) = given.iter().find(|(_, n, _)| !declared.contains(n)) {
+        return Err(ConnectError::invalid(&format!(
+            "message.parameters.{extra} is not a variable of template {template}"
+        )));
+    }
+    Ok(())
+}
+
 /// `POST /v2/messages`: MMS (subject, attachments with mediaUrl) and SMS.
 async fn messages_v2(State(sandbox): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let result = check_key(&sandbox, &headers)
@@ -440,7 +487,7 @@ async fn messages_v2(State(sandbox): State<Shared>, headers: HeaderMap, body: By
         });
     match result {
         Ok(answer) => answer,
-        Err(e) => e.into_response(),
+        Err(e) => e.v2(),
     }
 }
 
@@ -566,6 +613,12 @@ fn accept(
         .unwrap_or_default();
     let at = timestamp(sandbox.now());
     let wall = chrono::Utc::now();
+    // v1 answers 200, v2 201 Created (send-sms-message-api-v2).
+    let status = if api == "v2" {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut response = Vec::new();
     let mut world = sandbox.world();
     let idempotency = idempotency.map(|i| (i.route.to_string(), i.key));
@@ -574,7 +627,7 @@ fn accept(
             .idempotent_answers
             .retain(|_, answer| remembered(answer.at, wall));
         if let Some(answer) = world.idempotent_answers.get(id) {
-            let mut replay = Json(answer.body.clone()).into_response();
+            let mut replay = (status, Json(answer.body.clone())).into_response();
             replay.extensions_mut().insert(Replayed);
             return replay;
         }
@@ -627,7 +680,15 @@ fn accept(
         response.push(json!({"code": "1001", "transid": transid, "description": "Queued"}));
         scheduled.push((transid, o.failure, o.media_url.filter(|_| o.fetch_media)));
     }
-    let answer = json!({ "response": response });
+    let answer = if api == "v2" {
+        // One id per request in the documented answer: the first recipient's
+        // (we send to one at a time).
+        let first = response.first().map(|r| r["transid"].clone());
+        json!({"requestTimestamp": at, "messageId": first.unwrap_or_default(),
+               "correlationId": correlation_id, "status": "queued"})
+    } else {
+        json!({ "response": response })
+    };
     if let Some(id) = idempotency {
         let stored = IdempotentAnswer {
             at: wall,
@@ -646,7 +707,7 @@ fn accept(
             media_url,
         ));
     }
-    Json(answer).into_response()
+    (status, Json(answer)).into_response()
 }
 
 /// Submitted (7501) then delivered (7500), or the failure receipt.

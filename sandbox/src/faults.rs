@@ -1,5 +1,6 @@
 //! Route faults: "the next N calls to this route fail" with a 5xx, a 429
-//! with Retry-After, or a hang longer than any sensible client timeout.
+//! with Retry-After, a hang longer than any sensible client timeout, or a
+//! refusal with a given code.
 
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ pub enum FaultAction {
     RateLimit { retry_after_seconds: u64 },
     /// Answer nothing for this long, then 504.
     Hang { hang_seconds: u64 },
+    /// Refuse with this code and message, in the route's documented refusal
+    /// shape (Connect v1: HTTP 200 envelope; Connect v2 and Webex: HTTP 400).
+    Refuse { code: String, message: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +96,7 @@ pub async fn inject(State(sandbox): State<Shared>, request: Request, next: Next)
             StatusCode::TOO_MANY_REQUESTS,
             Some(retry_after_seconds),
         ),
+        Some(FaultAction::Refuse { code, message }) => refusal(&path, &code, &message),
         Some(FaultAction::Hang { hang_seconds }) => {
             tokio::time::sleep(Duration::from_secs(hang_seconds)).await;
             failure(&path, StatusCode::GATEWAY_TIMEOUT, None)
@@ -99,12 +104,31 @@ pub async fn inject(State(sandbox): State<Shared>, request: Request, next: Next)
     }
 }
 
+/// A refusal in the shape of the service that owns the path.
+fn refusal(path: &str, code: &str, message: &str) -> Response {
+    if path.starts_with("/connect/v2/") {
+        let body = json!({"code": code, "message": message});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    if path.starts_with("/connect/") {
+        let body = json!({"response": {"code": code, "description": message,
+            "transid": uuid::Uuid::new_v4().to_string()}});
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    ApiError::new(StatusCode::BAD_REQUEST, format!("{code}: {message}")).into_response()
+}
+
 /// A failure in the shape of the service that owns the path.
 fn failure(path: &str, status: StatusCode, retry_after: Option<u64>) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");
     if path.starts_with("/connect/") {
-        let body = json!({"response": {"code": "7006", "description": reason,
-            "transid": uuid::Uuid::new_v4().to_string()}});
+        // 7006 Internal error, in the shape of the API version called.
+        let body = if path.starts_with("/connect/v2/") {
+            json!({"code": "7006", "message": reason})
+        } else {
+            json!({"response": {"code": "7006", "description": reason,
+                "transid": uuid::Uuid::new_v4().to_string()}})
+        };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
             response

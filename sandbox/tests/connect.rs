@@ -162,6 +162,100 @@ async fn whatsapp_free_form_needs_a_customer_message_in_the_last_24_hours() {
 }
 
 #[tokio::test]
+async fn a_registered_template_needs_every_declared_variable_and_no_other() {
+    let h = start().await;
+    let send = |parameters: Value| {
+        json!({"deliverychannel": "whatsapp", "appid": "a_1", "destination": [{"waid": ["447700900123"]}],
+               "message": {"template": "sandbox_reengagement", "parameters": parameters},
+               "channels": {"OTT-Messaging": {"wa": {}}}})
+    };
+    let all = json!({"customer": "Jane", "agent": "Ann", "shop": "Acme"});
+    assert_eq!(
+        h.connect_v1(&send(all)).await["response"][0]["code"],
+        "1001"
+    );
+
+    let missing = h
+        .connect_v1(&send(json!({"customer": "Jane", "agent": "Ann"})))
+        .await;
+    assert_eq!(missing["response"]["code"], "7003", "{missing}");
+    assert!(missing["response"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("shop"));
+    let old_names = h
+        .connect_v1(&send(json!({"variable1": "Jane", "variable2": "Ann"})))
+        .await;
+    assert_eq!(old_names["response"]["code"], "7003", "{old_names}");
+    let extra = h
+        .connect_v1(&send(
+            json!({"customer": "J", "agent": "A", "shop": "S", "coupon": "X"}),
+        ))
+        .await;
+    assert_eq!(extra["response"]["code"], "7004", "{extra}");
+    assert_eq!(
+        h.get_json("/control/connect/messages").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "refused sends are not sent"
+    );
+}
+
+#[tokio::test]
+async fn route_faults_answer_in_the_shape_of_the_api_version() {
+    let h = start().await;
+    for path in [V1, "/connect/v2/messages"] {
+        let fault = json!({"path": path, "kind": "status", "status": 503});
+        assert_eq!(h.post_json("/control/faults", &fault).await.status(), 204);
+    }
+    let v1 = h
+        .http
+        .post(h.url(V1))
+        .header("key", CONNECT_KEY)
+        .json(&sms("+447700900123", "x", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.status(), 503);
+    let v1: Value = v1.json().await.unwrap();
+    assert_eq!(v1["response"]["code"], "7006");
+    let v2 = h
+        .http
+        .post(h.url("/connect/v2/messages"))
+        .header("key", CONNECT_KEY)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.status(), 503);
+    let v2: Value = v2.json().await.unwrap();
+    assert_eq!(v2["code"], "7006");
+    assert!(v2["message"].is_string());
+
+    // A refusal: v1 HTTP 200 with the code; v2 HTTP 400 {code, message}.
+    for path in [V1, "/connect/v2/messages"] {
+        let fault = json!({"path": path, "kind": "refuse", "code": "7004", "message": "Invalid parameters"});
+        assert_eq!(h.post_json("/control/faults", &fault).await.status(), 204);
+    }
+    let v1 = h.connect_v1(&sms("+447700900123", "x", "")).await;
+    assert_eq!(v1["response"]["code"], "7004");
+    assert_eq!(v1["response"]["description"], "Invalid parameters");
+    let v2 = h
+        .http
+        .post(h.url("/connect/v2/messages"))
+        .header("key", CONNECT_KEY)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.status(), 400);
+    let v2: Value = v2.json().await.unwrap();
+    assert_eq!(v2, json!({"code": "7004", "message": "Invalid parameters"}));
+}
+
+#[tokio::test]
 async fn whatsapp_read_receipt_when_the_phone_shows_the_message() {
     let h = start().await;
     let dr = h.receiver.url("/dr");
@@ -214,9 +308,13 @@ async fn mms_v2_is_queued_and_shown_on_the_phone() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    // The documented v2 answer (send-sms-message-api-v2): 201 Created.
+    assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["response"][0]["code"], "1001");
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["correlationId"], "c1");
+    assert!(body["requestTimestamp"].is_string());
+    let message_id = body["messageId"].as_str().unwrap().to_string();
     h.receiver.wait_for("/dr", 2).await;
     let info = h.receiver.captured("/dr")[1].json();
     assert_eq!(
@@ -224,6 +322,10 @@ async fn mms_v2_is_queued_and_shown_on_the_phone() {
         "MMS"
     );
     assert_eq!(info["deliveryInfoNotification"]["correlationid"], "c1");
+    assert_eq!(
+        info["deliveryInfoNotification"]["transid"], message_id,
+        "receipts carry the messageId"
+    );
     let thread = h
         .get_json("/phone/api/thread?channel=mms&number=16475550100")
         .await;
@@ -234,19 +336,30 @@ async fn mms_v2_is_queued_and_shown_on_the_phone() {
         "here it is"
     );
 
+    // Refusals in the v2 shape: 400 {"code", "message"}; 401 without a body.
     let no_attachments = json!({"channel": "mms", "from": "1", "to": [{"msisdn": ["+16475550100"]}], "content": {"subject": "x"}});
-    let body: Value = h
+    let refused = h
         .http
         .post(h.url("/connect/v2/messages"))
         .header("key", CONNECT_KEY)
         .json(&no_attachments)
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "7003");
+    assert!(body["message"].as_str().unwrap().contains("attachments"));
+    let wrong_key = h
+        .http
+        .post(h.url("/connect/v2/messages"))
+        .header("key", "wrong")
+        .json(&mms)
+        .send()
         .await
         .unwrap();
-    assert_eq!(body["response"]["code"], "7003");
+    assert_eq!(wrong_key.status(), 401);
+    assert_eq!(wrong_key.text().await.unwrap(), "");
     let recorded = h.get_json("/control/connect/messages").await;
     assert_eq!(recorded["items"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -379,13 +492,25 @@ async fn send_keyed(h: &Harness, path: &str, idempotency_key: Option<&str>, body
         request = request.header("Idempotency-Key", k);
     }
     let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200, "Connect always answers 200");
+    // v1 always answers 200; v2 201 when queued, 400 when refused.
+    let expected: &[u16] = if path.contains("/v2/") {
+        &[201, 400]
+    } else {
+        &[200]
+    };
+    assert!(
+        expected.contains(&response.status().as_u16()),
+        "{path}: {}",
+        response.status()
+    );
     response.json().await.unwrap()
 }
 
+/// The id of a queued message: v1 `transid`, v2 `messageId`.
 fn transid(answer: &Value) -> String {
     answer["response"][0]["transid"]
         .as_str()
+        .or(answer["messageId"].as_str())
         .unwrap_or_else(|| panic!("not queued: {answer}"))
         .to_string()
 }
@@ -522,10 +647,16 @@ async fn an_idempotency_key_over_64_characters_is_a_7004() {
     let long = "k".repeat(65);
     for path in [V1, "/connect/v2/messages", "/control/connect/messaging"] {
         let answer = send_keyed(&h, path, Some(&long), &body).await;
-        assert_eq!(answer["response"]["code"], "7004", "{path}: {answer}");
-        let description = answer["response"]["description"].as_str().unwrap();
-        assert!(description.contains("Idempotency-Key"), "{description}");
-        assert!(answer["response"]["transid"].is_string());
+        // v1 {"response": {code, description, transid}}; v2 {code, message}.
+        let error = if path.contains("/v2/") {
+            answer.clone()
+        } else {
+            assert!(answer["response"]["transid"].is_string());
+            answer["response"].clone()
+        };
+        assert_eq!(error["code"], "7004", "{path}: {answer}");
+        let description = error["description"].as_str().or(error["message"].as_str());
+        assert!(description.unwrap().contains("Idempotency-Key"), "{answer}");
     }
     assert_eq!(
         send_keyed(&h, V1, Some(""), &body).await["response"]["code"],
@@ -591,7 +722,7 @@ async fn the_phone_thread_carries_business_media_templates_and_mms_attachments()
             {"type": "video", "mediaUrl": h.receiver.url("/media/clip.mp4")},
             {"type": "text", "messageText": "thanks"}]}});
     let answer = send_keyed(&h, "/connect/v2/messages", None, &mms).await;
-    assert_eq!(answer["response"][0]["code"], "1001");
+    assert_eq!(answer["status"], "queued");
     let thread = h
         .get_json("/phone/api/thread?channel=mms&number=16475550100")
         .await;

@@ -102,12 +102,31 @@ pub struct Config {
     )]
     pub relay_attachment_text: String,
 
-    /// Native relay: the approved WhatsApp template sent when the customer
-    /// last wrote more than 24 hours ago (`variable1` = customer's name,
-    /// `variable2` = agent's name). Unset: such messages are not sent and the
-    /// agent is told why.
+    /// Native relay: the id of the approved WhatsApp template sent when the
+    /// customer last wrote more than 24 hours ago. Unset: such messages are
+    /// not sent and the agent is told why.
     #[arg(long, env = "CM_WHATSAPP_TEMPLATE_ID", global = true)]
     pub whatsapp_template_id: Option<String>,
+
+    /// Native relay: the language the template was registered in.
+    #[arg(
+        long,
+        env = "CM_WHATSAPP_TEMPLATE_LANGUAGE",
+        default_value = "en",
+        global = true
+    )]
+    pub whatsapp_template_language: String,
+
+    /// Native relay: every variable of the template, `name=source` separated
+    /// by commas, each source `customer_name`, `agent_name` or `text:FIXED`.
+    #[arg(
+        long,
+        env = "CM_WHATSAPP_TEMPLATE_VARIABLES",
+        default_value = "variable1=customer_name,variable2=agent_name",
+        value_parser = domain::connect::TemplateVariables::parse,
+        global = true
+    )]
+    pub whatsapp_template_variables: domain::connect::TemplateVariables,
 
     /// Seconds a cached media file (`/media/...`) is served after it was fetched from Webex.
     #[arg(
@@ -281,6 +300,11 @@ impl Config {
             relay_mode: "connect".into(),
             relay_attachment_text: "Sent an attachment.".into(),
             whatsapp_template_id: None,
+            whatsapp_template_language: "en".into(),
+            whatsapp_template_variables: domain::connect::TemplateVariables::parse(
+                "variable1=customer_name,variable2=agent_name",
+            )
+            .expect("the default parses"),
             media_ttl_seconds: 604_800,
             media_max_bytes: 104_857_600,
             media_scan_wait_seconds: 30,

@@ -79,7 +79,13 @@ pub fn build_relay(
             webhook_url: format!("{}/webhooks/webex", i.public_url),
             webhook_secret,
             attachment_text: config.relay_attachment_text.clone(),
-            whatsapp_template: config.whatsapp_template_id.clone(),
+            whatsapp_template: config.whatsapp_template_id.clone().map(|id| {
+                domain::connect::WhatsappTemplate {
+                    id,
+                    language: config.whatsapp_template_language.clone(),
+                    variables: config.whatsapp_template_variables.clone(),
+                }
+            }),
         },
     ))
 }

@@ -157,6 +157,23 @@ fn bad_settings_are_refused_clearly() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres:"));
+    // A template variable without a known source stops the start, naming
+    // the setting and the bad part.
+    let out = Command::new(BIN)
+        .args(["migrate"])
+        .env("DATABASE_URL", db.url())
+        .env(
+            "CM_WHATSAPP_TEMPLATE_VARIABLES",
+            "customer=customer_name,shop=acme",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CM_WHATSAPP_TEMPLATE_VARIABLES") && stderr.contains("\"shop=acme\""),
+        "{stderr}"
+    );
 }
 
 #[test]

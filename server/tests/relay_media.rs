@@ -9,6 +9,18 @@ use serde_json::{json, Value};
 use server::integrations::Secret;
 
 const TEMPLATE: &str = "sandbox_reengagement";
+/// The sandbox's template declares customer, agent and shop.
+const TEMPLATE_VARIABLES: &str = "customer=customer_name,agent=agent_name,shop=text:Acme";
+
+/// The relay configured with the sandbox's template and its variables.
+async fn template_app() -> TestApp {
+    native_app_with(|c| {
+        c.whatsapp_template_id = Some(TEMPLATE.into());
+        c.whatsapp_template_variables =
+            domain::connect::TemplateVariables::parse(TEMPLATE_VARIABLES).unwrap();
+    })
+    .await
+}
 const INBOUND_TOKEN: &str = "relay-media-inbound-token";
 
 /// The phone's messages from the business (not the customer's own).
@@ -227,7 +239,7 @@ async fn mms_carries_files_both_ways_and_several_parts_become_several_messages()
 
 #[tokio::test]
 async fn outside_whatsapp_window_the_template_goes_and_the_agent_is_told() {
-    let app = native_app_with(|c| c.whatsapp_template_id = Some(TEMPLATE.into())).await;
+    let app = template_app().await;
     let number = "447700900202";
     let (token, room) =
         start_conversation(&app, "Tess Template", "+447700900202", "whatsapp").await;
@@ -278,6 +290,32 @@ async fn outside_whatsapp_window_the_template_goes_and_the_agent_is_told() {
         .filter(|m| m["template"] == TEMPLATE)
         .count();
     assert_eq!(templates, 1);
+    // Exactly the configured variables, each from its named field.
+    let agent = app
+        .store
+        .agent_by_email("agent-a@example.com")
+        .await
+        .unwrap()
+        .display_name;
+    let sent: Value = app
+        .client
+        .get(app.url("/sandbox/control/connect/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let template = sent["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["body"]["message"]["template"] == TEMPLATE)
+        .expect("the template request");
+    assert_eq!(
+        template["body"]["message"]["parameters"],
+        json!({"customer": "Tess Template", "agent": agent, "shop": "Acme"})
+    );
 
     // The customer replies: the window opens and the agent's words go through.
     customer_sends(&app, "whatsapp", number, "Yes, still interested").await;
@@ -294,7 +332,7 @@ async fn outside_whatsapp_window_the_template_goes_and_the_agent_is_told() {
 
 #[tokio::test]
 async fn a_7710_receipt_sends_the_template_instead() {
-    let app = native_app_with(|c| c.whatsapp_template_id = Some(TEMPLATE.into())).await;
+    let app = template_app().await;
     let number = "447700900203";
     let (token, room) = start_conversation(&app, "Sam Seven", "+447700900203", "whatsapp").await;
     customer_sends(&app, "whatsapp", number, "hi there").await;
@@ -333,6 +371,94 @@ async fn a_7710_receipt_sends_the_template_instead() {
             .any(|(_, t)| t.contains(TEMPLATE))
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_template_missing_a_variable_is_refused_and_the_line_says_why() {
+    // The old default names (variable1, variable2) do not match the
+    // sandbox's template: Connect refuses, and the transcript shows it.
+    let app = native_app_with(|c| c.whatsapp_template_id = Some(TEMPLATE.into())).await;
+    let number = "447700900205";
+    let (token, room) = start_conversation(&app, "Val Var", "+447700900205", "whatsapp").await;
+    agent_writes(&app, &token, &room, "Still there?").await;
+    let sid = session_id(&app, domain::Channel::Whatsapp, number).await;
+    eventually("the template line refused with 7003", || async {
+        app.store.messages(&sid).await.unwrap().iter().any(|l| {
+            l.body.starts_with("WhatsApp template")
+                && l.status == "failed"
+                && l.error_code.as_deref() == Some("7003")
+                && l.error_text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("customer"))
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_mms_is_sent_with_connects_message_id_and_a_v2_refusal_reaches_the_agent() {
+    let app = native_app().await;
+    let number = "+16475550125";
+    let (token, room) = start_conversation(&app, "Mo Mms", number, "sms").await;
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "the form",
+        ("form.png", "image/png", png()),
+    )
+    .await;
+    let sid = session_id(&app, domain::Channel::Sms, number).await;
+    eventually("the MMS line sent, not failed", || async {
+        app.store.messages(&sid).await.unwrap().iter().any(|l| {
+            l.body == "the form" && matches!(l.status.as_str(), "sent" | "submitted" | "delivered")
+        })
+    })
+    .await;
+    // The id Connect answered (v2 messageId) is the line's: receipts match it.
+    let phone = business_messages(&app, "sms", "16475550125").await;
+    let mms = phone
+        .iter()
+        .find(|m| m["channel"] == "mms")
+        .expect("the MMS");
+    let by_id = app
+        .store
+        .message_for_receipt("", mms["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("the line found by Connect's messageId");
+    assert_eq!(by_id.body, "the form");
+
+    // Connect refuses the next MMS (v2: HTTP 400 {code, message}).
+    let fault = json!({"path": "/connect/v2/messages", "kind": "refuse",
+        "code": "7148", "message": "Invalid attachment type"});
+    let r = app
+        .client
+        .post(app.url("/sandbox/control/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_sends_file(
+        &app,
+        &token,
+        &room,
+        "again",
+        ("again.png", "image/png", png()),
+    )
+    .await;
+    eventually("the refusal in the agent's space", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(r, t)| *r == room && t.contains("Invalid attachment type") && t.contains("7148"))
+    })
+    .await;
+    let lines = app.store.messages(&sid).await.unwrap();
+    let line = lines.iter().find(|l| l.body == "again").unwrap();
+    assert_eq!(line.status, "failed");
+    assert_eq!(line.error_code.as_deref(), Some("7148"));
 }
 
 #[tokio::test]

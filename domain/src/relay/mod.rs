@@ -52,8 +52,8 @@ pub struct RelaySettings {
     /// The text that goes with a file when a message has only the file.
     pub attachment_text: String,
     /// The approved WhatsApp template sent to customers outside the 24-hour
-    /// window (`variable1` = the customer's name, `variable2` = the agent's).
-    pub whatsapp_template: Option<String>,
+    /// window, with its variables.
+    pub whatsapp_template: Option<crate::connect::WhatsappTemplate>,
 }
 
 /// The services the relay calls.
@@ -386,7 +386,10 @@ impl From<DomainError> for Failure {
 impl From<SendError> for Failure {
     fn from(e: SendError) -> Self {
         match e {
-            SendError::Unavailable(e) => Failure::Retry(e, None),
+            SendError::Unavailable {
+                reason,
+                retry_after,
+            } => Failure::Retry(reason, retry_after),
             SendError::Refused { code, description } => {
                 Failure::Fatal(format!("Connect refused ({code}): {description}"))
             }

@@ -397,11 +397,18 @@ impl Relay {
             None => None,
         }
         .unwrap_or_default();
+        let parameters = template.variables.values(&customer, &agent);
+        let shown: Vec<String> = parameters.iter().map(|(n, v)| format!("{n}={v}")).collect();
         let line = NewMessage::new(
             &session.id,
             "outbound",
             Channel::Whatsapp,
-            &format!("WhatsApp template {template} ({customer}, {agent})"),
+            &format!(
+                "WhatsApp template {} ({}): {}",
+                template.id,
+                template.language,
+                shown.join(", ")
+            ),
             "queued",
         );
         effects.jobs.push(NewJob {
@@ -414,14 +421,15 @@ impl Relay {
                 "key": line.id,
                 "channel": Channel::Whatsapp,
                 "customer": session.customer_channel_id,
-                "template": template,
-                "parameters": [["variable1", customer], ["variable2", agent]],
+                "template": template.id,
+                "parameters": parameters,
             }),
         });
         effects.lines.push(line);
         effects.template_sent = Some(session.id.clone());
         effects.jobs.push(notice(format!(
-            "{rule}: the re-engagement template \"{template}\" was sent instead, and your message was not delivered. Write again once they reply."
+            "{rule}: the re-engagement template \"{}\" was sent instead, and your message was not delivered. Write again once they reply.",
+            template.id
         )));
         Ok(())
     }
