@@ -112,7 +112,7 @@ pub struct IntegrationSettings {
     )]
     pub webex_webhook_secret: Option<Secret>,
 
-    /// Webex Connect API base URL (e.g. https://us.webexconnect.io).
+    /// Webex Connect API base URL (per region, e.g. https://api.us.webexconnect.io).
     #[arg(long, env = "CM_CONNECT_API_URL", global = true)]
     pub connect_api_url: Option<String>,
 
