@@ -57,6 +57,20 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, binds the listener, assembles routes.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Refused before the database is opened or anything listens: the sandbox where others could
+        // reach it, or a relay without its settings.
+        Integrations::resolve(&config.integrations, &format!("http://{}", config.bind))
+            .check_sandbox_is_private(config.bind)
+            .map_err(anyhow::Error::msg)?;
+        let missing = config.integrations.missing_for_native_relay();
+        if config.relay_mode == "native" && !missing.is_empty() {
+            anyhow::bail!(
+                "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
+                 not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
+                 let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
+                missing.join(", ")
+            );
+        }
         let rules = Rules {
             phone_region: config.phone_region,
         };
@@ -86,18 +100,6 @@ impl Application {
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let integrations = Integrations::resolve(&config.integrations, &format!("http://{addr}"));
-        integrations
-            .check_sandbox_is_private(addr)
-            .map_err(anyhow::Error::msg)?;
-        let missing = config.integrations.missing_for_native_relay();
-        if config.relay_mode == "native" && !missing.is_empty() {
-            anyhow::bail!(
-                "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
-                 not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
-                 let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
-                missing.join(", ")
-            );
-        }
         let auth = AuthSettings::new(
             integrations.public_url.starts_with("https://"),
             Duration::from_secs(config.session_idle_minutes * 60),
