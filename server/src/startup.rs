@@ -110,6 +110,13 @@ impl Application {
             .map(|h| domain::fetch::HostPattern::parse(h))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("CM_EMBEDDED_APP_ISSUER_HOSTS: {e}"))?;
+        if std::env::var_os("CM_EMBEDDED_APP_JWKS_URL").is_some() {
+            tracing::warn!(
+                "CM_EMBEDDED_APP_JWKS_URL is retired and ignored: Embedded App keys come from \
+                 the token's issuer, {{iss}}/oauth2/v2/keys/verification, for issuers on \
+                 CM_EMBEDDED_APP_ISSUER_HOSTS (README: Configuration)"
+            );
+        }
         let identity = EmbeddedIdentity::new(
             crate::identity::IssuerPolicy {
                 hosts: issuer_hosts,
