@@ -15,15 +15,16 @@
   Application.prototype.onReady = function () {
     var self = this;
     var email = new URLSearchParams(window.location.search).get("sandboxUser") || "agent-a@example.com";
+    // An agent the sandbox does not know: ready, but no user shared (2.x's
+    // initial `states.user` is null), like a host that shares no identity.
     return fetch(base + "/user?email=" + encodeURIComponent(email))
       .then(function (r) {
-        if (!r.ok) throw new Error("the sandbox has no Webex user " + email);
-        return r.json();
+        return r.ok ? r.json() : null;
       })
       .then(function (user) {
         self.application.states.user = user;
-        self.application.states.isPrivateDataAvailable = true;
-        self.isPrivateDataAvailable = true;
+        self.application.states.isPrivateDataAvailable = user !== null;
+        self.isPrivateDataAvailable = user !== null;
       });
   };
   Application.prototype.listen = function () { return Promise.resolve(); };

@@ -190,3 +190,31 @@ async fn the_embedded_page_loads_the_sdk_from_this_site() {
 /// A 2048-bit RSA public key (DER SubjectPublicKeyInfo, base64) that signs
 /// nothing here.
 const OTHER_RSA_SPKI: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB";
+
+#[test]
+fn the_vendored_sdk_is_pinned_to_the_2x_version_the_page_calls() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vendor/webex-embedded-app-sdk"
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap()
+    };
+    let wanted = read("package.json")["dependencies"]["@webex/embedded-app-sdk"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An exact version (no range), of the 2.x line whose API /embedded.js uses.
+    let parts: Vec<&str> = wanted.split('.').collect();
+    assert!(
+        parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+        "not an exact version: {wanted}"
+    );
+    assert_eq!(parts[0], "2", "the page calls the 2.x API: {wanted}");
+    let locked = read("package-lock.json")["packages"]["node_modules/@webex/embedded-app-sdk"]
+        ["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(locked, wanted, "package-lock.json agrees with package.json");
+}
