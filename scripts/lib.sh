@@ -56,6 +56,19 @@ build_site() {
     "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   cp style/main.css target/site/pkg/contact_manager.css
   cp -r public/. target/site/
+  vendor_embedded_sdk
+}
+
+# The Webex Embedded App SDK, pinned in vendor/webex-embedded-app-sdk (its
+# package-lock.json), served by this site at /vendor/webex-embedded-app-sdk.js
+# so the /embedded page's CSP stays script-src 'self' (docs/contracts-embedded.md).
+vendor_embedded_sdk() {
+  local dir="vendor/webex-embedded-app-sdk"
+  log "fetching the pinned Webex Embedded App SDK (npm ci in $dir)"
+  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  mkdir -p target/site/vendor
+  cp "$dir/node_modules/@webex/embedded-app-sdk/dist/iife/bundle.min.js" \
+    target/site/vendor/webex-embedded-app-sdk.js
 }
 
 build_server() {

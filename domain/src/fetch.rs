@@ -66,10 +66,10 @@ impl Default for FetchLimits {
 /// A host pattern: `example.com` (that host) or `*.example.com` (any
 /// subdomain of it, not the domain itself). Lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct HostPattern(String);
+pub struct HostPattern(String);
 
 impl HostPattern {
-    fn parse(raw: &str) -> Result<HostPattern, String> {
+    pub fn parse(raw: &str) -> Result<HostPattern, String> {
         let p = raw.trim().trim_end_matches('.').to_ascii_lowercase();
         let name = p.strip_prefix("*.").unwrap_or(&p);
         let valid = !name.is_empty()
@@ -86,7 +86,8 @@ impl HostPattern {
         Ok(HostPattern(p))
     }
 
-    fn matches(&self, host: &str) -> bool {
+    /// `host` must be lowercase (as `Url::host_str` gives it).
+    pub fn matches(&self, host: &str) -> bool {
         match self.0.strip_prefix("*.") {
             Some(domain) => host
                 .strip_suffix(domain)

@@ -16,3 +16,10 @@ test("inside Webex: the sidebar start page signs in with the Embedded App identi
   await expect(page).toHaveURL(/\/contacts/);
   await expect(page.getByText("Agent A")).toBeVisible();
 });
+
+test("inside Webex: when Webex shares no identity the page says so and offers another way", async ({ page }) => {
+  await page.goto("/embedded?sandboxUser=nobody@example.com");
+  await expect(page.getByRole("alert")).toContainText("Webex did not share who you are");
+  await expect(page.getByRole("link", { name: "Sign in another way" })).toBeVisible();
+  await expect(page).toHaveURL(/\/embedded/);
+});

@@ -1,6 +1,9 @@
-//! Stand-in for the Embedded App SDK user identity token: a JWT signed
-//! RS256 (as Webex documents) with an RSA key generated at start-up, whose
-//! public half is served as a JWKS.
+//! Stand-in for the Embedded App SDK user identity token, as the Embedded
+//! Apps Developer Guide documents it ("Verifying the JWT", "JWT field
+//! reference"): a JWT signed RS256 with an RSA key generated at start-up,
+//! header `{"alg":"RS256"}` (no key id), whose public key is served at
+//! `{iss}/oauth2/v2/keys/verification` as
+//! `{"key_valid_time": 21600, "new_verification_key": "<base64 DER>"}`.
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -8,6 +11,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use chrono::Utc;
 use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,6 +30,8 @@ pub struct SigningKey {
     pub kid: String,
     /// PKCS#1 DER of the private key, as `jsonwebtoken` wants it.
     der: Vec<u8>,
+    /// DER SubjectPublicKeyInfo of the public key.
+    spki: Vec<u8>,
     n: Vec<u8>,
     e: Vec<u8>,
 }
@@ -46,6 +52,12 @@ impl SigningKey {
                     .expect("a fresh key encodes")
                     .as_bytes()
                     .to_vec(),
+                spki: private
+                    .to_public_key()
+                    .to_public_key_der()
+                    .expect("a fresh public key encodes")
+                    .as_bytes()
+                    .to_vec(),
                 n: private.n().to_bytes_be(),
                 e: private.e().to_bytes_be(),
             }
@@ -53,6 +65,15 @@ impl SigningKey {
         .clone()
     }
 
+    /// The body of `{iss}/oauth2/v2/keys/verification`, as Webex documents it.
+    pub fn verification_key(&self) -> Value {
+        json!({
+            "key_valid_time": 21600,
+            "new_verification_key": base64::engine::general_purpose::STANDARD.encode(&self.spki),
+        })
+    }
+
+    /// The same public key as a JWK (for tests of JWKS-shaped key responses).
     pub fn jwk(&self) -> Value {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         json!({
@@ -65,12 +86,30 @@ impl SigningKey {
         })
     }
 
-    /// Signs claims RS256 with this key's `kid` in the header.
+    /// Signs claims RS256 with the header Webex's tokens have: `{"alg":"RS256"}`.
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
+        let header = json!({ "alg": "RS256" });
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Signs claims RS256 with this key's `kid` in the header (as a JWKS names it).
+    pub fn sign_with_kid(&self, claims: &Value) -> String {
+        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid });
+        self.sign_with_header(&header, claims)
+    }
+
+    fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(claims.to_string())
+        );
         let key = jsonwebtoken::EncodingKey::from_rsa_der(&self.der);
-        jsonwebtoken::encode(&header, claims, &key).expect("signing with a valid key succeeds")
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::RS256)
+                .expect("signing with a valid key succeeds");
+        format!("{input}.{signature}")
     }
 }
 
@@ -78,7 +117,7 @@ pub fn router() -> Router<Shared> {
     Router::new()
         .route("/token", get(token))
         .route("/user", get(user))
-        .route("/jwks.json", get(jwks))
+        .route("/oauth2/v2/keys/verification", get(verification_key))
         .route("/sdk.js", get(sdk))
 }
 
@@ -98,30 +137,52 @@ pub struct EmailQuery {
     email: String,
 }
 
-/// The signed identity token of an agent, as `app.application.states.user.token`.
+/// The uuid inside a Webex id (base64 of `ciscospark://us/{KIND}/{uuid}`),
+/// which is what the identity token and the SDK's user object carry.
+fn uuid_of(webex_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(webex_id)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|d| d.rsplit_once('/').map(|(_, uuid)| uuid.to_string()))
+        .unwrap_or_else(|| webex_id.to_string())
+}
+
+/// The signed identity token of an agent, and the SDK 2.x user object
+/// (`app.application.states.user`: id, orgId, email, displayName, token).
+/// The claims are those of the Developer Guide's "JWT field reference".
 fn identity(sandbox: &Shared, email: &str) -> Result<(Value, String), ApiError> {
     let world = sandbox.world();
     let person = world
         .person_by_email(email)
         .filter(|p| p.kind == PersonType::Person)
         .ok_or_else(|| ApiError::not_found("No such agent."))?;
+    let (user_uuid, org_uuid) = (uuid_of(&person.id), uuid_of(&org_id()));
+    let (given, family) = person
+        .display_name
+        .split_once(' ')
+        .unwrap_or((person.display_name.as_str(), ""));
     let now = Utc::now().timestamp();
     let claims = json!({
         "iss": sandbox.config.embedded_app_issuer,
         "aud": sandbox.config.embedded_app_audience,
-        "sub": person.id,
         "email": person.email,
+        "email_verified": true,
         "name": person.display_name,
-        "org_id": org_id(),
+        "given_name": given,
+        "family_name": family,
+        "com.cisco.user.uuid": user_uuid,
+        "com.cisco.user.orgid": org_uuid,
+        "com.cisco.user.level": ["basic"],
         "iat": now,
         "exp": now + TOKEN_SECONDS,
     });
     let token = sandbox.embedded_key.sign(&claims);
     let user = json!({
-        "id": person.id,
+        "id": user_uuid,
+        "orgId": org_uuid,
         "email": person.email,
         "displayName": person.display_name,
-        "orgId": org_id(),
         "token": token,
     });
     Ok((user, token))
@@ -143,6 +204,8 @@ async fn user(
     identity(&sandbox, &q.email).map(|(user, _)| Json(user))
 }
 
-async fn jwks(State(sandbox): State<Shared>) -> Json<Value> {
-    Json(json!({ "keys": [sandbox.embedded_key.jwk()] }))
+/// `GET /webex/embedded/oauth2/v2/keys/verification`: the issuer's
+/// verification key, at the path and in the shape the Developer Guide gives.
+async fn verification_key(State(sandbox): State<Shared>) -> Json<Value> {
+    Json(sandbox.embedded_key.verification_key())
 }

@@ -409,7 +409,8 @@ async fn oauth_with_pkce_needs_the_right_verifier() {
 }
 
 #[tokio::test]
-async fn embedded_identity_token_verifies_against_the_jwks() {
+async fn embedded_identity_token_verifies_against_the_issuers_verification_key() {
+    use base64::Engine;
     let h = start().await;
     let token = h
         .http
@@ -421,34 +422,58 @@ async fn embedded_identity_token_verifies_against_the_jwks() {
         .text()
         .await
         .unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet = h
-        .http
-        .get(h.url("/webex/embedded/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(
         header.alg,
         jsonwebtoken::Algorithm::RS256,
         "as Webex signs them"
     );
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is in the JWKS");
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    assert!(header.kid.is_none(), "Webex's tokens name no key id");
+    // The key is where the Developer Guide says: {iss}/oauth2/v2/keys/verification,
+    // as {"key_valid_time", "new_verification_key": base64 DER}.
+    let issuer = h.config.embedded_app_issuer.clone();
+    let keys: Value = h
+        .http
+        .get(format!("{issuer}/oauth2/v2/keys/verification"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["key_valid_time"], 21600);
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        keys["new_verification_key"].as_str().unwrap()
+    );
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&["test-embedded-app"]);
-    validation.set_issuer(&[h.config.embedded_app_issuer.as_str()]);
+    validation.set_issuer(&[issuer.as_str()]);
     let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
         .unwrap()
         .claims;
     assert_eq!(claims["email"], AGENT_A);
+    assert_eq!(claims["email_verified"], true);
+    // The person and org as uuids (the REST API's ids are base64 of
+    // ciscospark://us/PEOPLE/{uuid}).
     let agent_id = h.me(&h.agent_token(AGENT_A).await).await["id"].clone();
-    assert_eq!(claims["sub"], agent_id);
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(agent_id.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        decoded,
+        format!(
+            "ciscospark://us/PEOPLE/{}",
+            claims["com.cisco.user.uuid"].as_str().unwrap()
+        )
+    );
+    assert!(claims["com.cisco.user.orgid"]
+        .as_str()
+        .is_some_and(|o| o.len() == 36));
 
     // A tampered token fails.
     let mut parts: Vec<&str> = token.split('.').collect();

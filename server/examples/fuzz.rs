@@ -267,9 +267,12 @@ fn main() {
     let identity = server::identity::EmbeddedIdentity::new(
         // Nothing listens there: a token that gets as far as a key fetch
         // is refused for want of keys, which is also a refusal.
-        Some("http://127.0.0.1:9/jwks.json".into()),
-        Some("https://idbroker.webex.com/idb".into()),
+        server::identity::IssuerPolicy {
+            hosts: Vec::new(),
+            exact: Some("http://127.0.0.1:9/idb".into()),
+        },
         Some("embedded-app".into()),
+        &[],
     );
     reports.push(run(
         "identity token",

@@ -1,6 +1,7 @@
 //! The page the Webex App opens in its sidebar. It asks the Embedded App SDK
-//! for the user's identity token and signs in with it; outside Webex it sends
-//! the person to the ordinary sign-in page.
+//! (2.x, npm `@webex/embedded-app-sdk`, served from this site) for the user's
+//! identity token and signs in with it; outside Webex it offers the ordinary
+//! sign-in page.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -11,10 +12,14 @@ use crate::startup::AppState;
 pub async fn page(State(state): State<AppState>) -> Response {
     let sdk = state.integrations.embedded_sdk_url.clone();
     let mut response = Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk))).into_response();
-    // No inline script: the page's own code is /embedded.js; the SDK comes
-    // from Webex (or the sandbox, which is this site).
+    // No inline script: the page's own code is /embedded.js; the SDK is our
+    // pinned copy (or the sandbox's stand-in), both on this site. Only an
+    // operator's CM_EMBEDDED_SDK_URL elsewhere widens script-src.
     let nonce = crate::headers::CspNonce::generate();
-    let csp = state.headers.csp_with_script(&nonce.0, &origin(&sdk));
+    let csp = match origin(&sdk) {
+        Some(origin) => state.headers.csp_with_script(&nonce.0, &origin),
+        None => state.headers.csp(&nonce.0),
+    };
     if let Ok(value) = HeaderValue::from_str(&csp) {
         response
             .headers_mut()
@@ -31,15 +36,11 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
-/// `https://host[:port]` of a URL ('self' when it has none).
-fn origin(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{host}")
-        }
-        None => "'self'".to_string(),
-    }
+/// `https://host[:port]` of a URL; None for a path on this site.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some(format!("{scheme}://{host}"))
 }
 
 fn html_escape(s: &str) -> String {
@@ -72,22 +73,33 @@ const PAGE: &str = r#"<!DOCTYPE html>
 </html>
 "#;
 
-const SCRIPT: &str = r#"(async () => {
+const SCRIPT: &str = r#"// Embedded App SDK 2.x (docs/contracts-embedded.md): `new webex.Application()`,
+// `await app.onReady()`, then `app.application.states.user.token`. Outside
+// the Webex App, onReady() never settles, hence the time limit.
+(async () => {
+  const READY_WITHIN_MS = 10000;
   const status = document.getElementById("status");
   const fail = (message) => {
     status.textContent = message;
     status.setAttribute("role", "alert");
     document.getElementById("fallback").hidden = false;
   };
+  const outside = "This page is meant to open inside the Webex App. Sign in another way.";
   try {
-    if (!window.webex || !window.webex.Application) {
-      return fail("This page is meant to open inside the Webex App.");
+    if (!window.webex || typeof window.webex.Application !== "function") {
+      return fail(outside);
     }
     const app = new window.webex.Application();
-    await app.onReady();
+    const ready = await Promise.race([
+      app.onReady().then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), READY_WITHIN_MS)),
+    ]);
+    if (!ready) {
+      return fail(outside);
+    }
     const user = app.application && app.application.states && app.application.states.user;
     if (!user || !user.token) {
-      return fail("Webex did not share who you are. Sign in another way.");
+      return fail("Webex did not share who you are with this app. Sign in another way.");
     }
     const response = await fetch("/auth/embedded", {
       method: "POST",

@@ -74,19 +74,39 @@ pub struct IntegrationSettings {
     #[arg(long, env = "CM_WEBEX_AUTHORIZE_URL", global = true)]
     pub webex_authorize_url: Option<String>,
 
-    /// JWKS URL that signs Embedded App SDK user identity tokens.
-    #[arg(long, env = "CM_EMBEDDED_APP_JWKS_URL", global = true)]
-    pub embedded_app_jwks_url: Option<String>,
+    /// Hosts whose https issuers may sign Embedded App SDK identity tokens
+    /// (`host` or `*.domain`, comma-separated). The key is fetched from
+    /// `{iss}/oauth2/v2/keys/verification`, so only these hosts are ever asked.
+    #[arg(
+        long,
+        env = "CM_EMBEDDED_APP_ISSUER_HOSTS",
+        value_delimiter = ',',
+        default_value = "*.webex.com",
+        global = true
+    )]
+    pub embedded_app_issuer_hosts: Vec<String>,
 
-    /// Expected `iss` of Embedded App SDK identity tokens.
+    /// One more issuer of Embedded App SDK identity tokens, trusted exactly as
+    /// written (any scheme): a private test identity service. The sandbox sets it to itself.
     #[arg(long, env = "CM_EMBEDDED_APP_ISSUER", global = true)]
     pub embedded_app_issuer: Option<String>,
+
+    /// Webex organization ids whose users may sign in from inside Webex
+    /// (comma-separated; claim `com.cisco.user.orgid`). Empty: any organization.
+    #[arg(
+        long,
+        env = "CM_EMBEDDED_APP_ORG_IDS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub embedded_app_org_ids: Vec<String>,
 
     /// Expected `aud` of Embedded App SDK identity tokens (the embedded app's id).
     #[arg(long, env = "CM_EMBEDDED_APP_AUDIENCE", global = true)]
     pub embedded_app_audience: Option<String>,
 
-    /// Script URL of the Webex Embedded App SDK, loaded by the sidebar's start page (/embedded).
+    /// Script URL of the Webex Embedded App SDK, loaded by the sidebar's start page
+    /// (/embedded). Default: the pinned copy this site serves (vendor/webex-embedded-app-sdk).
     #[arg(long, env = "CM_EMBEDDED_SDK_URL", global = true)]
     pub embedded_sdk_url: Option<String>,
 
@@ -215,9 +235,10 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_TOKEN_ENCRYPTION_KEY",
 ];
 
-/// Where Webex publishes the Embedded App SDK script.
-pub const REAL_EMBEDDED_SDK_URL: &str =
-    "https://binaries.webex.com/static-content-pipeline/webex-embedded-app/v1/webex-embedded-app-sdk.js";
+/// The Embedded App SDK (npm `@webex/embedded-app-sdk`, pinned in
+/// `vendor/webex-embedded-app-sdk/package.json`), copied into the site by
+/// `scripts/lib.sh` `build_site` and served from this origin.
+pub const VENDORED_EMBEDDED_SDK_PATH: &str = "/vendor/webex-embedded-app-sdk.js";
 
 /// The event id of the sandbox's startConversation inbound webhook.
 pub const SANDBOX_START_EVENT_ID: &str = "CMSTART001";
@@ -231,9 +252,10 @@ pub struct Integrations {
     pub webex_authorize_url: Option<String>,
     pub webex_client_id: Option<String>,
     pub webex_client_secret: Option<Secret>,
-    pub embedded_app_jwks_url: Option<String>,
+    pub embedded_app_issuer_hosts: Vec<String>,
     pub embedded_app_issuer: Option<String>,
     pub embedded_app_audience: Option<String>,
+    pub embedded_app_org_ids: Vec<String>,
     pub embedded_sdk_url: String,
     pub guest_issuer_id: Option<String>,
     pub guest_issuer_secret: Option<Secret>,
@@ -326,13 +348,14 @@ impl Integrations {
                 webex_authorize_url: s.webex_authorize_url.clone(),
                 webex_client_id: s.webex_client_id.clone(),
                 webex_client_secret: s.webex_client_secret.clone(),
-                embedded_app_jwks_url: s.embedded_app_jwks_url.clone(),
+                embedded_app_issuer_hosts: s.embedded_app_issuer_hosts.clone(),
                 embedded_app_issuer: s.embedded_app_issuer.clone(),
                 embedded_app_audience: s.embedded_app_audience.clone(),
+                embedded_app_org_ids: s.embedded_app_org_ids.clone(),
                 embedded_sdk_url: s
                     .embedded_sdk_url
                     .clone()
-                    .unwrap_or_else(|| REAL_EMBEDDED_SDK_URL.to_string()),
+                    .unwrap_or_else(|| VENDORED_EMBEDDED_SDK_PATH.to_string()),
                 guest_issuer_id: s.guest_issuer_id.clone(),
                 guest_issuer_secret: s.guest_issuer_secret.clone(),
                 connect_api_url: s.connect_api_url.clone(),
@@ -354,9 +377,12 @@ impl Integrations {
             webex_api_url: Some(webex),
             webex_client_id: Some("sandbox-integration".into()),
             webex_client_secret: Some(Secret::new(random_secret(24))),
-            embedded_app_jwks_url: Some(format!("{sandbox}/webex/embedded/jwks.json")),
+            embedded_app_issuer_hosts: s.embedded_app_issuer_hosts.clone(),
+            // The sandbox trusts itself: its keys are at
+            // {sandbox}/webex/embedded/oauth2/v2/keys/verification.
             embedded_app_issuer: Some(format!("{sandbox}/webex/embedded")),
             embedded_app_audience: Some("sandbox-embedded-app".into()),
+            embedded_app_org_ids: s.embedded_app_org_ids.clone(),
             embedded_sdk_url: format!("{sandbox}/webex/embedded/sdk.js"),
             guest_issuer_id: Some("sandbox-guest-issuer".into()),
             // Generated unless set (tests check guest JWT signatures).

@@ -105,10 +105,27 @@ impl Application {
             Duration::from_secs(config.session_idle_minutes * 60),
             Duration::from_secs(config.session_max_hours * 3600),
         );
+        let issuer_hosts = integrations
+            .embedded_app_issuer_hosts
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| domain::fetch::HostPattern::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("CM_EMBEDDED_APP_ISSUER_HOSTS: {e}"))?;
+        if std::env::var_os("CM_EMBEDDED_APP_JWKS_URL").is_some() {
+            tracing::warn!(
+                "CM_EMBEDDED_APP_JWKS_URL is retired and ignored: Embedded App keys come from \
+                 the token's issuer, {{iss}}/oauth2/v2/keys/verification, for issuers on \
+                 CM_EMBEDDED_APP_ISSUER_HOSTS (README: Configuration)"
+            );
+        }
         let identity = EmbeddedIdentity::new(
-            integrations.embedded_app_jwks_url.clone(),
-            integrations.embedded_app_issuer.clone(),
+            crate::identity::IssuerPolicy {
+                hosts: issuer_hosts,
+                exact: integrations.embedded_app_issuer.clone(),
+            },
             integrations.embedded_app_audience.clone(),
+            &integrations.embedded_app_org_ids,
         );
         let guests = api::services::build_guest_auth(&integrations, &store)
             .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
@@ -261,6 +278,23 @@ async fn maintain(
     }
 }
 
+/// The verification key the admin page probes: the configured issuer's, else
+/// that of the issuer the Developer Guide names (`https://idbroker.webex.com/idb`;
+/// tokens from other clusters name their own). None while sign-in from
+/// inside Webex is off (no audience).
+fn embedded_keys_url(i: &Integrations) -> Option<String> {
+    i.embedded_app_audience.as_ref()?;
+    let issuer = i
+        .embedded_app_issuer
+        .as_deref()
+        .unwrap_or("https://idbroker.webex.com/idb");
+    Some(format!(
+        "{}{}",
+        issuer.trim_end_matches('/'),
+        crate::identity::KEYS_PATH
+    ))
+}
+
 /// What the UI's server functions need, from the application state.
 fn server_deps(state: &AppState) -> ServerDeps {
     let i = &state.integrations;
@@ -291,8 +325,8 @@ fn server_deps(state: &AppState) -> ServerDeps {
                 url: i.webex_authorize_url.clone(),
             },
             Endpoint {
-                name: "Embedded App signing keys",
-                url: i.embedded_app_jwks_url.clone(),
+                name: "Embedded App verification key",
+                url: embedded_keys_url(i),
             },
             Endpoint {
                 name: "Webex Connect API",

@@ -282,7 +282,8 @@ struct EmbeddedBody {
 }
 
 /// Inside the Webex App the page posts the Embedded App SDK identity token
-/// here; it is verified against the configured JWKS, issuer and audience.
+/// here; `crate::identity` verifies it (issuer host, its verification key,
+/// audience, organization, email).
 async fn embedded_sign_in(
     State(state): State<AppState>,
     Json(body): Json<EmbeddedBody>,
@@ -291,11 +292,12 @@ async fn embedded_sign_in(
         Ok(c) => c,
         Err(e) => {
             tracing::info!(reason = %e, "embedded app identity token refused");
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(serde_json::json!({ "error": e.to_string() })),
-            )
-                .into_response();
+            // A genuine token of someone who may not sign in this way is 403.
+            let status = match e {
+                crate::identity::IdentityError::Refused(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response();
         }
     };
     let agent = match state

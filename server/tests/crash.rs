@@ -127,10 +127,6 @@ impl World {
             .env("CM_WEBEX_CLIENT_SECRET", OAUTH_CLIENT_SECRET)
             .env("CM_WEBEX_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env(
-                "CM_EMBEDDED_APP_JWKS_URL",
-                format!("{sandbox}/webex/embedded/jwks.json"),
-            )
-            .env(
                 "CM_EMBEDDED_APP_ISSUER",
                 format!("{sandbox}/webex/embedded"),
             )

@@ -1,5 +1,6 @@
 //! Identity: Embedded App identity tokens (pinned RS256, time claims, key
-//! fetches throttled and capped), "Sign in with Webex" with PKCE, the
+//! fetches throttled and capped; the documented rules are in `embedded.rs`),
+//! "Sign in with Webex" with PKCE, the
 //! linked Webex person id, safe redirects after sign-in.
 
 use axum::routing::get;
@@ -14,23 +15,26 @@ use std::sync::{Arc, Mutex};
 use crate::common::{add_agent, TestApp, PASSWORD};
 use domain::model::Role;
 
-const ISSUER: &str = "https://idbroker.example.test/idb";
-const AUDIENCE: &str = "test-embedded-app";
+pub const AUDIENCE: &str = "test-embedded-app";
 
-/// A JWKS endpoint on loopback that counts its fetches.
-struct KeyServer {
-    url: String,
-    body: Arc<Mutex<String>>,
+/// An identity service on loopback: its verification key at
+/// `{issuer}/oauth2/v2/keys/verification` (the documented path), counting
+/// fetches. `issuer` is trusted exactly (CM_EMBEDDED_APP_ISSUER), as the
+/// sandbox is; https issuers are covered by `identity::tests`.
+pub struct KeyServer {
+    pub issuer: String,
+    pub body: Arc<Mutex<String>>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl KeyServer {
-    async fn start(keys: Vec<Value>) -> KeyServer {
-        let body = Arc::new(Mutex::new(json!({ "keys": keys }).to_string()));
+    /// Serves `body`: `key.verification_key()` (the documented shape) or a JWKS.
+    pub async fn start(body: Value) -> KeyServer {
+        let body = Arc::new(Mutex::new(body.to_string()));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (b, f) = (body.clone(), fetches.clone());
         let router = Router::new().route(
-            "/jwks.json",
+            "/idb/oauth2/v2/keys/verification",
             get(move || {
                 let (b, f) = (b.clone(), f.clone());
                 async move {
@@ -41,46 +45,60 @@ impl KeyServer {
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let issuer = format!("http://{}/idb", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
-        KeyServer { url, body, fetches }
+        KeyServer {
+            issuer,
+            body,
+            fetches,
+        }
     }
 
-    fn fetches(&self) -> usize {
+    pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// The claims of agent A's token from this issuer, as the Developer
+    /// Guide's "JWT field reference" lists them, for Webex person `person`.
+    pub fn claims(&self, person: &str) -> Value {
+        json!({
+            "iss": self.issuer, "aud": AUDIENCE,
+            "email": "agent-a@example.com", "email_verified": true, "name": "Agent A",
+            "com.cisco.user.uuid": person, "com.cisco.user.orgid": "org-1",
+            "iat": now(), "exp": now() + 600,
+        })
     }
 }
 
 /// The product, trusting `keys` for Embedded App tokens, with agent A.
-async fn app_trusting(keys: &KeyServer) -> TestApp {
-    let url = keys.url.clone();
+pub async fn app_trusting(keys: &KeyServer) -> TestApp {
+    app_trusting_orgs(keys, &[]).await
+}
+
+/// The same, allowing only these organizations.
+pub async fn app_trusting_orgs(keys: &KeyServer, orgs: &[&str]) -> TestApp {
+    let issuer = keys.issuer.clone();
+    let orgs: Vec<String> = orgs.iter().map(|o| o.to_string()).collect();
     let app = TestApp::spawn_with(|c| {
-        c.integrations.embedded_app_jwks_url = Some(url);
-        c.integrations.embedded_app_issuer = Some(ISSUER.into());
+        c.integrations.embedded_app_issuer = Some(issuer);
         c.integrations.embedded_app_audience = Some(AUDIENCE.into());
+        c.integrations.embedded_app_org_ids = orgs;
     })
     .await;
     add_agent(&app, "agent-a@example.com", Role::Agent).await;
     app
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn claims(sub: &str) -> Value {
-    json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "email": "agent-a@example.com",
-        "iat": now(), "exp": now() + 600,
-    })
-}
-
-fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A JWT with any header, signed (or not) by `sign`.
-fn jwt(header: Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+pub fn jwt(header: Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -91,7 +109,7 @@ fn jwt(header: Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String
 }
 
 /// Posts an identity token the way the `/embedded` page does.
-async fn embedded(app: &TestApp, token: &str) -> (StatusCode, Value) {
+pub async fn embedded(app: &TestApp, token: &str) -> (StatusCode, Value) {
     let r = app
         .client
         .post(app.url("/auth/embedded"))
@@ -116,17 +134,17 @@ async fn identity_tokens_not_signed_rs256_are_refused() {
         "kty": "OKP", "crv": "Ed25519", "kid": "ed-key", "alg": "EdDSA", "use": "sig",
         "x": b64(ed.public_key().as_ref()),
     });
-    let keys = KeyServer::start(vec![rsa.jwk(), ed_jwk]).await;
+    let keys = KeyServer::start(json!({ "keys": [rsa.jwk(), ed_jwk] })).await;
     let app = app_trusting(&keys).await;
 
     // The genuine article works, so the refusals below are about the algorithm.
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-a"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // EdDSA with a published Ed25519 key.
     let eddsa = jwt(
         json!({ "alg": "EdDSA", "typ": "JWT", "kid": "ed-key" }),
-        &claims("person-a"),
+        &keys.claims("person-a"),
         |input| ed.sign(input).as_ref().to_vec(),
     );
     let (status, body) = embedded(&app, &eddsa).await;
@@ -141,7 +159,7 @@ async fn identity_tokens_not_signed_rs256_are_refused() {
     for secret in public_forms {
         let hs256 = jwt(
             json!({ "alg": "HS256", "typ": "JWT", "kid": rsa.kid }),
-            &claims("person-a"),
+            &keys.claims("person-a"),
             |input| {
                 let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
                 ring::hmac::sign(&key, input).as_ref().to_vec()
@@ -154,7 +172,7 @@ async fn identity_tokens_not_signed_rs256_are_refused() {
     // No signature at all.
     let none = jwt(
         json!({ "alg": "none", "typ": "JWT", "kid": rsa.kid }),
-        &claims("person-a"),
+        &keys.claims("person-a"),
         |_| Vec::new(),
     );
     let (status, body) = embedded(&app, &none).await;
@@ -164,10 +182,10 @@ async fn identity_tokens_not_signed_rs256_are_refused() {
 #[tokio::test]
 async fn identity_tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
     let rsa = sandbox::SigningKey::generate();
-    let keys = KeyServer::start(vec![rsa.jwk()]).await;
+    let keys = KeyServer::start(rsa.verification_key()).await;
     let app = app_trusting(&keys).await;
 
-    let mut early = claims("person-a");
+    let mut early = keys.claims("person-a");
     early["nbf"] = json!(now() + 600);
     let (status, body) = embedded(&app, &rsa.sign(&early)).await;
     assert_eq!(
@@ -176,7 +194,7 @@ async fn identity_tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
         "nbf in 10 minutes: {body}"
     );
 
-    let mut future = claims("person-a");
+    let mut future = keys.claims("person-a");
     future["iat"] = json!(now() + 3600);
     future["exp"] = json!(now() + 7200);
     let (status, body) = embedded(&app, &rsa.sign(&future)).await;
@@ -184,7 +202,7 @@ async fn identity_tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
     assert!(body["error"].as_str().unwrap().contains("iat"), "{body}");
 
     // Within the leeway (a clock 30 s fast) is fine.
-    let mut skewed = claims("person-a");
+    let mut skewed = keys.claims("person-a");
     skewed["iat"] = json!(now() + 30);
     skewed["nbf"] = json!(now() + 30);
     let (status, body) = embedded(&app, &rsa.sign(&skewed)).await;
@@ -194,7 +212,8 @@ async fn identity_tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
 #[tokio::test]
 async fn a_flood_of_unknown_key_ids_fetches_the_keys_at_most_once_per_window() {
     let rsa = sandbox::SigningKey::generate();
-    let keys = KeyServer::start(vec![rsa.jwk()]).await;
+    // A JWKS: tokens name their key by id.
+    let keys = KeyServer::start(json!({ "keys": [rsa.jwk()] })).await;
     let app = app_trusting(&keys).await;
 
     let mut flood = tokio::task::JoinSet::new();
@@ -202,7 +221,7 @@ async fn a_flood_of_unknown_key_ids_fetches_the_keys_at_most_once_per_window() {
         // Well-formed RS256 tokens naming key ids nobody published.
         let token = jwt(
             json!({ "alg": "RS256", "typ": "JWT", "kid": format!("random-kid-{i}-{}", uuid::Uuid::new_v4()) }),
-            &claims("person-a"),
+            &keys.claims("person-a"),
             |_| vec![0u8; 256],
         );
         let (client, url, origin) = (
@@ -229,7 +248,7 @@ async fn a_flood_of_unknown_key_ids_fetches_the_keys_at_most_once_per_window() {
     assert_eq!(keys.fetches(), 1, "one fetch for the whole flood");
 
     // Known keys keep working meanwhile, from the cache.
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-a"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(keys.fetches(), 1);
 }
@@ -237,12 +256,13 @@ async fn a_flood_of_unknown_key_ids_fetches_the_keys_at_most_once_per_window() {
 #[tokio::test]
 async fn an_oversized_key_set_is_refused_while_reading() {
     let rsa = sandbox::SigningKey::generate();
-    let keys = KeyServer::start(vec![rsa.jwk()]).await;
+    let keys = KeyServer::start(rsa.verification_key()).await;
     // The genuine key, padded past 64 KiB: valid JSON, too large to trust.
-    *keys.body.lock().unwrap() =
-        json!({ "keys": [rsa.jwk()], "padding": "x".repeat(70 * 1024) }).to_string();
+    let mut padded = rsa.verification_key();
+    padded["padding"] = json!("x".repeat(70 * 1024));
+    *keys.body.lock().unwrap() = padded.to_string();
     let app = app_trusting(&keys).await;
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-a"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("larger than"),
@@ -253,11 +273,11 @@ async fn an_oversized_key_set_is_refused_while_reading() {
 #[tokio::test]
 async fn a_webex_sign_in_with_the_right_email_but_another_person_id_is_refused() {
     let rsa = sandbox::SigningKey::generate();
-    let keys = KeyServer::start(vec![rsa.jwk()]).await;
+    let keys = KeyServer::start(rsa.verification_key()).await;
     let app = app_trusting(&keys).await;
 
     // The first Webex sign-in links agent A to Webex person "person-a".
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-a"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let agent = app
         .store
@@ -267,7 +287,7 @@ async fn a_webex_sign_in_with_the_right_email_but_another_person_id_is_refused()
     assert_eq!(agent.webex_person_id.as_deref(), Some("person-a"));
 
     // Someone else's Webex account that claims A's email.
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-mallory"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-mallory"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
         body["error"]
@@ -291,13 +311,16 @@ async fn a_webex_sign_in_with_the_right_email_but_another_person_id_is_refused()
     );
 
     // A token without a person id cannot match either.
-    let mut anonymous = claims("person-a");
-    anonymous.as_object_mut().unwrap().remove("sub");
+    let mut anonymous = keys.claims("person-a");
+    anonymous
+        .as_object_mut()
+        .unwrap()
+        .remove("com.cisco.user.uuid");
     let (status, _) = embedded(&app, &rsa.sign(&anonymous)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A still signs in as themselves.
-    let (status, body) = embedded(&app, &rsa.sign(&claims("person-a"))).await;
+    let (status, body) = embedded(&app, &rsa.sign(&keys.claims("person-a"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

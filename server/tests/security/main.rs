@@ -6,6 +6,7 @@ mod common;
 
 mod access;
 mod defaults;
+mod embedded;
 mod floods;
 mod headers;
 mod identity;
