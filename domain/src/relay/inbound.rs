@@ -129,19 +129,18 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, ParseError> {
     };
     match channel.as_str() {
         "sms" => {
-            inbound.customer = sender(&["oa", "msisdn"])?;
+            inbound.customer = sender(&["oa"])?;
             inbound.text = text_of(&event["message"]).unwrap_or_default().into();
         }
         "whatsapp" => {
             inbound.channel = Channel::Whatsapp;
             inbound.customer = sender(&["waid"])?;
-            inbound.profile_name =
-                first_text(event, &["username", "profileName"]).map(str::to_string);
+            inbound.profile_name = text_of(&event["username"]).map(str::to_string);
             whatsapp_content(event, &mut inbound);
         }
         "mms" => {
             inbound.mms = true;
-            inbound.customer = sender(&["oa", "msisdn"])?;
+            inbound.customer = sender(&["oa"])?;
             mms_content(event, &mut inbound);
         }
         _ => {
