@@ -31,6 +31,10 @@ pub struct Inbound {
     /// MMS text parts given by URL, to fetch.
     pub text_urls: Vec<String>,
     pub media: Vec<InboundMedia>,
+    /// The customer typed nothing: `text` is only what we wrote out (a
+    /// location, a reaction, a note...), so it is no answer to a question.
+    #[serde(default)]
+    pub written_out: bool,
 }
 
 /// A file the customer sent, at Connect's URL.
@@ -82,6 +86,11 @@ fn nested(v: &Value) -> Option<Value> {
     }
 }
 
+/// A nested part, or the string itself when it is not JSON.
+fn nested_or_text(v: &Value) -> Option<Value> {
+    nested(v).or_else(|| text_of(v).map(|t| Value::String(t.to_string())))
+}
+
 /// A nested part as a list (one object counts as a list of one).
 fn nested_list(v: &Value) -> Vec<Value> {
     match nested(v) {
@@ -126,6 +135,7 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, ParseError> {
         text: String::new(),
         text_urls: Vec::new(),
         media: Vec::new(),
+        written_out: false,
     };
     match channel.as_str() {
         "sms" => {
@@ -160,6 +170,7 @@ fn whatsapp_content(event: &Value, inbound: &mut Inbound) {
     if let Some(text) = text_of(&event["message"]) {
         lines.push(text.into());
     }
+    let mut typed = lines.len();
     for part in nested_list(&event["attachments"]) {
         let Some(url) = first_text(&part, &["url", "link", "file", "mediaUrl"]) else {
             continue;
@@ -167,6 +178,7 @@ fn whatsapp_content(event: &Value, inbound: &mut Inbound) {
         if let Some(caption) = text_of(&part["caption"]) {
             if !lines.iter().any(|l| l == caption) {
                 lines.push(caption.into());
+                typed += 1;
             }
         }
         inbound.media.push(InboundMedia {
@@ -193,6 +205,17 @@ fn whatsapp_content(event: &Value, inbound: &mut Inbound) {
             None => "Removed a reaction from a message".into(),
         });
     }
+    // WhatsApp's notices (e.g. the customer changed number): an object with
+    // a `body`, or plain text.
+    match nested_or_text(&event["system"]) {
+        Some(Value::String(t)) => lines.push(format!("(WhatsApp: {t})")),
+        Some(system) => lines.push(format!(
+            "(WhatsApp: {})",
+            first_text(&system, &["body"]).unwrap_or("a system notice")
+        )),
+        None => {}
+    }
+    inbound.written_out = typed == 0;
     if lines.is_empty() && inbound.media.is_empty() {
         let kind = first_text(event, &["type", "messageType", "message_type"])
             .or_else(|| text_of(&event["event"]).filter(|e| !e.eq_ignore_ascii_case("MO")))
@@ -445,6 +468,9 @@ mod tests {
             "Replied: Tuesday 10:00 (Dr Patel)"
         );
         assert_eq!(fixture("whatsapp_reaction").text, "Reacted 👍 to a message");
+        assert!(fixture("whatsapp_location").written_out);
+        assert!(!fixture("whatsapp_text").written_out);
+        assert!(!fixture("whatsapp_image").written_out);
     }
 
     #[test]
@@ -488,6 +514,19 @@ mod tests {
         let sms = parse_inbound(&json!({"channel":"Sms","transid":"t2","oa":"+1","message":"hi"}))
             .unwrap();
         assert_eq!((sms.transid.as_str(), sms.text.as_str()), ("t2", "hi"));
+        let notice = |system: Value| {
+            parse_inbound(&json!({"channel":"WhatsApp","tid":"t","waid":"44","system":system}))
+                .unwrap()
+                .text
+        };
+        assert_eq!(
+            notice(json!("{\"body\":\"Jane changed her number\"}")),
+            "(WhatsApp: Jane changed her number)"
+        );
+        assert_eq!(
+            notice(json!("number changed")),
+            "(WhatsApp: number changed)"
+        );
     }
 
     #[test]
