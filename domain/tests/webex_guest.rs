@@ -22,6 +22,7 @@ async fn sandbox() -> (String, String) {
         embedded_app_audience: "a".into(),
         connect_api_key: "k".into(),
         connect_inbound_url: None,
+        connect_webhook_secret: None,
         agents: vec![("agent-a@example.com".into(), "Agent A".into())],
     };
     let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));

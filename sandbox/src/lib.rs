@@ -44,6 +44,9 @@ pub struct SandboxConfig {
     pub connect_api_key: String,
     /// Product URL that receives inbound customer messages; None = record only.
     pub connect_inbound_url: Option<String>,
+    /// Hub secret of the simulated outbound webhook: with one, inbound
+    /// messages carry `x-hub-signature` (hex HMAC-SHA256 of the body).
+    pub connect_webhook_secret: Option<String>,
     /// Seeded Webex agents: (email, display name).
     pub agents: Vec<(String, String)>,
 }

@@ -71,6 +71,9 @@ async fn main() {
         .0,
         connect_api_key: connect_api_key.0.clone(),
         connect_inbound_url: std::env::var("SANDBOX_INBOUND_URL").ok(),
+        connect_webhook_secret: std::env::var("SANDBOX_CONNECT_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
         agents: vec![
             ("agent-a@example.com".into(), "Agent A".into()),
             ("agent-b@example.com".into(), "Agent B".into()),
@@ -100,6 +103,11 @@ async fn main() {
         },
     };
     println!("  inbound URL:          {inbound}");
+    let signed = match config.connect_webhook_secret {
+        Some(_) => "x-hub-signature (secret from environment)",
+        None => "unsigned (set SANDBOX_CONNECT_WEBHOOK_SECRET to sign)",
+    };
+    println!("  inbound deliveries:   {signed}");
     let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("server error: {e}");

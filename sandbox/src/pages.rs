@@ -28,6 +28,7 @@ pub fn router() -> Router<Shared> {
             post(phone_send).layer(DefaultBodyLimit::max(MAX_PHONE_UPLOAD)),
         )
         .route("/phone/api/read", post(phone_read))
+        .route("/phone/api/whatsapp-event", post(phone_whatsapp_event))
         .route("/webex-client", get(|| async { Html(CLIENT_HTML) }))
         .route("/webex-client/api/agents", get(client_agents))
         .route("/webex-client/api/spaces", get(client_spaces))
@@ -122,6 +123,17 @@ async fn phone_send(State(sandbox): State<Shared>, mut multipart: Multipart) -> 
         }
     }
     match connect::receive_from_customer(&sandbox, message) {
+        Ok(sent) => Json(sent).into_response(),
+        Err(message) => bad_request(message),
+    }
+}
+
+/// The customer shares a location, a contact, taps a button, reacts...
+async fn phone_whatsapp_event(
+    State(sandbox): State<Shared>,
+    Json(event): Json<connect::WhatsAppEvent>,
+) -> Response {
+    match connect::receive_whatsapp_event(&sandbox, event) {
         Ok(sent) => Json(sent).into_response(),
         Err(message) => bad_request(message),
     }

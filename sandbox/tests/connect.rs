@@ -449,32 +449,57 @@ async fn customer_messages_reach_the_product_in_each_channel_shape() {
         200
     );
 
+    // The shapes of Connect's outbound webhooks (docs/contracts-inbound.md).
     let inbound = h.receiver.wait_for("/inbound", 4).await;
+    for delivery in &inbound {
+        assert_eq!(
+            delivery.headers["x-hub-signature"].to_str().unwrap(),
+            hmac_sha256_hex(HUB_SECRET, &delivery.body),
+            "signed with the hub secret, bare hex"
+        );
+    }
     let sms = inbound[0].json();
-    assert_eq!(sms["channel"], "sms");
-    assert_eq!(sms["msisdn"], "+447700900123");
-    assert_eq!(sms["message"]["text"], "by sms");
-    assert!(sms["transid"].is_string());
+    assert_eq!(sms["channel"], "SMS");
+    assert_eq!(sms["oa"], "+447700900123");
+    assert_eq!(sms["message"], "by sms");
+    assert!(sms["tid"].is_string());
     let wa = inbound[1].json();
-    assert_eq!(wa["channel"], "whatsapp");
+    assert_eq!(wa["channel"], "WhatsApp");
+    assert_eq!(wa["event"], "MO");
     assert_eq!(wa["waid"], "447700900123", "waid has no +");
-    assert_eq!(wa["profileName"], "Jane Doe");
-    assert_eq!(wa["message"]["text"]["body"], "by whatsapp");
+    assert_eq!(wa["username"], "Jane Doe");
+    assert_eq!(wa["message"], "by whatsapp");
+    assert_eq!(wa["attachments"], "[]", "parts are JSON strings");
     let image = inbound[2].json();
-    assert_eq!(image["message"]["type"], "image");
-    assert_eq!(image["message"]["image"]["caption"], "a photo");
+    let attachments: Value =
+        serde_json::from_str(image["attachments"].as_str().expect("a JSON string")).unwrap();
+    assert_eq!(attachments[0]["caption"], "a photo");
+    assert_eq!(attachments[0]["mime_type"], "image/png");
     let media = h
         .http
-        .get(image["message"]["image"]["url"].as_str().unwrap())
+        .get(attachments[0]["url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(media.headers()["content-type"], "image/png");
     assert_eq!(media.bytes().await.unwrap().as_ref(), PNG);
     let mms = inbound[3].json();
-    assert_eq!(mms["channel"], "mms");
-    assert_eq!(mms["content"]["attachments"][0]["messageText"], "mms text");
-    assert_eq!(mms["content"]["attachments"][1]["type"], "image");
+    assert_eq!(mms["channel"], "MMS");
+    assert_eq!(mms["oa"], "+16475550100");
+    let parts: Value =
+        serde_json::from_str(mms["message"].as_str().expect("a JSON string")).unwrap();
+    let files: Vec<&str> = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3, "image, text, layout: {files:?}");
+    assert!(files[0].ends_with("/m.png"));
+    assert!(files[1].ends_with(".txt"));
+    assert!(files[2].ends_with(".smil"));
+    let text = h.http.get(files[1]).send().await.unwrap();
+    assert_eq!(text.text().await.unwrap(), "mms text");
 
     let bad = h.customer_sends("sms", "not a number", "x").await;
     assert_eq!(bad.status(), 400);
@@ -738,4 +763,68 @@ async fn the_phone_thread_carries_business_media_templates_and_mms_attachments()
             {"kind": "text", "mediaUrl": null, "filename": null, "messageText": "thanks"},
         ])
     );
+}
+
+fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn whatsapp_locations_contacts_replies_and_reactions_are_sent_as_connect_does() {
+    let h = start().await;
+    let send = |kind: &str, content: Value| {
+        h.http
+            .post(h.url("/phone/api/whatsapp-event"))
+            .json(&json!({"number": "+447700900123", "name": "Jane", "kind": kind, "content": content}))
+            .send()
+    };
+    let location = json!({"latitude": 51.5, "longitude": -0.12, "name": "Office"});
+    assert_eq!(
+        send("location", location.clone()).await.unwrap().status(),
+        200
+    );
+    let contacts =
+        json!([{"name": {"formatted_name": "Ann Smith"}, "phones": [{"phone": "+447700900777"}]}]);
+    assert_eq!(
+        send("contacts", contacts.clone()).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        send("button", json!({"text": "Yes"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("reaction", json!({"emoji": "👍"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("location", json!({"latitude": "x"}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    let inbound = h.receiver.wait_for("/inbound", 4).await;
+    let parsed = |i: usize, field: &str| -> Value {
+        serde_json::from_str(inbound[i].json()[field].as_str().expect("a JSON string")).unwrap()
+    };
+    assert_eq!(parsed(0, "location"), location);
+    assert_eq!(parsed(1, "contacts"), contacts);
+    let button = inbound[2].json();
+    assert_eq!(
+        (button["event"].as_str(), button["buttonText"].as_str()),
+        (Some("postback"), Some("Yes"))
+    );
+    assert_eq!(parsed(3, "reaction")["emoji"], "👍");
+    assert!(inbound.iter().all(|d| d.json()["channel"] == "WhatsApp"));
 }

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 const INBOUND_TOKEN: &str = "bench-inbound-token";
+const HUB_SECRET: &str = "bench-connect-hub-secret";
 const CONVERSATIONS: usize = 20;
 const CONCURRENCY: usize = 32;
 const BURST: Duration = Duration::from_secs(5);
@@ -77,6 +78,7 @@ async fn main() {
     config.relay_mode = "native".into();
     config.integrations.webex_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
     config.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
+    config.integrations.connect_webhook_secret = Some(Secret::new(HUB_SECRET));
     config.max_body_bytes = 1 << 20;
     let app = Application::build(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
@@ -232,10 +234,12 @@ async fn main() {
     let nums = numbers.clone();
     let url = inbound_url.clone();
     let (lat, elapsed) = run(Arc::new(move |n| {
-        c.post(&url).json(&json!({
-            "eventType": "incomingMessage", "channel": "sms", "transid": format!("burst-{n}"),
-            "msisdn": nums[n % nums.len()], "message": { "type": "text", "text": format!("burst {n}") }
-        }))
+        let body = json!({
+            "channel": "SMS", "tid": format!("burst-{n}"), "oa": nums[n % nums.len()],
+            "da": "CONTACTMGR", "message": format!("burst {n}")
+        })
+        .to_string();
+        connect_post(&c, &url, body)
     }))
     .await;
     report("customer → agent webhooks (Connect inbound)", lat, elapsed);
@@ -279,13 +283,10 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
             let text = format!("e2e-{n}-end");
-            let r = c
-                .post(&url)
-                .json(&json!({ "eventType": "incomingMessage", "channel": "sms", "transid": format!("e2e-{n}"),
-                               "msisdn": number, "message": { "type": "text", "text": text } }))
-                .send()
-                .await
-                .unwrap();
+            let body = json!({ "channel": "SMS", "tid": format!("e2e-{n}"), "oa": number,
+                               "da": "CONTACTMGR", "message": text })
+            .to_string();
+            let r = connect_post(&c, &url, body).send().await.unwrap();
             assert!(r.status().is_success());
             sent_at.lock().await.insert(text, wall(t));
         }));
@@ -345,4 +346,15 @@ async fn main() {
 
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Connect delivery as Connect signs it: `x-hub-signature` = hex HMAC-SHA256 of the body.
+fn connect_post(c: &reqwest::Client, url: &str, body: String) -> reqwest::RequestBuilder {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HUB_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = hex_encode(&mac.finalize().into_bytes());
+    c.post(url)
+        .header("x-hub-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
 }

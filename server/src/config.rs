@@ -342,6 +342,7 @@ impl Config {
                 connect_whatsapp_app_id: None,
                 connect_sms_sender_id: None,
                 connect_inbound_token: None,
+                connect_webhook_secret: None,
                 token_encryption_key: None,
             },
         }

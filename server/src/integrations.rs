@@ -162,6 +162,16 @@ pub struct IntegrationSettings {
     )]
     pub connect_inbound_token: Option<Secret>,
 
+    /// Hub secret of Connect's outbound webhook: when set, customers' messages must carry a
+    /// valid `x-hub-signature` (hex HMAC-SHA256/512 of the body), else 401.
+    #[arg(
+        long,
+        env = "CM_CONNECT_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub connect_webhook_secret: Option<Secret>,
+
     /// Connect inbound webhook that starts the startConversation flow
     /// (https://hooks.REGION.webexconnect.io/events/EVENTID).
     #[arg(long, env = "CM_CONNECT_WEBHOOK_URL", global = true)]
@@ -229,6 +239,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_WEBEX_CLIENT_SECRET",
     "CM_WEBEX_WEBHOOK_SECRET",
     "CM_CONNECT_INBOUND_TOKEN",
+    "CM_CONNECT_WEBHOOK_SECRET",
     "CM_GUEST_ISSUER_SECRET",
     "CM_CONNECT_API_KEY",
     "CM_CONNECT_WEBHOOK_KEY",
@@ -267,6 +278,7 @@ pub struct Integrations {
     pub connect_whatsapp_app_id: Option<String>,
     pub connect_sms_sender_id: Option<String>,
     pub connect_inbound_token: Option<Secret>,
+    pub connect_webhook_secret: Option<Secret>,
     pub token_encryption_key: Option<Secret>,
 }
 
@@ -366,6 +378,7 @@ impl Integrations {
                 connect_whatsapp_app_id: s.connect_whatsapp_app_id.clone(),
                 connect_sms_sender_id: s.connect_sms_sender_id.clone(),
                 connect_inbound_token: s.connect_inbound_token.clone(),
+                connect_webhook_secret: s.connect_webhook_secret.clone(),
                 token_encryption_key: s.token_encryption_key.clone(),
             };
         }
@@ -405,6 +418,12 @@ impl Integrations {
             connect_sms_sender_id: Some("CONTACTMGR".into()),
             connect_inbound_token: Some(
                 s.connect_inbound_token
+                    .clone()
+                    .unwrap_or_else(|| Secret::new(random_secret(24))),
+            ),
+            // Generated unless set: the sandbox signs its deliveries with it.
+            connect_webhook_secret: Some(
+                s.connect_webhook_secret
                     .clone()
                     .unwrap_or_else(|| Secret::new(random_secret(24))),
             ),

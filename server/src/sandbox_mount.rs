@@ -56,6 +56,10 @@ pub async fn router(i: &Integrations, store: &Store) -> anyhow::Result<Router> {
             i.public_url,
             secret(&i.connect_inbound_token)
         )),
+        connect_webhook_secret: i
+            .connect_webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_string()),
         agents,
     };
     Ok(Router::new().nest_service("/sandbox", sandbox::router(config)))

@@ -24,9 +24,17 @@ use domain::store::Store;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/webhooks/webex", post(webex))
-        .route("/webhooks/connect/inbound", post(connect_inbound))
-        .route("/webhooks/connect/receipts", post(connect_receipts))
+        // GET and HEAD answer Connect's test call when a webhook URL is saved
+        // (it saves only on 200); they read and store nothing.
+        .route("/webhooks/webex", post(webex).get(saved_ok))
+        .route(
+            "/webhooks/connect/inbound",
+            post(connect_inbound).get(saved_ok),
+        )
+        .route(
+            "/webhooks/connect/receipts",
+            post(connect_receipts).get(saved_ok),
+        )
 }
 
 /// The relay, when every setting it needs is present.
@@ -86,6 +94,7 @@ pub fn build_relay(
                     variables: config.whatsapp_template_variables.clone(),
                 }
             }),
+            connect_webhook_secret: secret(&i.connect_webhook_secret),
         },
     ))
 }
@@ -133,6 +142,11 @@ fn answer(result: Result<Accepted, AcceptError>) -> Response {
     }
 }
 
+/// The answer to a webhook URL's save test (axum answers HEAD from GET).
+async fn saved_ok() -> Response {
+    (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response()
+}
+
 fn relay_off() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -156,18 +170,38 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn connect_inbound(state: State<AppState>, q: Query<TokenQuery>, body: Bytes) -> Response {
+async fn connect_inbound(
+    state: State<AppState>,
+    q: Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signature = hub_signature(&headers);
     from_connect(state, q, body, |relay, body| async move {
-        relay.accept_connect(&body).await
+        relay.accept_connect(&body, signature.as_deref()).await
     })
     .await
 }
 
-async fn connect_receipts(state: State<AppState>, q: Query<TokenQuery>, body: Bytes) -> Response {
+async fn connect_receipts(
+    state: State<AppState>,
+    q: Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signature = hub_signature(&headers);
     from_connect(state, q, body, |relay, body| async move {
-        relay.accept_receipt(&body).await
+        relay.accept_receipt(&body, signature.as_deref()).await
     })
     .await
+}
+
+/// Connect's `x-hub-signature` header, if any.
+fn hub_signature(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-hub-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// A delivery from Connect: the relay must be on and the token right.

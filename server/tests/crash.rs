@@ -30,6 +30,7 @@ const OAUTH_CLIENT_SECRET: &str = "crash-test-client-secret";
 const CONNECT_API_KEY: &str = "crash-test-connect-key";
 const WEBHOOK_SECRET: &str = "crash-test-webhook-secret";
 const INBOUND_TOKEN: &str = "crash-test-inbound-token";
+const HUB_SECRET: &str = "crash-test-connect-hub-secret";
 
 /// Messages per direction, and after how many acknowledged deliveries (both
 /// directions, plus the echoes of the guest's own messages) the product is killed.
@@ -101,6 +102,7 @@ impl World {
             .env("SANDBOX_OAUTH_CLIENT_SECRET", OAUTH_CLIENT_SECRET)
             .env("SANDBOX_CONNECT_API_KEY", CONNECT_API_KEY)
             .env("SANDBOX_INBOUND_URL", inbound)
+            .env("SANDBOX_CONNECT_WEBHOOK_SECRET", HUB_SECRET)
             .stdout(self.log("sandbox.log"))
             .stderr(self.log("sandbox.err"))
             .spawn()
@@ -138,6 +140,7 @@ impl World {
             .env("CM_CONNECT_SMS_SENDER_ID", "CONTACTMGR")
             .env("CM_CONNECT_WHATSAPP_APP_ID", "sandbox-whatsapp-app")
             .env("CM_CONNECT_INBOUND_TOKEN", INBOUND_TOKEN)
+            .env("CM_CONNECT_WEBHOOK_SECRET", HUB_SECRET)
             .stdout(Stdio::null())
             .stderr(self.log(&log))
             .spawn()

@@ -7,8 +7,11 @@ mod common;
 use common::relay::*;
 use common::sign_in;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use server::integrations::Secret;
 use std::time::Duration;
+
+const INBOUND_TOKEN: &str = "relay-inbound-token";
 
 #[tokio::test]
 async fn whatsapp_both_ways_then_agent_b_takes_over() {
@@ -254,6 +257,124 @@ async fn a_session_made_through_the_api_is_provisioned_on_the_customers_first_me
         sent_to_customers(&app)
             .await
             .contains("Answer to the API session")
+    })
+    .await;
+}
+
+async fn relay_app() -> common::TestApp {
+    native_app_with(|c| c.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN)))
+        .await
+}
+
+/// An SMS as Connect's outbound webhook posts it.
+fn sms_mo(tid: &str, text: &str) -> Value {
+    json!({ "channel": "SMS", "tid": tid, "oa": "+447700900499", "da": "CONTACTMGR",
+            "message": text, "ts": "2026-01-01T10:00:00.000Z" })
+}
+
+#[tokio::test]
+async fn webhook_urls_answer_connects_save_test_with_no_token_and_no_effect() {
+    let app = relay_app().await;
+    let event = sms_mo("save-test", "hello");
+    for path in [
+        "/webhooks/connect/inbound",
+        "/webhooks/connect/receipts",
+        "/webhooks/webex",
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            // A body and no token: still 200, and nothing is read or stored.
+            let r = app
+                .client
+                .request(method.clone(), app.url(path))
+                .body(event.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{method} {path}");
+        }
+    }
+    // The same event posted for real is new, so the save test stored nothing.
+    let r = connect_delivers(&app, INBOUND_TOKEN, &event).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "queued");
+}
+
+#[tokio::test]
+async fn inbound_deliveries_need_connects_signature_when_a_hub_secret_is_set() {
+    let app = relay_app().await;
+    let event = sms_mo("signed-1", "hello");
+    let url = app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}"));
+    let post = |signature: Option<String>| {
+        let mut r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(event.to_string());
+        if let Some(s) = signature {
+            r = r.header("x-hub-signature", s);
+        }
+        r.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = hub_signature(sms_mo("signed-1", "tampered").to_string().as_bytes());
+    assert_eq!(
+        post(Some(wrong)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let sha1_length = "ab".repeat(20);
+    assert_eq!(
+        post(Some(sha1_length)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Refused ones stored nothing: the first signed delivery is new.
+    let right = hub_signature(event.to_string().as_bytes());
+    let r = post(Some(right.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "queued");
+    let again = post(Some(right)).await.unwrap();
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
+}
+
+#[tokio::test]
+async fn whatsapp_locations_contacts_replies_reactions_and_unknown_kinds_reach_the_agent() {
+    let app = native_app().await;
+    let number = "+447700900488";
+    let (token, _) = start_conversation(&app, "Lena Location", number, "whatsapp").await;
+    customer_whatsapp_event(
+        &app,
+        number,
+        "location",
+        json!({"latitude": 51.5, "longitude": -0.12, "name": "Office", "address": "1 Main St"}),
+    )
+    .await;
+    customer_whatsapp_event(
+        &app,
+        number,
+        "contacts",
+        json!([{"name": {"formatted_name": "Ann Smith"}, "phones": [{"phone": "+447700900777"}]}]),
+    )
+    .await;
+    customer_whatsapp_event(&app, number, "button", json!({"text": "Yes"})).await;
+    customer_whatsapp_event(
+        &app,
+        number,
+        "interactive",
+        json!({"type": "button_reply", "button_reply": {"id": "b1", "title": "Call me"}}),
+    )
+    .await;
+    customer_whatsapp_event(&app, number, "reaction", json!({"emoji": "👍"})).await;
+    customer_whatsapp_event(&app, number, "unsupported", json!({"type": "sticker"})).await;
+    let expected = [
+        "📍 Location: 51.5, -0.12 (Office, 1 Main St)",
+        "Contact: Ann Smith +447700900777",
+        "Replied: Yes",
+        "Replied: Call me",
+        "Reacted 👍 to a message",
+        "(The customer sent a sticker message, which cannot be shown here.)",
+    ];
+    eventually("each one readable in the agent's space", || async {
+        let inbox = agent_inbox(&app, &token).await;
+        expected.iter().all(|e| inbox.iter().any(|(_, t)| t == e))
     })
     .await;
 }

@@ -228,3 +228,34 @@ async fn an_mms_without_a_conversation_is_answered_session_not_found() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn a_location_is_no_answer_to_whats_your_name() {
+    let app = native_app().await;
+    let number = "+447700900311";
+    customer_sends(&app, "whatsapp", number, "Hi").await;
+    phone_shows(&app, "whatsapp", number, "what is your name?").await;
+    let asked = phone_received(&app, "whatsapp", number).await.len();
+    customer_whatsapp_event(
+        &app,
+        number,
+        "location",
+        serde_json::json!({"latitude": 51.5, "longitude": -0.12}),
+    )
+    .await;
+    // Asked again, not "Thanks, 📍 Location…".
+    eventually("the name asked again", || async {
+        let got = phone_received(&app, "whatsapp", number).await;
+        got.len() > asked
+            && got[asked..]
+                .iter()
+                .any(|t| t.contains("what is your name?"))
+    })
+    .await;
+    assert!(!phone_received(&app, "whatsapp", number)
+        .await
+        .iter()
+        .any(|t| t.contains("Thanks,")));
+    customer_sends(&app, "whatsapp", number, "Jane").await;
+    phone_shows(&app, "whatsapp", number, "Thanks, Jane.").await;
+}

@@ -188,17 +188,17 @@ async fn mms_carries_files_both_ways_and_several_parts_become_several_messages()
     // An MMS with two files and no text: two messages in the space, in
     // order, each with the default text.
     let before = agent_messages(&app, &token).await.len();
+    // As Connect delivers an MMS: the parts a JSON string of `{"file": url}`.
+    let parts = json!([
+        { "file": app.url("/media/nonexistent/one.png") },
+        { "file": app.url("/media/nonexistent/two.png") }
+    ]);
     let mms = json!({
-        "eventType": "incomingMessage", "channel": "mms", "transid": "mms-two-parts",
-        "timeStamp": "2026-01-01T10:00:00.000Z", "msisdn": number, "senderid": "SANDBOX",
-        "content": { "subject": "", "attachments": [
-            { "type": "image", "mediaUrl": app.url("/media/nonexistent/one.png"), "mimeType": "image/png" },
-            { "type": "image", "mediaUrl": app.url("/media/nonexistent/two.png"), "mimeType": "image/png" }
-        ]}
+        "channel": "MMS", "tid": "mms-two-parts", "ts": "2026-01-01T10:00:00.000Z",
+        "oa": number, "da": "CONTACTMGR", "message": parts.to_string()
     });
     let sid = session_id(&app, domain::Channel::Sms, number).await;
-    let inbound = app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}"));
-    let r = app.client.post(&inbound).json(&mms).send().await.unwrap();
+    let r = connect_delivers(&app, INBOUND_TOKEN, &mms).await;
     assert!(r.status().is_success());
     // The sandbox's Webex cannot download those URLs (404): the posts are
     // refused and the transcript says so, line by line, in order.

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::inbound::{parse_inbound, parse_receipt, ParseError};
 use super::{conversation_key, Relay};
+use crate::connect::hub_signature_valid;
 use crate::error::DomainError;
 use crate::store::{Acceptance, NewJob};
 use crate::webex::signature_valid;
@@ -98,7 +99,12 @@ impl Relay {
     /// WhatsApp. What to do with it (forward, the dialogue, a reply) is
     /// decided by the `customer_message` job, in order with the rest of the
     /// conversation.
-    pub async fn accept_connect(&self, body: &[u8]) -> Result<Accepted, AcceptError> {
+    pub async fn accept_connect(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Accepted, AcceptError> {
+        self.check_hub_signature(body, signature, true)?;
         let event: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
         let inbound = match parse_inbound(&event) {
@@ -135,7 +141,15 @@ impl Relay {
 
     /// `POST /webhooks/connect/receipts`: a delivery receipt for a message
     /// we sent (it carries our transcript line's id as `correlationid`).
-    pub async fn accept_receipt(&self, body: &[u8]) -> Result<Accepted, AcceptError> {
+    pub async fn accept_receipt(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Accepted, AcceptError> {
+        // Receipts come to the `notifyurl` of each send; Connect's pages do
+        // not say those are signed, so only a signature that is there is
+        // checked (a wrong one is refused).
+        self.check_hub_signature(body, signature, false)?;
         let event: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
         let receipt = match parse_receipt(&event) {
@@ -184,6 +198,24 @@ impl Relay {
             outcome,
         )
         .await
+    }
+
+    /// With a hub secret configured, Connect's `x-hub-signature` must match
+    /// the raw body (`required`: also when it is missing).
+    fn check_hub_signature(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        required: bool,
+    ) -> Result<(), AcceptError> {
+        let Some(secret) = self.inner.settings.connect_webhook_secret.as_deref() else {
+            return Ok(());
+        };
+        match signature {
+            Some(s) if hub_signature_valid(secret, body, s) => Ok(()),
+            None if !required => Ok(()),
+            _ => Err(AcceptError::BadSignature),
+        }
     }
 
     /// Writes an accepted event (group-committed with others arriving at the

@@ -54,6 +54,9 @@ pub struct RelaySettings {
     /// The approved WhatsApp template sent to customers outside the 24-hour
     /// window, with its variables.
     pub whatsapp_template: Option<crate::connect::WhatsappTemplate>,
+    /// Connect's outbound webhook hub secret: when set, customers' messages
+    /// must carry a valid `x-hub-signature`.
+    pub connect_webhook_secret: Option<String>,
 }
 
 /// The services the relay calls.

@@ -160,8 +160,9 @@ impl Relay {
                     }
                 }
             }
-            // Asked for the name (or lost track: ask again).
-            _ => match dialogue::clean_name(text) {
+            // Asked for the name (or lost track: ask again). A location or a
+            // reaction is no name.
+            _ => match dialogue::clean_name(text).filter(|_| !m.written_out) {
                 Some(name) => {
                     effects.onboarding = Some((
                         session.id.clone(),

@@ -20,6 +20,7 @@ pub const AGENT_B: &str = "agent-b@example.com";
 pub const ISSUER: &str = "test-guest-issuer";
 pub const SECRET_BYTES: &[u8] = b"0123456789abcdef0123456789abcdef";
 pub const CONNECT_KEY: &str = "connect-test-key";
+pub const HUB_SECRET: &str = "connect-hub-secret";
 /// A 1x1 PNG.
 pub const PNG: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
@@ -139,6 +140,7 @@ pub async fn start() -> Harness {
         embedded_app_audience: "test-embedded-app".into(),
         connect_api_key: CONNECT_KEY.into(),
         connect_inbound_url: Some(receiver.url("/inbound")),
+        connect_webhook_secret: Some(HUB_SECRET.into()),
         agents: vec![
             (AGENT_A.into(), "Agent A".into()),
             (AGENT_B.into(), "Agent B".into()),

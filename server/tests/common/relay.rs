@@ -10,10 +10,38 @@ pub async fn native_app() -> TestApp {
     native_app_with(|_| {}).await
 }
 
+/// The hub secret of Connect's outbound webhook in these tests: the sandbox
+/// signs its deliveries with it and the product checks them.
+pub const HUB_SECRET: &str = "test-connect-hub-secret";
+
+/// Connect's `x-hub-signature` for `body`: hex HMAC-SHA256 (the documented
+/// format, computed here independently of the product's code).
+pub fn hub_signature(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HUB_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Posts an event to `/webhooks/connect/inbound` as Connect does: the URL's
+/// token, the body signed.
+pub async fn connect_delivers(app: &TestApp, token: &str, event: &Value) -> reqwest::Response {
+    let body = event.to_string();
+    app.client
+        .post(app.url(&format!("/webhooks/connect/inbound?token={token}")))
+        .header("content-type", "application/json")
+        .header("x-hub-signature", hub_signature(body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn native_app_with(adjust: impl FnOnce(&mut server::config::Config)) -> TestApp {
     let app = TestApp::spawn_with(|c| {
         c.integrations.sandbox = true;
         c.relay_mode = "native".into();
+        c.integrations.connect_webhook_secret = Some(server::integrations::Secret::new(HUB_SECRET));
         adjust(c);
     })
     .await;
@@ -230,6 +258,19 @@ pub async fn agent_sends_file(
         .post(app.url("/sandbox/webex/v1/messages"))
         .bearer_auth(token)
         .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// The customer shares a location, a contact card, taps a reply, reacts...
+/// through the sandbox phone (delivered as Connect's WhatsApp webhook).
+pub async fn customer_whatsapp_event(app: &TestApp, number: &str, kind: &str, content: Value) {
+    let r = app
+        .client
+        .post(app.url("/sandbox/phone/api/whatsapp-event"))
+        .json(&json!({ "number": number, "kind": kind, "content": content }))
         .send()
         .await
         .unwrap();

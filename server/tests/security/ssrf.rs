@@ -3,8 +3,8 @@
 //! fetched nothing it should not (a local listener records every request).
 
 use crate::common::relay::{
-    agent_messages, agent_token, customer_sends_file, eventually, native_app_with, phone_thread,
-    start_conversation,
+    agent_messages, agent_token, connect_delivers, customer_sends_file, eventually,
+    native_app_with, phone_thread, start_conversation,
 };
 use crate::common::TestApp;
 use domain::store::{AuditCtx, MediaFileInfo};
@@ -21,7 +21,7 @@ struct Hit {
 }
 
 /// A local service an attacker would like us to call: records every
-/// request; `/redirect` redirects to `redirect_to`, anything else answers
+/// request; `/redirect…` redirects to `redirect_to`, anything else answers
 /// "the secret".
 async fn listener(redirect_to: Option<String>) -> (String, Arc<Mutex<Vec<Hit>>>) {
     use axum::response::IntoResponse;
@@ -34,7 +34,7 @@ async fn listener(redirect_to: Option<String>) -> (String, Arc<Mutex<Vec<Hit>>>)
         let to = redirect_to.clone();
         async move {
             match (uri.path(), to) {
-                ("/redirect", Some(to)) => (
+                (path, Some(to)) if path.starts_with("/redirect") => (
                     axum::http::StatusCode::FOUND,
                     [(axum::http::header::LOCATION, to)],
                 )
@@ -54,16 +54,18 @@ fn hits(h: &Arc<Mutex<Vec<Hit>>>) -> Vec<Hit> {
 }
 
 async fn inbound(app: &TestApp, event: Value) {
-    let url = app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}"));
-    let r = app.client.post(&url).json(&event).send().await.unwrap();
+    let r = connect_delivers(app, INBOUND_TOKEN, &event).await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
-fn mms(transid: &str, number: &str, subject: &str, parts: Value) -> Value {
+/// An MMS as Connect delivers it: the parts a JSON string of `{"file": url}`;
+/// `subject` is not in Connect's example, the parser takes it when present.
+fn mms(tid: &str, number: &str, subject: &str, files: &[String]) -> Value {
+    let parts: Vec<Value> = files.iter().map(|f| json!({ "file": f })).collect();
     json!({
-        "eventType": "incomingMessage", "channel": "mms", "transid": transid,
-        "timeStamp": "2026-01-01T10:00:00.000Z", "msisdn": number, "senderid": "SANDBOX",
-        "content": { "subject": subject, "attachments": parts }
+        "channel": "MMS", "tid": tid, "oa": number, "da": "CONTACTMGR",
+        "ts": "2026-01-01T10:00:00.000Z", "subject": subject,
+        "message": Value::from(parts).to_string()
     })
 }
 
@@ -81,8 +83,8 @@ async fn an_mms_text_part_on_a_local_service_is_never_fetched_and_the_message_st
     let number = "+16475550171";
     let (token, _) = start_conversation(&app, "Ian Internal", number, "sms").await;
 
-    let parts = json!([{ "type": "text", "mediaUrl": format!("{secret}/secret") }]);
-    inbound(&app, mms("ssrf-text-part", number, "see the text", parts)).await;
+    let parts = [format!("{secret}/secret.txt")];
+    inbound(&app, mms("ssrf-text-part", number, "see the text", &parts)).await;
 
     eventually("the MMS in the agent's space, with a note", || async {
         agent_messages(&app, &token).await.iter().any(|m| {
@@ -101,8 +103,8 @@ async fn an_mms_from_an_unknown_number_is_answered_without_any_fetch() {
     // A URL the fetcher would allow (the sandbox's own Connect media), so
     // only the order of the checks keeps it from being fetched.
     let probe = app.url("/sandbox/connect/media/probe-unknown-sender/part.txt");
-    let parts = json!([{ "type": "text", "mediaUrl": probe }]);
-    inbound(&app, mms("ssrf-unknown", number, "hello?", parts)).await;
+    let parts = [probe.clone()];
+    inbound(&app, mms("ssrf-unknown", number, "hello?", &parts)).await;
 
     eventually("\"session not found\" on the phone", || async {
         phone_thread(&app, "sms", number).await.iter().any(|m| {
@@ -151,11 +153,11 @@ async fn a_whatsapp_file_on_a_foreign_host_is_not_handed_to_webex_and_the_agent_
     inbound(
         &app,
         json!({
-            "eventType": "incomingMessage", "channel": "whatsapp", "transid": "ssrf-wa-file",
-            "timeStamp": "2026-01-01T10:00:00.000Z", "waid": "447700900173",
-            "appid": "sandbox-whatsapp-app", "profileName": "Wendy",
-            "message": { "type": "image", "image": {
-                "url": format!("{secret}/internal.png"), "mimeType": "image/png", "caption": "my photo" } }
+            "channel": "WhatsApp", "event": "MO", "tid": "ssrf-wa-file",
+            "ts": "2026-01-01T10:00:00.000Z", "waid": "447700900173",
+            "appId": "sandbox-whatsapp-app", "username": "Wendy", "message": "",
+            "attachments": json!([{ "url": format!("{secret}/internal.png"),
+                "mime_type": "image/png", "caption": "my photo" }]).to_string()
         }),
     )
     .await;
@@ -245,8 +247,8 @@ async fn a_redirect_from_an_allowed_host_to_another_is_not_followed() {
         .await
         .unwrap();
 
-    let parts = json!([{ "type": "text", "mediaUrl": format!("{connect}/redirect") }]);
-    inbound(&app, mms("ssrf-redirect", number, "redirected", parts)).await;
+    let parts = [format!("{connect}/redirect.txt")];
+    inbound(&app, mms("ssrf-redirect", number, "redirected", &parts)).await;
 
     eventually("the MMS in the transcript, with a note", || async {
         app.store
@@ -260,7 +262,7 @@ async fn a_redirect_from_an_allowed_host_to_another_is_not_followed() {
     assert_eq!(
         hits(&connect_seen)
             .iter()
-            .filter(|h| h.path == "/redirect")
+            .filter(|h| h.path == "/redirect.txt")
             .count(),
         1
     );
