@@ -61,7 +61,7 @@ build_site() {
 
 # The Webex Embedded App SDK, pinned in vendor/webex-embedded-app-sdk (its
 # package-lock.json), served by this site at /vendor/webex-embedded-app-sdk.js
-# so the /embedded page's CSP stays script-src 'self' (docs/contracts-embedded.md).
+# so the /embedded page's CSP stays script-src 'self' (docs/platform-contracts.md).
 vendor_embedded_sdk() {
   local dir="vendor/webex-embedded-app-sdk"
   log "fetching the pinned Webex Embedded App SDK (npm ci in $dir)"

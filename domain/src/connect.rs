@@ -301,7 +301,7 @@ impl ConnectMessaging {
     }
 
     /// The endpoint (relative to the base) and body of a send, in the shapes
-    /// of Connect's documentation pages (see docs/contracts-sends.md).
+    /// of Connect's documentation pages (see docs/platform-contracts.md).
     fn request(
         &self,
         channel: Channel,

@@ -449,7 +449,7 @@ async fn customer_messages_reach_the_product_in_each_channel_shape() {
         200
     );
 
-    // The shapes of Connect's outbound webhooks (docs/contracts-inbound.md).
+    // The shapes of Connect's outbound webhooks (docs/platform-contracts.md).
     let inbound = h.receiver.wait_for("/inbound", 4).await;
     for delivery in &inbound {
         assert_eq!(

@@ -73,7 +73,7 @@ const PAGE: &str = r#"<!DOCTYPE html>
 </html>
 "#;
 
-const SCRIPT: &str = r#"// Embedded App SDK 2.x (docs/contracts-embedded.md): `new webex.Application()`,
+const SCRIPT: &str = r#"// Embedded App SDK 2.x (docs/platform-contracts.md): `new webex.Application()`,
 // `await app.onReady()`, then `app.application.states.user.token`. Outside
 // the Webex App, onReady() never settles, hence the time limit.
 (async () => {

@@ -1,6 +1,6 @@
 //! Verifies the Embedded App SDK user identity token (a Webex-signed JWT) as
 //! the Embedded Apps Developer Guide documents it ("Verifying the JWT",
-//! "JWT field reference", docs/contracts-embedded.md):
+//! "JWT field reference", docs/platform-contracts.md):
 //!
 //! * RS256 only, pinned, never taken from the token;
 //! * the issuer (`iss`, which varies by Webex cluster) must be an https URL

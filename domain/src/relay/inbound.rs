@@ -2,7 +2,7 @@
 //! delivery receipts, parsed into one shape each. Pure: no I/O.
 //!
 //! Customers' messages come in the shapes of Connect's outbound webhooks /
-//! data streams (docs/contracts-inbound.md names the page for each): flat
+//! data streams (docs/platform-contracts.md names the page for each): flat
 //! objects whose `channel` is `SMS`, `WhatsApp` or `MMS` (any case), with
 //! nested parts (WhatsApp `attachments`, `location`, `contacts`, the MMS
 //! `message`) given as JSON **strings**. Arrays and objects are accepted too.

@@ -1,5 +1,5 @@
 //! The Embedded App identity token, verified as the Embedded Apps Developer
-//! Guide documents it (docs/contracts-embedded.md): the key from
+//! Guide documents it (docs/platform-contracts.md): the key from
 //! `{iss}/oauth2/v2/keys/verification`, issuers on allowed hosts only, an
 //! optional organization allowlist, the person from `com.cisco.user.uuid`,
 //! and a clear message when the organization hides the email.
