@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::links::HostPattern;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
@@ -59,40 +60,6 @@ impl Default for FetchLimits {
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(300),
             stall_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// A host pattern: `example.com` (that host) or `*.example.com` (any
-/// subdomain of it, not the domain itself). Lowercase.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPattern(String);
-
-impl HostPattern {
-    pub fn parse(raw: &str) -> Result<HostPattern, String> {
-        let p = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-        let name = p.strip_prefix("*.").unwrap_or(&p);
-        let valid = !name.is_empty()
-            && name.contains('.')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            && !name.split('.').any(str::is_empty);
-        if !valid {
-            return Err(format!(
-                "{raw:?} is not a host name or *.domain pattern (no scheme, port or path)"
-            ));
-        }
-        Ok(HostPattern(p))
-    }
-
-    /// `host` must be lowercase (as `Url::host_str` gives it).
-    pub fn matches(&self, host: &str) -> bool {
-        match self.0.strip_prefix("*.") {
-            Some(domain) => host
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-            None => host == self.0,
         }
     }
 }

@@ -1,7 +1,41 @@
-//! Which URLs a page may turn into a link or an image. A transcript shows
+//! Host patterns, and which URLs a page may turn into a link or an image. A transcript shows
 //! URLs that customers' channels and webhooks named; only http(s) URLs of
 //! this product or of a host it allows are made live, anything else is
 //! shown as text (no `javascript:`, `data:`, or look-alike hosts).
+
+/// A host pattern: `example.com` (that host) or `*.example.com` (any
+/// subdomain of it, not the domain itself). Lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern(String);
+
+impl HostPattern {
+    pub fn parse(raw: &str) -> Result<HostPattern, String> {
+        let p = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        let name = p.strip_prefix("*.").unwrap_or(&p);
+        let valid = !name.is_empty()
+            && name.contains('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && !name.split('.').any(str::is_empty);
+        if !valid {
+            return Err(format!(
+                "{raw:?} is not a host name or *.domain pattern (no scheme, port or path)"
+            ));
+        }
+        Ok(HostPattern(p))
+    }
+
+    /// `host` must be lowercase (as `Url::host_str` gives it).
+    pub fn matches(&self, host: &str) -> bool {
+        match self.0.strip_prefix("*.") {
+            Some(domain) => host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => host == self.0,
+        }
+    }
+}
 
 /// Whether `url` may be rendered as a link or image. `allowed` holds
 /// origins (`https://cm.example.com`, `http://127.0.0.1:3000`) or host
@@ -39,10 +73,9 @@ pub fn linkable(url: &str, allowed: &[String]) -> bool {
             // An allowed base URL may have a path: its origin counts.
             let a_authority = a_rest.split(['/', '?', '#']).next().unwrap_or_default();
             format!("{a_scheme}://{a_authority}") == origin
-        } else if let Some(suffix) = a.strip_prefix("*.") {
-            scheme == "https" && host.ends_with(&format!(".{suffix}"))
         } else {
-            scheme == "https" && host == a
+            // The fetcher's host rule (`domain::fetch`): https only.
+            scheme == "https" && HostPattern::parse(&a).is_ok_and(|p| p.matches(host))
         }
     })
 }

@@ -53,22 +53,23 @@ impl HeaderPolicy {
     /// the nonce (wasm needs 'wasm-unsafe-eval' to compile), no plugins, no
     /// `<base>` tricks, forms only to this site.
     pub fn csp(&self, nonce: &str) -> String {
-        format!(
-            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-             style-src 'self'; img-src 'self' data: https:; connect-src 'self'; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; \
-             frame-ancestors {}",
-            self.frame_ancestors
-        )
+        self.policy(nonce, None)
     }
 
     /// The same policy for a page that also loads one script from elsewhere
     /// (the Embedded App SDK).
     pub fn csp_with_script(&self, nonce: &str, script_origin: &str) -> String {
-        self.csp(nonce).replacen(
-            "script-src 'self'",
-            &format!("script-src 'self' {script_origin}"),
-            1,
+        self.policy(nonce, Some(script_origin))
+    }
+
+    fn policy(&self, nonce: &str, script_origin: Option<&str>) -> String {
+        let extra = script_origin.map(|o| format!(" {o}")).unwrap_or_default();
+        format!(
+            "default-src 'self'; script-src 'self'{extra} 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data: https:; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors {}",
+            self.frame_ancestors
         )
     }
 }

@@ -5,7 +5,7 @@
 //! secrets are generated at start-up, so nothing secret is ever configured or
 //! committed. The sandbox lets anyone sign in as anyone, so it is off unless
 //! asked for and refuses to run where others could reach it
-//! ([`Integrations::check_sandbox_is_private`]). Without it, the
+//! ([`IntegrationSettings::check_sandbox_is_private`]). Without it, the
 //! `CM_WEBEX_*` / `CM_CONNECT_*` settings point at the real services.
 
 use clap::Args;
@@ -198,6 +198,47 @@ pub struct IntegrationSettings {
 }
 
 impl IntegrationSettings {
+    /// The sandbox's sign-in pages let anyone be any agent, admins included,
+    /// so it runs only where nobody else can reach it: bound to loopback,
+    /// with a plain-http public URL (`CM_PUBLIC_URL`, else the bind address)
+    /// on this machine. Checked before anything is opened or bound.
+    pub fn check_sandbox_is_private(&self, bind: SocketAddr) -> Result<(), String> {
+        if !self.sandbox {
+            return Ok(());
+        }
+        const WHY: &str = "the sandbox lets anyone sign in as any agent, so it only runs \
+             on this machine; for a deployment set CM_SANDBOX=false and configure Webex and \
+             Connect (README: Deploying)";
+        if !bind.ip().is_loopback() {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with CM_BIND={bind} (not a loopback address): {WHY}"
+            ));
+        }
+        let Some(public_url) = self.public_url.as_deref() else {
+            return Ok(()); // http://{bind}: loopback, as just checked
+        };
+        if public_url.to_ascii_lowercase().starts_with("https://") {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with an https CM_PUBLIC_URL ({public_url}): {WHY}"
+            ));
+        }
+        let host = reqwest::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!(
+                "CM_SANDBOX=true is refused with CM_PUBLIC_URL={public_url} (not this machine): {WHY}"
+            ));
+        }
+        Ok(())
+    }
+
     /// The settings the native relay needs that are not set (empty when
     /// the sandbox provides them all).
     pub fn missing_for_native_relay(&self) -> Vec<&'static str> {
@@ -296,53 +337,6 @@ fn random_base64_secret() -> String {
 }
 
 impl Integrations {
-    /// The sandbox's sign-in pages let anyone be any agent, admins included,
-    /// so it runs only where nobody else can reach it: bound to loopback,
-    /// with a plain-http public URL on this machine.
-    pub fn check_sandbox_is_private(&self, bind: SocketAddr) -> Result<(), String> {
-        if !self.sandbox {
-            return Ok(());
-        }
-        const WHY: &str = "the sandbox lets anyone sign in as any agent, so it only runs \
-             on this machine; for a deployment set CM_SANDBOX=false and configure Webex and \
-             Connect (README: Deploying)";
-        if !bind.ip().is_loopback() {
-            return Err(format!(
-                "CM_SANDBOX=true is refused with CM_BIND={bind} (not a loopback address): {WHY}"
-            ));
-        }
-        if self.public_url.to_ascii_lowercase().starts_with("https://") {
-            return Err(format!(
-                "CM_SANDBOX=true is refused with an https CM_PUBLIC_URL ({}): {WHY}",
-                self.public_url
-            ));
-        }
-        let host = self
-            .public_url
-            .split_once("://")
-            .map(|(_, rest)| rest)
-            .unwrap_or(&self.public_url)
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or_default();
-        let host = match host.rsplit_once(':') {
-            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => host,
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return Err(format!(
-                "CM_SANDBOX=true is refused with CM_PUBLIC_URL={} (not this machine): {WHY}",
-                self.public_url
-            ));
-        }
-        Ok(())
-    }
-
     /// Resolves the settings; `listen_url` is where this server listens,
     /// used as the public URL when none is configured.
     pub fn resolve(s: &IntegrationSettings, listen_url: &str) -> Integrations {
@@ -482,29 +476,32 @@ mod tests {
 
     #[test]
     fn the_sandbox_refuses_to_be_reachable_by_others() {
-        let resolve = |args: &[&str]| {
+        let settings = |args: &[&str]| {
             let mut all = vec!["x", "--sandbox", "true"];
             all.extend_from_slice(args);
-            Integrations::resolve(&Cli::parse_from(all).s, "http://127.0.0.1:3000")
+            Cli::parse_from(all).s
         };
         let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
         let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
         let v6: SocketAddr = "[::]:3000".parse().unwrap();
-        assert!(resolve(&[]).check_sandbox_is_private(local).is_ok());
-        assert!(resolve(&["--public-url", "http://localhost:3000"])
+        assert!(settings(&[]).check_sandbox_is_private(local).is_ok());
+        assert!(settings(&["--public-url", "http://localhost:3000"])
             .check_sandbox_is_private(local)
             .is_ok());
-        let err = resolve(&[]).check_sandbox_is_private(any).unwrap_err();
+        assert!(settings(&["--public-url", "http://[::1]:3000/"])
+            .check_sandbox_is_private(local)
+            .is_ok());
+        let err = settings(&[]).check_sandbox_is_private(any).unwrap_err();
         assert!(err.contains("CM_BIND"), "{err}");
-        assert!(resolve(&[]).check_sandbox_is_private(v6).is_err());
-        let err = resolve(&["--public-url", "https://cm.example.com"])
+        assert!(settings(&[]).check_sandbox_is_private(v6).is_err());
+        let err = settings(&["--public-url", "https://cm.example.com"])
             .check_sandbox_is_private(local)
             .unwrap_err();
         assert!(err.contains("CM_PUBLIC_URL"), "{err}");
-        assert!(resolve(&["--public-url", "http://cm.example.com"])
+        assert!(settings(&["--public-url", "http://cm.example.com"])
             .check_sandbox_is_private(local)
             .is_err());
-        let off = Integrations::resolve(&Cli::parse_from(["x"]).s, "http://0.0.0.0:3000");
+        let off = Cli::parse_from(["x"]).s;
         assert!(off.check_sandbox_is_private(any).is_ok());
     }
 

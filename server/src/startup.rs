@@ -59,7 +59,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         // Refused before the database is opened or anything listens: the sandbox where others could
         // reach it, or a relay without its settings.
-        Integrations::resolve(&config.integrations, &format!("http://{}", config.bind))
+        config
+            .integrations
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
         let missing = config.integrations.missing_for_native_relay();

@@ -177,15 +177,22 @@ pub fn too_many(wait: Duration, what: &str) -> Response {
     response
 }
 
-async fn audit_refusal(state: &AppState, ip: IpAddr, surface: &str, path: &str) {
+/// Audits a refusal: who was refused (`address` or `account`), on which
+/// surface. A failed audit is logged, never a reason to serve the request.
+async fn audit_refusal(
+    state: &AppState,
+    (entity_type, entity_id): (&str, &str),
+    surface: &str,
+    path: &str,
+) {
     let details = serde_json::json!({ "surface": surface, "path": path });
     if let Err(e) = state
         .store
         .record_event(
             &AuditCtx::system(),
             "rate_limit.refused",
-            "address",
-            &ip.to_string(),
+            entity_type,
+            entity_id,
             &details,
         )
         .await
@@ -209,7 +216,7 @@ pub async fn throttle(State(state): State<AppState>, request: Request, next: Nex
                 throttles
                     .sign_in_audited
                     .block(ip, wait.max(Duration::from_secs(60)));
-                audit_refusal(&state, ip, "sign-in", &path).await;
+                audit_refusal(&state, ("address", &ip.to_string()), "sign-in", &path).await;
             }
             return too_many(wait, "sign-in attempts");
         }
@@ -231,7 +238,13 @@ pub async fn throttle(State(state): State<AppState>, request: Request, next: Nex
     match throttles.bad_credential(ip) {
         Some(wait) => {
             tracing::warn!(%ip, path, "address blocked: too many bad API keys or webhook tokens");
-            audit_refusal(&state, ip, "bad-credentials", &path).await;
+            audit_refusal(
+                &state,
+                ("address", &ip.to_string()),
+                "bad-credentials",
+                &path,
+            )
+            .await;
             too_many(wait, "requests with bad credentials")
         }
         None => response,
@@ -262,17 +275,13 @@ async fn throttle_account(state: &AppState, request: Request, next: Next) -> Res
         if let Err(not_until) = throttles.sign_in_account.check_key(&account) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             tracing::warn!("password sign-ins refused: too many for one account");
-            let details = serde_json::json!({ "surface": "sign-in-account" });
-            let _ = state
-                .store
-                .record_event(
-                    &AuditCtx::system(),
-                    "rate_limit.refused",
-                    "account",
-                    &account,
-                    &details,
-                )
-                .await;
+            audit_refusal(
+                state,
+                ("account", &account),
+                "sign-in-account",
+                PASSWORD_SIGN_IN_PATH,
+            )
+            .await;
             return too_many(wait, "sign-in attempts for this account");
         }
     }
