@@ -6,17 +6,20 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 
 use crate::startup::AppState;
 
-pub async fn page(State(state): State<AppState>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(nonce): Extension<crate::headers::CspNonce>,
+) -> Response {
     let sdk = state.integrations.embedded_sdk_url.clone();
     let mut response = Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk))).into_response();
     // No inline script: the page's own code is /embedded.js; the SDK is our
     // pinned copy (or the sandbox's stand-in), both on this site. Only an
     // operator's CM_EMBEDDED_SDK_URL elsewhere widens script-src.
-    let nonce = crate::headers::CspNonce::generate();
-    let csp = match origin(&sdk) {
+    let csp = match crate::web_auth::origin_of(&sdk) {
         Some(origin) => state.headers.csp_with_script(&nonce.0, &origin),
         None => state.headers.csp(&nonce.0),
     };
@@ -34,13 +37,6 @@ pub async fn script() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         SCRIPT,
     )
-}
-
-/// `https://host[:port]` of a URL; None for a path on this site.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    Some(format!("{scheme}://{host}"))
 }
 
 fn html_escape(s: &str) -> String {

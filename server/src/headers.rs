@@ -18,7 +18,7 @@ use crate::startup::AppState;
 pub struct CspNonce(pub String);
 
 impl CspNonce {
-    pub fn generate() -> CspNonce {
+    fn generate() -> CspNonce {
         let mut bytes = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         CspNonce(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))

@@ -58,7 +58,8 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     next.run(req).await
 }
 
-fn origin_of(url: &str) -> Option<String> {
+/// `scheme://host[:port]` of a URL, lower-cased.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
     Some(format!(
