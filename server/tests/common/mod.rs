@@ -60,6 +60,18 @@ impl TestApp {
             .header("key", &self.key)
     }
 
+    /// The body of an unauthenticated GET (pages, the sandbox's control API).
+    pub async fn text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         send(self.req(reqwest::Method::GET, path)).await
     }

@@ -117,15 +117,7 @@ async fn the_sandbox_call_log_shows_no_secrets() {
     // delivers to our inbound URL (with the token).
     start_conversation(&app, "Ann Smith", "+447700900123", "sms").await;
     customer_sends(&app, "sms", "447700900123", "hello").await;
-    let log = app
-        .client
-        .get(app.url("/sandbox/control/calls"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = app.text("/sandbox/control/calls").await;
     assert!(log.contains("webhooks"), "the log has the calls: {log}");
     assert!(log.contains("***"), "and says where it redacted");
     for secret in [WEBHOOK_SECRET, INBOUND_TOKEN] {

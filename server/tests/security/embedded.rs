@@ -173,15 +173,7 @@ async fn the_embedded_page_loads_the_sdk_from_this_site() {
     assert!(!script_src.contains("http"), "{csp}");
 
     // The page's code uses the SDK 2.x calls (see the vendored package).
-    let js = app
-        .client
-        .get(app.url("/embedded.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let js = app.text("/embedded.js").await;
     assert!(js.contains("new window.webex.Application()"), "{js}");
     assert!(js.contains("app.application.states.user"), "{js}");
     assert!(!js.contains("getUser"), "removed in 2.x: {js}");

@@ -131,15 +131,7 @@ async fn an_mms_from_an_unknown_number_is_answered_without_any_fetch() {
     );
     // The call log would have shown the fetch: it shows ours.
     app.client.get(&probe).send().await.unwrap();
-    let calls = app
-        .client
-        .get(app.url("/sandbox/control/calls"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let calls = app.text("/sandbox/control/calls").await;
     assert!(calls.contains("probe-unknown-sender"), "{calls}");
 }
 
