@@ -187,7 +187,7 @@ impl Application {
                 .await?
                 .merge(app_router);
             tracing::info!(
-                "sandbox on: sidebar {url}/ · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
+                "sandbox on: sidebar {url}/sign-in · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
                 url = state.integrations.public_url
             );
         }
