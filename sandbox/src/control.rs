@@ -1,5 +1,6 @@
 //! The control API for tests and demos: reset, clock, faults, call log,
-//! recorded events and agent tokens.
+//! recorded events, agent tokens, guest token revocation and the webhooks'
+//! delivery health.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::delivery::{DeliveryFault, DeliveryKind, DeliveryMode};
 use crate::faults::{FaultAction, RouteFault};
-use crate::state::{timestamp, PersonType, ScanVerdict, Shared};
+use crate::state::{timestamp, GuestSource, PersonType, ScanVerdict, Shared, Webhook};
 use crate::webex::error::ApiError;
 
 pub fn router() -> Router<Shared> {
@@ -27,6 +28,13 @@ pub fn router() -> Router<Shared> {
         .route("/connect/messages", get(connect_messages))
         .route("/connect/messaging", post(business_sends))
         .route("/guest-token", post(guest_token))
+        .route("/guest-tokens/revoke", post(revoke_guest_tokens))
+        .route("/webhooks", get(webhooks))
+        .route(
+            "/webhooks/threshold",
+            get(webhook_threshold).post(set_webhook_threshold),
+        )
+        .route("/webhooks/{id}/deactivate", post(deactivate_webhook))
         .route("/people", get(people))
 }
 
@@ -252,15 +260,105 @@ async fn guest_token(
     if body.sub.is_empty() || body.name.is_empty() {
         return Err(ApiError::bad_request("sub and name are required"));
     }
-    let (person_id, token) = crate::webex::login_guest(
+    let (guest, token) = crate::webex::login_guest(
         &sandbox,
-        &sandbox.config.guest_issuer_id,
+        GuestSource::GuestIssuer,
         &body.sub,
         body.name,
+        crate::webex::GUEST_TOKEN_LIFETIME,
     );
     Ok(Json(json!({
         "token": token,
         "expiresIn": crate::webex::GUEST_TOKEN_LIFETIME,
-        "personId": person_id,
+        "personId": guest.id,
     })))
+}
+
+#[derive(Deserialize)]
+struct RevokeRequest {
+    subject: Option<String>,
+}
+
+/// `POST /guest-tokens/revoke` with no body (every guest's tokens, of the
+/// Guest Issuer and of the Service App) or `{"subject": "..."}` (the guests
+/// with that subject, of either). Revoked tokens answer 401 like any invalid
+/// token; logging in again gives a working one.
+async fn revoke_guest_tokens(
+    State(sandbox): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let subject = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let req: RevokeRequest = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("Invalid JSON: {e}")))?;
+        if req.subject.as_deref() == Some("") {
+            return Err(ApiError::bad_request("subject must not be empty"));
+        }
+        req.subject
+    };
+    let revoked = sandbox.world().revoke_guest_tokens(subject.as_deref());
+    Ok(Json(json!({ "revoked": revoked })))
+}
+
+/// A webhook as the control API shows it: what the tests need to see, with
+/// the failure count Webex keeps to itself.
+fn webhook_health(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "name": w.name,
+        "targetUrl": w.target_url,
+        "resource": w.resource,
+        "event": w.event,
+        "createdBy": w.created_by,
+        "status": w.status,
+        "consecutiveFailures": w.consecutive_failures,
+    })
+}
+
+/// `GET /webhooks`: every webhook of every owner, and the threshold.
+async fn webhooks(State(sandbox): State<Shared>) -> Json<Value> {
+    let world = sandbox.world();
+    let items: Vec<Value> = world.webhooks.iter().map(webhook_health).collect();
+    Json(json!({
+        "failureThreshold": world.webhook_failure_threshold,
+        "items": items,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Threshold {
+    consecutive_failures: u32,
+}
+
+async fn webhook_threshold(State(sandbox): State<Shared>) -> Json<Value> {
+    let threshold = sandbox.world().webhook_failure_threshold;
+    Json(json!({ "consecutiveFailures": threshold }))
+}
+
+/// `{"consecutiveFailures": N}`: a webhook becomes inactive after N failed
+/// deliveries in a row (0 = never). Until `/reset`, which restores the default.
+async fn set_webhook_threshold(
+    State(sandbox): State<Shared>,
+    Json(body): Json<Threshold>,
+) -> Json<Value> {
+    sandbox.world().webhook_failure_threshold = body.consecutive_failures;
+    webhook_threshold(State(sandbox)).await
+}
+
+/// `POST /webhooks/{id}/deactivate`: the webhook becomes inactive, as after
+/// too many failed deliveries; `PUT /webex/v1/webhooks/{id}` re-enables it.
+async fn deactivate_webhook(
+    State(sandbox): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut world = sandbox.world();
+    let webhook = world
+        .webhooks
+        .iter_mut()
+        .find(|w| w.id == id)
+        .ok_or_else(|| ApiError::not_found("No such webhook."))?;
+    webhook.status = "inactive".into();
+    Ok(Json(webhook_health(webhook)))
 }

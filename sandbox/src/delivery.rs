@@ -59,6 +59,9 @@ pub struct Delivery {
     body: Vec<u8>,
     headers: Vec<(String, String)>,
     generation: u64,
+    /// The Webex webhook this delivery is for: its outcome counts toward the
+    /// webhook's deactivation, and nothing is sent once it is inactive.
+    webhook_id: Option<String>,
 }
 
 impl Delivery {
@@ -74,7 +77,13 @@ impl Delivery {
             body,
             headers,
             generation: 0,
+            webhook_id: None,
         }
+    }
+
+    pub fn for_webhook(mut self, webhook_id: String) -> Self {
+        self.webhook_id = Some(webhook_id);
+        self
     }
 
     pub fn json(kind: DeliveryKind, url: String, body: &serde_json::Value) -> Self {
@@ -183,6 +192,27 @@ fn take_fault(sandbox: &Sandbox, kind: DeliveryKind) -> Option<(DeliveryMode, bo
 }
 
 async fn send(sandbox: &Sandbox, delivery: &Delivery) {
+    if let Some(id) = &delivery.webhook_id {
+        // Webex stops delivering to an inactive (or deleted) webhook, and
+        // does not send what it skipped once the webhook is active again.
+        let active = sandbox
+            .world()
+            .webhooks
+            .iter()
+            .any(|w| &w.id == id && w.status == "active");
+        if !active {
+            return;
+        }
+    }
+    let delivered = post_with_retries(sandbox, delivery).await;
+    if let Some(id) = &delivery.webhook_id {
+        record_webhook_outcome(sandbox, id, delivered);
+    }
+}
+
+/// POSTs the delivery, retrying connection errors, 429 and 5xx; true when
+/// the last attempt got a 2xx answer.
+async fn post_with_retries(sandbox: &Sandbox, delivery: &Delivery) -> bool {
     for attempt in 1..=ATTEMPTS {
         let mut request = sandbox.http.post(&delivery.url).body(delivery.body.clone());
         for (name, value) in &delivery.headers {
@@ -215,10 +245,30 @@ async fn send(sandbox: &Sandbox, delivery: &Delivery) {
             Some(code) => code == 429 || code >= 500,
         };
         if !retry {
-            return;
+            return status.is_some_and(|code| (200..300).contains(&code));
         }
         if attempt < ATTEMPTS {
             tokio::time::sleep(RETRY_PAUSE * attempt).await;
         }
+    }
+    false
+}
+
+/// A delivery that got no answer or a non-2xx one (after the retries) adds
+/// one to the webhook's consecutive failures; at the world's threshold the
+/// webhook becomes `inactive`. A delivered one clears the count.
+fn record_webhook_outcome(sandbox: &Sandbox, webhook_id: &str, delivered: bool) {
+    let mut world = sandbox.world();
+    let threshold = world.webhook_failure_threshold;
+    let Some(webhook) = world.webhooks.iter_mut().find(|w| w.id == webhook_id) else {
+        return; // deleted, or a reset, meanwhile
+    };
+    if delivered {
+        webhook.consecutive_failures = 0;
+        return;
+    }
+    webhook.consecutive_failures += 1;
+    if threshold > 0 && webhook.consecutive_failures >= threshold {
+        webhook.status = "inactive".into();
     }
 }

@@ -36,6 +36,12 @@ pub struct SandboxConfig {
     pub guest_issuer_secret_b64: String,
     pub oauth_client_id: String,
     pub oauth_client_secret: String,
+    /// The Service App (guest management): its OAuth client id and secret and
+    /// the refresh token an admin's authorization gave it. All three empty =
+    /// no Service App (one empty = none either).
+    pub service_app_client_id: String,
+    pub service_app_client_secret: String,
+    pub service_app_refresh_token: String,
     /// `iss` of the Embedded App SDK identity token.
     pub embedded_app_issuer: String,
     /// `aud` of the Embedded App SDK identity token.

@@ -58,12 +58,20 @@ async fn main() {
     let guest_issuer_secret = setting("SANDBOX_GUEST_ISSUER_SECRET", || random_base64(32));
     let oauth_client_secret = setting("SANDBOX_OAUTH_CLIENT_SECRET", || random_hex(24));
     let connect_api_key = setting("SANDBOX_CONNECT_API_KEY", || random_hex(16));
+    let service_app_client_secret = setting("SANDBOX_SERVICE_APP_CLIENT_SECRET", || random_hex(24));
+    let service_app_refresh_token = setting("SANDBOX_SERVICE_APP_REFRESH_TOKEN", || random_hex(32));
     let config = SandboxConfig {
         base_url: base_url.clone(),
         guest_issuer_id: setting("SANDBOX_GUEST_ISSUER_ID", || "sandbox-guest-issuer".into()).0,
         guest_issuer_secret_b64: guest_issuer_secret.0.clone(),
         oauth_client_id: setting("SANDBOX_OAUTH_CLIENT_ID", || "sandbox-integration".into()).0,
         oauth_client_secret: oauth_client_secret.0.clone(),
+        service_app_client_id: setting("SANDBOX_SERVICE_APP_CLIENT_ID", || {
+            "sandbox-service-app".into()
+        })
+        .0,
+        service_app_client_secret: service_app_client_secret.0.clone(),
+        service_app_refresh_token: service_app_refresh_token.0.clone(),
         embedded_app_issuer: format!("{base_url}/webex/embedded"),
         embedded_app_audience: setting("SANDBOX_EMBEDDED_APP_AUDIENCE", || {
             "sandbox-embedded-app".into()
@@ -89,6 +97,15 @@ async fn main() {
     println!("  guest issuer secret:  {}", shown(&guest_issuer_secret));
     println!("  OAuth client id:      {}", config.oauth_client_id);
     println!("  OAuth client secret:  {}", shown(&oauth_client_secret));
+    println!("  Service App id:       {}", config.service_app_client_id);
+    println!(
+        "  Service App secret:   {}",
+        shown(&service_app_client_secret)
+    );
+    println!(
+        "  Service App refresh:  {}",
+        shown(&service_app_refresh_token)
+    );
     println!(
         "  embedded issuer/aud:  {} / {}",
         config.embedded_app_issuer, config.embedded_app_audience

@@ -96,6 +96,18 @@ pub fn random_token(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// The Service App's person id, when one is configured (all three of its
+/// settings set); stable across resets and restarts, like the agents'.
+pub fn service_app_person_id(config: &SandboxConfig) -> Option<String> {
+    let configured = !config.service_app_client_id.is_empty()
+        && !config.service_app_client_secret.is_empty()
+        && !config.service_app_refresh_token.is_empty();
+    configured.then(|| {
+        let seed = format!("service-app:{}", config.service_app_client_id);
+        webex_id("PEOPLE", &stable_uuid(&seed))
+    })
+}
+
 pub fn org_id() -> String {
     webex_id("ORGANIZATION", &stable_uuid("sandbox-org"))
 }
@@ -105,6 +117,8 @@ pub fn org_id() -> String {
 pub enum PersonType {
     Person,
     Appuser,
+    /// A machine account: the Service App's own person.
+    Bot,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +128,24 @@ pub struct Person {
     pub display_name: String,
     pub kind: PersonType,
     pub created: DateTime<Utc>,
+    /// Guests only: who made the guest and the subject it knows it by.
+    pub guest_of: Option<GuestOf>,
+}
+
+/// The two ways Webex makes guests. A guest belongs to its issuer: the same
+/// subject under the other one is another guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestSource {
+    /// The legacy Guest Issuer app (`/jwt/login`).
+    GuestIssuer,
+    /// The Service App's guest management (`/guests/token`).
+    ServiceApp,
+}
+
+#[derive(Debug, Clone)]
+pub struct GuestOf {
+    pub source: GuestSource,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone)]
@@ -189,7 +221,13 @@ pub struct Webhook {
     pub status: String,
     pub created: DateTime<Utc>,
     pub created_by: String,
+    /// Deliveries that failed in a row (after retries); a success resets it.
+    pub consecutive_failures: u32,
 }
+
+/// Webex documents that a webhook becomes `inactive` after repeated failed
+/// deliveries but gives no number; this small default is the sandbox's own.
+pub const DEFAULT_WEBHOOK_FAILURE_THRESHOLD: u32 = 5;
 
 /// A message on the simulated customer phone, either direction.
 #[derive(Debug, Clone, Serialize)]
@@ -309,6 +347,8 @@ pub struct World {
     pub messages: Vec<Message>,
     pub contents: HashMap<String, Content>,
     pub webhooks: Vec<Webhook>,
+    /// Consecutive failed deliveries that make a webhook inactive; 0 = never.
+    pub webhook_failure_threshold: u32,
     pub scanning_seconds: i64,
     /// Verdicts for the next files posted, first in first out.
     pub next_verdicts: VecDeque<ScanVerdict>,
@@ -328,7 +368,7 @@ pub struct World {
 impl World {
     fn new(config: &SandboxConfig, generation: u64) -> World {
         let created = Utc::now();
-        let people = config
+        let mut people: Vec<Person> = config
             .agents
             .iter()
             .map(|(email, name)| {
@@ -339,9 +379,22 @@ impl World {
                     display_name: name.clone(),
                     kind: PersonType::Person,
                     created,
+                    guest_of: None,
                 }
             })
             .collect();
+        if let Some(id) = service_app_person_id(config) {
+            // A Service App acts as a machine account of the org, not as a user.
+            let seed = format!("service-app:{}", config.service_app_client_id);
+            people.push(Person {
+                id,
+                email: format!("{}@webex.bot", stable_uuid(&format!("{seed}:email"))),
+                display_name: "Sandbox Service App".into(),
+                kind: PersonType::Bot,
+                created,
+                guest_of: None,
+            });
+        }
         World {
             generation,
             clock_offset_seconds: 0,
@@ -353,6 +406,7 @@ impl World {
             messages: Vec::new(),
             contents: HashMap::new(),
             webhooks: Vec::new(),
+            webhook_failure_threshold: DEFAULT_WEBHOOK_FAILURE_THRESHOLD,
             scanning_seconds: 0,
             next_verdicts: VecDeque::new(),
             phone: Vec::new(),
@@ -383,6 +437,26 @@ impl World {
     pub fn is_member(&self, room_id: &str, person_id: &str) -> bool {
         self.room(room_id)
             .is_some_and(|r| r.members.iter().any(|m| m == person_id))
+    }
+
+    /// Forgets the access tokens of every guest (of both sources), or only of
+    /// guests with this subject, so they answer 401 as a revoked token does.
+    /// Returns how many tokens went.
+    pub fn revoke_guest_tokens(&mut self, subject: Option<&str>) -> usize {
+        let guests: Vec<&str> = self
+            .people
+            .iter()
+            .filter(|p| {
+                p.guest_of
+                    .as_ref()
+                    .is_some_and(|g| subject.is_none_or(|s| g.subject == s))
+            })
+            .map(|p| p.id.as_str())
+            .collect();
+        let before = self.tokens.len();
+        self.tokens
+            .retain(|_, token| !guests.contains(&token.person_id.as_str()));
+        before - self.tokens.len()
     }
 
     pub fn log_call(&mut self, mut record: CallRecord) {

@@ -5,15 +5,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn assert_webex_error(body: &Value) {
-    assert!(body["message"].is_string(), "message in {body}");
-    assert!(
-        body["errors"][0]["description"].is_string(),
-        "errors in {body}"
-    );
-    assert!(body["trackingId"].is_string(), "trackingId in {body}");
-}
-
 #[tokio::test]
 async fn every_route_needs_a_bearer_token_and_answers_401_in_webex_shape() {
     let h = start().await;

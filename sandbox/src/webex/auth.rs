@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use crate::state::{
-    random_token, stable_uuid, timestamp, webex_id, OAuthCode, Person, PersonType, Shared,
+    random_token, service_app_person_id, stable_uuid, timestamp, webex_id, GuestOf, GuestSource,
+    OAuthCode, Person, PersonType, Shared,
 };
 
 /// Guest access tokens last about six hours, as the guest issuer CLI says.
@@ -105,38 +106,67 @@ pub async fn jwt_login(
     if claims.sub.is_empty() || claims.name.is_empty() {
         return Err(invalid_jwt("JWT needs sub and name"));
     }
-    let (_, token) = login_guest(&sandbox, &claims.iss, &claims.sub, claims.name);
+    // The issuer is the configured one (checked above).
+    let (_, token) = login_guest(
+        &sandbox,
+        GuestSource::GuestIssuer,
+        &claims.sub,
+        claims.name,
+        GUEST_TOKEN_LIFETIME,
+    );
     Ok(Json(
         json!({"token": token, "expiresIn": GUEST_TOKEN_LIFETIME}),
     ))
 }
 
-/// The guest of (issuer, subject), created on first login, and a fresh token.
-/// Ids derive from (issuer, subject), so they survive resets and restarts.
+/// The guest of (source, subject), created on first login, and a fresh token
+/// valid for `lifetime` seconds. Ids derive from the issuer (the Guest Issuer
+/// id or the Service App's client id) and the subject, so they survive resets
+/// and restarts, and the two sources never share a guest. A new name renames
+/// the guest; earlier tokens stay valid.
 pub fn login_guest(
     sandbox: &Shared,
-    issuer: &str,
+    source: GuestSource,
     subject: &str,
     name: String,
-) -> (String, String) {
-    let id_seed = format!("guest:{issuer}:{subject}");
+    lifetime: i64,
+) -> (Person, String) {
+    let config = &sandbox.config;
+    let id_seed = match source {
+        GuestSource::GuestIssuer => format!("guest:{}:{subject}", config.guest_issuer_id),
+        GuestSource::ServiceApp => {
+            format!(
+                "service-app-guest:{}:{subject}",
+                config.service_app_client_id
+            )
+        }
+    };
     let person_id = webex_id("PEOPLE", &stable_uuid(&id_seed));
     let mut world = sandbox.world();
-    match world.people.iter_mut().find(|p| p.id == person_id) {
-        Some(person) => person.display_name = name,
-        None => world.people.push(Person {
-            id: person_id.clone(),
-            email: format!(
-                "{}@appid.ciscospark.com",
-                stable_uuid(&format!("{id_seed}:email"))
-            ),
-            display_name: name,
-            kind: PersonType::Appuser,
-            created: Utc::now(),
-        }),
-    }
-    let token = world.issue_token(&person_id, GUEST_TOKEN_LIFETIME);
-    (person_id, token)
+    let index = match world.people.iter().position(|p| p.id == person_id) {
+        Some(index) => index,
+        None => {
+            world.people.push(Person {
+                id: person_id.clone(),
+                email: format!(
+                    "{}@appid.ciscospark.com",
+                    stable_uuid(&format!("{id_seed}:email"))
+                ),
+                display_name: String::new(),
+                kind: PersonType::Appuser,
+                created: Utc::now(),
+                guest_of: Some(GuestOf {
+                    source,
+                    subject: subject.to_string(),
+                }),
+            });
+            world.people.len() - 1
+        }
+    };
+    world.people[index].display_name = name;
+    let person = world.people[index].clone();
+    let token = world.issue_token(&person_id, lifetime);
+    (person, token)
 }
 
 fn invalid_jwt(message: &str) -> ApiError {
@@ -272,11 +302,17 @@ pub struct TokenForm {
     code_verifier: Option<String>,
 }
 
-/// `POST /access_token`: authorization_code and refresh_token grants.
+/// `POST /access_token`: authorization_code and refresh_token grants for the
+/// integration (agents), and the refresh_token grant for the Service App.
 pub async fn access_token(
     State(sandbox): State<Shared>,
     Form(form): Form<TokenForm>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(person_id) = service_app_person_id(&sandbox.config) {
+        if form.client_id == sandbox.config.service_app_client_id {
+            return service_app_token(&sandbox, &person_id, &form).map(Json);
+        }
+    }
     if form.client_id != sandbox.config.oauth_client_id
         || form.client_secret != sandbox.config.oauth_client_secret
     {
@@ -318,6 +354,29 @@ pub async fn access_token(
     Ok(Json(token_response(&mut world, &person_id)))
 }
 
+/// The Service App's refresh grant. Its first tokens come from the developer
+/// portal once an admin authorizes it, so only `refresh_token` is accepted,
+/// and only with the configured refresh token, which stays valid and is
+/// answered back (Webex keeps a refresh token that is in use alive).
+fn service_app_token(
+    sandbox: &Shared,
+    person_id: &str,
+    form: &TokenForm,
+) -> Result<Value, ApiError> {
+    let config = &sandbox.config;
+    if form.client_secret != config.service_app_client_secret {
+        return Err(ApiError::unauthorized());
+    }
+    if form.grant_type != "refresh_token" {
+        return Err(ApiError::bad_request("Unsupported grant_type"));
+    }
+    if form.refresh_token.as_deref() != Some(config.service_app_refresh_token.as_str()) {
+        return Err(ApiError::bad_request("Invalid refresh token"));
+    }
+    let access = sandbox.world().issue_token(person_id, AGENT_TOKEN_SECONDS);
+    Ok(token_json(&access, &config.service_app_refresh_token))
+}
+
 /// Issues an agent's access and refresh tokens, in Webex's response shape.
 pub fn token_response(world: &mut crate::state::World, person_id: &str) -> Value {
     let access = world.issue_token(person_id, AGENT_TOKEN_SECONDS);
@@ -325,6 +384,10 @@ pub fn token_response(world: &mut crate::state::World, person_id: &str) -> Value
     world
         .refresh_tokens
         .insert(refresh.clone(), person_id.to_string());
+    token_json(&access, &refresh)
+}
+
+fn token_json(access: &str, refresh: &str) -> Value {
     json!({
         "access_token": access,
         "expires_in": AGENT_TOKEN_SECONDS,

@@ -378,6 +378,7 @@ fn webhook_deliveries(sandbox: &Shared, world: &World, m: &Message) -> Vec<Deliv
                 headers.push(("x-spark-signature".to_string(), sign(secret, &body)));
             }
             Delivery::new(DeliveryKind::Webhook, w.target_url.clone(), body, headers)
+                .for_webhook(w.id.clone())
         })
         .collect()
 }

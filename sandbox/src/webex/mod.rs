@@ -3,6 +3,7 @@
 mod auth;
 mod contents;
 pub mod error;
+mod guests;
 pub mod messages;
 mod people;
 mod webhooks;
@@ -28,6 +29,8 @@ pub fn router() -> Router<Shared> {
             get(auth::authorize_page).post(auth::authorize_submit),
         )
         .route("/access_token", post(auth::access_token))
+        .route("/guests/token", post(guests::create_token))
+        .route("/guests/count", get(guests::count))
         .route("/people/me", get(people::me))
         .route("/people", get(people::list))
         .route("/people/{id}", get(people::get_one))

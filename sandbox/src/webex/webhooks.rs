@@ -93,6 +93,7 @@ pub async fn create(
         status: "active".into(),
         created: sandbox.now(),
         created_by: caller.id,
+        consecutive_failures: 0,
     };
     let json = webhook_json(&webhook);
     sandbox.world().webhooks.push(webhook);
@@ -137,7 +138,9 @@ pub struct UpdateWebhook {
     status: Option<String>,
 }
 
-/// PUT changes only name, targetUrl, secret and status (to "active").
+/// PUT changes only name, targetUrl, secret and status (to "active", which
+/// re-enables a webhook deactivated after failed deliveries, with its failure
+/// count cleared; what it missed while inactive is not sent).
 pub async fn update(
     State(sandbox): State<Shared>,
     Caller(caller): Caller,
@@ -165,6 +168,7 @@ pub async fn update(
     }
     if req.status.is_some() {
         webhook.status = "active".into();
+        webhook.consecutive_failures = 0;
     }
     Ok(Json(webhook_json(webhook)))
 }

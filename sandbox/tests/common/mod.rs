@@ -21,6 +21,9 @@ pub const ISSUER: &str = "test-guest-issuer";
 pub const SECRET_BYTES: &[u8] = b"0123456789abcdef0123456789abcdef";
 pub const CONNECT_KEY: &str = "connect-test-key";
 pub const HUB_SECRET: &str = "connect-hub-secret";
+pub const SERVICE_APP_ID: &str = "test-service-app";
+pub const SERVICE_APP_SECRET: &str = "test-service-app-secret";
+pub const SERVICE_APP_REFRESH: &str = "test-service-app-refresh-token";
 /// A 1x1 PNG.
 pub const PNG: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
@@ -136,6 +139,9 @@ pub async fn start() -> Harness {
         guest_issuer_secret_b64: base64::engine::general_purpose::STANDARD.encode(SECRET_BYTES),
         oauth_client_id: "test-client".into(),
         oauth_client_secret: "test-client-secret".into(),
+        service_app_client_id: SERVICE_APP_ID.into(),
+        service_app_client_secret: SERVICE_APP_SECRET.into(),
+        service_app_refresh_token: SERVICE_APP_REFRESH.into(),
         embedded_app_issuer: format!("{base}/webex/embedded"),
         embedded_app_audience: "test-embedded-app".into(),
         connect_api_key: CONNECT_KEY.into(),
@@ -195,6 +201,52 @@ impl Harness {
             .await
             .unwrap();
         body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The Service App's access token, by the refresh grant at /access_token.
+    pub async fn service_app_token(&self) -> String {
+        let response = self
+            .http
+            .post(self.webex("/access_token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", SERVICE_APP_ID),
+                ("client_secret", SERVICE_APP_SECRET),
+                ("refresh_token", SERVICE_APP_REFRESH),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// POST /guests/token with `token`; returns (status, body).
+    pub async fn create_guest(&self, token: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.webex("/guests/token"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET a Webex API path with `token`; returns (status, body).
+    pub async fn webex_get(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.webex(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -283,6 +335,16 @@ impl Harness {
             .await
             .unwrap()
     }
+}
+
+/// Webex's error shape: `{"message", "errors": [{"description"}], "trackingId"}`.
+pub fn assert_webex_error(body: &Value) {
+    assert!(body["message"].is_string(), "message in {body}");
+    assert!(
+        body["errors"][0]["description"].is_string(),
+        "errors in {body}"
+    );
+    assert!(body["trackingId"].is_string(), "trackingId in {body}");
 }
 
 pub fn guest_jwt_with(
