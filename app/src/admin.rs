@@ -224,7 +224,79 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
             ok,
         });
     }
+    if let Some(guests) = &deps.guests {
+        let check = guests.check().await;
+        out.push(IntegrationView {
+            name: format!("Webex guests: {}", guests.provider().name()),
+            url: None,
+            status: check.detail,
+            ok: check.ok,
+        });
+    } else {
+        out.push(IntegrationView {
+            name: "Webex guests".into(),
+            url: None,
+            status: "not configured (CM_WEBEX_GUESTS and its settings)".into(),
+            ok: false,
+        });
+    }
+    if let Some(relay) = &deps.relay {
+        let (status, ok) = webhook_health(&relay.webhook_report());
+        out.push(IntegrationView {
+            name: "Guests' Webex webhooks".into(),
+            url: None,
+            status,
+            ok,
+        });
+    }
     Ok(out)
+}
+
+/// The last round of webhook checks in a sentence, and whether all is well.
+#[cfg(feature = "ssr")]
+fn webhook_health(r: &domain::relay::WebhookReport) -> (String, bool) {
+    let Some(at) = r.checked_at_ms else {
+        return ("not checked yet".into(), true);
+    };
+    let mut parts = vec![format!("{} active", r.active)];
+    if r.reactivated > 0 {
+        parts.push(format!("{} turned back on", r.reactivated));
+    }
+    if r.recreated > 0 {
+        parts.push(format!("{} created again", r.recreated));
+    }
+    if !r.failed.is_empty() {
+        parts.push(format!(
+            "{} failing: {}",
+            r.failed.len(),
+            r.failed.join("; ")
+        ));
+    }
+    (
+        format!(
+            "{} (checked {})",
+            parts.join(", "),
+            domain::store::format_ms(at)
+        ),
+        r.failed.is_empty(),
+    )
+}
+
+/// Checks every active session's webhook now, turning inactive ones back
+/// on and creating missing ones (they are also checked periodically).
+#[server(endpoint = "admin/webhooks/check")]
+pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
+    use crate::ssr::{deps, finish, Then};
+    let result = async {
+        admin_with_csrf(&csrf)?;
+        let relay = deps().relay.ok_or_else(|| {
+            UiError::field("relay", "the native relay is off (CM_RELAY_MODE=connect)")
+        })?;
+        relay.check_webhooks().await;
+        Ok(())
+    }
+    .await;
+    finish(result, Then::Reload("/admin#int-h".into()), "/admin", &[])
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,7 +366,7 @@ pub fn AdminPage() -> impl IntoView {
                     <h1>"Admin"</h1>
                     <Agents me=me.clone() />
                     <ApiKeys me=me.clone() />
-                    <Integrations />
+                    <Integrations me=me.clone() />
                     <DeadLetters />
                     <AuditLog />
                 }.into_any()
@@ -473,11 +545,18 @@ fn ApiKeys(me: Me) -> impl IntoView {
 }
 
 #[component]
-fn Integrations() -> impl IntoView {
-    let status = Resource::new(|| (), |_| integrations_status());
+fn Integrations(me: Me) -> impl IntoView {
+    let check = ServerAction::<CheckWebhooks>::new();
+    let status = Resource::new(move || check.version().get(), |_| integrations_status());
     view! {
         <section class="card" aria-labelledby="int-h">
             <h2 id="int-h">"Integrations"</h2>
+            <ActionForm action=check attr:class="form-actions">
+                <input type="hidden" name="csrf" value=me.csrf.clone() />
+                <button type="submit" class="secondary">"Check guests' webhooks now"</button>
+            </ActionForm>
+            {move || check.pending().get().then(|| view! { <p class="muted" role="status">"Checking every active conversation's webhook…"</p> })}
+            {move || check.value().get().and_then(|r| r.err()).map(error_view)}
             <Suspense fallback=|| view! { <p class="muted" role="status">"Checking endpoints…"</p> }>
                 {move || status.get().map(|r| match r {
                     Err(e) => error_view(e),

@@ -66,6 +66,8 @@ pub struct ServerDeps {
     pub sandbox: bool,
     /// The native relay; `None` when Webex Connect runs the workflows.
     pub relay: Option<domain::relay::Relay>,
+    /// Guest logins; `None` when the guest app is not configured.
+    pub guests: Option<domain::guests::GuestAuth>,
     pub endpoints: Vec<Endpoint>,
     /// Origins and host patterns whose URLs pages may link to or load
     /// (`domain::links::linkable`): this site and the allowed media hosts.

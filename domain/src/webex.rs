@@ -290,6 +290,160 @@ impl WebexClient {
     }
 }
 
+/// A webhook as `GET /webhooks/{id}` answers (the fields the health check uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub target_url: String,
+    /// `active`, or `inactive` once Webex gave up delivering to it.
+    #[serde(default)]
+    pub status: String,
+}
+
+impl WebexClient {
+    /// One webhook of the token's person (`GET /webhooks/{id}`); `None` when
+    /// Webex no longer has it (404).
+    pub async fn webhook(
+        &self,
+        token: &AccessToken,
+        id: &str,
+    ) -> Result<Option<Webhook>, WebexError> {
+        let response = self
+            .http
+            .get(format!("{}/webhooks/{id}", self.base))
+            .bearer_auth(&token.token)
+            .send()
+            .await;
+        match read(response).await {
+            Ok(hook) => Ok(Some(hook)),
+            Err(WebexError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Re-enables a webhook, pointing it at `target_url` (`PUT
+    /// /webhooks/{id}`: name and targetUrl are required, `status: active`
+    /// turns a webhook Webex deactivated back on).
+    pub async fn reactivate_webhook(
+        &self,
+        token: &AccessToken,
+        id: &str,
+        name: &str,
+        target_url: &str,
+        secret: &str,
+    ) -> Result<Webhook, WebexError> {
+        let response = self
+            .http
+            .put(format!("{}/webhooks/{id}", self.base))
+            .bearer_auth(&token.token)
+            .json(&serde_json::json!({
+                "name": name, "targetUrl": target_url, "secret": secret, "status": "active"
+            }))
+            .send()
+            .await;
+        read(response).await
+    }
+}
+
+/// A Service App's tokens, as the refresh grant answers them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppTokens {
+    pub access: AccessToken,
+    /// Webex may hand back a new refresh token; use it from then on.
+    pub refresh_token: Option<String>,
+}
+
+impl WebexClient {
+    /// A Service App's access token from its refresh token (`POST
+    /// /access_token`, `grant_type=refresh_token`, as for integrations).
+    pub async fn refresh_app_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+        now_ms: i64,
+    ) -> Result<AppTokens, WebexError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            access_token: String,
+            expires_in: i64,
+            #[serde(default)]
+            refresh_token: Option<String>,
+        }
+        let response = self
+            .http
+            .post(format!("{}/access_token", self.base))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await;
+        let answer: Answer = read(response).await?;
+        Ok(AppTokens {
+            access: AccessToken {
+                token: answer.access_token,
+                expires_at_ms: now_ms + answer.expires_in * 1000,
+            },
+            refresh_token: answer.refresh_token.filter(|r| !r.is_empty()),
+        })
+    }
+
+    /// A guest's access token from a Service App (`POST /guests/token`):
+    /// the same `subject` is always the same guest; `display_name` renames it.
+    pub async fn guest_token(
+        &self,
+        app_token: &AccessToken,
+        subject: &str,
+        display_name: &str,
+        now_ms: i64,
+    ) -> Result<AccessToken, WebexError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Guest {
+            access_token: String,
+            expires_in: i64,
+        }
+        let response = self
+            .http
+            .post(format!("{}/guests/token", self.base))
+            .bearer_auth(&app_token.token)
+            .json(&serde_json::json!({ "subject": subject, "displayName": display_name }))
+            .send()
+            .await;
+        let guest: Guest = read(response).await?;
+        Ok(AccessToken {
+            token: guest.access_token,
+            expires_at_ms: now_ms + guest.expires_in * 1000,
+        })
+    }
+
+    /// How many guests the Service App has (`GET /guests/count`): a cheap
+    /// call that proves its token and scopes work.
+    pub async fn guest_count(&self, app_token: &AccessToken) -> Result<u64, WebexError> {
+        let response = self
+            .http
+            .get(format!("{}/guests/count", self.base))
+            .bearer_auth(&app_token.token)
+            .send()
+            .await;
+        let answer: serde_json::Value = read(response).await?;
+        // The documentation names no field (its spec says text/plain): a
+        // bare number, `{"count": n}` or the first number of an object.
+        Ok(answer
+            .as_u64()
+            .or_else(|| answer.get("count")?.as_u64())
+            .or_else(|| answer.as_object()?.values().find_map(|v| v.as_u64()))
+            .unwrap_or(0))
+    }
+}
+
 /// A file of Webex (`GET /contents/{id}`) whose body is still to be read.
 #[derive(Debug)]
 pub struct Download {

@@ -24,6 +24,9 @@ async fn sandbox() -> (String, String) {
         connect_inbound_url: None,
         connect_webhook_secret: None,
         agents: vec![("agent-a@example.com".into(), "Agent A".into())],
+        service_app_client_id: "service-app".into(),
+        service_app_client_secret: "service-secret".into(),
+        service_app_refresh_token: "service-refresh".into(),
     };
     let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -86,4 +89,82 @@ async fn bad_jwts_are_refused_and_outages_are_retryable() {
         nowhere.jwt_login(&forged, ms).await,
         Err(WebexError::Unavailable { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_service_app_makes_stable_guests_whose_webhooks_can_be_checked_and_fixed() {
+    let (api, _) = sandbox().await;
+    let client = WebexClient::new(&api, Duration::from_secs(5));
+    let (_, ms) = now();
+    let wrong = client
+        .refresh_app_token("service-app", "wrong", "service-refresh", ms)
+        .await;
+    assert!(
+        matches!(wrong, Err(WebexError::Refused { .. })),
+        "{:?}",
+        wrong.err()
+    );
+    let app = client
+        .refresh_app_token("service-app", "service-secret", "service-refresh", ms)
+        .await
+        .unwrap();
+    assert!(app.access.expires_at_ms > ms + 60_000);
+
+    let subject = guest_subject(Channel::Sms, "+447700900123");
+    let first = client
+        .guest_token(&app.access, &subject, "Mr Doe", ms)
+        .await
+        .unwrap();
+    let again = client
+        .guest_token(&app.access, &subject, "Mr Doe", ms)
+        .await
+        .unwrap();
+    let (me, me_again) = (
+        client.me(&first).await.unwrap(),
+        client.me(&again).await.unwrap(),
+    );
+    assert_eq!(me.id, me_again.id, "the same subject is the same guest");
+    assert_eq!(me.kind, "appuser");
+    assert_eq!(me.display_name, "Mr Doe");
+    assert_eq!(client.guest_count(&app.access).await.unwrap(), 1);
+    // A guest's token cannot make guests.
+    assert!(matches!(
+        client.guest_token(&first, "other", "Other", ms).await,
+        Err(WebexError::Refused { status: 403, .. })
+    ));
+
+    let id = client
+        .create_message_webhook(&first, "relay", "http://127.0.0.1:9/hook", "s3cret")
+        .await
+        .unwrap();
+    let hook = client.webhook(&first, &id).await.unwrap().expect("exists");
+    assert_eq!(
+        (hook.status.as_str(), hook.target_url.as_str()),
+        ("active", "http://127.0.0.1:9/hook")
+    );
+    let control = api.replace("/webex/v1", "/control");
+    reqwest::Client::new()
+        .post(format!("{control}/webhooks/{id}/deactivate"))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert_eq!(
+        client.webhook(&first, &id).await.unwrap().unwrap().status,
+        "inactive"
+    );
+    let fixed = client
+        .reactivate_webhook(&first, &id, "relay", "http://127.0.0.1:9/new", "s3cret")
+        .await
+        .unwrap();
+    assert_eq!(
+        (fixed.status.as_str(), fixed.target_url.as_str()),
+        ("active", "http://127.0.0.1:9/new")
+    );
+    assert_eq!(
+        client.webhook(&first, "no-such-webhook").await.unwrap(),
+        None,
+        "a webhook Webex no longer has"
+    );
 }

@@ -154,7 +154,14 @@ test("admin: API key shown once and revoked after confirmation; agents; audit lo
   await page.getByRole("button", { name: "Disable new.agent@example.com" }).click();
   await expect(page.getByRole("list", { name: "Agents" }).getByRole("listitem").filter({ hasText: "new.agent@example.com" })).toContainText("disabled");
 
-  await expect(page.getByRole("list", { name: "Integrations" })).toContainText("Webex Connect startConversation webhook");
+  const integrations = page.getByRole("list", { name: "Integrations" });
+  await expect(integrations).toContainText("Webex Connect startConversation webhook");
+  // Which guest app is in use, and that it works (the sandbox's Service App answers).
+  const guests = integrations.getByRole("listitem").filter({ hasText: "Webex guests" });
+  await expect(guests).toContainText("Service App guest management");
+  await expect(guests).toContainText(/works \(the Service App has \d+ guests\)/);
+  await page.getByRole("button", { name: "Check guests' webhooks now" }).click();
+  await expect(integrations.getByRole("listitem").filter({ hasText: "Guests' Webex webhooks" })).toContainText(/\d+ active.*\(checked /);
   await page.getByLabel("Action").fill("api_key.revoke");
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(page.getByRole("list", { name: "Audit entries" })).toContainText("api_key.revoke");

@@ -226,6 +226,18 @@ pub struct Config {
         global = true
     )]
     pub dedup_retention_hours: u64,
+
+    /// Seconds between checks of the guests' Webex webhooks (native relay): an
+    /// inactive one is turned back on, a missing one created again. They are
+    /// also checked at start-up and soon after a Webex delivery we could not accept.
+    #[arg(
+        long,
+        env = "CM_WEBHOOK_CHECK_SECONDS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(10..),
+        global = true
+    )]
+    pub webhook_check_seconds: u64,
     /// Media transfers at once (downloads into the media cache and out of
     /// `/media`); over it `/media` answers 503 with `Retry-After`.
     #[arg(
@@ -315,6 +327,7 @@ impl Config {
             bad_credentials_per_minute: 1000,
             client_ip_header: None,
             dedup_retention_hours: 72,
+            webhook_check_seconds: 900,
             media_max_concurrent: 8,
             fetch_allowed_hosts_webex: Vec::new(),
             fetch_allowed_hosts_connect: Vec::new(),
@@ -332,6 +345,10 @@ impl Config {
                 embedded_app_audience: None,
                 embedded_app_org_ids: Vec::new(),
                 embedded_sdk_url: None,
+                webex_guests: None,
+                service_app_client_id: None,
+                service_app_client_secret: None,
+                service_app_refresh_token: None,
                 guest_issuer_id: None,
                 guest_issuer_secret: None,
                 connect_api_url: None,

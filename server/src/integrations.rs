@@ -39,6 +39,16 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// How customers become Webex guests (`CM_WEBEX_GUESTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum GuestMode {
+    /// Service App guest management (`POST /v1/guests/token`).
+    ServiceApp,
+    /// A Guest Issuer app (`POST /v1/jwt/login` with a signed JWT).
+    GuestIssuer,
+}
+
 /// Settings of the external services. Every `*_SECRET` / `*_KEY` may also be
 /// read from a file named by the same variable with `_FILE` appended.
 #[derive(Debug, Clone, Args)]
@@ -109,6 +119,37 @@ pub struct IntegrationSettings {
     /// (/embedded). Default: the pinned copy this site serves (vendor/webex-embedded-app-sdk).
     #[arg(long, env = "CM_EMBEDDED_SDK_URL", global = true)]
     pub embedded_sdk_url: Option<String>,
+
+    /// How customers become Webex guests: `service_app` (Service App guest management,
+    /// `POST /v1/guests/token`: Webex's way for new installs) or `guest_issuer` (a Guest Issuer
+    /// app: deprecated by Webex, for installs that have one). Unset: `service_app`, unless only
+    /// the Guest Issuer settings are given.
+    #[arg(long, env = "CM_WEBEX_GUESTS", value_enum, global = true)]
+    pub webex_guests: Option<GuestMode>,
+
+    /// Client id of the Webex Service App that manages guests (scopes guest-issuer:write
+    /// and guest-issuer:read, authorized by a full admin in Control Hub).
+    #[arg(long, env = "CM_SERVICE_APP_CLIENT_ID", global = true)]
+    pub service_app_client_id: Option<String>,
+
+    /// Client secret of that Service App.
+    #[arg(
+        long,
+        env = "CM_SERVICE_APP_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub service_app_client_secret: Option<Secret>,
+
+    /// Refresh token of that Service App (the developer portal shows it once a full admin
+    /// authorized the app); its access tokens are fetched and renewed with it.
+    #[arg(
+        long,
+        env = "CM_SERVICE_APP_REFRESH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub service_app_refresh_token: Option<Secret>,
 
     /// Webex Guest Issuer app id (the `iss` of guest JWTs).
     #[arg(long, env = "CM_GUEST_ISSUER_ID", global = true)]
@@ -239,6 +280,27 @@ impl IntegrationSettings {
         Ok(())
     }
 
+    /// How guests are made: `CM_WEBEX_GUESTS`, else a Service App unless
+    /// only the Guest Issuer is configured (an install from before).
+    pub fn guest_mode(&self) -> GuestMode {
+        if let Some(mode) = self.webex_guests {
+            return mode;
+        }
+        let issuer_only = self
+            .guest_issuer_id
+            .as_deref()
+            .is_some_and(|v| !v.trim().is_empty())
+            && self
+                .service_app_client_id
+                .as_deref()
+                .is_none_or(|v| v.trim().is_empty());
+        if issuer_only {
+            GuestMode::GuestIssuer
+        } else {
+            GuestMode::ServiceApp
+        }
+    }
+
     /// The settings the native relay needs that are not set (empty when
     /// the sandbox provides them all).
     pub fn missing_for_native_relay(&self) -> Vec<&'static str> {
@@ -247,11 +309,32 @@ impl IntegrationSettings {
         }
         let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
         let secret = |v: &Option<Secret>| v.as_ref().is_some_and(|v| !v.expose().trim().is_empty());
+        let guests = match self.guest_mode() {
+            GuestMode::ServiceApp => [
+                ("CM_SERVICE_APP_CLIENT_ID", set(&self.service_app_client_id)),
+                (
+                    "CM_SERVICE_APP_CLIENT_SECRET",
+                    secret(&self.service_app_client_secret),
+                ),
+                (
+                    "CM_SERVICE_APP_REFRESH_TOKEN",
+                    secret(&self.service_app_refresh_token),
+                ),
+            ]
+            .to_vec(),
+            GuestMode::GuestIssuer => [
+                ("CM_GUEST_ISSUER_ID", set(&self.guest_issuer_id)),
+                ("CM_GUEST_ISSUER_SECRET", secret(&self.guest_issuer_secret)),
+            ]
+            .to_vec(),
+        };
         [
             ("CM_PUBLIC_URL", set(&self.public_url)),
             ("CM_WEBEX_API_URL", set(&self.webex_api_url)),
-            ("CM_GUEST_ISSUER_ID", set(&self.guest_issuer_id)),
-            ("CM_GUEST_ISSUER_SECRET", secret(&self.guest_issuer_secret)),
+        ]
+        .into_iter()
+        .chain(guests)
+        .chain([
             (
                 "CM_WEBEX_WEBHOOK_SECRET",
                 secret(&self.webex_webhook_secret),
@@ -267,8 +350,7 @@ impl IntegrationSettings {
                 set(&self.connect_whatsapp_app_id),
             ),
             ("CM_CONNECT_SMS_SENDER_ID", set(&self.connect_sms_sender_id)),
-        ]
-        .into_iter()
+        ])
         .filter(|(_, present)| !present)
         .map(|(name, _)| name)
         .collect()
@@ -282,6 +364,8 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_CONNECT_INBOUND_TOKEN",
     "CM_CONNECT_WEBHOOK_SECRET",
     "CM_GUEST_ISSUER_SECRET",
+    "CM_SERVICE_APP_CLIENT_SECRET",
+    "CM_SERVICE_APP_REFRESH_TOKEN",
     "CM_CONNECT_API_KEY",
     "CM_CONNECT_WEBHOOK_KEY",
     "CM_TOKEN_ENCRYPTION_KEY",
@@ -309,6 +393,10 @@ pub struct Integrations {
     pub embedded_app_audience: Option<String>,
     pub embedded_app_org_ids: Vec<String>,
     pub embedded_sdk_url: String,
+    pub guest_mode: GuestMode,
+    pub service_app_client_id: Option<String>,
+    pub service_app_client_secret: Option<Secret>,
+    pub service_app_refresh_token: Option<Secret>,
     pub guest_issuer_id: Option<String>,
     pub guest_issuer_secret: Option<Secret>,
     pub connect_api_url: Option<String>,
@@ -362,6 +450,10 @@ impl Integrations {
                     .embedded_sdk_url
                     .clone()
                     .unwrap_or_else(|| VENDORED_EMBEDDED_SDK_PATH.to_string()),
+                guest_mode: s.guest_mode(),
+                service_app_client_id: s.service_app_client_id.clone(),
+                service_app_client_secret: s.service_app_client_secret.clone(),
+                service_app_refresh_token: s.service_app_refresh_token.clone(),
                 guest_issuer_id: s.guest_issuer_id.clone(),
                 guest_issuer_secret: s.guest_issuer_secret.clone(),
                 connect_api_url: s.connect_api_url.clone(),
@@ -391,6 +483,11 @@ impl Integrations {
             embedded_app_audience: Some("sandbox-embedded-app".into()),
             embedded_app_org_ids: s.embedded_app_org_ids.clone(),
             embedded_sdk_url: format!("{sandbox}/webex/embedded/sdk.js"),
+            // The sandbox has both kinds of guest app; the setting chooses.
+            guest_mode: s.webex_guests.unwrap_or(GuestMode::ServiceApp),
+            service_app_client_id: Some("sandbox-service-app".into()),
+            service_app_client_secret: Some(Secret::new(random_secret(24))),
+            service_app_refresh_token: Some(Secret::new(random_secret(32))),
             guest_issuer_id: Some("sandbox-guest-issuer".into()),
             // Generated unless set (tests check guest JWT signatures).
             guest_issuer_secret: Some(
@@ -469,9 +566,45 @@ mod tests {
         assert!(!cli.s.sandbox);
         assert_eq!(
             cli.s.missing_for_native_relay().len(),
-            10,
+            11,
             "every native relay setting is listed at once"
         );
+        assert!(cli
+            .s
+            .missing_for_native_relay()
+            .contains(&"CM_SERVICE_APP_REFRESH_TOKEN"));
+    }
+
+    #[test]
+    fn new_installs_get_service_app_guests_and_old_ones_keep_their_issuer() {
+        let mode = |args: &[&str]| {
+            let mut all = vec!["x"];
+            all.extend_from_slice(args);
+            Cli::parse_from(all).s.guest_mode()
+        };
+        assert_eq!(mode(&[]), GuestMode::ServiceApp);
+        assert_eq!(
+            mode(&["--guest-issuer-id", "Y2lzY29"]),
+            GuestMode::GuestIssuer,
+            "an install configured before Service Apps keeps working"
+        );
+        assert_eq!(
+            mode(&[
+                "--guest-issuer-id",
+                "Y2lzY29",
+                "--service-app-client-id",
+                "C1"
+            ]),
+            GuestMode::ServiceApp
+        );
+        assert_eq!(
+            mode(&["--webex-guests", "guest_issuer"]),
+            GuestMode::GuestIssuer
+        );
+        let issuer = Cli::parse_from(["x", "--webex-guests", "guest_issuer"]).s;
+        let missing = issuer.missing_for_native_relay();
+        assert!(missing.contains(&"CM_GUEST_ISSUER_SECRET"));
+        assert!(!missing.contains(&"CM_SERVICE_APP_CLIENT_ID"));
     }
 
     #[test]

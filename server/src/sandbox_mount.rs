@@ -61,6 +61,9 @@ pub async fn router(i: &Integrations, store: &Store) -> anyhow::Result<Router> {
             .as_ref()
             .map(|s| s.expose().to_string()),
         agents,
+        service_app_client_id: i.service_app_client_id.clone().unwrap_or_default(),
+        service_app_client_secret: secret(&i.service_app_client_secret),
+        service_app_refresh_token: secret(&i.service_app_refresh_token),
     };
     Ok(Router::new().nest_service("/sandbox", sandbox::router(config)))
 }

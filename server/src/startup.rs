@@ -48,6 +48,8 @@ pub struct Application {
     relay: Option<domain::relay::Relay>,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
+    /// How often the guests' webhooks are checked.
+    webhook_check: Duration,
     listener: TcpListener,
     router: Router,
     store: Store,
@@ -167,6 +169,7 @@ impl Application {
         let headers =
             crate::headers::HeaderPolicy::new(&config.frame_ancestors, &integrations.public_url);
         let dedup_retention = Duration::from_secs(config.dedup_retention_hours * 3600);
+        let webhook_check = Duration::from_secs(config.webhook_check_seconds);
         let state = AppState {
             headers,
             throttles: throttles.clone(),
@@ -195,6 +198,7 @@ impl Application {
             relay: state.relay.clone(),
             throttles,
             dedup_retention,
+            webhook_check,
             listener,
             router: app_router,
             store,
@@ -221,6 +225,10 @@ impl Application {
             .relay
             .clone()
             .map(|relay| tokio::spawn(async move { relay.work(stop_rx).await }));
+        let webhook_watch = self.relay.clone().map(|relay| {
+            let (every, stop) = (self.webhook_check, stop_worker.subscribe());
+            tokio::spawn(async move { relay.watch_webhooks(every, stop).await })
+        });
         let maintenance = tokio::spawn(maintain(
             self.store.clone(),
             self.throttles.clone(),
@@ -246,6 +254,9 @@ impl Application {
         // in the outbox for the next start.
         let _ = stop_worker.send(true);
         maintenance.abort();
+        if let Some(watch) = webhook_watch {
+            watch.abort();
+        }
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
         }
@@ -311,6 +322,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
         ),
         sandbox: i.sandbox,
         relay: state.relay.clone(),
+        guests: state.guests.clone(),
         // Our own files, and customers' media hosts (https only).
         link_origins: std::iter::once(i.public_url.clone())
             .chain(i.connect_api_url.iter().cloned())

@@ -48,8 +48,9 @@ pub fn build_relay(
     let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is not set"));
     let secret =
         |v: &Option<crate::integrations::Secret>| v.as_ref().map(|s| s.expose().to_string());
-    let guests = guests
-        .ok_or("CM_WEBEX_API_URL, CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET are needed")?;
+    let guests = guests.ok_or(
+        "CM_WEBEX_API_URL and the guest app's settings (CM_SERVICE_APP_*, or CM_GUEST_ISSUER_* with CM_WEBEX_GUESTS=guest_issuer) are needed",
+    )?;
     let media = media.ok_or("CM_WEBEX_API_URL is not set")?;
     let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
     let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
@@ -95,6 +96,8 @@ pub fn build_relay(
                 }
             }),
             connect_webhook_secret: secret(&i.connect_webhook_secret),
+            // An hour short of the dedup retention (at least 2 hours).
+            catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
         },
     ))
 }
@@ -162,7 +165,13 @@ async fn webex(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let signature = headers
         .get("x-spark-signature")
         .and_then(|v| v.to_str().ok());
-    answer(relay.accept_webex(&body, signature).await)
+    let result = relay.accept_webex(&body, signature).await;
+    // Webex counts the failures and turns the webhook off after a few:
+    // check the guests' webhooks once we can store again.
+    if matches!(result, Err(AcceptError::Storage(_))) {
+        relay.check_webhooks_soon();
+    }
+    answer(result)
 }
 
 #[derive(Deserialize)]

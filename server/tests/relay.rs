@@ -378,3 +378,207 @@ async fn whatsapp_locations_contacts_replies_reactions_and_unknown_kinds_reach_t
     })
     .await;
 }
+
+/// The sandbox's Webex API calls of one method and path suffix.
+async fn api_calls(app: &common::TestApp, method: &str, path_ends: &str) -> usize {
+    let calls: Value = app
+        .client
+        .get(app.url("/sandbox/control/calls?kind=api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    calls["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == method && c["path"].as_str().unwrap_or("").ends_with(path_ends))
+        .count()
+}
+
+/// Every webhook the sandbox's Webex has, as its control API lists them.
+async fn webex_webhooks(app: &common::TestApp) -> Vec<Value> {
+    let all: Value = app
+        .client
+        .get(app.url("/sandbox/control/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all["items"].as_array().expect("a list").clone()
+}
+
+#[tokio::test]
+async fn guests_come_from_the_service_app_and_a_refused_token_logs_the_guest_in_again() {
+    let app = native_app().await;
+    let number = "447700900301";
+    let (token, room) = start_conversation(&app, "Mr Service", number, "sms").await;
+    assert!(api_calls(&app, "POST", "/guests/token").await >= 1);
+    assert_eq!(
+        api_calls(&app, "POST", "/jwt/login").await,
+        0,
+        "a new install makes guests with its Service App"
+    );
+    agent_writes(&app, &token, &room, "First reply").await;
+    eventually("the first reply reaches the phone", || async {
+        phone_received(&app, "sms", number)
+            .await
+            .contains(&"First reply".to_string())
+    })
+    .await;
+    let logins = api_calls(&app, "POST", "/guests/token").await;
+
+    // Webex stops accepting the guest's cached token.
+    let r = app
+        .client
+        .post(app.url("/sandbox/control/guest-tokens/revoke"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_writes(&app, &token, &room, "Second reply").await;
+    eventually("the second reply reaches the phone", || async {
+        phone_received(&app, "sms", number)
+            .await
+            .contains(&"Second reply".to_string())
+    })
+    .await;
+    assert_eq!(
+        api_calls(&app, "POST", "/guests/token").await,
+        logins + 1,
+        "the refused token was dropped and the guest logged in once more"
+    );
+}
+
+#[tokio::test]
+async fn installs_with_a_guest_issuer_keep_working() {
+    let app = native_app_with(|c| {
+        c.integrations.webex_guests = Some(server::integrations::GuestMode::GuestIssuer)
+    })
+    .await;
+    let number = "447700900302";
+    let (token, room) = start_conversation(&app, "Mr Issuer", number, "sms").await;
+    agent_writes(&app, &token, &room, "Hello from the issuer").await;
+    eventually("the reply reaches the phone", || async {
+        phone_received(&app, "sms", number)
+            .await
+            .contains(&"Hello from the issuer".to_string())
+    })
+    .await;
+    assert!(api_calls(&app, "POST", "/jwt/login").await >= 1);
+    assert_eq!(api_calls(&app, "POST", "/guests/token").await, 0);
+    let admin = admin_browser(&app).await;
+    let (_, status) = admin.read("admin/integrations", &[]).await;
+    assert!(
+        status.to_string().contains("Guest Issuer"),
+        "the admin page says which guest app is in use: {status}"
+    );
+}
+
+async fn admin_browser(app: &common::TestApp) -> common::Browser<'_> {
+    common::add_agent(app, "ops@example.com", domain::model::Role::Admin).await;
+    sign_in(app, "ops@example.com").await
+}
+
+#[tokio::test]
+async fn webhooks_webex_turned_off_are_turned_back_on_and_missing_ones_created_again() {
+    let app = native_app().await;
+    let number = "447700900303";
+    let (token, room) = start_conversation(&app, "Mr Hook", number, "sms").await;
+    agent_writes(&app, &token, &room, "Before the outage").await;
+    eventually("the first reply reaches the phone", || async {
+        phone_received(&app, "sms", number)
+            .await
+            .contains(&"Before the outage".to_string())
+    })
+    .await;
+    let hooks = webex_webhooks(&app).await;
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    let hook_id = hooks[0]["id"].as_str().unwrap().to_string();
+
+    // Webex gives up on the webhook (as after repeated failed deliveries):
+    // the agent's words no longer reach the relay.
+    let r = app
+        .client
+        .post(app.url(&format!("/sandbox/control/webhooks/{hook_id}/deactivate")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_writes(&app, &token, &room, "Lost while off").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!phone_received(&app, "sms", number)
+        .await
+        .contains(&"Lost while off".to_string()));
+
+    let admin = admin_browser(&app).await;
+    let (status, body) = admin.call("admin/webhooks/check", &[]).await;
+    assert!(status.is_success(), "{body}");
+    let hooks = webex_webhooks(&app).await;
+    assert_eq!(hooks[0]["status"], "active", "{hooks:?}");
+    let (_, report) = admin.read("admin/integrations", &[]).await;
+    assert!(report.to_string().contains("1 turned back on"), "{report}");
+    eventually(
+        "what the agent wrote while it was off reaches the phone",
+        || async {
+            phone_received(&app, "sms", number)
+                .await
+                .contains(&"Lost while off".to_string())
+        },
+    )
+    .await;
+    agent_writes(&app, &token, &room, "Back on").await;
+    eventually("the reply after the fix reaches the phone", || async {
+        phone_received(&app, "sms", number)
+            .await
+            .contains(&"Back on".to_string())
+    })
+    .await;
+
+    // The webhook is deleted: the next check creates it again.
+    let (_, guest) = app
+        .post(
+            "/api/v1/guests/token",
+            json!({ "channel": "sms", "channelId": number, "exchange": true }),
+        )
+        .await;
+    let guest_token = guest["accessToken"].as_str().expect("a guest token");
+    let r = app
+        .client
+        .delete(app.url(&format!("/sandbox/webex/v1/webhooks/{hook_id}")))
+        .bearer_auth(guest_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, _) = admin.call("admin/webhooks/check", &[]).await;
+    assert!(status.is_success());
+    let hooks = webex_webhooks(&app).await;
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_ne!(hooks[0]["id"], hook_id.as_str(), "a new webhook");
+    let (_, report) = admin.read("admin/integrations", &[]).await;
+    assert!(report.to_string().contains("1 created again"), "{report}");
+    agent_writes(&app, &token, &room, "Through the new webhook").await;
+    eventually(
+        "the reply through the new webhook reaches the phone",
+        || async {
+            phone_received(&app, "sms", number)
+                .await
+                .contains(&"Through the new webhook".to_string())
+        },
+    )
+    .await;
+    let received = phone_received(&app, "sms", number).await;
+    for text in ["Before the outage", "Lost while off", "Back on"] {
+        assert_eq!(
+            received.iter().filter(|t| *t == text).count(),
+            1,
+            "looking through the space again sends nothing twice: {received:?}"
+        );
+    }
+}

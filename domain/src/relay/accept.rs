@@ -9,6 +9,7 @@ use super::inbound::{parse_inbound, parse_receipt, ParseError};
 use super::{conversation_key, Relay};
 use crate::connect::hub_signature_valid;
 use crate::error::DomainError;
+use crate::model::Session;
 use crate::store::{Acceptance, NewJob};
 use crate::webex::signature_valid;
 
@@ -71,15 +72,7 @@ impl Relay {
             }
             None => (Vec::new(), Accepted::Ignored("no session for this guest")),
             Some(session) => (
-                vec![NewJob {
-                    kind: "webex_to_customer".into(),
-                    ordering_key: conversation_key(
-                        session.customer_channel,
-                        &session.customer_channel_id,
-                    ),
-                    idempotency_key: format!("webex:{}", envelope.data.id),
-                    payload: json!({ "sessionId": session.id, "messageId": envelope.data.id }),
-                }],
+                vec![webex_to_customer_job(&session, &envelope.data.id)],
                 Accepted::Queued,
             ),
         };
@@ -220,6 +213,26 @@ impl Relay {
 
     /// Writes an accepted event (group-committed with others arriving at the
     /// same time) and wakes the worker when it queued work.
+    /// Accepts an agent's message found in the space rather than delivered
+    /// by the webhook (see `webhook_health`): deduplicated against the
+    /// webhook's deliveries by the message id, as a redelivery would be.
+    pub(super) async fn accept_missed(
+        &self,
+        session: &Session,
+        message_id: &str,
+    ) -> Result<Accepted, AcceptError> {
+        self.intake(
+            Acceptance {
+                provider: "webex",
+                event_id: message_id.to_string(),
+                touch_session: None,
+                jobs: vec![webex_to_customer_job(session, message_id)],
+            },
+            Accepted::Queued,
+        )
+        .await
+    }
+
     async fn intake(
         &self,
         acceptance: Acceptance,
@@ -232,5 +245,15 @@ impl Relay {
             self.inner.wake.notify_one();
         }
         Ok(outcome)
+    }
+}
+
+/// The agent's Webex message, to the customer (Webex Message Handler).
+fn webex_to_customer_job(session: &Session, message_id: &str) -> NewJob {
+    NewJob {
+        kind: "webex_to_customer".into(),
+        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
+        idempotency_key: format!("webex:{message_id}"),
+        payload: json!({ "sessionId": session.id, "messageId": message_id }),
     }
 }

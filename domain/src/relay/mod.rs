@@ -18,8 +18,10 @@ pub mod dialogue;
 pub mod inbound;
 mod to_agent;
 mod to_customer;
+mod webhook_health;
 
 pub use accept::{AcceptError, Accepted};
+pub use webhook_health::WebhookReport;
 
 use serde_json::json;
 use std::sync::Arc;
@@ -57,6 +59,9 @@ pub struct RelaySettings {
     /// Connect's outbound webhook hub secret: when set, customers' messages
     /// must carry a valid `x-hub-signature`.
     pub connect_webhook_secret: Option<String>,
+    /// How far back an agent's messages that a webhook missed are looked
+    /// for: shorter than the dedup retention, so the ones relayed are known.
+    pub catch_up_window: Duration,
 }
 
 /// The services the relay calls.
@@ -86,6 +91,9 @@ struct Inner {
     policy: RetryPolicy,
     intake: Intake,
     wake: Notify,
+    /// The last round of webhook checks, and a request for the next one.
+    webhook_report: std::sync::Mutex<WebhookReport>,
+    check_webhooks: Notify,
 }
 
 /// WhatsApp allows free-form messages this long after the customer's last one.
@@ -118,6 +126,8 @@ impl Relay {
                 settings,
                 policy: RetryPolicy::default(),
                 wake: Notify::new(),
+                webhook_report: Default::default(),
+                check_webhooks: Notify::new(),
             }),
         }
     }
@@ -218,8 +228,32 @@ impl Relay {
         }
     }
 
+    /// Runs a job; when Webex refused the guest's token (401), the token is
+    /// dropped and the job runs once more with a new login before it fails.
     async fn run(&self, job: &Job) -> Outcome {
-        let result = match job.kind.as_str() {
+        let mut result = self.run_once(job).await;
+        if let Err(Failure::TokenRefused(error)) = &result {
+            match self.store().session(payload_str(job, "sessionId")).await {
+                Ok(session) => {
+                    tracing::info!(kind = %job.kind, error = %error, "Webex refused the guest's token; logging the guest in again");
+                    self.inner
+                        .guests
+                        .forget(session.customer_channel, &session.customer_channel_id)
+                        .await;
+                    result = self.run_once(job).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "a refused token's session is unknown"),
+            }
+        }
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(Failure::Retry(error, retry_after)) => Outcome::Retry { error, retry_after },
+            Err(Failure::Fatal(error) | Failure::TokenRefused(error)) => Outcome::Fatal { error },
+        }
+    }
+
+    async fn run_once(&self, job: &Job) -> Result<(), Failure> {
+        match job.kind.as_str() {
             "provision" => self.provision(job).await,
             "customer_message" => self.customer_message(job).await,
             "post_to_agent" => self.post_to_agent(job).await,
@@ -227,11 +261,6 @@ impl Relay {
             "send_to_customer" => self.send_to_customer(job).await,
             "receipt" => self.receipt(job).await,
             other => Err(Failure::Fatal(format!("unknown job kind {other}"))),
-        };
-        match result {
-            Ok(()) => Outcome::Done,
-            Err(Failure::Retry(error, retry_after)) => Outcome::Retry { error, retry_after },
-            Err(Failure::Fatal(error)) => Outcome::Fatal { error },
         }
     }
 
@@ -361,6 +390,8 @@ fn notice_job(session: &Session, key: String, to: Option<&str>, text: &str) -> N
 enum Failure {
     Retry(String, Option<Duration>),
     Fatal(String),
+    /// Webex answered 401 to the guest's token (revoked or expired early).
+    TokenRefused(String),
 }
 
 impl From<WebexError> for Failure {
@@ -370,6 +401,10 @@ impl From<WebexError> for Failure {
                 message,
                 retry_after,
             } => Failure::Retry(format!("Webex: {message}"), retry_after),
+            WebexError::Refused {
+                status: 401,
+                message,
+            } => Failure::TokenRefused(format!("Webex refused the guest's token: {message}")),
             WebexError::Refused { status, message } => {
                 Failure::Fatal(format!("Webex refused (HTTP {status}): {message}"))
             }

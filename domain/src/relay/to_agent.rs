@@ -495,7 +495,9 @@ impl Relay {
             Err(e) => {
                 let failure = Failure::from(e.clone());
                 match &failure {
-                    Failure::Fatal(why) => {
+                    // A refused token is retried once at once (see
+                    // `Relay::run`), which sets the row again.
+                    Failure::Fatal(why) | Failure::TokenRefused(why) => {
                         self.store()
                             .set_message_status(row, "failed", None, Some(("webex", why)))
                             .await?

@@ -40,13 +40,18 @@ impl Relay {
         let me = self.inner.webex.me(&token).await?;
         let state = self.store().relay_state(&session.id).await?;
         let webhook_id = match state.webhook_id {
-            Some(id) if state.guest_id.as_deref() == Some(me.id.as_str()) => Some(id),
+            // The guest's webhook exists: make sure it still fires (Webex
+            // may have turned it off; the check turns it back on).
+            Some(id) if state.guest_id.as_deref() == Some(me.id.as_str()) => {
+                self.check_webhook(&session, &id).await?;
+                None
+            }
             _ => Some(
                 self.inner
                     .webex
                     .create_message_webhook(
                         &token,
-                        "Contact Manager relay",
+                        super::webhook_health::WEBHOOK_NAME,
                         &self.inner.settings.webhook_url,
                         &self.inner.settings.webhook_secret,
                     )

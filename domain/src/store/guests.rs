@@ -63,4 +63,13 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Forgets a guest's cached token (Webex refused it).
+    pub async fn forget_guest_token(&self, subject: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM guest_tokens WHERE subject = $1")
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

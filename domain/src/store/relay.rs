@@ -327,6 +327,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records a guest's new webhook (the old one was gone).
+    pub async fn set_webhook(&self, session_id: &str, webhook_id: &str) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET webex_webhook_id = $1 WHERE id = $2")
+            .bind(webhook_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn message_status(&self, id: &str) -> Result<Option<String>, DomainError> {
         let row = sqlx::query("SELECT status FROM messages WHERE id = $1")
             .bind(id)

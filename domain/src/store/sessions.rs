@@ -261,6 +261,21 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
+    /// Active sessions whose guest has a Webex webhook, with its id (what
+    /// the webhook health check looks at).
+    pub async fn sessions_with_webhooks(&self) -> Result<Vec<(Session, String)>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, webex_webhook_id FROM sessions
+              WHERE status = 'active' AND webex_webhook_id IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((session_from_row(row)?, row.try_get("webex_webhook_id")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
     pub async fn session(&self, id: &str) -> Result<Session, DomainError> {
         let mut conn = self.pool.acquire().await?;
         load_session(&mut conn, id)

@@ -205,14 +205,14 @@ impl ApiError {
                 message,
                 retry_after,
             }) => unavailable(format!("Webex is unavailable: {message}"), retry_after),
-            // Webex refusing our own guest JWT is a configuration problem here.
+            // Webex refusing our own guest login is a configuration problem here.
             ApiError::Guest(e @ WebexError::Refused { .. }) => {
-                tracing::warn!(error = %e, "Webex refused a guest JWT");
+                tracing::warn!(error = %e, "Webex refused a guest login");
                 (
                     StatusCode::BAD_GATEWAY,
                     ErrorBody::new(
                         "webex_refused",
-                        format!("{e}; check CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET"),
+                        format!("{e}; check the guest app's settings (CM_WEBEX_GUESTS, CM_SERVICE_APP_* or CM_GUEST_ISSUER_*)"),
                     ),
                 )
             }

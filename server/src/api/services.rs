@@ -13,29 +13,51 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Services};
 use crate::config::Config;
-use crate::integrations::Integrations;
+use crate::integrations::{GuestMode, Integrations};
 use crate::startup::AppState;
 use domain::fetch::{FetchRules, Fetcher};
-use domain::guests::GuestAuth;
+use domain::guests::{GuestAuth, GuestProvider, ServiceApp};
 use domain::media::{MediaCache, MediaSettings};
 use domain::store::{format_ms, Store};
 use domain::token_cipher::TokenCipher;
-use domain::webex::{GuestIssuer, WebexClient};
+use domain::webex::{guest_subject, GuestIssuer, WebexClient};
 use domain::{Channel, FieldError};
 
-/// The guest token service, when `CM_WEBEX_API_URL`, `CM_GUEST_ISSUER_ID`
-/// and `CM_GUEST_ISSUER_SECRET` are set (`Ok(None)` when any is missing; an
-/// error when the secret is unusable).
+/// Guest logins (the REST service and the native relay), when
+/// `CM_WEBEX_API_URL` and the settings of the chosen guest app
+/// (`CM_WEBEX_GUESTS`) are set: `Ok(None)` when any is missing, an error
+/// when one is unusable.
 pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestAuth>, String> {
-    let (Some(api), Some(id), Some(secret)) = (
-        i.webex_api_url.as_deref(),
-        i.guest_issuer_id.as_deref(),
-        i.guest_issuer_secret.as_ref(),
-    ) else {
+    let Some(api) = i.webex_api_url.as_deref() else {
         return Ok(None);
     };
-    let issuer = GuestIssuer::new(id, secret.expose())
-        .map_err(|e| format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"))?;
+    let provider = match i.guest_mode {
+        GuestMode::ServiceApp => {
+            let (Some(id), Some(secret), Some(refresh)) = (
+                i.service_app_client_id.as_deref(),
+                i.service_app_client_secret.as_ref(),
+                i.service_app_refresh_token.as_ref(),
+            ) else {
+                return Ok(None);
+            };
+            GuestProvider::ServiceApp(
+                ServiceApp::new(id, secret.expose(), refresh.expose())
+                    .map_err(|e| format!("CM_SERVICE_APP_*: {e}"))?,
+            )
+        }
+        GuestMode::GuestIssuer => {
+            let (Some(id), Some(secret)) =
+                (i.guest_issuer_id.as_deref(), i.guest_issuer_secret.as_ref())
+            else {
+                return Ok(None);
+            };
+            tracing::warn!("guests come from a Guest Issuer app, which Webex has deprecated: move to a Service App (CM_WEBEX_GUESTS=service_app, README: Webex setup)");
+            GuestProvider::GuestIssuer(
+                GuestIssuer::new(id, secret.expose())
+                    .map_err(|e| format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"))?,
+            )
+        }
+    };
     let cipher = match i.token_encryption_key.as_ref() {
         Some(key) => Some(
             TokenCipher::from_base64(key.expose())
@@ -51,7 +73,7 @@ pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestA
     Ok(Some(GuestAuth::new(
         store.clone(),
         WebexClient::new(api, Duration::from_secs(10)),
-        issuer,
+        provider,
         cipher,
     )))
 }
@@ -97,22 +119,27 @@ pub struct GuestTokenRequest {
     #[schema(example = "Mr Doe")]
     pub name: Option<String>,
     /// Also exchange the JWT for an access token (cached: repeated calls
-    /// reuse it while more than 5 minutes of it remain).
+    /// reuse it while more than 5 minutes of it remain). With Service App
+    /// guests there is no JWT and the access token is always returned.
     #[serde(default)]
     pub exchange: bool,
 }
 
-/// A guest JWT, and the access token when `exchange` was asked for.
+/// A guest's JWT (Guest Issuer guests), and the access token when
+/// `exchange` was asked for or guests come from a Service App.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestToken {
-    /// `{channel}_{channelId}` without `+`: the JWT's `sub`.
+    /// `{channel}_{channelId}` without `+`: the guest's subject (the JWT's `sub`).
     #[schema(example = "whatsapp_447700900123")]
     pub subject: String,
-    /// Guest Issuer JWT (HS256; `sub`, `name`, `iss`, `exp`), for `POST /v1/jwt/login`.
-    pub jwt: String,
-    pub jwt_expires_at: String,
-    /// Webex access token of the guest (with `exchange: true`).
+    /// Guest Issuer JWT (HS256; `sub`, `name`, `iss`, `exp`), for `POST /v1/jwt/login`
+    /// (only with `CM_WEBEX_GUESTS=guest_issuer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_expires_at: Option<String>,
+    /// Webex access token of the guest (with `exchange: true`, or Service App guests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,12 +148,15 @@ pub struct GuestToken {
 
 const NAME_MAX: usize = 200;
 
-/// Get a guest JWT for a customer on a channel, optionally exchanged for a
-/// Webex access token (seed "Webex Guest Auth").
+/// Get a customer's Webex guest access token (and, with a Guest Issuer, the
+/// guest JWT) for a channel (seed "Webex Guest Auth").
 ///
-/// The same channel and id are always the same Webex guest. Access tokens
-/// are cached per guest and reused while more than 5 minutes of them remain,
-/// so repeated calls do not log in again.
+/// The same channel and id are always the same Webex guest. With Service
+/// App guests (`CM_WEBEX_GUESTS=service_app`, the default) the access token
+/// is always returned and there is no JWT; with a Guest Issuer the JWT is
+/// returned, and exchanged for an access token when `exchange` is true.
+/// Access tokens are cached per guest and reused while more than 5 minutes
+/// of them remain, so repeated calls do not log in again.
 #[utoipa::path(post, path = "/guests/token", tag = "services", request_body = GuestTokenRequest,
     responses(
         (status = 200, description = "The guest's JWT (and access token)", body = GuestToken),
@@ -134,7 +164,7 @@ const NAME_MAX: usize = 200;
         (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
         (status = 403, description = "The API key lacks the `services` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
-        (status = 502, description = "Webex refused the guest JWT (`webex_refused`: check the Guest Issuer settings)", body = ErrorBody),
+        (status = 502, description = "Webex refused the guest login (`webex_refused`: check the Service App or Guest Issuer settings)", body = ErrorBody),
         (status = 503, description = "Not configured (`not_configured`) or Webex unavailable (`webex_unavailable`, with `Retry-After` when known)", body = ErrorBody),
     ))]
 pub async fn guest_token(
@@ -166,19 +196,19 @@ pub async fn guest_token(
     }
     let guests = state.guests.as_ref().ok_or_else(|| {
         ApiError::NotConfigured(
-            "guest tokens need CM_WEBEX_API_URL, CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET"
+            "guest tokens need CM_WEBEX_API_URL and the guest app's settings (README: Webex setup)"
                 .into(),
         )
     })?;
     let jwt = guests.jwt(channel, &channel_id, name);
     let mut answer = GuestToken {
-        subject: jwt.subject,
-        jwt: jwt.jwt,
-        jwt_expires_at: format_ms(jwt.expires_at_ms),
+        subject: guest_subject(channel, &channel_id),
+        jwt_expires_at: jwt.as_ref().map(|j| format_ms(j.expires_at_ms)),
+        jwt: jwt.map(|j| j.jwt),
         access_token: None,
         access_token_expires_at: None,
     };
-    if body.exchange {
+    if body.exchange || answer.jwt.is_none() {
         let token = guests
             .access_token(channel, &channel_id, name)
             .await
