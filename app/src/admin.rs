@@ -292,7 +292,7 @@ pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
         let relay = deps().relay.ok_or_else(|| {
             UiError::field("relay", "the native relay is off (CM_RELAY_MODE=connect)")
         })?;
-        relay.check_webhooks().await;
+        relay.check_webhooks(true).await;
         Ok(())
     }
     .await;

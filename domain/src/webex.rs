@@ -145,7 +145,7 @@ impl WebexClient {
         #[serde(rename_all = "camelCase")]
         struct Login {
             token: String,
-            expires_in: i64,
+            expires_in: f64,
         }
         let response = self
             .http
@@ -156,7 +156,7 @@ impl WebexClient {
         let login: Login = read(response).await?;
         Ok(AccessToken {
             token: login.token,
-            expires_at_ms: now_ms + login.expires_in * 1000,
+            expires_at_ms: now_ms + seconds_ms(login.expires_in),
         })
     }
 
@@ -370,7 +370,7 @@ impl WebexClient {
         #[derive(Deserialize)]
         struct Answer {
             access_token: String,
-            expires_in: i64,
+            expires_in: f64,
             #[serde(default)]
             refresh_token: Option<String>,
         }
@@ -389,7 +389,7 @@ impl WebexClient {
         Ok(AppTokens {
             access: AccessToken {
                 token: answer.access_token,
-                expires_at_ms: now_ms + answer.expires_in * 1000,
+                expires_at_ms: now_ms + seconds_ms(answer.expires_in),
             },
             refresh_token: answer.refresh_token.filter(|r| !r.is_empty()),
         })
@@ -408,7 +408,7 @@ impl WebexClient {
         #[serde(rename_all = "camelCase")]
         struct Guest {
             access_token: String,
-            expires_in: i64,
+            expires_in: f64,
         }
         let response = self
             .http
@@ -420,7 +420,7 @@ impl WebexClient {
         let guest: Guest = read(response).await?;
         Ok(AccessToken {
             token: guest.access_token,
-            expires_at_ms: now_ms + guest.expires_in * 1000,
+            expires_at_ms: now_ms + seconds_ms(guest.expires_in),
         })
     }
 
@@ -640,6 +640,12 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// A lifetime in seconds as milliseconds. Webex types these as `number`,
+/// so a fraction is read too.
+fn seconds_ms(seconds: f64) -> i64 {
+    (seconds * 1000.0) as i64
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {

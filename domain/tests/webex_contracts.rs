@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use domain::connect::ConnectMessaging;
 use domain::fetch::{FetchLimits, FetchRules, Fetcher};
-use domain::guests::GuestAuth;
+use domain::guests::{GuestAuth, GuestProvider};
 use domain::media::{MediaCache, MediaSettings};
 use domain::relay::{AcceptError, Accepted, Relay, RelayClients, RelaySettings};
 use domain::store::{Rules, Store};
@@ -102,6 +102,10 @@ async fn fake(
         ("GET", "/v1/messages") => "messages-list.json",
         ("GET", p) if p.starts_with("/v1/messages/") => "message.json",
         ("POST", "/v1/webhooks") => "webhook-created.json",
+        ("GET" | "PUT", p) if p.starts_with("/v1/webhooks/") => "webhook.json",
+        ("POST", "/v1/guests/token") => "guests-token.json",
+        ("GET", "/v1/guests/count") => "guests-count.txt",
+        ("POST", "/v1/access_token") => "access-token-refresh.json",
         _ => return (StatusCode::NOT_FOUND, fixture("error.json")).into_response(),
     };
     (
@@ -382,40 +386,57 @@ async fn the_message_webhook_is_created_with_the_required_fields_and_a_secret() 
     assert_eq!(body["secret"], "s3cret");
 }
 
-/// `GET /v1/webhooks/{id}`: no product type yet (a colleague adds one).
-#[test]
-fn a_webhook_object_says_whether_webex_deactivated_it() {
-    let hook = json("webhook.json");
-    for field in [
-        "id",
-        "name",
-        "targetUrl",
-        "resource",
-        "event",
-        "secret",
-        "created",
-    ] {
-        string(&hook, field);
-    }
-    assert_eq!(string(&hook, "status"), "inactive");
+/// `GET /v1/webhooks/{id}` through the product's client: the documented
+/// example is a webhook Webex deactivated.
+#[tokio::test]
+async fn a_webhook_object_says_whether_webex_deactivated_it() {
+    let (client, log) = fake_webex().await;
+    let hook = client
+        .webhook(
+            &token(),
+            "Y2lzY29zcGFyazovL3VzL1dFQkhPT0svOTZhYmMyYWEtM2RjYy0xMWU1LWExNTItZmUzNDgxOWNkYzlh",
+        )
+        .await
+        .unwrap()
+        .expect("the documented webhook");
+    assert_eq!(hook.status, "inactive");
+    assert!(hook.target_url.starts_with("https://"));
+    assert_eq!(last(&log).method, Method::GET);
     let created = json("webhook-created.json");
     assert_eq!(string(&created, "status"), "active");
-    for status in [string(&hook, "status"), string(&created, "status")] {
-        assert!(["active", "inactive"].contains(&status), "{status}");
-    }
 }
 
-/// `PUT /v1/webhooks/{id}`: name and targetUrl are required; status may only
-/// be set to active (to re-enable a webhook Webex disabled).
-#[test]
-fn a_webhook_update_names_the_required_fields_and_reactivates() {
-    let update = json("webhook-update-request.json");
-    assert_eq!(string(&update, "name"), "My Awesome Webhook");
-    assert!(string(&update, "targetUrl").starts_with("https://"));
-    assert_eq!(string(&update, "status"), "active");
+/// `PUT /v1/webhooks/{id}` through the product's client: name and targetUrl
+/// are required; status may only be set to active (to re-enable a webhook
+/// Webex disabled).
+#[tokio::test]
+async fn a_webhook_update_names_the_required_fields_and_reactivates() {
+    let documented = json("webhook-update-request.json");
+    let (client, log) = fake_webex().await;
+    client
+        .reactivate_webhook(
+            &token(),
+            "hook-1",
+            "relay",
+            "https://cm.example.com/webhooks/webex",
+            "s3cret",
+        )
+        .await
+        .unwrap();
+    let seen = last(&log);
+    assert_eq!(
+        (seen.method, seen.path.as_str()),
+        (Method::PUT, "/v1/webhooks/hook-1")
+    );
+    let sent: Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(sent["status"], documented["status"]);
     let updatable = ["name", "targetUrl", "secret", "status", "ownedBy"];
-    for key in keys(&update) {
+    for key in keys(&sent) {
         assert!(updatable.contains(&key), "{key} is not updatable");
+    }
+    for required in ["name", "targetUrl"] {
+        assert!(keys(&documented).contains(&required));
+        assert!(!string(&sent, required).is_empty(), "{required}");
     }
 }
 
@@ -487,7 +508,12 @@ async fn relay() -> (Relay, std::path::PathBuf) {
     let relay = Relay::new(
         store.clone(),
         RelayClients {
-            guests: GuestAuth::new(store.clone(), webex.clone(), issuer, None),
+            guests: GuestAuth::new(
+                store.clone(),
+                webex.clone(),
+                GuestProvider::GuestIssuer(issuer),
+                None,
+            ),
             connect: ConnectMessaging::new(nowhere, "key", "", "", None, Duration::from_secs(1)),
             media: MediaCache::new(
                 store,
@@ -504,6 +530,7 @@ async fn relay() -> (Relay, std::path::PathBuf) {
             attachment_text: "(file)".into(),
             whatsapp_template: None,
             connect_webhook_secret: None,
+            catch_up_window: Duration::from_secs(3600),
         },
     );
     (relay, path)
@@ -622,38 +649,67 @@ async fn error_answers_keep_webex_message_and_honour_retry_after() {
 }
 
 // ---------------------------------------------------------------------------
-// Being added by a colleague (no product type yet): the documented shapes.
+// Service App guests and the refresh grant, through the product's client.
 
 /// `POST /v1/guests/token` with a Service App token.
-#[test]
-fn a_service_app_guest_token_answer_has_the_documented_fields() {
-    let request = json("guests-token-request.json");
-    let mut fields = keys(&request);
+#[tokio::test]
+async fn a_service_app_guest_token_answer_has_the_documented_fields() {
+    let (client, log) = fake_webex().await;
+    let now = 1_000_000;
+    let guest = client
+        .guest_token(&token(), "PersonNo#1", "Person of Interest", now)
+        .await
+        .unwrap();
+    let documented = json("guests-token.json");
+    assert_eq!(guest.token, string(&documented, "accessToken"));
+    assert_eq!(guest.expires_at_ms, now + 64_799 * 1000);
+    let seen = last(&log);
+    assert_eq!(
+        seen.authorization.as_deref(),
+        Some("Bearer guest-access-token")
+    );
+    let sent: Value = serde_json::from_slice(&seen.body).unwrap();
+    let mut fields = keys(&sent);
     fields.sort();
-    assert_eq!(fields, ["displayName", "subject"]);
-
-    let guest = json("guests-token.json");
-    for field in ["id", "subject", "displayName", "email", "accessToken"] {
-        assert!(!string(&guest, field).is_empty(), "{field}");
-    }
-    assert!(string(&guest, "email").ends_with("@appid.ciscospark.com"));
-    assert_eq!(seconds(&guest, "expiresIn"), 64_799);
+    let request = json("guests-token-request.json");
+    let mut documented_fields = keys(&request);
+    documented_fields.sort();
+    assert_eq!(fields, documented_fields);
+    assert!(string(&documented, "email").ends_with("@appid.ciscospark.com"));
 }
 
 /// `GET /v1/guests/count`: documented as `text/plain`; the example is 112.
-#[test]
-fn the_guest_count_is_a_bare_number() {
-    let count: u64 = fixture("guests-count.txt").trim().parse().unwrap();
-    assert_eq!(count, 112);
+#[tokio::test]
+async fn the_guest_count_is_a_bare_number() {
+    let (client, _) = fake_webex().await;
+    assert_eq!(client.guest_count(&token()).await.unwrap(), 112);
 }
 
-/// `POST /v1/access_token`, grant_type=refresh_token (and the sign-in's
-/// authorization_code exchange, which answers the same shape).
-#[test]
-fn a_token_answer_has_access_and_refresh_tokens_with_lifetimes_in_seconds() {
+/// `POST /v1/access_token`, grant_type=refresh_token (the sign-in's
+/// authorization_code exchange answers the same shape).
+#[tokio::test]
+async fn a_token_answer_has_access_and_refresh_tokens_with_lifetimes_in_seconds() {
+    let (client, log) = fake_webex().await;
+    let now = 5_000;
+    let tokens = client
+        .refresh_app_token("client-id", "client-secret", "refresh-1", now)
+        .await
+        .unwrap();
     let answer = json("access-token-refresh.json");
-    assert!(!string(&answer, "access_token").is_empty());
-    assert!(!string(&answer, "refresh_token").is_empty());
-    assert_eq!(seconds(&answer, "expires_in"), 1_209_600);
+    assert_eq!(tokens.access.token, string(&answer, "access_token"));
+    assert_eq!(tokens.access.expires_at_ms, now + 1_209_600 * 1000);
+    assert_eq!(
+        tokens.refresh_token.as_deref(),
+        Some(string(&answer, "refresh_token"))
+    );
     assert_eq!(seconds(&answer, "refresh_token_expires_in"), 7_776_000);
+    let form = String::from_utf8(last(&log).body.to_vec()).unwrap();
+    for pair in [
+        "grant_type=refresh_token",
+        "client_id=client-id",
+        "client_secret=client-secret",
+        "refresh_token=refresh-1",
+    ] {
+        assert!(form.split('&').any(|p| p == pair), "{pair} in {form}");
+    }
 }

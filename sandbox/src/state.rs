@@ -225,9 +225,10 @@ pub struct Webhook {
     pub consecutive_failures: u32,
 }
 
-/// Webex documents that a webhook becomes `inactive` after repeated failed
-/// deliveries but gives no number; this small default is the sandbox's own.
-pub const DEFAULT_WEBHOOK_FAILURE_THRESHOLD: u32 = 5;
+/// Webex disables a webhook when 100 deliveries within five minutes fail
+/// (webhooks guide, "Disabled Webhooks"). The sandbox counts consecutive
+/// failures against the same number: the same burst in practice.
+pub const DEFAULT_WEBHOOK_FAILURE_THRESHOLD: u32 = 100;
 
 /// A message on the simulated customer phone, either direction.
 #[derive(Debug, Clone, Serialize)]

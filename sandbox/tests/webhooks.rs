@@ -385,7 +385,11 @@ async fn deliveries_queued_before_a_webhook_went_inactive_are_dropped() {
 async fn non_2xx_answers_count_as_failures_and_a_delivery_clears_the_count() {
     let h = start().await;
     let threshold = h.get_json("/control/webhooks/threshold").await;
-    assert_eq!(threshold, json!({"consecutiveFailures": 5}), "the default");
+    assert_eq!(
+        threshold,
+        json!({"consecutiveFailures": 100}),
+        "the default"
+    );
     let agent = h.agent_token(AGENT_A).await;
     let (_, hook) = create_webhook(
         &h,
@@ -452,5 +456,5 @@ async fn the_control_api_deactivates_a_webhook_and_reset_restores_the_threshold(
     assert_eq!(h.get_json("/control/webhooks").await["failureThreshold"], 0);
     h.post_json("/control/reset", &json!({})).await;
     let after = h.get_json("/control/webhooks").await;
-    assert_eq!(after, json!({"failureThreshold": 5, "items": []}));
+    assert_eq!(after, json!({"failureThreshold": 100, "items": []}));
 }

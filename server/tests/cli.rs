@@ -208,7 +208,7 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let r = client
-            .get(format!("{url}/api/v1/contacts?q=0770"))
+            .get(format!("{url}/api/v1/contacts?q=07700900123"))
             .header("key", &key)
             .send()
             .await
@@ -238,7 +238,8 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
     );
     assert!(!logs.contains(&key), "the API key never reaches the log");
     assert!(
-        !logs.contains("0770"),
+        // The whole number: a short piece of it can appear in timestamps.
+        !logs.contains("07700900123"),
         "query strings (phone numbers) are not logged"
     );
 }

@@ -43,7 +43,7 @@ impl Relay {
             // The guest's webhook exists: make sure it still fires (Webex
             // may have turned it off; the check turns it back on).
             Some(id) if state.guest_id.as_deref() == Some(me.id.as_str()) => {
-                self.check_webhook(&session, &id).await?;
+                self.check_webhook(&session, &id, false).await?;
                 None
             }
             _ => Some(

@@ -46,19 +46,22 @@ const CATCH_UP_MESSAGES: u32 = 50;
 
 impl Relay {
     /// Checks every active session's webhook once, fixing what it can; the
-    /// report is also kept for [`Relay::webhook_report`].
-    pub async fn check_webhooks(&self) -> WebhookReport {
+    /// report is also kept for [`Relay::webhook_report`]. With `catch_up`,
+    /// the agents' messages of every space are looked through even where
+    /// the webhook is fine: after start-up or a delivery we could not store,
+    /// Webex (which documents no redelivery) may have given some up.
+    pub async fn check_webhooks(&self, catch_up: bool) -> WebhookReport {
         let mut report = WebhookReport::default();
         match self.store().sessions_with_webhooks().await {
             Ok(sessions) => {
                 for (session, hook_id) in sessions {
-                    let mut found = self.check_webhook(&session, &hook_id).await;
+                    let mut found = self.check_webhook(&session, &hook_id, catch_up).await;
                     if matches!(found, Err(Failure::TokenRefused(_))) {
                         self.inner
                             .guests
                             .forget(session.customer_channel, &session.customer_channel_id)
                             .await;
-                        found = self.check_webhook(&session, &hook_id).await;
+                        found = self.check_webhook(&session, &hook_id, catch_up).await;
                     }
                     match found {
                         Ok(Found::Active) => report.active += 1,
@@ -92,12 +95,16 @@ impl Relay {
         &self,
         session: &Session,
         hook_id: &str,
+        catch_up: bool,
     ) -> Result<Found, Failure> {
         let token = self.token(session).await?;
         let settings = &self.inner.settings;
         let webex = &self.inner.webex;
         match webex.webhook(&token, hook_id).await? {
             Some(hook) if hook.status == "active" && hook.target_url == settings.webhook_url => {
+                if catch_up {
+                    self.catch_up(session, &token).await?;
+                }
                 Ok(Found::Active)
             }
             Some(hook) => {
@@ -191,18 +198,22 @@ impl Relay {
     ) {
         /// Signs of trouble come in bursts: wait for the burst to pass.
         const SETTLE: Duration = Duration::from_secs(5);
+        // The first round follows a start: deliveries may have failed while
+        // this server was down, so it catches up too.
+        let mut catch_up = true;
         loop {
             if *stop.borrow() {
                 return;
             }
-            self.check_webhooks().await;
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+            self.check_webhooks(catch_up).await;
+            catch_up = tokio::select! {
+                _ = tokio::time::sleep(every) => false,
                 _ = self.inner.check_webhooks.notified() => {
                     tokio::time::sleep(SETTLE).await;
+                    true
                 }
                 _ = stop.changed() => return,
-            }
+            };
         }
     }
 }
