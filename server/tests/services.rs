@@ -30,7 +30,20 @@ async fn sandbox_app_with(adjust: impl FnOnce(&mut server::config::Config)) -> T
     .await
 }
 
+/// The sandbox with guests from its Guest Issuer (installs that have one).
+async fn issuer_app() -> TestApp {
+    sandbox_app_with(|c| {
+        c.integrations.webex_guests = Some(server::integrations::GuestMode::GuestIssuer)
+    })
+    .await
+}
+
 async fn jwt_logins(app: &TestApp) -> usize {
+    logins(app, "/jwt/login").await
+}
+
+/// How many guest logins the sandbox's Webex answered at `path`.
+async fn logins(app: &TestApp, path: &str) -> usize {
     let calls: Value = app
         .client
         .get(app.url("/sandbox/control/calls?kind=api"))
@@ -44,12 +57,7 @@ async fn jwt_logins(app: &TestApp) -> usize {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| {
-            c["path"]
-                .as_str()
-                .unwrap_or_default()
-                .ends_with("/jwt/login")
-        })
+        .filter(|c| c["path"].as_str().unwrap_or_default().ends_with(path))
         .count()
 }
 
@@ -111,7 +119,7 @@ fn png(len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn guest_jwt_has_the_seed_claims_signed_with_the_decoded_secret() {
-    let app = sandbox_app().await;
+    let app = issuer_app().await;
     let before = chrono::Utc::now().timestamp();
     let (status, body) = app
         .post(
@@ -168,7 +176,7 @@ async fn guest_jwt_has_the_seed_claims_signed_with_the_decoded_secret() {
 
 #[tokio::test]
 async fn exchanged_tokens_are_cached_per_guest() {
-    let app = sandbox_app().await;
+    let app = issuer_app().await;
     let ask = |channel: &'static str| {
         app.post(
             "/api/v1/guests/token",
@@ -216,6 +224,45 @@ async fn exchanged_tokens_are_cached_per_guest() {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(jwt_logins(&app).await, 2, "the cached token is reused");
     assert_eq!(again["accessToken"], sms["accessToken"]);
+}
+
+#[tokio::test]
+async fn service_app_guests_get_a_cached_access_token_and_no_jwt() {
+    let app = sandbox_app().await;
+    let ask = || {
+        app.post(
+            "/api/v1/guests/token",
+            json!({ "channel": "sms", "channelId": "+447700900123", "name": "Mr Doe" }),
+        )
+    };
+    let (status, first) = ask().await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["subject"], "sms_447700900123");
+    assert!(
+        first.get("jwt").is_none(),
+        "Service App guests have no JWT: {first}"
+    );
+    assert!(first["accessToken"].as_str().is_some_and(|t| !t.is_empty()));
+    let (_, second) = ask().await;
+    assert_eq!(second["accessToken"], first["accessToken"]);
+    assert_eq!(
+        logins(&app, "/guests/token").await,
+        1,
+        "the second call reuses the token"
+    );
+    assert_eq!(jwt_logins(&app).await, 0);
+    let me: Value = app
+        .client
+        .get(app.url("/sandbox/webex/v1/people/me"))
+        .bearer_auth(first["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["type"], "appuser");
+    assert_eq!(me["displayName"], "Mr Doe");
 }
 
 #[tokio::test]
@@ -296,7 +343,7 @@ async fn services_need_an_api_key_and_their_settings() {
     assert!(answer["message"]
         .as_str()
         .unwrap()
-        .contains("CM_GUEST_ISSUER_ID"));
+        .contains("CM_SERVICE_APP_CLIENT_ID"));
     let (status, answer) = bare
         .post(
             "/api/v1/attachments",

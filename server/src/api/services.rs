@@ -196,7 +196,7 @@ pub async fn guest_token(
     }
     let guests = state.guests.as_ref().ok_or_else(|| {
         ApiError::NotConfigured(
-            "guest tokens need CM_WEBEX_API_URL and the guest app's settings (README: Webex setup)"
+            "guest tokens need CM_WEBEX_API_URL and a guest app: CM_SERVICE_APP_CLIENT_ID, CM_SERVICE_APP_CLIENT_SECRET and CM_SERVICE_APP_REFRESH_TOKEN (or CM_WEBEX_GUESTS=guest_issuer with CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET)"
                 .into(),
         )
     })?;

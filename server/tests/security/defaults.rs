@@ -72,8 +72,10 @@ fn a_server_started_with_its_defaults_lists_what_is_missing_and_serves_nothing()
     for setting in [
         "CM_PUBLIC_URL",
         "CM_WEBEX_API_URL",
-        "CM_GUEST_ISSUER_ID",
-        "CM_GUEST_ISSUER_SECRET",
+        // A new install makes guests with a Service App.
+        "CM_SERVICE_APP_CLIENT_ID",
+        "CM_SERVICE_APP_CLIENT_SECRET",
+        "CM_SERVICE_APP_REFRESH_TOKEN",
         "CM_WEBEX_WEBHOOK_SECRET",
         "CM_CONNECT_API_URL",
         "CM_CONNECT_API_KEY",
