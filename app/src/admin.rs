@@ -76,8 +76,10 @@ pub async fn add_agent(
     use crate::ssr::{audit, deps, finish, Then};
     let result = async {
         let s = admin_with_csrf(&csrf)?;
-        let role =
-            Role::parse(&role).ok_or_else(|| UiError::field("role", "choose agent or admin"))?;
+        let role = role
+            .parse::<Role>()
+            .ok()
+            .ok_or_else(|| UiError::field("role", "choose agent or admin"))?;
         let name = Some(name.as_str()).filter(|n| !n.trim().is_empty());
         Ok(deps()
             .store
@@ -103,7 +105,7 @@ pub async fn set_agent_access(
     use crate::ssr::{audit, deps, finish, Then};
     let result = async {
         let s = admin_with_csrf(&csrf)?;
-        let role = Role::parse(&role);
+        let role = role.parse::<Role>().ok();
         let disabled = match disabled.as_str() {
             "true" => Some(true),
             "false" => Some(false),

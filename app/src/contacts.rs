@@ -332,7 +332,8 @@ fn ContactRow(
     nonce: RwSignal<String>,
 ) -> impl IntoView {
     let buttons = Channel::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|ch| contact.channels.get(*ch).is_some())
         .map(|ch| {
             let name = format!("Start {} conversation with {}", label(ch), contact.name);

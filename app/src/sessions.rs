@@ -11,7 +11,7 @@ use crate::contacts::label;
 use crate::error::ErrorKind;
 use crate::error::UiError;
 use crate::layout::{display_time, SignedIn};
-use domain::model::{Message, Role, Session, SessionStatus};
+use domain::model::{Direction, Message, MessageStatus, Role, Session, SessionStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
@@ -382,22 +382,22 @@ fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> String {
 }
 
 fn status_text(m: &Message) -> String {
-    match (m.status.as_str(), &m.error_text) {
-        ("failed", Some(why)) => format!(
+    use MessageStatus::*;
+    match (m.status, &m.error_text) {
+        (Failed, Some(why)) => format!(
             "failed: {why}{}",
             m.error_code
                 .as_ref()
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default()
         ),
-        ("failed", None) => "failed".into(),
-        ("queued" | "posting", _) => "sending…".into(),
-        ("received", _) => "received".into(),
-        ("sent", _) => "✓ sent".into(),
-        ("submitted", _) => "✓ submitted".into(),
-        ("delivered", _) => "✓✓ delivered".into(),
-        ("read", _) => "✓✓ read".into(),
-        (other, _) => other.to_string(),
+        (Failed, None) => "failed".into(),
+        (Queued | Posting, _) => "sending…".into(),
+        (Received, _) => "received".into(),
+        (Sent, _) => "✓ sent".into(),
+        (Submitted, _) => "✓ submitted".into(),
+        (Delivered, _) => "✓✓ delivered".into(),
+        (Read, _) => "✓✓ read".into(),
     }
 }
 
@@ -414,12 +414,12 @@ fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoVie
             view! {
                 <ol class="transcript" aria-label="Messages">
                     {messages.into_iter().map(|m| {
-                        let who = match (m.direction.as_str(), m.provider.as_deref()) {
-                            ("inbound", _) => "Customer",
+                        let who = match (m.direction, m.provider.as_deref()) {
+                            (Direction::Inbound, _) => "Customer",
                             (_, Some("webex")) => "Agent",
                             _ => "Automatic reply",
                         };
-                        let failed = m.status == "failed";
+                        let failed = m.status == MessageStatus::Failed;
                         let file = m.attachment_url.clone().map(|url| {
                             let name = m.attachment_name.clone().unwrap_or_else(|| "attachment".into());
                             // A URL from elsewhere is shown, never followed or loaded.

@@ -1,6 +1,4 @@
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 use crate::error::FieldError;
 
@@ -15,15 +13,6 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Whatsapp, Channel::Sms];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Whatsapp => "whatsapp",
-            Channel::Sms => "sms",
-        }
-    }
-
     /// Parses a channel named in the given field, with an error that says which
     /// channels exist.
     pub fn parse_field(field: &str, value: &str) -> Result<Channel, FieldError> {
@@ -36,22 +25,7 @@ impl Channel {
     }
 }
 
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Channel {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "whatsapp" => Ok(Channel::Whatsapp),
-            "sms" => Ok(Channel::Sms),
-            _ => Err(()),
-        }
-    }
-}
+crate::named_enum!(Channel, "channel", { Whatsapp => "whatsapp", Sms => "sms" });
 
 #[cfg(test)]
 mod tests {

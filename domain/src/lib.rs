@@ -9,6 +9,8 @@ pub mod channel;
 pub mod error;
 pub mod links;
 pub mod model;
+#[macro_use]
+pub mod names;
 pub mod phone;
 
 #[cfg(feature = "server")]

@@ -71,24 +71,11 @@ pub enum SessionStatus {
     Ended,
 }
 
-impl SessionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Onboarding => "onboarding",
-            SessionStatus::Active => "active",
-            SessionStatus::Ended => "ended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SessionStatus> {
-        match s {
-            "onboarding" => Some(SessionStatus::Onboarding),
-            "active" => Some(SessionStatus::Active),
-            "ended" => Some(SessionStatus::Ended),
-            _ => None,
-        }
-    }
-}
+crate::named_enum!(SessionStatus, "session status", {
+    Onboarding => "onboarding",
+    Active => "active",
+    Ended => "ended",
+});
 
 /// Which agent a customer on a channel is routed to. One per (channel, channel id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,22 +122,7 @@ pub enum Role {
     Agent,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-}
+crate::named_enum!(Role, "role", { Admin => "admin", Agent => "agent" });
 
 /// A business agent who chats from the Webex App.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,16 +145,13 @@ pub struct Agent {
 pub struct Message {
     pub id: String,
     pub session_id: String,
-    /// `inbound` (customer to agent) or `outbound` (agent to customer).
-    pub direction: String,
+    pub direction: Direction,
     pub channel: String,
     pub body: String,
     /// `webex` for the agent's messages, `connect` for the customer's; none
     /// for lines the relay wrote itself (dialogue, template, notices).
     pub provider: Option<String>,
-    /// `received`, `queued`, `posting`, `sent`, `submitted`, `delivered`,
-    /// `read` or `failed`.
-    pub status: String,
+    pub status: MessageStatus,
     pub error_code: Option<String>,
     pub error_text: Option<String>,
     pub attachment_url: Option<String>,
@@ -190,6 +159,52 @@ pub struct Message {
     pub attachment_name: Option<String>,
     pub created_at: String,
 }
+
+/// Which way a transcript line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Customer to agent.
+    Inbound,
+    /// To the customer (the agent's words, dialogue lines, the template).
+    Outbound,
+}
+
+crate::named_enum!(Direction, "direction", { Inbound => "inbound", Outbound => "outbound" });
+
+/// Where a transcript line is on its way. The order is the order of
+/// progress: a status only ever moves to a greater one (a late "submitted"
+/// receipt does not undo "read"), and `Failed` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// A customer's message, stored, not yet in the agent's space.
+    Received,
+    /// Ours, waiting for its turn.
+    Queued,
+    /// Being posted into Webex (a crash here is checked before a retry).
+    Posting,
+    /// Accepted by Webex or Connect.
+    Sent,
+    /// Connect's receipts, in order.
+    Submitted,
+    Delivered,
+    Read,
+    Failed,
+}
+
+crate::named_enum!(MessageStatus, "message status", {
+    Received => "received",
+    Queued => "queued",
+    Posting => "posting",
+    Sent => "sent",
+    Submitted => "submitted",
+    Delivered => "delivered",
+    Read => "read",
+    Failed => "failed",
+});
 
 /// A page of a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,5 +232,20 @@ impl Actor {
             Actor::Agent(email) => format!("agent:{email}"),
             Actor::System => "system".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod status_order {
+    use super::*;
+
+    #[test]
+    fn statuses_only_move_forward_and_failure_is_final() {
+        use MessageStatus::*;
+        assert!(Sent > Posting && Posting > Queued);
+        assert!(Submitted > Sent);
+        assert!(Delivered > Submitted);
+        assert!(Read > Delivered);
+        assert!(Failed > Read, "failure is final");
     }
 }

@@ -6,7 +6,9 @@
 //! Postgres is available), which turns a missing database into a failure.
 
 use domain::access::ApiScope;
-use domain::model::{Actor, ContactInput, Role, SessionInput, SessionStatus};
+use domain::model::{
+    Actor, ContactInput, Direction, MessageStatus, Role, SessionInput, SessionStatus,
+};
 use domain::store::{
     now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
 };
@@ -1114,7 +1116,13 @@ async fn transcript_views_start_at_a_takeover(store: &Store) {
         let mut tx = store.begin_write().await.unwrap();
         Store::add_message(
             &mut tx,
-            &NewMessage::new(&session_id, "inbound", Channel::Sms, body, "received"),
+            &NewMessage::new(
+                &session_id,
+                Direction::Inbound,
+                Channel::Sms,
+                body,
+                MessageStatus::Received,
+            ),
         )
         .await
         .unwrap();

@@ -149,7 +149,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 None
             };
             let store = open_store(&settings).await?;
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let role = role
+                .parse::<Role>()
+                .ok()
+                .ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
             let agent = store
                 .upsert_agent(&ctx, &email, name.as_deref(), role)
                 .await?;

@@ -3,14 +3,13 @@
 //! answer. Nothing here calls Webex or Connect.
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::inbound::{parse_inbound, parse_receipt, ParseError};
-use super::{conversation_key, Relay};
+use super::{jobs, Relay};
 use crate::connect::hub_signature_valid;
 use crate::error::DomainError;
 use crate::model::Session;
-use crate::store::{Acceptance, NewJob};
+use crate::store::Acceptance;
 use crate::webex::signature_valid;
 
 /// What became of an accepted webhook.
@@ -72,7 +71,7 @@ impl Relay {
             }
             None => (Vec::new(), Accepted::Ignored("no session for this guest")),
             Some(session) => (
-                vec![webex_to_customer_job(&session, &envelope.data.id)],
+                vec![jobs::webex_to_customer(&session, &envelope.data.id)],
                 Accepted::Queued,
             ),
         };
@@ -114,12 +113,7 @@ impl Relay {
             .store()
             .session_by_customer(inbound.channel, &customer)
             .await?;
-        let job = NewJob {
-            kind: "customer_message".into(),
-            ordering_key: conversation_key(inbound.channel, &customer),
-            idempotency_key: format!("connect:{}", inbound.transid),
-            payload: json!({ "message": inbound }),
-        };
+        let job = jobs::customer_message(inbound.clone(), &customer);
         self.intake(
             Acceptance {
                 provider: "connect",
@@ -163,20 +157,13 @@ impl Relay {
             Some(line) => {
                 let session = self.store().session(&line.session_id).await?;
                 (
-                    vec![NewJob {
-                        kind: "receipt".into(),
-                        ordering_key: conversation_key(
-                            session.customer_channel,
-                            &session.customer_channel_id,
-                        ),
-                        idempotency_key: format!("receipt:{event_id}"),
-                        payload: json!({
-                            "sessionId": session.id,
-                            "messageId": line.id,
-                            "fromAgent": line.provider.as_deref() == Some("webex"),
-                            "receipt": receipt,
-                        }),
-                    }],
+                    vec![jobs::receipt(
+                        &session,
+                        &line.id,
+                        line.provider.as_deref() == Some("webex"),
+                        receipt.clone(),
+                        &event_id,
+                    )],
                     Accepted::Queued,
                 )
             }
@@ -226,7 +213,7 @@ impl Relay {
                 provider: "webex",
                 event_id: message_id.to_string(),
                 touch_session: None,
-                jobs: vec![webex_to_customer_job(session, message_id)],
+                jobs: vec![jobs::webex_to_customer(session, message_id)],
             },
             Accepted::Queued,
         )
@@ -245,15 +232,5 @@ impl Relay {
             self.inner.wake.notify_one();
         }
         Ok(outcome)
-    }
-}
-
-/// The agent's Webex message, to the customer (Webex Message Handler).
-fn webex_to_customer_job(session: &Session, message_id: &str) -> NewJob {
-    NewJob {
-        kind: "webex_to_customer".into(),
-        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
-        idempotency_key: format!("webex:{message_id}"),
-        payload: json!({ "sessionId": session.id, "messageId": message_id }),
     }
 }

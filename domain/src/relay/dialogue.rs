@@ -17,22 +17,7 @@ pub enum Step {
     AskAgent,
 }
 
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::AskName => "ask_name",
-            Step::AskAgent => "ask_agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Step> {
-        match s {
-            "ask_name" => Some(Step::AskName),
-            "ask_agent" => Some(Step::AskAgent),
-            _ => None,
-        }
-    }
-}
+crate::named_enum!(Step, "onboarding step", { AskName => "ask_name", AskAgent => "ask_agent" });
 
 /// A routing request: the agent named and the text without the keyword.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +172,7 @@ mod tests {
     #[test]
     fn steps_round_trip() {
         for s in [Step::AskName, Step::AskAgent] {
-            assert_eq!(Step::parse(s.as_str()), Some(s));
+            assert_eq!(s.as_str().parse::<Step>(), Ok(s));
         }
     }
 }

@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::model::MessageStatus;
+
 use crate::Channel;
 
 /// A customer's message, as stored in the job that handles it.
@@ -351,7 +353,7 @@ pub struct Receipt {
     pub correlation_id: String,
     pub code: String,
     /// `submitted`, `delivered`, `read` or `failed`.
-    pub status: String,
+    pub status: MessageStatus,
     pub description: String,
 }
 
@@ -371,10 +373,10 @@ pub fn parse_receipt(event: &serde_json::Value) -> Result<Receipt, ParseError> {
         _ => return Err(ParseError::Malformed("deliveryInfo.code is missing".into())),
     };
     let status = match code.as_str() {
-        "7501" => "submitted",
-        "7500" => "delivered",
-        "7502" => "read",
-        _ => "failed",
+        "7501" => MessageStatus::Submitted,
+        "7500" => MessageStatus::Delivered,
+        "7502" => MessageStatus::Read,
+        _ => MessageStatus::Failed,
     };
     let description = [
         text_of(&info["Description"]).or(text_of(&info["description"])),
@@ -391,7 +393,7 @@ pub fn parse_receipt(event: &serde_json::Value) -> Result<Receipt, ParseError> {
             .unwrap_or_default()
             .to_string(),
         code,
-        status: status.into(),
+        status,
         description,
     })
 }
@@ -557,11 +559,11 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(r("7501").status, "submitted");
-        assert_eq!(r("7500").status, "delivered");
-        assert_eq!(r("7502").status, "read");
+        assert_eq!(r("7501").status, MessageStatus::Submitted);
+        assert_eq!(r("7500").status, MessageStatus::Delivered);
+        assert_eq!(r("7502").status, MessageStatus::Read);
         let failed = r("7710");
-        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.status, MessageStatus::Failed);
         assert_eq!(failed.correlation_id, "row-1");
         assert_eq!(failed.description, "Re-engagement message (#131047)");
         assert!(parse_receipt(&json!({"x":1})).is_err());

@@ -16,6 +16,7 @@
 mod accept;
 pub mod dialogue;
 pub mod inbound;
+mod jobs;
 mod to_agent;
 mod to_customer;
 mod webhook_health;
@@ -23,22 +24,23 @@ mod webhook_health;
 pub use accept::{AcceptError, Accepted};
 pub use webhook_health::WebhookReport;
 
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
-use crate::connect::{ConnectMessaging, SendError};
+use crate::connect::{ConnectMessaging, Outgoing, SendError};
 use crate::error::DomainError;
 use crate::fetch::Fetcher;
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
-use crate::model::{Agent, Contact, Session, SessionInput};
+use crate::model::{Agent, Contact, MessageStatus, Session, SessionInput};
 use crate::store::{
     AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelayState, RetryPolicy, Store,
 };
 use crate::webex::{guest_subject, AccessToken, WebexClient, WebexError};
 use crate::Channel;
+use jobs::Task;
 
 /// A claimed job is leased this long and the lease is renewed every third of
 /// it while the job runs: a job of a crashed server is retried after at most
@@ -159,7 +161,7 @@ impl Relay {
         };
         let (session, _) = self.store().upsert_session(ctx, &input).await?;
         self.store()
-            .enqueue_now(&[provision_job(
+            .enqueue_now(&[jobs::provision(
                 &session,
                 &agent.email,
                 &contact.name,
@@ -195,16 +197,32 @@ impl Relay {
             let mut running = tokio::task::JoinSet::new();
             for job in jobs {
                 let relay = self.clone();
-                running.spawn(async move {
-                    let outcome = relay.run_leased(&job).await;
-                    if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
-                        tracing::warn!(kind = %job.kind, attempt = job.attempts, error = %error, "delivery failed");
+                // One job's path reads in the logs under its span. The
+                // ordering key holds a phone number, so it stays out.
+                let span = tracing::info_span!(
+                    "job",
+                    id = job.id,
+                    kind = %job.kind,
+                    attempt = job.attempts,
+                    session = tracing::field::Empty
+                );
+                running.spawn(
+                    async move {
+                        let outcome = relay.run_leased(&job).await;
+                        if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
+                            tracing::warn!(error = %error, "delivery failed");
+                        }
+                        let jitter = rand::random::<f64>();
+                        if let Err(e) = relay
+                            .store()
+                            .finish_job(&job, &outcome, &relay.inner.policy, jitter)
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not record a delivery outcome");
+                        }
                     }
-                    let jitter = rand::random::<f64>();
-                    if let Err(e) = relay.store().finish_job(&job, &outcome, &relay.inner.policy, jitter).await {
-                        tracing::error!(error = %e, "could not record a delivery outcome");
-                    }
-                });
+                    .instrument(span),
+                );
             }
             while running.join_next().await.is_some() {}
         }
@@ -231,16 +249,23 @@ impl Relay {
     /// Runs a job; when Webex refused the guest's token (401), the token is
     /// dropped and the job runs once more with a new login before it fails.
     async fn run(&self, job: &Job) -> Outcome {
-        let mut result = self.run_once(job).await;
-        if let Err(Failure::TokenRefused(error)) = &result {
-            match self.store().session(payload_str(job, "sessionId")).await {
+        let task = match Task::from_job(job) {
+            Ok(task) => task,
+            Err(error) => return Outcome::Fatal { error },
+        };
+        if let Some(session) = task.session_id() {
+            tracing::Span::current().record("session", session);
+        }
+        let mut result = self.run_once(job, &task).await;
+        if let (Err(Failure::TokenRefused(error)), Some(session)) = (&result, task.session_id()) {
+            match self.store().session(session).await {
                 Ok(session) => {
-                    tracing::info!(kind = %job.kind, error = %error, "Webex refused the guest's token; logging the guest in again");
+                    tracing::info!(error = %error, "Webex refused the guest's token; logging the guest in again");
                     self.inner
                         .guests
                         .forget(session.customer_channel, &session.customer_channel_id)
                         .await;
-                    result = self.run_once(job).await;
+                    result = self.run_once(job, &task).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "a refused token's session is unknown"),
             }
@@ -252,15 +277,64 @@ impl Relay {
         }
     }
 
-    async fn run_once(&self, job: &Job) -> Result<(), Failure> {
-        match job.kind.as_str() {
-            "provision" => self.provision(job).await,
-            "customer_message" => self.customer_message(job).await,
-            "post_to_agent" => self.post_to_agent(job).await,
-            "webex_to_customer" => self.webex_to_customer(job).await,
-            "send_to_customer" => self.send_to_customer(job).await,
-            "receipt" => self.receipt(job).await,
-            other => Err(Failure::Fatal(format!("unknown job kind {other}"))),
+    async fn run_once(&self, job: &Job, task: &Task) -> Result<(), Failure> {
+        match task {
+            Task::Provision {
+                session_id,
+                agent_email,
+                contact_name,
+            } => self.provision(session_id, agent_email, contact_name).await,
+            Task::CustomerMessage { message } => self.customer_message(job, message.clone()).await,
+            Task::PostToAgent {
+                session_id,
+                to,
+                text,
+                file_url,
+                message_id,
+            } => {
+                self.post_to_agent(
+                    job,
+                    session_id,
+                    to.as_deref(),
+                    text,
+                    file_url.as_deref(),
+                    message_id.as_deref(),
+                )
+                .await
+            }
+            Task::WebexToCustomer {
+                session_id,
+                message_id,
+            } => self.webex_to_customer(session_id, message_id).await,
+            Task::SendToCustomer {
+                message_id,
+                key,
+                channel,
+                customer,
+                text,
+                template,
+                parameters,
+                ..
+            } => {
+                let outgoing = match template {
+                    Some(template) => Outgoing::WhatsappTemplate {
+                        template: template.clone(),
+                        parameters: parameters.clone(),
+                    },
+                    None => Outgoing::Text(text.clone().unwrap_or_default()),
+                };
+                self.send_to_customer(*channel, customer, key, message_id.as_deref(), &outgoing)
+                    .await
+            }
+            Task::Receipt {
+                session_id,
+                message_id,
+                from_agent,
+                receipt,
+            } => {
+                self.receipt(job, session_id, message_id, *from_agent, receipt)
+                    .await
+            }
         }
     }
 
@@ -305,7 +379,7 @@ impl Relay {
         }
         if let Some(u) = &effects.status {
             let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
-            Store::set_message_status_in(&mut tx, &u.line, &u.status, error).await?;
+            Store::set_message_status_in(&mut tx, &u.line, u.status, error).await?;
         }
         if let Some(session) = &effects.template_sent {
             Store::set_template_sent(&mut tx, session).await?;
@@ -340,7 +414,7 @@ struct Effects {
 
 struct StatusUpdate {
     line: String,
-    status: String,
+    status: MessageStatus,
     /// Connect's code and reason, for a failure.
     error: Option<(String, String)>,
 }
@@ -350,40 +424,6 @@ impl Effects {
         self.lines.extend(line);
         self.jobs.push(job);
     }
-}
-
-/// Provisioning the guest and greeting the agent (Web App Action Handler).
-fn provision_job(session: &Session, agent_email: &str, contact_name: &str, key: &str) -> NewJob {
-    NewJob {
-        kind: "provision".into(),
-        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
-        idempotency_key: key.into(),
-        payload: json!({ "sessionId": session.id, "agentEmail": agent_email, "contactName": contact_name }),
-    }
-}
-
-/// A message from the guest into an agent's space: the customer's words
-/// (with `line`, the transcript line it delivers) or a notice from us.
-fn post_job(
-    session: &Session,
-    key: String,
-    to: Option<&str>,
-    text: &str,
-    file_url: Option<&str>,
-    line: Option<&str>,
-) -> NewJob {
-    NewJob {
-        kind: "post_to_agent".into(),
-        ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
-        idempotency_key: key,
-        payload: json!({ "sessionId": session.id, "to": to, "text": text, "fileUrl": file_url, "messageId": line }),
-    }
-}
-
-/// A notice to the agent in their space, e.g. why a message did not reach
-/// the customer. `to`: another agent than the session's (after a takeover).
-fn notice_job(session: &Session, key: String, to: Option<&str>, text: &str) -> NewJob {
-    post_job(session, key, to, &format!("⚠️ {text}"), None, None)
 }
 
 /// How a job step failed.
@@ -433,8 +473,4 @@ impl From<SendError> for Failure {
             }
         }
     }
-}
-
-fn payload_str<'a>(job: &'a Job, field: &str) -> &'a str {
-    job.payload[field].as_str().unwrap_or_default()
 }

@@ -3,14 +3,15 @@
 //! "session has ended", and posting the customer's words and files into the
 //! agent's 1:1 space as the guest.
 
-use serde_json::json;
-
 use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
-use super::{post_job, provision_job, Effects, Failure, Relay};
+use super::jobs::{self, post as post_job, provision as provision_job};
+use super::{Effects, Failure, Relay};
 use crate::error::DomainError;
 use crate::fetch::FetchError;
-use crate::model::{Agent, ContactInput, Session, SessionInput, SessionStatus};
+use crate::model::{
+    Agent, ContactInput, Direction, MessageStatus, Session, SessionInput, SessionStatus,
+};
 use crate::store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
 use crate::webex::AccessToken;
 
@@ -27,9 +28,7 @@ fn refused_file_note(e: &FetchError) -> String {
 impl Relay {
     /// Decides what a customer's message means and writes the decision,
     /// completing the job in the same transaction.
-    pub(super) async fn customer_message(&self, job: &Job) -> Result<(), Failure> {
-        let mut m: Inbound = serde_json::from_value(job.payload["message"].clone())
-            .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
+    pub(super) async fn customer_message(&self, job: &Job, mut m: Inbound) -> Result<(), Failure> {
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = self
             .store()
@@ -143,7 +142,11 @@ impl Relay {
     ) -> Result<(), Failure> {
         let state = self.store().relay_state(&session.id).await?;
         let mut effects = Effects::default();
-        match state.onboarding_step.as_deref().and_then(Step::parse) {
+        match state
+            .onboarding_step
+            .as_deref()
+            .and_then(|s| s.parse::<Step>().ok())
+        {
             Some(Step::AskAgent) => {
                 let Some(email) = dialogue::find_email(text) else {
                     effects.add(self.say(Some(session), m, Line::NotAnEmail));
@@ -303,13 +306,19 @@ impl Relay {
             } else {
                 format!("{}#{}", m.transid, i + 1)
             };
-            let line = NewMessage::new(&session.id, "inbound", m.channel, &text, "received")
-                .from_provider("connect", &provider_id)
-                .with_attachment(media.map(|f| Attachment {
-                    url: f.url.clone(),
-                    mime: f.mime.clone(),
-                    name: f.filename.clone(),
-                }));
+            let line = NewMessage::new(
+                &session.id,
+                Direction::Inbound,
+                m.channel,
+                &text,
+                MessageStatus::Received,
+            )
+            .from_provider("connect", &provider_id)
+            .with_attachment(media.map(|f| Attachment {
+                url: f.url.clone(),
+                mime: f.mime.clone(),
+                name: f.filename.clone(),
+            }));
             effects.jobs.push(post_job(
                 session,
                 format!("post:{provider_id}"),
@@ -332,24 +341,27 @@ impl Relay {
     ) -> (Option<NewMessage>, NewJob) {
         let text = line.text();
         let key = format!("say:{}:{}", m.transid, line.key());
-        let transcript =
-            session.map(|s| NewMessage::new(&s.id, "outbound", m.channel, &text, "queued"));
+        let transcript = session.map(|s| {
+            NewMessage::new(
+                &s.id,
+                Direction::Outbound,
+                m.channel,
+                &text,
+                MessageStatus::Queued,
+            )
+        });
         let correlation = transcript
             .as_ref()
             .map_or_else(crate::store::new_id, |t| t.id.clone());
-        let job = NewJob {
-            kind: "send_to_customer".into(),
-            ordering_key: super::conversation_key(m.channel, &m.customer),
-            idempotency_key: key,
-            payload: json!({
-                "sessionId": session.map(|s| s.id.clone()),
-                "messageId": transcript.as_ref().map(|t| t.id.clone()),
-                "key": correlation,
-                "channel": m.channel,
-                "customer": m.customer,
-                "text": text,
-            }),
-        };
+        let job = jobs::say(
+            m.channel,
+            &m.customer,
+            session,
+            transcript.as_ref().map(|t| t.id.as_str()),
+            &correlation,
+            &text,
+            key,
+        );
         (transcript, job)
     }
 
@@ -434,12 +446,17 @@ impl Relay {
 
     /// Posts into an agent's space as the guest: the customer's words (then
     /// the transcript line says "sent") or a notice from us.
-    pub(super) async fn post_to_agent(&self, job: &Job) -> Result<(), Failure> {
-        let session = self
-            .store()
-            .session(super::payload_str(job, "sessionId"))
-            .await?;
-        let to = match job.payload["to"].as_str() {
+    pub(super) async fn post_to_agent(
+        &self,
+        job: &Job,
+        session_id: &str,
+        to: Option<&str>,
+        text: &str,
+        file: Option<&str>,
+        line: Option<&str>,
+    ) -> Result<(), Failure> {
+        let session = self.store().session(session_id).await?;
+        let to = match to {
             Some(to) => to.to_string(),
             None => session
                 .collab_agent_id
@@ -447,9 +464,7 @@ impl Relay {
                 .ok_or_else(|| Failure::Fatal("the session has no agent".into()))?,
         };
         let token = self.token(&session).await?;
-        let text = super::payload_str(job, "text");
-        let file = job.payload["fileUrl"].as_str();
-        let Some(row) = job.payload["messageId"].as_str() else {
+        let Some(row) = line else {
             self.inner
                 .webex
                 .message_person(&token, &to, text, file)
@@ -460,7 +475,7 @@ impl Relay {
         // row still says "posting"): Webex has no idempotency key, so look
         // before posting again. A post that failed visibly resets the row.
         let status = self.store().message_status(row).await?;
-        if job.attempts > 1 && status.as_deref() == Some("posting") {
+        if job.attempts > 1 && status == Some(MessageStatus::Posting) {
             let there = self.already_posted(&session.id, &token, text).await?;
             tracing::info!(
                 attempt = job.attempts,
@@ -469,7 +484,7 @@ impl Relay {
             );
             if there {
                 self.store()
-                    .set_message_status(row, "sent", None, None)
+                    .set_message_status(row, MessageStatus::Sent, None, None)
                     .await?;
                 return Ok(());
             }
@@ -477,7 +492,7 @@ impl Relay {
             tracing::info!(attempt = job.attempts, status = ?status, "retrying a post");
         }
         self.store()
-            .set_message_status(row, "posting", None, None)
+            .set_message_status(row, MessageStatus::Posting, None, None)
             .await?;
         match self
             .inner
@@ -488,7 +503,7 @@ impl Relay {
             Ok(posted) => {
                 self.store().save_room(&session.id, &posted.room_id).await?;
                 self.store()
-                    .set_message_status(row, "sent", None, None)
+                    .set_message_status(row, MessageStatus::Sent, None, None)
                     .await?;
                 Ok(())
             }
@@ -499,12 +514,17 @@ impl Relay {
                     // `Relay::run`), which sets the row again.
                     Failure::Fatal(why) | Failure::TokenRefused(why) => {
                         self.store()
-                            .set_message_status(row, "failed", None, Some(("webex", why)))
+                            .set_message_status(
+                                row,
+                                MessageStatus::Failed,
+                                None,
+                                Some(("webex", why)),
+                            )
                             .await?
                     }
                     Failure::Retry(..) => {
                         self.store()
-                            .set_message_status(row, "received", None, None)
+                            .set_message_status(row, MessageStatus::Received, None, None)
                             .await?
                     }
                 }

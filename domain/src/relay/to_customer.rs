@@ -4,27 +4,13 @@
 //! and delivery receipts.
 
 use super::inbound::Receipt;
-use super::{
-    conversation_key, notice_job, payload_str, whatsapp_window_closes_at, Effects, Failure, Relay,
-    StatusUpdate,
-};
+use super::jobs::{self, notice as notice_job};
+use super::{whatsapp_window_closes_at, Effects, Failure, Relay, StatusUpdate};
 use crate::connect::{mms_type, Outgoing, PublicMedia, SendError};
 use crate::media::MediaError;
-use crate::model::{Session, SessionStatus};
+use crate::model::{Direction, MessageStatus, Session, SessionStatus};
 use crate::store::{Attachment, Job, NewJob, NewMessage, RelayState};
 use crate::Channel;
-
-/// Statuses only move forward: a late "submitted" does not undo "read".
-fn status_rank(status: &str) -> u8 {
-    match status {
-        "queued" | "posting" | "received" => 0,
-        "sent" => 1,
-        "submitted" => 2,
-        "delivered" => 3,
-        "read" => 4,
-        _ => 5, // failed: final
-    }
-}
 
 /// Whether WhatsApp would refuse a free-form message now.
 fn outside_window(state: &RelayState, now_ms: i64) -> bool {
@@ -34,8 +20,13 @@ fn outside_window(state: &RelayState, now_ms: i64) -> bool {
 impl Relay {
     /// Guest Provisioning + Web App Action Handler: who the guest is, their
     /// webhook, and a message from the guest that opens the agent's 1:1 space.
-    pub(super) async fn provision(&self, job: &Job) -> Result<(), Failure> {
-        let session = self.store().session(payload_str(job, "sessionId")).await?;
+    pub(super) async fn provision(
+        &self,
+        session_id: &str,
+        agent_email: &str,
+        contact_name: &str,
+    ) -> Result<(), Failure> {
+        let session = self.store().session(session_id).await?;
         let token = self.token(&session).await?;
         let me = self.inner.webex.me(&token).await?;
         let state = self.store().relay_state(&session.id).await?;
@@ -67,13 +58,12 @@ impl Relay {
         };
         let greeting = format!(
             "Conversation with {} on {channel} ({}) started. Write here to message them.",
-            payload_str(job, "contactName"),
-            session.customer_channel_id
+            contact_name, session.customer_channel_id
         );
         let posted = self
             .inner
             .webex
-            .message_person(&token, payload_str(job, "agentEmail"), &greeting, None)
+            .message_person(&token, agent_email, &greeting, None)
             .await?;
         self.store().save_room(&session.id, &posted.room_id).await?;
         Ok(())
@@ -81,9 +71,12 @@ impl Relay {
 
     /// Webex Message Handler: the agent's message (text and at most one
     /// file), to the customer on the session's channel.
-    pub(super) async fn webex_to_customer(&self, job: &Job) -> Result<(), Failure> {
-        let session = self.store().session(payload_str(job, "sessionId")).await?;
-        let message_id = payload_str(job, "messageId");
+    pub(super) async fn webex_to_customer(
+        &self,
+        session_id: &str,
+        message_id: &str,
+    ) -> Result<(), Failure> {
+        let session = self.store().session(session_id).await?;
         let token = self.token(&session).await?;
         let message = self.inner.webex.message(&token, message_id).await?;
         let state = self.store().relay_state(&session.id).await?;
@@ -116,7 +109,10 @@ impl Relay {
             .store()
             .message_by_provider_id("webex", message_id)
             .await?;
-        if existing.as_ref().is_some_and(|m| m.status != "queued") {
+        if existing
+            .as_ref()
+            .is_some_and(|m| m.status != MessageStatus::Queued)
+        {
             return Ok(());
         }
         let own_text = message
@@ -188,10 +184,10 @@ impl Relay {
             None => {
                 let line = NewMessage::new(
                     &session.id,
-                    "outbound",
+                    Direction::Outbound,
                     session.customer_channel,
                     &text,
-                    "queued",
+                    MessageStatus::Queued,
                 )
                 .from_provider("webex", message_id)
                 .with_attachment(attachment);
@@ -214,7 +210,7 @@ impl Relay {
                 jobs: notices,
                 status: Some(StatusUpdate {
                     line: row.clone(),
-                    status: "failed".into(),
+                    status: MessageStatus::Failed,
                     error: Some((
                         "window".into(),
                         "outside WhatsApp's 24-hour window: not sent".into(),
@@ -261,7 +257,7 @@ impl Relay {
             Ok(transid) => {
                 if let Some(row) = row {
                     self.store()
-                        .set_message_status(row, "sent", Some(&transid), None)
+                        .set_message_status(row, MessageStatus::Sent, Some(&transid), None)
                         .await?;
                 }
                 Ok(())
@@ -269,7 +265,12 @@ impl Relay {
             Err(SendError::Refused { code, description }) => {
                 if let Some(row) = row {
                     self.store()
-                        .set_message_status(row, "failed", None, Some((&code, &description)))
+                        .set_message_status(
+                            row,
+                            MessageStatus::Failed,
+                            None,
+                            Some((&code, &description)),
+                        )
                         .await?;
                 }
                 if let Some((session, about)) = notice {
@@ -288,59 +289,53 @@ impl Relay {
     }
 
     /// A message we write to the customer: a dialogue line or the template.
-    pub(super) async fn send_to_customer(&self, job: &Job) -> Result<(), Failure> {
-        let channel: Channel = serde_json::from_value(job.payload["channel"].clone())
-            .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
-        let row = job.payload["messageId"].as_str();
+    /// `row`: its transcript line, sent only while still queued.
+    pub(super) async fn send_to_customer(
+        &self,
+        channel: Channel,
+        customer: &str,
+        key: &str,
+        row: Option<&str>,
+        outgoing: &Outgoing,
+    ) -> Result<(), Failure> {
         if let Some(row) = row {
-            if self.store().message_status(row).await?.as_deref() != Some("queued") {
+            if self.store().message_status(row).await? != Some(MessageStatus::Queued) {
                 return Ok(());
             }
         }
-        let outgoing = match job.payload["template"].as_str() {
-            Some(template) => Outgoing::WhatsappTemplate {
-                template: template.to_string(),
-                parameters: serde_json::from_value(job.payload["parameters"].clone())
-                    .unwrap_or_default(),
-            },
-            None => Outgoing::Text(payload_str(job, "text").to_string()),
-        };
-        let customer = payload_str(job, "customer");
-        self.send(
-            (channel, customer),
-            &outgoing,
-            payload_str(job, "key"),
-            row,
-            None,
-        )
-        .await
+        self.send((channel, customer), outgoing, key, row, None)
+            .await
     }
 
     /// A delivery receipt: the line's status, and for a failed message of an
     /// agent, a notice in their space or, for WhatsApp's re-engagement
     /// failure (7710), the template.
-    pub(super) async fn receipt(&self, job: &Job) -> Result<(), Failure> {
-        let receipt: Receipt = serde_json::from_value(job.payload["receipt"].clone())
-            .map_err(|e| Failure::Fatal(format!("unreadable job: {e}")))?;
-        let line_id = payload_str(job, "messageId");
-        let session = self.store().session(payload_str(job, "sessionId")).await?;
+    pub(super) async fn receipt(
+        &self,
+        job: &Job,
+        session_id: &str,
+        line_id: &str,
+        from_agent: bool,
+        receipt: &Receipt,
+    ) -> Result<(), Failure> {
+        let session = self.store().session(session_id).await?;
         let current = self.store().message_status(line_id).await?;
         let Some(current) = current else {
             return Ok(());
         };
-        if status_rank(&receipt.status) <= status_rank(&current) {
+        // Statuses only move forward: a late "submitted" does not undo "read".
+        if receipt.status <= current {
             return Ok(());
         }
-        let failed = receipt.status == "failed";
+        let failed = receipt.status == MessageStatus::Failed;
         let mut effects = Effects {
             status: Some(StatusUpdate {
                 line: line_id.to_string(),
-                status: receipt.status.clone(),
+                status: receipt.status,
                 error: failed.then(|| (receipt.code.clone(), receipt.description.clone())),
             }),
             ..Effects::default()
         };
-        let from_agent = job.payload["fromAgent"].as_bool().unwrap_or(false);
         if failed && from_agent && session.collab_agent_id.is_some() {
             if receipt.code == "7710" && session.customer_channel == Channel::Whatsapp {
                 let state = self.store().relay_state(&session.id).await?;
@@ -406,7 +401,7 @@ impl Relay {
         let shown: Vec<String> = parameters.iter().map(|(n, v)| format!("{n}={v}")).collect();
         let line = NewMessage::new(
             &session.id,
-            "outbound",
+            Direction::Outbound,
             Channel::Whatsapp,
             &format!(
                 "WhatsApp template {} ({}): {}",
@@ -414,22 +409,15 @@ impl Relay {
                 template.language,
                 shown.join(", ")
             ),
-            "queued",
+            MessageStatus::Queued,
         );
-        effects.jobs.push(NewJob {
-            kind: "send_to_customer".into(),
-            ordering_key: conversation_key(session.customer_channel, &session.customer_channel_id),
-            idempotency_key: format!("template:{cause}"),
-            payload: serde_json::json!({
-                "sessionId": session.id,
-                "messageId": line.id,
-                "key": line.id,
-                "channel": Channel::Whatsapp,
-                "customer": session.customer_channel_id,
-                "template": template.id,
-                "parameters": parameters,
-            }),
-        });
+        effects.jobs.push(jobs::template(
+            session,
+            &line.id,
+            &template.id,
+            parameters,
+            format!("template:{cause}"),
+        ));
         effects.lines.push(line);
         effects.template_sent = Some(session.id.clone());
         effects.jobs.push(notice(format!(
@@ -472,13 +460,5 @@ mod tests {
         assert!(!outside_window(&state(Some(now - 23 * hour)), now));
         assert!(outside_window(&state(Some(now - 25 * hour)), now));
         assert!(outside_window(&state(None), now));
-    }
-
-    #[test]
-    fn statuses_only_move_forward_and_failure_is_final() {
-        assert!(status_rank("delivered") > status_rank("submitted"));
-        assert!(status_rank("read") > status_rank("delivered"));
-        assert!(status_rank("failed") > status_rank("read"));
-        assert!(status_rank("submitted") > status_rank("sent"));
     }
 }

@@ -15,7 +15,7 @@ pub(crate) fn agent_from_row(row: &AnyRow) -> Result<Agent, sqlx::Error> {
         email: row.try_get("email")?,
         display_name: row.try_get("display_name")?,
         webex_person_id: row.try_get("webex_person_id")?,
-        role: Role::parse(&role).unwrap_or(Role::Agent),
+        role: role.parse().unwrap_or(Role::Agent),
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: format_ms(row.try_get("created_at")?),
     })

@@ -212,7 +212,8 @@ impl Store {
         let msisdn = msisdn.unwrap_or_else(|| current.msisdn.clone());
         let channels = channels.unwrap_or_else(|| {
             Channel::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|c| current.channels.get(*c).is_some())
                 .collect()
         });

@@ -207,6 +207,20 @@ pub fn format_ms(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A column holding one of an enum's words (`named_enum!`); another word
+/// is a decode error naming the column.
+pub(crate) fn word<T>(row: &AnyRow, col: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = crate::names::UnknownName>,
+{
+    let text: String = row.try_get(col)?;
+    text.parse()
+        .map_err(|e: crate::names::UnknownName| sqlx::Error::ColumnDecode {
+            index: col.to_string(),
+            source: Box::new(e),
+        })
+}
+
 pub(crate) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(col)?.map(format_ms))
 }

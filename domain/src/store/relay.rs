@@ -4,9 +4,9 @@
 
 use sqlx::Row;
 
-use super::{format_ms, new_id, now_ms, Store};
+use super::{format_ms, new_id, now_ms, word, Store};
 use crate::error::DomainError;
-use crate::model::Message;
+use crate::model::{Direction, Message, MessageStatus};
 use crate::Channel;
 
 /// A transcript line to add.
@@ -14,15 +14,14 @@ use crate::Channel;
 pub struct NewMessage {
     pub id: String,
     pub session_id: String,
-    /// `inbound` (customer to agent) or `outbound`.
-    pub direction: &'static str,
+    pub direction: Direction,
     pub channel: Channel,
     pub body: String,
     /// Where the message came from (`webex`, `connect`) and its id there:
     /// unique together, so a redelivered event adds no second line.
     pub provider: Option<&'static str>,
     pub provider_message_id: Option<String>,
-    pub status: &'static str,
+    pub status: MessageStatus,
     pub attachment: Option<Attachment>,
 }
 
@@ -37,10 +36,10 @@ pub struct Attachment {
 impl NewMessage {
     pub fn new(
         session_id: &str,
-        direction: &'static str,
+        direction: Direction,
         channel: Channel,
         body: &str,
-        status: &'static str,
+        status: MessageStatus,
     ) -> NewMessage {
         NewMessage {
             id: new_id(),
@@ -142,12 +141,12 @@ impl Store {
         )
         .bind(&m.id)
         .bind(&m.session_id)
-        .bind(m.direction)
+        .bind(m.direction.as_str())
         .bind(m.channel.as_str())
         .bind(&m.body)
         .bind(m.provider)
         .bind(&m.provider_message_id)
-        .bind(m.status)
+        .bind(m.status.as_str())
         .bind(m.attachment.as_ref().map(|a| a.url.as_str()))
         .bind(m.attachment.as_ref().and_then(|a| a.mime.as_deref()))
         .bind(m.attachment.as_ref().and_then(|a| a.name.as_deref()))
@@ -160,7 +159,7 @@ impl Store {
     pub async fn set_message_status(
         &self,
         id: &str,
-        status: &str,
+        status: MessageStatus,
         connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
@@ -302,7 +301,7 @@ impl Store {
     pub async fn set_message_status_in(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         id: &str,
-        status: &str,
+        status: MessageStatus,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
         update_status(&mut **tx, id, status, None, error).await
@@ -337,12 +336,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn message_status(&self, id: &str) -> Result<Option<String>, DomainError> {
+    pub async fn message_status(&self, id: &str) -> Result<Option<MessageStatus>, DomainError> {
         let row = sqlx::query("SELECT status FROM messages WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("status")).transpose()?)
+        Ok(row.map(|r| word(&r, "status")).transpose()?)
     }
 
     /// Remembers the 1:1 space of the guest and the session's current agent.
@@ -373,7 +372,7 @@ impl Store {
 async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     id: &str,
-    status: &str,
+    status: MessageStatus,
     connect_transid: Option<&str>,
     error: Option<(&str, &str)>,
 ) -> Result<(), DomainError> {
@@ -381,7 +380,7 @@ async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
         "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
                 error_code = $3, error_text = $4, updated_at = $5 WHERE id = $6",
     )
-    .bind(status)
+    .bind(status.as_str())
     .bind(connect_transid)
     .bind(error.map(|e| e.0))
     .bind(error.map(|e| e.1))
@@ -396,11 +395,11 @@ fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
     Ok(Message {
         id: r.try_get("id")?,
         session_id: r.try_get("session_id")?,
-        direction: r.try_get("direction")?,
+        direction: word(r, "direction")?,
         channel: r.try_get("channel")?,
         body: r.try_get("body")?,
         provider: r.try_get("provider")?,
-        status: r.try_get("status")?,
+        status: word(r, "status")?,
         error_code: r.try_get("error_code")?,
         error_text: r.try_get("error_text")?,
         attachment_url: r.try_get("attachment_url")?,

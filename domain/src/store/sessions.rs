@@ -42,7 +42,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         collab_extra2: row.try_get("collab_extra2")?,
         collab_extra3: row.try_get("collab_extra3")?,
         contact_id: row.try_get("contact_id")?,
-        status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Active),
+        status: status.parse().unwrap_or(SessionStatus::Active),
         last_inbound_at: opt_time(row, "last_inbound_at")?,
         created_at: format_ms(row.try_get("created_at")?),
         updated_at: format_ms(row.try_get("updated_at")?),
@@ -61,7 +61,7 @@ struct CollabFields {
 fn collab_fields(input: &SessionInput) -> Result<CollabFields, FieldError> {
     let status = match input.status.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) => Some(SessionStatus::parse(s).ok_or_else(|| {
+        Some(s) => Some(s.parse::<SessionStatus>().ok().ok_or_else(|| {
             FieldError::new(
                 "status",
                 format!("unknown status {s:?}: expected onboarding, active or ended"),

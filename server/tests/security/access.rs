@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::{add_agent, call, send, sign_in, TestApp};
 use domain::access::ApiScope;
-use domain::model::Role;
+use domain::model::{Direction, MessageStatus, Role};
 use domain::store::{AuditCtx, KeyGrant, NewMessage, Store};
 use domain::Channel;
 
@@ -134,7 +134,13 @@ async fn add_line(store: &Store, session_id: &str, body: &str) {
     let mut tx = store.begin_write().await.unwrap();
     Store::add_message(
         &mut tx,
-        &NewMessage::new(session_id, "inbound", Channel::Sms, body, "received"),
+        &NewMessage::new(
+            session_id,
+            Direction::Inbound,
+            Channel::Sms,
+            body,
+            MessageStatus::Received,
+        ),
     )
     .await
     .unwrap();

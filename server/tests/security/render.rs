@@ -1,7 +1,7 @@
 //! Nothing hostile is rendered: a transcript line whose file URL came from
 //! outside becomes a link or image only for this site or an allowed host.
 
-use domain::model::Role;
+use domain::model::{Direction, MessageStatus, Role};
 use domain::store::{Attachment, NewMessage, Store};
 use domain::Channel;
 use reqwest::StatusCode;
@@ -16,12 +16,12 @@ async fn add_line(store: &Store, session_id: &str, url: &str) {
         &NewMessage {
             id: uuid::Uuid::now_v7().to_string(),
             session_id: session_id.to_string(),
-            direction: "inbound",
+            direction: Direction::Inbound,
             channel: Channel::Whatsapp,
             body: "look".into(),
             provider: None,
             provider_message_id: None,
-            status: "received",
+            status: MessageStatus::Received,
             attachment: Some(Attachment {
                 url: url.into(),
                 mime: Some("image/png".into()),
