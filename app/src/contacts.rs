@@ -129,8 +129,9 @@ pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
     )
 }
 
-/// Sends the seed's startConversation payload to the Connect webhook. The
-/// same nonce, contact and channel are one attempt: a double click sends once.
+/// Starts a conversation with the contact on the channel (the domain's
+/// `Conversations::start`). The same nonce, contact and channel are one
+/// attempt: a double click sends once.
 #[server(endpoint = "contacts/start")]
 pub async fn start_conversation(
     csrf: String,
@@ -139,62 +140,46 @@ pub async fn start_conversation(
     nonce: String,
 ) -> Result<StartOutcome, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
-    use domain::connect::StartConversationPayload;
+    use domain::conversations::{AttemptKey, StartError};
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
-        let channel = Channel::parse_field("channel", &channel).map_err(domain::DomainError::from)?;
-        let deps = deps();
-        let contact = deps.store.contact(&contact_id).await?;
-        let channel_id = contact.channels.get(channel).ok_or_else(|| {
-            UiError::new(ErrorKind::Invalid, format!("{} has no {} number", contact.name, label(channel)))
-        })?;
-        let attempt = format!("{nonce}:{contact_id}:{channel}");
-        if nonce.is_empty() || !deps.store.begin_start_attempt(&attempt, &session.agent.id, &contact_id, channel.as_str()).await? {
-            let earlier = deps.store.start_attempt(&attempt).await?;
-            return Ok(StartOutcome {
-                message: match earlier.map(|a| a.status) {
-                    Some(s) if s == "sent" => format!("{} conversation with {} already started", label(channel), contact.name),
-                    _ => "this conversation start is already being sent".to_string(),
-                },
-                next_nonce: crate::ssr::nonce(),
-            });
-        }
-        let payload = StartConversationPayload::new(channel, channel_id, &session.agent.email, &contact.name);
-        // Native relay: this server provisions the guest; otherwise the
-        // Connect flow does, triggered by the seed's payload.
-        let (outcome, mode) = match &deps.relay {
-            Some(relay) => (
-                relay
-                    .start(&audit(&session.agent), &session.agent, &contact, channel, &attempt)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                "native",
-            ),
-            None => (deps.connect.send(&payload).await.map_err(|e| e.to_string()), "connect"),
-        };
-        let (status, detail) = match &outcome {
-            Ok(()) => ("sent", None),
-            Err(e) => ("failed", Some(e.to_string())),
-        };
-        deps.store.finish_start_attempt(&attempt, status, detail.as_deref()).await?;
-        deps.store
-            .record_event(
+        let channel =
+            Channel::parse_field("channel", &channel).map_err(domain::DomainError::from)?;
+        // The page's nonce is shared by its buttons: contact and channel tell them apart.
+        let attempt = AttemptKey::new(&format!("ui:{contact_id}:{channel}"), "nonce", &nonce)
+            .map_err(|_| {
+                UiError::new(
+                    ErrorKind::Invalid,
+                    "this page is out of date: reload it and try again",
+                )
+            })?;
+        let started = deps()
+            .conversations
+            .start(
                 &audit(&session.agent),
-                "conversation.start",
-                "contact",
-                &contact.id,
-                &serde_json::json!({ "mode": mode, "payload": payload, "url": deps.connect.url(), "status": status, "error": detail }),
+                &session.agent,
+                &contact_id,
+                channel,
+                &attempt,
             )
-            .await?;
-        match outcome {
-            Ok(()) => Ok(StartOutcome {
-                message: format!("{} conversation with {} started: it will appear in your Webex App", label(channel), contact.name),
-                next_nonce: crate::ssr::nonce(),
-            }),
-            Err(e) => Err(UiError::new(ErrorKind::Failed, format!("could not start the conversation: {e}"))),
-        }
+            .await;
+        let message = match started {
+            Ok(s) => format!(
+                "{} conversation with {} started: it will appear in your Webex App",
+                label(s.channel),
+                s.contact.name
+            ),
+            Err(e @ (StartError::AlreadyStarted { .. } | StartError::InProgress)) => e.to_string(),
+            // As before the operation moved to the domain: the page keeps its
+            // nonce after a failure, so this is a second click.
+            Err(StartError::AlreadyFailed { .. }) => StartError::InProgress.to_string(),
+            Err(e) => return Err(start_error(e)),
+        };
+        Ok(StartOutcome {
+            message,
+            next_nonce: crate::ssr::nonce(),
+        })
     }
     .await;
     let ok_message = result
@@ -212,11 +197,23 @@ pub async fn start_conversation(
     )
 }
 
-pub fn label(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Whatsapp => "WhatsApp",
-        Channel::Sms => "SMS",
+#[cfg(feature = "ssr")]
+fn start_error(e: domain::conversations::StartError) -> UiError {
+    use domain::conversations::StartError as S;
+    use domain::DomainError as D;
+    match e {
+        S::Invalid(f) => D::Invalid(f).into(),
+        S::NotFound { entity, id } => D::NotFound { entity, id }.into(),
+        S::Storage(detail) => D::Storage(detail).into(),
+        trigger @ S::Trigger(_) => UiError::new(ErrorKind::Failed, trigger.to_string()),
+        repeat @ (S::AlreadyStarted { .. } | S::InProgress | S::AlreadyFailed { .. }) => {
+            UiError::new(ErrorKind::Conflict, repeat.to_string())
+        }
     }
+}
+
+pub fn label(channel: Channel) -> &'static str {
+    channel.label()
 }
 
 #[component]

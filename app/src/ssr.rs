@@ -6,7 +6,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ErrorKind, UiError};
-use domain::connect::ConnectWebhook;
+use domain::conversations::Conversations;
 use domain::model::{Actor, Agent};
 use domain::store::{AuditCtx, Store, WebSession};
 
@@ -62,7 +62,8 @@ pub struct Endpoint {
 pub struct ServerDeps {
     pub store: Store,
     pub auth: AuthSettings,
-    pub connect: ConnectWebhook,
+    /// Start conversation, in the configured relay mode.
+    pub conversations: Conversations,
     pub sandbox: bool,
     /// The native relay; `None` when Webex Connect runs the workflows.
     pub relay: Option<domain::relay::Relay>,

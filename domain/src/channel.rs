@@ -13,6 +13,14 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The channel's name for people ("WhatsApp", "SMS").
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Sms => "SMS",
+        }
+    }
+
     /// Parses a channel named in the given field, with an error that says which
     /// channels exist.
     pub fn parse_field(field: &str, value: &str) -> Result<Channel, FieldError> {

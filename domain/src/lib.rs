@@ -18,6 +18,8 @@ pub mod api_key;
 #[cfg(feature = "server")]
 pub mod connect;
 #[cfg(feature = "server")]
+pub mod conversations;
+#[cfg(feature = "server")]
 pub mod csv_io;
 #[cfg(feature = "server")]
 pub mod fetch;

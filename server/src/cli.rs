@@ -1,17 +1,24 @@
 //! Command-line entry: `serve` (default), `migrate`, `create-agent`,
-//! `create-api-key`, `list-api-keys`, `revoke-api-key`.
+//! `create-api-key`, `list-api-keys`, `revoke-api-key`, `import-contacts`,
+//! `export-contacts`, `start-conversation`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 use crate::config::{self, Config};
+use crate::integrations::Integrations;
 use crate::{startup, telemetry};
 use domain::access::ApiScope;
+use domain::conversations::{AttemptKey, StartError, Via};
 use domain::model::Role;
 use domain::store::{AuditCtx, KeyGrant, Rules, Store};
 
 fn parse_scope(s: &str) -> Result<ApiScope, String> {
     ApiScope::parse(s).ok_or_else(|| format!("unknown scope {s:?}: use connect, services or admin"))
+}
+
+fn parse_channel(s: &str) -> Result<domain::Channel, String> {
+    domain::Channel::parse_field("--channel", s).map_err(|e| e.message)
 }
 
 fn scope_list(scopes: &[ApiScope]) -> String {
@@ -85,6 +92,25 @@ enum Command {
     },
     /// Write every contact as CSV to standard output.
     ExportContacts,
+    /// Start a conversation between an agent and a contact, as the sidebar's
+    /// button does, with the server's settings. In native relay mode the
+    /// session is routed and the guest's provisioning queued here; the
+    /// running server's relay delivers it.
+    StartConversation {
+        /// The contact's id (see `export-contacts`).
+        #[arg(long)]
+        contact: String,
+        /// `whatsapp` or `sms`.
+        #[arg(long, value_parser = parse_channel)]
+        channel: domain::Channel,
+        /// The agent's email: an existing agent who is not disabled.
+        #[arg(long)]
+        agent: String,
+        /// An id for this attempt: the same id again sends nothing and says
+        /// how the first went. Default: a new attempt.
+        #[arg(long)]
+        attempt_id: Option<String>,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -260,6 +286,21 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", domain::csv_io::export_all(&store).await?);
             store.close().await;
         }
+        Command::StartConversation {
+            contact,
+            channel,
+            agent,
+            attempt_id,
+        } => {
+            startup::check_relay_settings(&settings)?;
+            let store = open_store(&settings).await?;
+            let outcome = start_conversation(
+                &settings, &store, &ctx, &contact, channel, &agent, attempt_id,
+            )
+            .await;
+            store.close().await;
+            println!("{}", outcome?);
+        }
         Command::RevokeApiKey { id } => {
             let store = open_store(&settings).await?;
             store.revoke_api_key(&ctx, &id).await?;
@@ -268,4 +309,47 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `start-conversation`: the same operation as the sidebar and the API,
+/// built from the same settings as `serve`. What to print on success.
+async fn start_conversation(
+    settings: &Config,
+    store: &Store,
+    ctx: &AuditCtx,
+    contact: &str,
+    channel: domain::Channel,
+    agent: &str,
+    attempt_id: Option<String>,
+) -> anyhow::Result<String> {
+    let integrations =
+        Integrations::resolve(&settings.integrations, &format!("http://{}", settings.bind));
+    let relay = startup::Services::build(settings, &integrations, store)?.relay;
+    let conversations = startup::conversations(settings, &integrations, store, relay);
+    let agent = conversations.agent_by_email("--agent", agent).await?;
+    let attempt_id = attempt_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let attempt = AttemptKey::new("cli", "--attempt-id", &attempt_id)?;
+    match conversations
+        .start(ctx, &agent, contact, channel, &attempt)
+        .await
+    {
+        Ok(started) => {
+            let what = format!(
+                "{} conversation with {} started for {}",
+                channel.label(),
+                started.contact.name,
+                agent.email
+            );
+            Ok(match started.via {
+                Via::Native(session) => format!(
+                    "{what} (session {}): the running server's relay opens the space in Webex",
+                    session.id
+                ),
+                Via::Connect => format!("{what}: Webex Connect took the trigger"),
+            })
+        }
+        // The conversation exists: a retry that finds it has succeeded.
+        Err(e @ StartError::AlreadyStarted { .. }) => Ok(format!("{e} (attempt {attempt_id})")),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -20,6 +20,7 @@ use crate::integrations::Integrations;
 use crate::{api, ops, web_auth};
 use app::ssr::{AuthSettings, Endpoint, ServerDeps};
 use domain::connect::ConnectWebhook;
+use domain::conversations::Conversations;
 use domain::store::{Rules, Store};
 
 /// What every handler can reach.
@@ -42,6 +43,87 @@ pub struct AppState {
     pub headers: crate::headers::HeaderPolicy,
     /// Per-address and per-account limits on sign-in and bad credentials.
     pub throttles: Arc<crate::throttle::Throttles>,
+    /// Start conversation (the sidebar, the API), in the configured relay mode.
+    pub conversations: Conversations,
+}
+
+/// What the settings make of the outside services, for `serve` and the
+/// command line alike.
+pub struct Services {
+    /// Guest JWTs and cached guest access tokens (both relay modes), when
+    /// the Webex API URL and the guest app are configured.
+    pub guests: Option<domain::guests::GuestAuth>,
+    /// The media cache (both relay modes), when the Webex API URL is configured.
+    pub media: Option<domain::media::MediaCache>,
+    /// The native relay, when `CM_RELAY_MODE=native`.
+    pub relay: Option<domain::relay::Relay>,
+}
+
+impl Services {
+    pub fn build(
+        config: &Config,
+        integrations: &Integrations,
+        store: &Store,
+    ) -> anyhow::Result<Services> {
+        let guests = api::services::build_guest_auth(integrations, store)
+            .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
+        let media = api::services::build_media_cache(integrations, store, config)
+            .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
+        let relay = if config.relay_mode == "native" {
+            let relay = crate::webhooks::build_relay(
+                config,
+                integrations,
+                store,
+                guests.clone(),
+                media.clone(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the native relay (CM_RELAY_MODE=native, the default) needs its settings: {e}; \
+                     or set CM_RELAY_MODE=connect to let Webex Connect flows run the workflows"
+                )
+            })?;
+            Some(relay)
+        } else {
+            None
+        };
+        Ok(Services {
+            guests,
+            media,
+            relay,
+        })
+    }
+}
+
+/// Refuses a native relay whose settings are missing, naming them.
+pub fn check_relay_settings(config: &Config) -> anyhow::Result<()> {
+    let missing = config.integrations.missing_for_native_relay();
+    if config.relay_mode == "native" && !missing.is_empty() {
+        anyhow::bail!(
+            "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
+             not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
+             let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Start conversation over the relay, or else the Connect startConversation webhook.
+pub fn conversations(
+    config: &Config,
+    i: &Integrations,
+    store: &Store,
+    relay: Option<domain::relay::Relay>,
+) -> Conversations {
+    let webhook = ConnectWebhook::new(
+        i.connect_webhook_url.clone(),
+        i.connect_webhook_key
+            .as_ref()
+            .map(|k| k.expose().to_string()),
+        Duration::from_secs(config.connect_timeout_secs),
+    );
+    Conversations::new(store.clone(), relay, webhook)
 }
 
 pub struct Application {
@@ -65,15 +147,7 @@ impl Application {
             .integrations
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
-        let missing = config.integrations.missing_for_native_relay();
-        if config.relay_mode == "native" && !missing.is_empty() {
-            anyhow::bail!(
-                "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
-                 not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
-                 let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
-                missing.join(", ")
-            );
-        }
+        check_relay_settings(&config)?;
         let rules = Rules {
             phone_region: config.phone_region,
         };
@@ -130,28 +204,12 @@ impl Application {
             integrations.embedded_app_audience.clone(),
             &integrations.embedded_app_org_ids,
         );
-        let guests = api::services::build_guest_auth(&integrations, &store)
-            .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
-        let media = api::services::build_media_cache(&integrations, &store, &config)
-            .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
-        let relay = if config.relay_mode == "native" {
-            let relay = crate::webhooks::build_relay(
-                &config,
-                &integrations,
-                &store,
-                guests.clone(),
-                media.clone(),
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the native relay (CM_RELAY_MODE=native, the default) needs its settings: {e}; \
-                     or set CM_RELAY_MODE=connect to let Webex Connect flows run the workflows"
-                )
-            })?;
-            Some(relay)
-        } else {
-            None
-        };
+        let Services {
+            guests,
+            media,
+            relay,
+        } = Services::build(&config, &integrations, &store)?;
+        let conversations = conversations(&config, &integrations, &store, relay.clone());
         let client_ip_header = match config.client_ip_header.as_deref() {
             Some(name) => Some(axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
                 anyhow::anyhow!("CM_CLIENT_IP_HEADER is not a valid header name: {name:?}")
@@ -171,6 +229,7 @@ impl Application {
         let dedup_retention = Duration::from_secs(config.dedup_retention_hours * 3600);
         let webhook_check = Duration::from_secs(config.webhook_check_seconds);
         let state = AppState {
+            conversations,
             headers,
             throttles: throttles.clone(),
             relay,
@@ -313,13 +372,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
     ServerDeps {
         store: state.store.clone(),
         auth: state.auth.clone(),
-        connect: ConnectWebhook::new(
-            i.connect_webhook_url.clone(),
-            i.connect_webhook_key
-                .as_ref()
-                .map(|k| k.expose().to_string()),
-            Duration::from_secs(state.config.connect_timeout_secs),
-        ),
+        conversations: state.conversations.clone(),
         sandbox: i.sandbox,
         relay: state.relay.clone(),
         guests: state.guests.clone(),

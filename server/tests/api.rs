@@ -523,6 +523,7 @@ async fn openapi_documents_every_route_and_every_documented_operation_exists() {
         "PUT /api/v1/sessions/{id}",
         "DELETE /api/v1/sessions/{id}",
         "GET /api/v1/agents/{email}",
+        "POST /api/v1/conversations/start",
         "POST /api/v1/guests/token",
         "POST /api/v1/attachments",
     ];
@@ -584,4 +585,359 @@ async fn home_page_is_rendered_on_the_server() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// A stand-in for the Connect inbound webhook (as in sidebar.rs): answers
+/// `status` after `delay_ms` and records the bodies.
+async fn connect_receiver(
+    status: u16,
+    delay_ms: u64,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/events/{id}",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                record
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice::<Value>(&body).unwrap());
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events/X", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn app_with_connect(url: &str) -> TestApp {
+    let url = url.to_string();
+    TestApp::spawn_with(move |c| {
+        c.integrations.connect_webhook_url = Some(url);
+        c.connect_timeout_secs = 1;
+    })
+    .await
+}
+
+fn start_body(contact_id: &str, channel: &str, attempt: &str) -> Value {
+    json!({ "contactId": contact_id, "channel": channel,
+            "agentEmail": "agent-a@example.com", "attemptId": attempt })
+}
+
+fn conversation_starts(entries: &[domain::store::AuditEntry]) -> usize {
+    entries
+        .iter()
+        .filter(|e| e.action == "conversation.start")
+        .count()
+}
+
+#[tokio::test]
+async fn starting_a_conversation_in_native_mode_opens_the_agents_space_once() {
+    use common::relay::{agent_inbox, agent_token, room_with};
+    let app = common::relay::native_app().await;
+    let contact = create_contact(&app, "Mr Doe", "+447700900123").await;
+    let id = contact["id"].as_str().unwrap();
+
+    let response = app
+        .req(Method::POST, "/api/v1/conversations/start")
+        .json(&start_body(id, "sms", "crm-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let started: Value = response.json().await.unwrap();
+    assert_eq!(started["status"], "started");
+    assert_eq!(started["mode"], "native");
+    assert_eq!(started["contactId"], id);
+    assert_eq!(started["channel"], "sms");
+    assert_eq!(started["agentEmail"], "agent-a@example.com");
+    assert_eq!(started["attemptId"], "crm-1");
+    let session_id = started["sessionId"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/sessions/{session_id}"));
+    let (_, session) = app.get(&location).await;
+    assert_eq!(session["collabAgentId"], "agent-a@example.com");
+    assert_eq!(session["customerChannelId"], "+447700900123");
+    assert_eq!(session["contactId"], id);
+
+    // The relay provisions the guest, who greets the agent in Webex.
+    let token = agent_token(&app, "agent-a@example.com").await;
+    room_with(&app, &token, "Conversation with Mr Doe").await;
+
+    // The same attempt again answers the first outcome and sends nothing.
+    let (status, again) = app
+        .post(
+            "/api/v1/conversations/start",
+            start_body(id, "sms", "crm-1"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "already_started");
+    assert_eq!(again["sessionId"], session_id);
+    let entries = app.store.audit_entries(None, None, 100).await.unwrap();
+    assert_eq!(conversation_starts(&entries), 1, "one attempt, one start");
+    let audit = entries
+        .iter()
+        .find(|e| e.action == "conversation.start")
+        .unwrap();
+    assert_eq!(audit.actor, "api-key:connect-flows");
+    assert_eq!(audit.after.as_ref().unwrap()["mode"], "native");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let greetings = agent_inbox(&app, &token)
+        .await
+        .into_iter()
+        .filter(|(_, text)| text.contains("Conversation with Mr Doe"))
+        .count();
+    assert_eq!(greetings, 1, "the retry did not greet again");
+
+    // A new attempt id is a new start.
+    let (status, body) = app
+        .post(
+            "/api/v1/conversations/start",
+            start_body(id, "sms", "crm-2"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["sessionId"], session_id,
+        "one session per customer and channel"
+    );
+}
+
+#[tokio::test]
+async fn starting_a_conversation_names_the_field_at_fault() {
+    let app = TestApp::spawn().await;
+    let ctx = domain::store::AuditCtx::system();
+    app.store
+        .upsert_agent(
+            &ctx,
+            "agent-a@example.com",
+            None,
+            domain::model::Role::Agent,
+        )
+        .await
+        .unwrap();
+    let off = app
+        .store
+        .upsert_agent(
+            &ctx,
+            "agent-off@example.com",
+            None,
+            domain::model::Role::Agent,
+        )
+        .await
+        .unwrap();
+    app.store
+        .update_agent_access(&ctx, None, &off.id, None, Some(true))
+        .await
+        .unwrap();
+    let (_, sms_only) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": "Mr Doe", "msisdn": "+447700900123", "channels": ["sms"] }),
+        )
+        .await;
+    let id = sms_only["id"].as_str().unwrap();
+    let with = |patch: Value| {
+        let mut body = start_body(id, "sms", "a-1");
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        body
+    };
+    for (patch, field, why) in [
+        (json!({ "contactId": null }), "contactId", "is required"),
+        (json!({ "channel": null }), "channel", "is required"),
+        (json!({ "channel": "fax" }), "channel", "unknown channel"),
+        (
+            json!({ "channel": "whatsapp" }),
+            "channel",
+            "Mr Doe has no WhatsApp number",
+        ),
+        (json!({ "agentEmail": null }), "agentEmail", "is required"),
+        (
+            json!({ "agentEmail": "nobody@example.com" }),
+            "agentEmail",
+            "no agent",
+        ),
+        (
+            json!({ "agentEmail": "not-an-email" }),
+            "agentEmail",
+            "not a valid email",
+        ),
+        (
+            json!({ "agentEmail": "agent-off@example.com" }),
+            "agentEmail",
+            "disabled",
+        ),
+        (json!({ "attemptId": null }), "attemptId", "is required"),
+        (
+            json!({ "attemptId": "x".repeat(201) }),
+            "attemptId",
+            "too long",
+        ),
+        (json!({ "agentId": "x" }), "agentId", "unknown field"),
+    ] {
+        let (status, body) = app
+            .post("/api/v1/conversations/start", with(patch.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {body}");
+        assert_eq!(body["code"], "validation_failed", "{patch}: {body}");
+        assert_eq!(body["field"], field, "{patch}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(why),
+            "{patch}: {body}"
+        );
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/conversations/start",
+            with(json!({ "contactId": "no-such-contact" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    // Without a Connect webhook (connect mode) nothing can be triggered.
+    let (status, body) = app
+        .post("/api/v1/conversations/start", with(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "not_configured");
+    let entries = app.store.audit_entries(None, None, 100).await.unwrap();
+    assert_eq!(
+        conversation_starts(&entries),
+        1,
+        "only the attempt that sent is audited"
+    );
+}
+
+#[tokio::test]
+async fn starting_a_conversation_in_connect_mode_triggers_the_webhook_once() {
+    let (url, seen) = connect_receiver(200, 0).await;
+    let app = app_with_connect(&url).await;
+    app.store
+        .upsert_agent(
+            &domain::store::AuditCtx::system(),
+            "agent-a@example.com",
+            None,
+            domain::model::Role::Agent,
+        )
+        .await
+        .unwrap();
+    let contact = create_contact(&app, "Mr Doe", "07700 900123").await;
+    let id = contact["id"].as_str().unwrap();
+    let body = start_body(id, "whatsapp", "flow-7");
+    let (first, second) = tokio::join!(
+        app.post("/api/v1/conversations/start", body.clone()),
+        app.post("/api/v1/conversations/start", body.clone())
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    // Concurrent: the second finds the first finished, or still sending.
+    assert!(
+        statuses == [StatusCode::OK, StatusCode::CREATED]
+            || statuses == [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{first:?} {second:?}"
+    );
+    let created = if first.0 == StatusCode::CREATED {
+        &first.1
+    } else {
+        &second.1
+    };
+    assert_eq!(created["mode"], "connect");
+    assert!(created.get("sessionId").is_none(), "{created}");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "sent once");
+    assert_eq!(
+        got[0],
+        json!({ "systemId": "webex", "channel": "whatsapp", "channelId": "447700900123",
+                "action": "startConversation", "agentId": "agent-a@example.com", "contactName": "Mr Doe" })
+    );
+    let (status, again) = app.post("/api/v1/conversations/start", body).await;
+    assert_eq!(
+        (status, again["status"].clone()),
+        (StatusCode::OK, json!("already_started"))
+    );
+    let entries = app
+        .store
+        .audit_entries(Some("contact"), Some(id), 10)
+        .await
+        .unwrap();
+    assert_eq!(conversation_starts(&entries), 1);
+}
+
+#[tokio::test]
+async fn a_trigger_connect_did_not_take_answers_with_the_reason() {
+    let (rejecting, _) = connect_receiver(500, 0).await;
+    let (slow, _) = connect_receiver(200, 2500).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/events/X", l.local_addr().unwrap())
+    };
+    for (url, status, code, why) in [
+        (
+            rejecting,
+            StatusCode::BAD_GATEWAY,
+            "connect_refused",
+            "rejected the request (HTTP 500)",
+        ),
+        (
+            slow,
+            StatusCode::GATEWAY_TIMEOUT,
+            "connect_timeout",
+            "did not answer within 1 seconds",
+        ),
+        (
+            closed,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "connect_unavailable",
+            "could not be reached",
+        ),
+    ] {
+        let app = app_with_connect(&url).await;
+        app.store
+            .upsert_agent(
+                &domain::store::AuditCtx::system(),
+                "agent-a@example.com",
+                None,
+                domain::model::Role::Agent,
+            )
+            .await
+            .unwrap();
+        let contact = create_contact(&app, "Mr Doe", "+447700900123").await;
+        let body = start_body(contact["id"].as_str().unwrap(), "sms", "t-1");
+        let (got, answer) = app.post("/api/v1/conversations/start", body.clone()).await;
+        assert_eq!(got, status, "{url}: {answer}");
+        assert_eq!(answer["code"], code, "{url}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("could not start the conversation: ") && message.contains(why),
+            "{url}: {answer}"
+        );
+        // The failed attempt is final: the same id says so, a new id tries again.
+        let (got, answer) = app.post("/api/v1/conversations/start", body).await;
+        assert_eq!(got, StatusCode::CONFLICT, "{answer}");
+        assert_eq!(answer["code"], "attempt_failed");
+        assert_eq!(answer["field"], "attemptId");
+        let entries = app
+            .store
+            .audit_entries(Some("contact"), None, 10)
+            .await
+            .unwrap();
+        assert!(entries
+            .iter()
+            .any(|e| e.action == "conversation.start"
+                && e.after.as_ref().unwrap()["status"] == "failed"));
+    }
 }

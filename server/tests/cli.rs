@@ -243,3 +243,262 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
         "query strings (phone numbers) are not logged"
     );
 }
+
+/// A contact made with the command line: its id.
+fn add_contact(db: &TempDb, name: &str, msisdn: &str) -> String {
+    let csv = db.0.with_file_name("contacts.csv");
+    std::fs::create_dir_all(csv.parent().unwrap()).unwrap();
+    std::fs::write(&csv, format!("name,msisdn\n{name},{msisdn}\n")).unwrap();
+    let (ok, _, stderr) = run(db, &["import-contacts", csv.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let (ok, exported, stderr) = run(db, &["export-contacts"]);
+    assert!(ok, "{stderr}");
+    let row = exported
+        .lines()
+        .find(|l| l.contains(name))
+        .expect("contact exported");
+    row.split(',').next().unwrap().to_string()
+}
+
+#[test]
+fn start_conversation_triggers_connect_once_per_attempt_and_fails_clearly() {
+    use std::sync::{Arc, Mutex};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let record = seen.clone();
+    let url = rt.block_on(async move {
+        let app = axum::Router::new().route(
+            "/events/{id}",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events/X", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
+    let db = TempDb::new();
+    let (ok, _, stderr) = run(&db, &["create-agent", "a@example.com"]);
+    assert!(ok, "{stderr}");
+    let id = add_contact(&db, "Mr Doe", "+447700900123");
+    let start = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["start-conversation", "--contact", &id])
+            .args(args)
+            .env("DATABASE_URL", db.url())
+            .env("CM_RELAY_MODE", "connect")
+            .env("CM_CONNECT_WEBHOOK_URL", &url)
+            .env_remove("CM_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let args = [
+        "--channel",
+        "sms",
+        "--agent",
+        "A@example.com",
+        "--attempt-id",
+        "cli-1",
+    ];
+    let (ok, stdout, stderr) = start(&args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("SMS conversation with Mr Doe started for a@example.com: Webex Connect took the trigger"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = start(&args);
+    assert!(ok, "a retry that finds it started succeeds: {stderr}");
+    assert!(stdout.contains("already started"), "{stdout}");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "sent once");
+    assert_eq!(got[0]["channelId"], "+447700900123");
+    assert_eq!(got[0]["agentId"], "a@example.com");
+
+    for (args, expected) in [
+        (
+            &["--channel", "sms", "--agent", "nobody@example.com"][..],
+            "--agent: no agent has this email",
+        ),
+        (
+            &["--channel", "fax", "--agent", "a@example.com"][..],
+            "unknown channel",
+        ),
+    ] {
+        let (ok, _, stderr) = start(args);
+        assert!(!ok, "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let (ok, _, stderr) = run(
+        &db,
+        &[
+            "start-conversation",
+            "--contact",
+            "no-such-contact",
+            "--channel",
+            "sms",
+            "--agent",
+            "a@example.com",
+            "--relay-mode",
+            "connect",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("contact no-such-contact not found"),
+        "{stderr}"
+    );
+    // The native relay (the default) needs its settings, as `serve` does.
+    let (ok, _, stderr) = run(
+        &db,
+        &[
+            "start-conversation",
+            "--contact",
+            &id,
+            "--channel",
+            "sms",
+            "--agent",
+            "a@example.com",
+        ],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("CM_RELAY_MODE=connect"), "{stderr}");
+}
+
+#[test]
+fn start_conversation_in_native_mode_is_delivered_by_the_running_server() {
+    let db = TempDb::new();
+    let (_, stdout, _) = run(&db, &["create-api-key", "connect"]);
+    let key = stdout.lines().last().unwrap().trim().to_string();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", &bind])
+        .env("DATABASE_URL", db.url())
+        .env("CM_SANDBOX", "true")
+        .env_remove("CM_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{bind}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let contact_id = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let contact: serde_json::Value = client
+            .post(format!("{url}/api/v1/contacts"))
+            .header("key", &key)
+            .json(&serde_json::json!({ "name": "Mr Doe", "msisdn": "+447700900123" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        contact["id"].as_str().unwrap().to_string()
+    });
+
+    let out = Command::new(BIN)
+        .args([
+            "start-conversation",
+            "--contact",
+            &contact_id,
+            "--channel",
+            "whatsapp",
+            "--agent",
+            "agent-a@example.com",
+            "--bind",
+            &bind,
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("CM_SANDBOX", "true")
+        .env_remove("CM_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "WhatsApp conversation with Mr Doe started for agent-a@example.com (session "
+        ),
+        "{stdout}"
+    );
+
+    // The server's relay worker provisions the guest, who greets Agent A.
+    let greeted = rt.block_on(async {
+        let token: serde_json::Value = client
+            .post(format!("{url}/sandbox/control/agent-token"))
+            .json(&serde_json::json!({ "email": "agent-a@example.com" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let rooms: serde_json::Value = client
+                .get(format!("{url}/sandbox/webex/v1/rooms"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for room in rooms["items"].as_array().cloned().unwrap_or_default() {
+                let messages = client
+                    .get(format!(
+                        "{url}/sandbox/webex/v1/messages?roomId={}",
+                        room["id"].as_str().unwrap()
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                if messages.contains("Conversation with Mr Doe") {
+                    return true;
+                }
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(greeted, "the greeting reached Agent A's Webex");
+}

@@ -27,7 +27,7 @@ pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
 pub use relay::{Attachment, NewMessage, RelayState};
 pub use sessions::{SessionQuery, UpsertOutcome};
-pub use starts::StartAttempt;
+pub use starts::{AttemptStatus, StartAttempt};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;

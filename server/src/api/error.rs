@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use domain::connect::TriggerError;
+use domain::conversations::{StartError, TriggerFailure};
 use domain::media::MediaError;
 use domain::webex::WebexError;
 use domain::{DomainError, FieldError};
@@ -41,6 +43,24 @@ pub enum ApiError {
     /// A file could not be cached.
     #[error(transparent)]
     Media(MediaError),
+    /// A conversation start that did not happen on this call (repeats and
+    /// trigger failures; its other errors map to the variants above).
+    #[error(transparent)]
+    Start(StartError),
+}
+
+impl From<StartError> for ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Invalid(f) => ApiError::Invalid(f),
+            StartError::NotFound { entity, id } => {
+                ApiError::Domain(DomainError::NotFound { entity, id })
+            }
+            StartError::Storage(detail) => ApiError::Domain(DomainError::Storage(detail)),
+            StartError::Trigger(TriggerFailure::Native(e)) => e.into(),
+            other => ApiError::Start(other),
+        }
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -95,9 +115,10 @@ impl ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            ApiError::NotConfigured(_) | ApiError::Guest(_) | ApiError::Media(_) => {
-                return self.service_response()
-            }
+            ApiError::NotConfigured(_)
+            | ApiError::Guest(_)
+            | ApiError::Media(_)
+            | ApiError::Start(_) => return self.service_response(),
             ApiError::MalformedJson(m) => {
                 (StatusCode::BAD_REQUEST, ErrorBody::new("malformed_json", m))
             }
@@ -283,6 +304,52 @@ impl ApiError {
                 ),
                 MediaError::Storage(e) => return ApiError::Domain(e).into_response(),
             },
+            ApiError::Start(e) => {
+                let message = e.to_string();
+                match e {
+                    StartError::Trigger(TriggerFailure::Connect(t)) => match t {
+                        TriggerError::NotConfigured => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            ErrorBody::new("not_configured", message),
+                        ),
+                        TriggerError::Unreachable(_) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            ErrorBody::new("connect_unavailable", message),
+                        ),
+                        TriggerError::Timeout(_) => (
+                            StatusCode::GATEWAY_TIMEOUT,
+                            ErrorBody::new("connect_timeout", message),
+                        ),
+                        TriggerError::Rejected { .. } => (
+                            StatusCode::BAD_GATEWAY,
+                            ErrorBody::new("connect_refused", message),
+                        ),
+                    },
+                    StartError::InProgress => (
+                        StatusCode::CONFLICT,
+                        ErrorBody {
+                            field: Some("attemptId".into()),
+                            ..ErrorBody::new("attempt_in_progress", message)
+                        },
+                    ),
+                    StartError::AlreadyFailed { .. } => (
+                        StatusCode::CONFLICT,
+                        ErrorBody {
+                            field: Some("attemptId".into()),
+                            ..ErrorBody::new("attempt_failed", message)
+                        },
+                    ),
+                    // The handler answers these itself (200); kept apart from failures.
+                    StartError::AlreadyStarted { .. } => (
+                        StatusCode::CONFLICT,
+                        ErrorBody {
+                            field: Some("attemptId".into()),
+                            ..ErrorBody::new("already_started", message)
+                        },
+                    ),
+                    other => return ApiError::from(other).into_response(),
+                }
+            }
             other => return other.into_response(),
         };
         let retry_after = body.retry_after_seconds;

@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod contacts;
+pub mod conversations;
 pub mod error;
 pub mod extract;
 pub mod services;
@@ -22,10 +23,10 @@ use crate::startup::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Contact Manager API", description = "Contacts, sessions, agents, guest tokens and the attachment cache for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
+    info(title = "Contact Manager API", description = "Contacts, sessions, agents, starting conversations, guest tokens and the attachment cache for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
     modifiers(&Security),
     security(("key" = []), ("bearer" = [])),
-    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"))
+    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "conversations", description = "Start conversation, as the sidebar's buttons do"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"))
 )]
 struct ApiDoc;
 
@@ -53,6 +54,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list, sessions::create))
         .routes(routes!(sessions::get, sessions::update, sessions::delete))
         .routes(routes!(agents::get))
+        .routes(routes!(conversations::start))
         .routes(routes!(services::guest_token))
         .routes(routes!(services::cache_attachment))
 }
