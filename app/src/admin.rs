@@ -567,7 +567,7 @@ fn Integrations(me: Me) -> impl IntoView {
                             {list.into_iter().map(|i| view! {
                                 <li class="session">
                                     <strong>{i.name}</strong>
-                                    <span class="muted small">{i.url.unwrap_or_else(|| "—".into())}</span>
+                                    {i.url.map(|url| view! { <span class="muted small">{url}</span> })}
                                     <span class=if i.ok { "ok" } else { "bad" }>{i.status}</span>
                                 </li>
                             }).collect_view()}

@@ -32,6 +32,8 @@ pub mod password;
 #[cfg(feature = "server")]
 pub mod relay;
 #[cfg(feature = "server")]
+pub mod request_id;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod token_cipher;

@@ -454,6 +454,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .with_state(state)
         .layer(CatchPanicLayer::custom(api::error::panic_response))
+        .layer(axum::middleware::from_fn(in_request_scope))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -469,6 +470,23 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Runs the request as part of its id, so the jobs it enqueues carry it
+/// (`domain::request_id`).
+async fn in_request_scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match id {
+        Some(id) => domain::request_id::scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 async fn shutdown_signal() {

@@ -582,3 +582,43 @@ async fn webhooks_webex_turned_off_are_turned_back_on_and_missing_ones_created_a
         );
     }
 }
+
+#[tokio::test]
+async fn the_jobs_a_webhook_causes_carry_its_request_id() {
+    let app = relay_app().await;
+    let body = sms_mo("trace-tid-1", "where is my parcel?").to_string();
+    let r = app
+        .client
+        .post(app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}")))
+        .header("content-type", "application/json")
+        .header("x-hub-signature", hub_signature(body.as_bytes()))
+        .header("x-request-id", "trace-req-1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-request-id"], "trace-req-1");
+    // The customer has no session: the dialogue's reply is a second job,
+    // made by the first, and carries the same id.
+    let pool = sqlx::SqlitePool::connect(&app.database_url())
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..200 {
+        kinds = sqlx::query_as::<_, (String,)>(
+            "SELECT kind FROM outbox WHERE payload LIKE '%\"requestId\":\"trace-req-1\"%' ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k,)| k)
+        .collect();
+        if kinds.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(kinds, ["customer_message", "send_to_customer"], "{kinds:?}");
+}

@@ -14,6 +14,15 @@ use crate::model::Session;
 use crate::store::{Job, NewJob};
 use crate::Channel;
 
+/// The payload field naming the request a job comes from (see
+/// `crate::request_id`); unknown to [`Task`], so it never changes what runs.
+pub(crate) const REQUEST_ID: &str = "requestId";
+
+/// The request a claimed job comes from, if it was recorded.
+pub(crate) fn request_of(job: &Job) -> Option<&str> {
+    job.payload.get(REQUEST_ID).and_then(|v| v.as_str())
+}
+
 /// What a job does, with what it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -108,6 +117,10 @@ impl Task {
             Some(serde_json::Value::String(kind)) => kind,
             _ => unreachable!("the tag is a string"),
         };
+        // Not part of the task: the request it comes from, for the logs.
+        if let Some(id) = crate::request_id::current() {
+            row.insert(REQUEST_ID.into(), id.into());
+        }
         NewJob {
             kind,
             ordering_key: conversation_key(channel, customer),
@@ -317,6 +330,45 @@ mod tests {
             Task::from_job(&row("webex_to_customer", json!({ "sessionId": "s1" }))).unwrap_err();
         assert!(err.contains("messageId"), "{err}");
         assert!(Task::from_job(&row("provision", json!("text"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn jobs_made_during_a_request_carry_its_id_and_still_read() {
+        let made = crate::request_id::scope("req-1".into(), async {
+            webex_to_customer(&session(), "m1")
+        })
+        .await;
+        assert_eq!(made.payload["requestId"], "req-1");
+        let claimed = Job {
+            id: 1,
+            kind: made.kind,
+            ordering_key: made.ordering_key,
+            idempotency_key: made.idempotency_key,
+            payload: made.payload,
+            attempts: 1,
+        };
+        assert_eq!(request_of(&claimed), Some("req-1"));
+        assert!(Task::from_job(&claimed).is_ok());
+        let outside = webex_to_customer(&session(), "m2");
+        assert!(outside.payload.get("requestId").is_none());
+    }
+
+    fn session() -> Session {
+        Session {
+            id: "s1".into(),
+            customer_channel: Channel::Sms,
+            customer_channel_id: "+447700900123".into(),
+            collab_agent_id: None,
+            collab_guest_id: None,
+            collab_extra1: None,
+            collab_extra2: None,
+            collab_extra3: None,
+            contact_id: None,
+            status: crate::model::SessionStatus::Active,
+            last_inbound_at: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
     }
 
     #[test]

@@ -204,11 +204,19 @@ impl Relay {
                     id = job.id,
                     kind = %job.kind,
                     attempt = job.attempts,
-                    session = tracing::field::Empty
+                    session = tracing::field::Empty,
+                    request_id = jobs::request_of(&job).unwrap_or("-"),
                 );
                 running.spawn(
                     async move {
-                        let outcome = relay.run_leased(&job).await;
+                        // Jobs this one causes carry the same request id.
+                        let outcome = match jobs::request_of(&job) {
+                            Some(id) => {
+                                crate::request_id::scope(id.to_string(), relay.run_leased(&job))
+                                    .await
+                            }
+                            None => relay.run_leased(&job).await,
+                        };
                         if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
                             tracing::warn!(error = %error, "delivery failed");
                         }

@@ -49,6 +49,11 @@ impl TestApp {
         }
     }
 
+    /// The test's SQLite database, for checks no API exposes.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.db_path.display())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
