@@ -9,6 +9,8 @@ mod calls;
 mod connect;
 mod control;
 mod delivery;
+#[cfg(feature = "driver")]
+pub mod driver;
 mod embedded;
 mod faults;
 mod files;

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use sandbox::driver::hub_signature;
 use serde_json::{json, Value};
 
 fn sms(to: &str, text: &str, notify: &str) -> Value {
@@ -134,7 +135,8 @@ async fn whatsapp_free_form_needs_a_customer_message_in_the_last_24_hours() {
 
     // The customer writes: the window opens.
     assert_eq!(
-        h.customer_sends("whatsapp", "+447700900123", "hello")
+        h.driver
+            .phone_send("whatsapp", "+447700900123", "Jane Doe", "hello", None)
             .await
             .status(),
         200
@@ -259,7 +261,9 @@ async fn route_faults_answer_in_the_shape_of_the_api_version() {
 async fn whatsapp_read_receipt_when_the_phone_shows_the_message() {
     let h = start().await;
     let dr = h.receiver.url("/dr");
-    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    h.driver
+        .customer_sends("whatsapp", "+447700900123", "hello")
+        .await;
     let image = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
         "channels": {"OTT-Messaging": {"wa": {"type": "image",
             "image": {"url": h.receiver.url("/media/x.png"), "mimeType": "image/png", "caption": "look"}}}},
@@ -282,7 +286,9 @@ async fn whatsapp_read_receipt_when_the_phone_shows_the_message() {
 #[tokio::test]
 async fn whatsapp_media_that_cannot_be_downloaded_fails_with_7701() {
     let h = start().await;
-    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    h.driver
+        .customer_sends("whatsapp", "+447700900123", "hello")
+        .await;
     let image = json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
         "channels": {"OTT-Messaging": {"wa": {"type": "document",
             "document": {"url": h.url("/missing.pdf"), "mimeType": "application/pdf", "filename": "a.pdf"}}}},
@@ -395,13 +401,15 @@ async fn inbound_webhook_events_are_recorded_byte_for_byte() {
 async fn customer_messages_reach_the_product_in_each_channel_shape() {
     let h = start().await;
     assert_eq!(
-        h.customer_sends("sms", "+447700900123", "by sms")
+        h.driver
+            .phone_send("sms", "+447700900123", "Jane Doe", "by sms", None)
             .await
             .status(),
         200
     );
     assert_eq!(
-        h.customer_sends("whatsapp", "+447700900123", "by whatsapp")
+        h.driver
+            .phone_send("whatsapp", "+447700900123", "Jane Doe", "by whatsapp", None)
             .await
             .status(),
         200
@@ -454,7 +462,7 @@ async fn customer_messages_reach_the_product_in_each_channel_shape() {
     for delivery in &inbound {
         assert_eq!(
             delivery.headers["x-hub-signature"].to_str().unwrap(),
-            hmac_sha256_hex(HUB_SECRET, &delivery.body),
+            hub_signature(HUB_SECRET, &delivery.body),
             "signed with the hub secret, bare hex"
         );
     }
@@ -501,7 +509,10 @@ async fn customer_messages_reach_the_product_in_each_channel_shape() {
     let text = h.http.get(files[1]).send().await.unwrap();
     assert_eq!(text.text().await.unwrap(), "mms text");
 
-    let bad = h.customer_sends("sms", "not a number", "x").await;
+    let bad = h
+        .driver
+        .phone_send("sms", "not a number", "Jane Doe", "x", None)
+        .await;
     assert_eq!(bad.status(), 400);
 }
 
@@ -594,7 +605,8 @@ async fn a_repeated_idempotency_key_gets_the_first_answer_and_sends_nothing() {
 
     // The call log tells the replays apart.
     let replays: Vec<bool> = h
-        .calls()
+        .driver
+        .calls(None)
         .await
         .iter()
         .filter(|c| c["path"] == V1)
@@ -699,7 +711,9 @@ async fn an_idempotency_key_over_64_characters_is_a_7004() {
 #[tokio::test]
 async fn the_phone_thread_carries_business_media_templates_and_mms_attachments() {
     let h = start().await;
-    h.customer_sends("whatsapp", "+447700900123", "hello").await;
+    h.driver
+        .customer_sends("whatsapp", "+447700900123", "hello")
+        .await;
     let whatsapp = |wa: Value| {
         json!({"deliverychannel": "whatsapp", "appid": "a", "destination": [{"waid": ["447700900123"]}],
                "channels": {"OTT-Messaging": {"wa": wa}}})
@@ -763,13 +777,6 @@ async fn the_phone_thread_carries_business_media_templates_and_mms_attachments()
             {"kind": "text", "mediaUrl": null, "filename": null, "messageText": "thanks"},
         ])
     );
-}
-
-fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn route_faults_fail_the_next_n_calls_then_recover() {
     let h = start().await;
-    let token = h.agent_token(AGENT_A).await;
+    let token = h.driver.agent_token(AGENT_A).await;
     let fault = json!({"path": "/webex/v1/people/me", "method": "GET", "count": 2, "kind": "status", "status": 503});
     assert_eq!(h.post_json("/control/faults", &fault).await.status(), 204);
     for _ in 0..2 {
@@ -50,7 +50,7 @@ async fn route_faults_fail_the_next_n_calls_then_recover() {
 #[tokio::test]
 async fn a_hang_outlasts_the_client_timeout() {
     let h = start().await;
-    let token = h.agent_token(AGENT_A).await;
+    let token = h.driver.agent_token(AGENT_A).await;
     let hang = json!({"path": "/webex/v1/people/me", "kind": "hang", "hangSeconds": 5});
     h.post_json("/control/faults", &hang).await;
     let started = Instant::now();
@@ -80,7 +80,7 @@ async fn guest_and_agent_room(h: &Harness) -> (String, String, String) {
         .await;
     (
         guest,
-        h.agent_token(AGENT_A).await,
+        h.driver.agent_token(AGENT_A).await,
         m["roomId"].as_str().unwrap().to_string(),
     )
 }
@@ -150,7 +150,7 @@ async fn inbound_deliveries_can_be_duplicated_too() {
         &json!({"mode": "duplicate", "count": 1, "only": "inbound"}),
     )
     .await;
-    h.customer_sends("sms", "+447700900123", "hi").await;
+    h.driver.customer_sends("sms", "+447700900123", "hi").await;
     let got = h.receiver.wait_for("/inbound", 2).await;
     assert_eq!(got[0].body, got[1].body);
 }
@@ -158,7 +158,7 @@ async fn inbound_deliveries_can_be_duplicated_too() {
 #[tokio::test]
 async fn call_log_records_api_calls_and_deliveries() {
     let h = start().await;
-    let token = h.agent_token(AGENT_A).await;
+    let token = h.driver.agent_token(AGENT_A).await;
     h.http
         .get(h.webex("/people/me"))
         .bearer_auth(&token)
@@ -174,7 +174,7 @@ async fn call_log_records_api_calls_and_deliveries() {
     // The delivery is logged after the receiver answers; poll briefly.
     let deadline = Instant::now() + Duration::from_secs(5);
     let calls = loop {
-        let calls = h.calls().await;
+        let calls = h.driver.calls(None).await;
         if calls.iter().filter(|c| c["kind"] == "delivery").count() >= 2 {
             break calls;
         }
@@ -207,7 +207,7 @@ async fn failed_deliveries_are_retried_and_logged() {
     h.receiver
         .status
         .store(500, std::sync::atomic::Ordering::SeqCst);
-    h.customer_sends("sms", "+447700900123", "hi").await;
+    h.driver.customer_sends("sms", "+447700900123", "hi").await;
     let got = h.receiver.wait_for("/inbound", 3).await;
     assert_eq!(got.len(), 3, "three attempts in all");
 }
@@ -239,10 +239,10 @@ async fn reset_forgets_state_but_keeps_agents_and_guest_ids() {
             .status(),
         401
     );
-    assert_eq!(h.calls().await.len(), 1, "only the call above");
+    assert_eq!(h.driver.calls(None).await.len(), 1, "only the call above");
     assert_eq!(h.get_json("/control/clock").await["offsetSeconds"], 0);
     assert_eq!(h.get_json("/control/faults").await["routes"], json!([]));
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let rooms: Value = h
         .http
         .get(h.webex("/rooms"))
@@ -457,7 +457,7 @@ async fn embedded_identity_token_verifies_against_the_issuers_verification_key()
     assert_eq!(claims["email_verified"], true);
     // The person and org as uuids (the REST API's ids are base64 of
     // ciscospark://us/PEOPLE/{uuid}).
-    let agent_id = h.me(&h.agent_token(AGENT_A).await).await["id"].clone();
+    let agent_id = h.me(&h.driver.agent_token(AGENT_A).await).await["id"].clone();
     let decoded = String::from_utf8(
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(agent_id.as_str().unwrap())

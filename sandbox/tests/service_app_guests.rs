@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use sandbox::driver::spark_signature;
 use serde_json::{json, Value};
 
 async fn token_request(h: &Harness, form: &[(&str, &str)]) -> (u16, Value) {
@@ -138,7 +139,7 @@ async fn guests_token_gives_one_guest_per_subject_renames_it_and_counts_it() {
 #[tokio::test]
 async fn guest_management_needs_the_service_apps_token_and_both_fields() {
     let h = start().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let issued_guest = h.guest_token("g-1", "Issued").await;
     let app = h.service_app_token().await;
     let (_, managed) = h
@@ -217,7 +218,7 @@ async fn a_service_app_guest_messages_agents_and_its_webhooks_fire() {
         .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["personId"], guest["id"]);
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let (_, reply) = h
         .send_message(
             &agent,
@@ -231,7 +232,7 @@ async fn a_service_app_guest_messages_agents_and_its_webhooks_fire() {
     assert_eq!(envelope["data"]["id"], reply["id"]);
     assert_eq!(
         deliveries[1].headers["x-spark-signature"].to_str().unwrap(),
-        hmac_sha1_hex(b"s3cret", &deliveries[1].body)
+        spark_signature("s3cret", &deliveries[1].body)
     );
     let (status, fetched) = h
         .webex_get(
@@ -255,7 +256,7 @@ async fn a_service_app_guest_messages_agents_and_its_webhooks_fire() {
 async fn revoked_guest_tokens_answer_401_until_the_guest_logs_in_again() {
     let h = start().await;
     let app = h.service_app_token().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let issued_a = h.guest_token("a", "Issued A").await;
     let issued_a_id = h.me(&issued_a).await["id"].clone();
     let (_, managed_a) = h

@@ -70,7 +70,7 @@ async fn guest_jwt_login_gives_a_stable_appuser_per_issuer_and_subject() {
     let other = h.me(&h.guest_token("sms_447700900999", "John").await).await;
     assert_ne!(other["id"], first["id"]);
 
-    let agent = h.me(&h.agent_token(AGENT_A).await).await;
+    let agent = h.me(&h.driver.agent_token(AGENT_A).await).await;
     assert_eq!(agent["type"], "person");
     assert_eq!(agent["emails"][0], AGENT_A);
 }
@@ -117,7 +117,7 @@ async fn expired_forged_and_unknown_issuer_jwts_are_rejected() {
 #[tokio::test]
 async fn people_lookup_by_email() {
     let h = start().await;
-    let token = h.agent_token(AGENT_A).await;
+    let token = h.driver.agent_token(AGENT_A).await;
     let found: Value = h
         .http
         .get(h.webex("/people?email=agent-b@example.com"))
@@ -153,7 +153,7 @@ async fn first_message_creates_the_direct_room_and_later_ones_reuse_it() {
     assert_eq!(first["roomType"], "direct");
     assert_eq!(first["toPersonEmail"], AGENT_A);
     assert_eq!(first["text"], "hello");
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let agent_id = h.me(&agent).await["id"].clone();
     let (_, second) = h
         .send_message(&guest, &json!({"toPersonId": agent_id, "text": "again"}))
@@ -246,8 +246,8 @@ async fn messages_are_hidden_from_people_outside_the_room() {
         )
         .await;
     let id = message["id"].as_str().unwrap();
-    let member = h.agent_token(AGENT_A).await;
-    let outsider = h.agent_token(AGENT_B).await;
+    let member = h.driver.agent_token(AGENT_A).await;
+    let outsider = h.driver.agent_token(AGENT_B).await;
     let get = |token: String| {
         let h = &h;
         async move {
@@ -281,7 +281,7 @@ async fn messages_are_hidden_from_people_outside_the_room() {
 #[tokio::test]
 async fn multipart_with_one_file_is_stored_and_downloadable() {
     let h = start().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let guest = h.guest_token("g1", "Jane").await;
     let form = reqwest::multipart::Form::new()
         .text("toPersonEmail", AGENT_A)
@@ -326,7 +326,7 @@ async fn multipart_with_one_file_is_stored_and_downloadable() {
     assert_eq!(download.bytes().await.unwrap().as_ref(), PNG);
 
     assert_eq!(h.http.get(&file_url).send().await.unwrap().status(), 401);
-    let outsider = h.agent_token(AGENT_B).await;
+    let outsider = h.driver.agent_token(AGENT_B).await;
     assert_eq!(
         h.http
             .get(&file_url)
@@ -409,7 +409,7 @@ async fn json_files_are_fetched_from_their_public_url() {
         )
         .await;
     assert_eq!(status, 200, "{message}");
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let download = h
         .http
         .get(message["files"][0].as_str().unwrap())
@@ -446,7 +446,7 @@ async fn listing_is_newest_first_with_link_paging() {
             .await;
         room = m["roomId"].as_str().unwrap().to_string();
     }
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let mut url = h.webex(&format!("/messages?roomId={room}&max=2"));
     let mut seen = Vec::new();
     let mut pages = 0;
@@ -493,7 +493,7 @@ async fn contents_answer_423_with_retry_after_while_scanning() {
             &json!({"toPersonEmail": AGENT_A, "files": [h.receiver.url("/media/x.png")]}),
         )
         .await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let url = message["files"][0].as_str().unwrap();
     let locked = h.http.get(url).bearer_auth(&agent).send().await.unwrap();
     assert_eq!(locked.status(), 423);
@@ -521,7 +521,7 @@ async fn guest_file(h: &Harness) -> (String, String) {
         )
         .await;
     assert_eq!(status, 200, "{message}");
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     (agent, message["files"][0].as_str().unwrap().to_string())
 }
 

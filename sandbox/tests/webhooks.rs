@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use sandbox::driver::spark_signature;
 use serde_json::{json, Value};
 
 async fn create_webhook(h: &Harness, token: &str, body: Value) -> (u16, Value) {
@@ -20,7 +21,7 @@ async fn create_webhook(h: &Harness, token: &str, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn webhook_crud() {
     let h = start().await;
-    let token = h.agent_token(AGENT_A).await;
+    let token = h.driver.agent_token(AGENT_A).await;
     let (status, _) = create_webhook(&h, &token, json!({"name": "x"})).await;
     assert_eq!(status, 400, "name, targetUrl, resource, event are required");
 
@@ -47,7 +48,7 @@ async fn webhook_crud() {
         .await
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let other = h.agent_token(AGENT_B).await;
+    let other = h.driver.agent_token(AGENT_B).await;
     let list: Value = h
         .http
         .get(h.webex("/webhooks"))
@@ -118,7 +119,7 @@ async fn message_events_are_signed_envelopes_without_text() {
     )
     .await;
     // A second webhook without a secret, filtered to the agent's messages only.
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     create_webhook(
         &h,
         &agent,
@@ -139,7 +140,7 @@ async fn message_events_are_signed_envelopes_without_text() {
 
     let deliveries = h.receiver.wait_for("/webex", 2).await;
     for d in &deliveries {
-        let expected = hmac_sha1_hex(b"guest-secret", &d.body);
+        let expected = spark_signature("guest-secret", &d.body);
         assert_eq!(d.headers["x-spark-signature"].to_str().unwrap(), expected);
         assert!(!String::from_utf8_lossy(&d.body).contains("secret words"));
     }
@@ -170,7 +171,7 @@ async fn message_events_are_signed_envelopes_without_text() {
 #[tokio::test]
 async fn webhooks_do_not_fire_for_rooms_their_owner_is_not_in() {
     let h = start().await;
-    let outsider = h.agent_token(AGENT_B).await;
+    let outsider = h.driver.agent_token(AGENT_B).await;
     create_webhook(
         &h,
         &outsider,
@@ -181,7 +182,7 @@ async fn webhooks_do_not_fire_for_rooms_their_owner_is_not_in() {
     h.send_message(&guest, &json!({"toPersonEmail": AGENT_A, "text": "hi"}))
         .await;
     // A marker delivery proves the worker ran past the message above.
-    let a = h.agent_token(AGENT_A).await;
+    let a = h.driver.agent_token(AGENT_A).await;
     create_webhook(
         &h,
         &a,
@@ -245,7 +246,7 @@ async fn a_webhook_failing_n_times_in_a_row_goes_inactive_until_put_reenables_it
         .unwrap();
     assert_eq!(set, json!({"consecutiveFailures": 2}));
     let dead = dead_url().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let (_, relay) = create_webhook(
         &h,
         &agent,
@@ -294,14 +295,14 @@ async fn a_webhook_failing_n_times_in_a_row_goes_inactive_until_put_reenables_it
             .count()
     };
     assert_eq!(
-        dead_attempts(&h.calls().await),
+        dead_attempts(&h.driver.calls(None).await),
         6,
         "two deliveries, three attempts each"
     );
     send("three, while inactive").await;
     h.receiver.wait_for("/marker", 3).await;
     assert_eq!(
-        dead_attempts(&h.calls().await),
+        dead_attempts(&h.driver.calls(None).await),
         6,
         "nothing sent while inactive"
     );
@@ -348,7 +349,7 @@ async fn deliveries_queued_before_a_webhook_went_inactive_are_dropped() {
     )
     .await;
     let dead = dead_url().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let (_, relay) = create_webhook(
         &h,
         &agent,
@@ -371,7 +372,8 @@ async fn deliveries_queued_before_a_webhook_went_inactive_are_dropped() {
     }
     h.receiver.wait_for("/marker", 2).await;
     let attempts = h
-        .calls()
+        .driver
+        .calls(None)
         .await
         .iter()
         .filter(|c| c["kind"] == "delivery" && c["url"] == dead.as_str())
@@ -390,7 +392,7 @@ async fn non_2xx_answers_count_as_failures_and_a_delivery_clears_the_count() {
         json!({"consecutiveFailures": 100}),
         "the default"
     );
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let (_, hook) = create_webhook(
         &h,
         &agent,
@@ -428,7 +430,7 @@ async fn non_2xx_answers_count_as_failures_and_a_delivery_clears_the_count() {
 #[tokio::test]
 async fn the_control_api_deactivates_a_webhook_and_reset_restores_the_threshold() {
     let h = start().await;
-    let agent = h.agent_token(AGENT_A).await;
+    let agent = h.driver.agent_token(AGENT_A).await;
     let (_, hook) = create_webhook(
         &h,
         &agent,

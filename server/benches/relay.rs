@@ -11,9 +11,9 @@
 //!
 //! Client, server and sandbox share the machine's cores, so the figures are a floor.
 
-use hmac::{Hmac, Mac};
 use reqwest::Client;
-use serde_json::{json, Value};
+use sandbox::driver::Driver;
+use serde_json::json;
 use server::config::Config;
 use server::integrations::Secret;
 use server::startup::Application;
@@ -49,26 +49,6 @@ fn report(name: &str, mut ms: Vec<f64>, elapsed: Duration) {
     );
 }
 
-async fn post_form(
-    client: &Client,
-    base: &str,
-    cookie: Option<&str>,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (reqwest::header::HeaderMap, Value) {
-    let mut req = client
-        .post(format!("{base}/api/{path}"))
-        .header("origin", base)
-        .header("accept", "application/json")
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let r = req.send().await.expect("server answers");
-    let headers = r.headers().clone();
-    (headers, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::main]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("cm-bench-{}", std::process::id()));
@@ -84,10 +64,13 @@ async fn main() {
     let base = format!("http://{}", app.addr());
     let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
-    let client = Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .unwrap();
+    let driver = Driver {
+        http: Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY)
+            .build()
+            .unwrap(),
+        ..Driver::mounted(&base)
+    };
 
     // An agent signs in and starts SMS conversations with the customers.
     let agent = store.agent_by_email("agent-a@example.com").await.unwrap();
@@ -99,61 +82,15 @@ async fn main() {
         )
         .await
         .unwrap();
-    let (headers, _) = post_form(
-        &client,
-        &base,
-        None,
-        "sign-in",
-        &[
-            ("email", "agent-a@example.com"),
-            ("password", "bench-password-1"),
-            ("next", "/"),
-        ],
-    )
-    .await;
-    let cookie = headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let (_, me) = post_form(&client, &base, Some(&cookie), "me", &[]).await;
-    let csrf = me["csrf"].as_str().unwrap().to_string();
+    let agent = driver
+        .sign_in("agent-a@example.com", "bench-password-1")
+        .await;
     let mut numbers = Vec::new();
     for i in 0..CONVERSATIONS {
         let number = format!("+4477009{:05}", 10000 + i);
-        let (_, contact) = post_form(
-            &client,
-            &base,
-            Some(&cookie),
-            "contacts/save",
-            &[
-                ("csrf", &csrf),
-                ("id", ""),
-                ("name", &format!("Customer {i}")),
-                ("msisdn", &number),
-                ("version", ""),
-            ],
-        )
-        .await;
-        let (_, started) = post_form(
-            &client,
-            &base,
-            Some(&cookie),
-            "contacts/start",
-            &[
-                ("csrf", &csrf),
-                ("contact_id", contact["id"].as_str().unwrap()),
-                ("channel", "sms"),
-                ("nonce", &format!("bench-{i}")),
-            ],
-        )
-        .await;
-        assert!(
-            started.get("message").is_some(),
-            "start failed: {started} (contact: {contact})"
-        );
+        agent
+            .start_conversation(&format!("Customer {i}"), &number, "sms")
+            .await;
         numbers.push(number);
     }
     let mut guests = Vec::new();
@@ -201,7 +138,6 @@ async fn main() {
     );
 
     // 1. Inbound customer messages, as fast as CONCURRENCY clients can send.
-    let inbound_url = format!("{base}/webhooks/connect/inbound?token={INBOUND_TOKEN}");
     let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let run = |make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>| {
         let counter = counter.clone();
@@ -230,16 +166,15 @@ async fn main() {
             (all, start.elapsed())
         }
     };
-    let c = client.clone();
+    let d = driver.clone();
     let nums = numbers.clone();
-    let url = inbound_url.clone();
     let (lat, elapsed) = run(Arc::new(move |n| {
         let body = json!({
             "channel": "SMS", "tid": format!("burst-{n}"), "oa": nums[n % nums.len()],
             "da": "CONTACTMGR", "message": format!("burst {n}")
         })
         .to_string();
-        connect_post(&c, &url, body)
+        d.connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
     }))
     .await;
     report("customer → agent webhooks (Connect inbound)", lat, elapsed);
@@ -247,19 +182,15 @@ async fn main() {
 
     // 2. Signed Webex webhooks (agent → customer). The messages do not exist
     // in Webex, so the worker's deliveries fail fast; this measures the ack.
-    let c = client.clone();
+    let d = driver.clone();
     let gs = guests.clone();
-    let url = format!("{base}/webhooks/webex");
     let (lat, elapsed) = run(Arc::new(move |n| {
         let body = json!({
             "id": "bench-webhook", "resource": "messages", "event": "created", "createdBy": gs[n % gs.len()],
             "data": { "id": format!("bench-msg-{n}"), "personId": "bench-agent", "roomId": "r" }
         })
         .to_string();
-        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        let signature = hex_encode(&mac.finalize().into_bytes());
-        c.post(&url).header("x-spark-signature", signature).header("content-type", "application/json").body(body)
+        d.webex_webhook(WEBHOOK_SECRET, body)
     }))
     .await;
     report("agent → customer webhooks (signed Webex)", lat, elapsed);
@@ -274,9 +205,8 @@ async fn main() {
     for n in 0..total {
         let due = start + Duration::from_micros(n as u64 * 1_000_000 / PACED_RATE);
         tokio::time::sleep_until(due.into()).await;
-        let (c, url, number, sent_at) = (
-            client.clone(),
-            inbound_url.clone(),
+        let (d, number, sent_at) = (
+            driver.clone(),
             numbers[n % numbers.len()].clone(),
             sent_at.clone(),
         );
@@ -286,7 +216,11 @@ async fn main() {
             let body = json!({ "channel": "SMS", "tid": format!("e2e-{n}"), "oa": number,
                                "da": "CONTACTMGR", "message": text })
             .to_string();
-            let r = connect_post(&c, &url, body).send().await.unwrap();
+            let r = d
+                .connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success());
             sent_at.lock().await.insert(text, wall(t));
         }));
@@ -295,17 +229,10 @@ async fn main() {
         t.await.unwrap();
     }
     drain("paced").await;
-    let calls: Value = client
-        .get(format!("{base}/sandbox/control/calls?kind=api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls = driver.calls(Some("api")).await;
     let sent_at = sent_at.lock().await;
     let mut e2e = Vec::new();
-    for call in calls["items"].as_array().unwrap() {
+    for call in &calls {
         if call["method"] != "POST"
             || !call["path"]
                 .as_str()
@@ -342,19 +269,4 @@ async fn main() {
         percentile(&e2e, 0.99)
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A Connect delivery as Connect signs it: `x-hub-signature` = hex HMAC-SHA256 of the body.
-fn connect_post(c: &reqwest::Client, url: &str, body: String) -> reqwest::RequestBuilder {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HUB_SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = hex_encode(&mac.finalize().into_bytes());
-    c.post(url)
-        .header("x-hub-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
 }

@@ -4,6 +4,8 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sandbox::driver::{free_port, Driver};
+
 const BIN: &str = env!("CARGO_BIN_EXE_contact-manager");
 
 struct TempDb(std::path::PathBuf);
@@ -37,14 +39,6 @@ fn run(db: &TempDb, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -193,22 +187,13 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
         .spawn()
         .unwrap();
 
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let driver = Driver::mounted(&format!("http://127.0.0.1:{port}"));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = reqwest::Client::new();
     rt.block_on(async {
-        loop {
-            if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let r = client
-            .get(format!("{url}/api/v1/contacts?q=07700900123"))
+        driver.wait_ready(&driver.product_url("/readyz")).await;
+        let r = driver
+            .http
+            .get(driver.product_url("/api/v1/contacts?q=07700900123"))
             .header("key", &key)
             .send()
             .await
@@ -393,22 +378,13 @@ fn start_conversation_in_native_mode_is_delivered_by_the_running_server() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://{bind}");
+    let driver = Driver::mounted(&format!("http://{bind}"));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = reqwest::Client::new();
     let contact_id = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let contact: serde_json::Value = client
-            .post(format!("{url}/api/v1/contacts"))
+        driver.wait_ready(&driver.product_url("/readyz")).await;
+        let contact: serde_json::Value = driver
+            .http
+            .post(driver.product_url("/api/v1/contacts"))
             .header("key", &key)
             .json(&serde_json::json!({ "name": "Mr Doe", "msisdn": "+447700900123" }))
             .send()
@@ -452,43 +428,15 @@ fn start_conversation_in_native_mode_is_delivered_by_the_running_server() {
 
     // The server's relay worker provisions the guest, who greets Agent A.
     let greeted = rt.block_on(async {
-        let token: serde_json::Value = client
-            .post(format!("{url}/sandbox/control/agent-token"))
-            .json(&serde_json::json!({ "email": "agent-a@example.com" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["access_token"].as_str().unwrap().to_string();
+        let token = driver.agent_token("agent-a@example.com").await;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let rooms: serde_json::Value = client
-                .get(format!("{url}/sandbox/webex/v1/rooms"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for room in rooms["items"].as_array().cloned().unwrap_or_default() {
-                let messages = client
-                    .get(format!(
-                        "{url}/sandbox/webex/v1/messages?roomId={}",
-                        room["id"].as_str().unwrap()
-                    ))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                if messages.contains("Conversation with Mr Doe") {
-                    return true;
-                }
+            let inbox = driver.agent_inbox(&token).await;
+            if inbox
+                .iter()
+                .any(|(_, text)| text.contains("Conversation with Mr Doe"))
+            {
+                return true;
             }
             if Instant::now() > deadline {
                 return false;

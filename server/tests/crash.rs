@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use domain::store::{Rules, Store};
-use reqwest::Client;
-use serde_json::{json, Value};
+use sandbox::driver::{free_port, wait_for, Driver};
+use serde_json::Value;
 
 const PRODUCT: &str = env!("CARGO_BIN_EXE_contact-manager");
 
@@ -39,14 +39,6 @@ const KILL_AFTER: usize = 30;
 /// A job that was running when the product died stays leased (and blocks its
 /// conversation) until `domain::relay`'s 15 s lease runs out; then some slack.
 const RECOVERY: Duration = Duration::from_secs(15 + 30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The `sandbox` binary, next to ours. Cargo builds only the binaries of the
 /// package under test (artifact dev-dependencies are unstable), so build it
@@ -189,171 +181,6 @@ impl Drop for World {
     }
 }
 
-async fn wait_ready(client: &Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// POSTs a server function the way the hydrated page does.
-async fn call(
-    client: &Client,
-    base: &str,
-    cookie: Option<&str>,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> (reqwest::StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut req = client
-        .post(format!("{base}/api/{endpoint}"))
-        .header("origin", base)
-        .header("accept", "application/json")
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body, headers)
-}
-
-/// Signs in, saves a contact and starts an SMS conversation with it.
-async fn start_conversation(client: &Client, base: &str) {
-    let (status, body, headers) = call(
-        client,
-        base,
-        None,
-        "sign-in",
-        &[
-            ("email", AGENT),
-            ("password", PASSWORD),
-            ("next", "/contacts"),
-        ],
-    )
-    .await;
-    assert!(status.is_success(), "sign-in: {body}");
-    let cookie = headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let (_, me, _) = call(client, base, Some(&cookie), "me", &[]).await;
-    let csrf = me["csrf"].as_str().expect("signed in").to_string();
-    let (status, contact, _) = call(
-        client,
-        base,
-        Some(&cookie),
-        "contacts/save",
-        &[
-            ("csrf", &csrf),
-            ("id", ""),
-            ("name", "Mr Doe"),
-            ("msisdn", CUSTOMER),
-            ("version", ""),
-        ],
-    )
-    .await;
-    assert!(status.is_success(), "contacts/save: {contact}");
-    let id = contact["id"].as_str().unwrap().to_string();
-    let (status, started, _) = call(
-        client,
-        base,
-        Some(&cookie),
-        "contacts/start",
-        &[
-            ("csrf", &csrf),
-            ("contact_id", &id),
-            ("channel", "sms"),
-            ("nonce", "crash-1"),
-        ],
-    )
-    .await;
-    assert!(status.is_success(), "contacts/start: {started}");
-}
-
-async fn get_json(client: &Client, url: &str) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
-}
-
-/// Every message in the agent's 1:1 spaces: (room id, text).
-async fn agent_inbox(client: &Client, sandbox: &str, token: &str) -> Vec<(String, String)> {
-    let rooms: Value = client
-        .get(format!("{sandbox}/webex/v1/rooms"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for room in rooms["items"].as_array().cloned().unwrap_or_default() {
-        let room_id = room["id"].as_str().unwrap().to_string();
-        let messages: Value = client
-            .get(format!(
-                "{sandbox}/webex/v1/messages?roomId={room_id}&max=1000"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in messages["items"].as_array().cloned().unwrap_or_default() {
-            let text = m["text"].as_str().unwrap_or_default().to_string();
-            out.push((room_id.clone(), text));
-        }
-    }
-    out
-}
-
-async fn customer_sends(client: &Client, sandbox: &str, text: &str) {
-    let form = reqwest::multipart::Form::new()
-        .text("channel", "sms")
-        .text("number", CUSTOMER)
-        .text("name", "Mr Doe")
-        .text("text", text.to_string());
-    let r = client
-        .post(format!("{sandbox}/phone/api/send"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-}
-
-/// The agent writes in the room; the new message's id.
-async fn agent_writes(
-    client: &Client,
-    sandbox: &str,
-    token: &str,
-    room: &str,
-    text: &str,
-) -> String {
-    let r = client
-        .post(format!("{sandbox}/webex/v1/messages"))
-        .bearer_auth(token)
-        .json(&json!({ "roomId": room, "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    let message: Value = r.json().await.unwrap();
-    message["id"].as_str().unwrap().to_string()
-}
-
 /// What the sandbox's delivery attempts containing `needle` came to.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 enum Fate {
@@ -387,25 +214,21 @@ fn fate(deliveries: &[Value], needle: &str) -> Fate {
 }
 
 /// How many deliveries to the product it answered with a 2xx so far.
-async fn acknowledged_deliveries(client: &Client, sandbox: &str) -> usize {
-    let calls = get_json(client, &format!("{sandbox}/control/calls?kind=delivery")).await;
-    calls["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|c| {
-                    c["status"]
-                        .as_u64()
-                        .is_some_and(|s| (200..300).contains(&s))
-                })
-                .count()
+async fn acknowledged_deliveries(driver: &Driver) -> usize {
+    let calls = driver.calls(Some("delivery")).await;
+    calls
+        .iter()
+        .filter(|c| {
+            c["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s))
         })
-        .unwrap_or(0)
+        .count()
 }
 
-/// The sandbox and the product, running, with the agent created.
-async fn start_world(client: &Client) -> (World, String, String) {
+/// The sandbox and the product, running, with the agent created; the
+/// driver points at both.
+async fn start_world() -> (World, Driver) {
     let dir = std::env::temp_dir().join(format!("cm-crash-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut world = World {
@@ -434,57 +257,48 @@ async fn start_world(client: &Client) -> (World, String, String) {
 
     let sandbox_port = free_port();
     let sandbox = format!("http://127.0.0.1:{sandbox_port}/sandbox");
+    let driver = Driver::new(&world.product_url(), &sandbox);
     world.start_sandbox(sandbox_port);
-    wait_ready(client, &format!("{sandbox}/control/clock")).await;
+    driver
+        .wait_ready(&driver.sandbox_url("/control/clock"))
+        .await;
     world.start_product(&sandbox);
-    let product = world.product_url();
-    wait_ready(client, &format!("{product}/readyz")).await;
+    driver.wait_ready(&driver.product_url("/readyz")).await;
 
-    (world, sandbox, product)
+    (world, driver)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_onboarding_dialogue_survives_a_restart() {
-    let client = Client::new();
-    let (mut world, sandbox, product) = start_world(&client).await;
+    let (mut world, driver) = start_world().await;
     let store = Store::connect(&world.database_url(), Rules::default())
         .await
         .unwrap();
     let phone_shows = |needle: &'static str| {
-        let (client, sandbox) = (client.clone(), sandbox.clone());
+        let driver = driver.clone();
         async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let thread = get_json(
-                    &client,
-                    &format!("{sandbox}/phone/api/thread?channel=sms&number={CUSTOMER}"),
-                )
-                .await;
-                if thread.to_string().contains(needle) {
-                    return;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{needle:?} never reached the phone: {thread}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let what = format!("{needle:?} to reach the phone");
+            wait_for(&what, Duration::from_secs(30), || async {
+                let received = driver.phone_received("sms", CUSTOMER).await;
+                received.iter().any(|t| t.contains(needle)).then_some(())
+            })
+            .await
         }
     };
     // An unknown number writes: the dialogue asks for the name.
-    customer_sends(&client, &sandbox, "Hello?").await;
+    driver.customer_sends("sms", CUSTOMER, "Hello?").await;
     phone_shows("what is your name?").await;
     while store.pending_jobs().await.unwrap() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     world.kill_product();
-    world.start_product(&sandbox);
-    wait_ready(&client, &format!("{product}/readyz")).await;
+    world.start_product(&driver.sandbox);
+    driver.wait_ready(&driver.product_url("/readyz")).await;
 
     // The restarted server remembers where the customer was.
-    customer_sends(&client, &sandbox, "Dana Restart").await;
+    driver.customer_sends("sms", CUSTOMER, "Dana Restart").await;
     phone_shows("Thanks, Dana Restart.").await;
-    customer_sends(&client, &sandbox, AGENT).await;
+    driver.customer_sends("sms", CUSTOMER, AGENT).await;
     phone_shows("You are now connected with").await;
     let session = store
         .session_by_customer(domain::Channel::Sms, CUSTOMER)
@@ -497,46 +311,34 @@ async fn the_onboarding_dialogue_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
-    let client = Client::new();
-    let (mut world, sandbox, product) = start_world(&client).await;
+    let (mut world, driver) = start_world().await;
 
     // Provisioning done: the guest's greeting opens the agent's space.
-    start_conversation(&client, &product).await;
-    let token: Value = client
-        .post(format!("{sandbox}/control/agent-token"))
-        .json(&json!({ "email": AGENT }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let room = loop {
-        let inbox = agent_inbox(&client, &sandbox, &token).await;
-        if let Some((room, _)) = inbox
-            .into_iter()
-            .find(|(_, t)| t.contains("Conversation with Mr Doe on SMS"))
-        {
-            break room;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no greeting in the agent's space"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let agent = driver.sign_in(AGENT, PASSWORD).await;
+    agent.start_conversation("Mr Doe", CUSTOMER, "sms").await;
+    let token = driver.agent_token(AGENT).await;
+    let greeting = "Conversation with Mr Doe on SMS";
+    let room = wait_for(
+        "the greeting in the agent's space",
+        Duration::from_secs(20),
+        || async {
+            let inbox = driver.agent_inbox(&token).await;
+            let found = inbox.into_iter().find(|(_, t)| t.contains(greeting));
+            found.map(|(room, _)| room)
+        },
+    )
+    .await;
 
     // Both directions at once, from a task; it says when to kill.
     let sender = {
-        let (client, sandbox, token, room) =
-            (client.clone(), sandbox.clone(), token.clone(), room.clone());
+        let (driver, token, room) = (driver.clone(), token.clone(), room.clone());
         tokio::spawn(async move {
             let mut agent_ids = Vec::new();
             for i in 0..MESSAGES {
-                customer_sends(&client, &sandbox, &format!("[customer {i:02}]")).await;
-                let id = agent_writes(&client, &sandbox, &token, &room, &format!("[agent {i:02}]"))
+                let text = format!("[customer {i:02}]");
+                driver.customer_sends("sms", CUSTOMER, &text).await;
+                let id = driver
+                    .agent_writes(&token, &room, &format!("[agent {i:02}]"))
                     .await;
                 agent_ids.push(id);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -552,7 +354,7 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let acked_before_kill = loop {
-        let n = acknowledged_deliveries(&client, &sandbox).await;
+        let n = acknowledged_deliveries(&driver).await;
         if n >= KILL_AFTER && store.pending_jobs().await.unwrap() > 0 {
             break n;
         }
@@ -566,8 +368,8 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     // Messages keep coming while it is down, long enough for the sandbox to
     // give up on some deliveries (3 attempts over 0.9 s); then it comes back.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    world.start_product(&sandbox);
-    wait_ready(&client, &format!("{product}/readyz")).await;
+    world.start_product(&driver.sandbox);
+    driver.wait_ready(&driver.product_url("/readyz")).await;
     let restarted = Instant::now();
     let agent_ids = sender.await.unwrap();
 
@@ -579,8 +381,7 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     let agent_texts: Vec<String> = (0..MESSAGES).map(|i| format!("[agent {i:02}]")).collect();
     let deadline = Instant::now() + RECOVERY;
     let (customer_fates, agent_fates, in_space, to_customer) = loop {
-        let deliveries = get_json(&client, &format!("{sandbox}/control/calls?kind=delivery")).await;
-        let deliveries = deliveries["items"].as_array().cloned().unwrap_or_default();
+        let deliveries = driver.calls(Some("delivery")).await;
         // Inbound deliveries carry the customer's text; webhooks only the message id.
         let customer_fates: Vec<Fate> = customer_texts
             .iter()
@@ -589,15 +390,14 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
         let agent_fates: Vec<Fate> = agent_ids.iter().map(|id| fate(&deliveries, id)).collect();
 
         let mut in_space: HashMap<&str, usize> = HashMap::new();
-        for (r, text) in agent_inbox(&client, &sandbox, &token).await {
+        for (r, text) in driver.agent_inbox(&token).await {
             if let Some(t) = customer_texts.iter().find(|t| **t == text) {
                 assert_eq!(r, room, "{t} landed in another space");
                 *in_space.entry(t.as_str()).or_default() += 1;
             }
         }
-        let sent = get_json(&client, &format!("{sandbox}/control/connect/messages")).await;
         let mut to_customer: HashMap<&str, usize> = HashMap::new();
-        for item in sent["items"].as_array().cloned().unwrap_or_default() {
+        for item in driver.connect_messages().await {
             let item = item.to_string();
             for t in agent_texts.iter().filter(|t| item.contains(t.as_str())) {
                 *to_customer.entry(t.as_str()).or_default() += 1;
@@ -648,11 +448,11 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     problems.extend(report(&agent_texts, &agent_fates, &to_customer));
     let acked = |fates: &[Fate]| fates.iter().filter(|f| **f == Fate::Acknowledged).count();
     // For a failure: when the product called Webex / Connect with each text in question.
-    let calls = get_json(&client, &format!("{sandbox}/control/calls?kind=api")).await;
+    let calls = driver.calls(Some("api")).await;
     let mut evidence = Vec::new();
     for problem in &problems {
         let text = &problem[..problem.find(':').unwrap()];
-        for c in calls["items"].as_array().into_iter().flatten() {
+        for c in &calls {
             if c["body"].as_str().unwrap_or_default().contains(text) {
                 evidence.push(format!(
                     "{text}: {} {} {} -> {}",

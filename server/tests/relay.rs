@@ -381,18 +381,8 @@ async fn whatsapp_locations_contacts_replies_reactions_and_unknown_kinds_reach_t
 
 /// The sandbox's Webex API calls of one method and path suffix.
 async fn api_calls(app: &common::TestApp, method: &str, path_ends: &str) -> usize {
-    let calls: Value = app
-        .client
-        .get(app.url("/sandbox/control/calls?kind=api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    calls["items"]
-        .as_array()
-        .unwrap()
+    let calls = app.driver.calls(Some("api")).await;
+    calls
         .iter()
         .filter(|c| c["method"] == method && c["path"].as_str().unwrap_or("").ends_with(path_ends))
         .count()
@@ -588,12 +578,9 @@ async fn the_jobs_a_webhook_causes_carry_its_request_id() {
     let app = relay_app().await;
     let body = sms_mo("trace-tid-1", "where is my parcel?").to_string();
     let r = app
-        .client
-        .post(app.url(&format!("/webhooks/connect/inbound?token={INBOUND_TOKEN}")))
-        .header("content-type", "application/json")
-        .header("x-hub-signature", hub_signature(body.as_bytes()))
+        .driver
+        .connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
         .header("x-request-id", "trace-req-1")
-        .body(body)
         .send()
         .await
         .unwrap();

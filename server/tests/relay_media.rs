@@ -297,18 +297,8 @@ async fn outside_whatsapp_window_the_template_goes_and_the_agent_is_told() {
         .await
         .unwrap()
         .display_name;
-    let sent: Value = app
-        .client
-        .get(app.url("/sandbox/control/connect/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let template = sent["items"]
-        .as_array()
-        .unwrap()
+    let sent = app.driver.connect_messages().await;
+    let template = sent
         .iter()
         .find(|m| m["body"]["message"]["template"] == TEMPLATE)
         .expect("the template request");

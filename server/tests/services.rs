@@ -44,43 +44,17 @@ async fn jwt_logins(app: &TestApp) -> usize {
 
 /// How many guest logins the sandbox's Webex answered at `path`.
 async fn logins(app: &TestApp, path: &str) -> usize {
-    let calls: Value = app
-        .client
-        .get(app.url("/sandbox/control/calls?kind=api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    calls["items"]
-        .as_array()
-        .unwrap()
+    let calls = app.driver.calls(Some("api")).await;
+    calls
         .iter()
         .filter(|c| c["path"].as_str().unwrap_or_default().ends_with(path))
         .count()
 }
 
-async fn control(app: &TestApp, path: &str, body: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url(&format!("/sandbox/control/{path}")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap_or(Value::Null)
-}
-
 /// A guest's access token from the sandbox (not through the product).
 async fn guest_token(app: &TestApp) -> String {
-    let body = control(
-        app,
-        "guest-token",
-        json!({ "sub": "whatsapp_447700900999", "name": "Ms Sender" }),
-    )
-    .await;
+    let guest = json!({ "sub": "whatsapp_447700900999", "name": "Ms Sender" });
+    let body = app.driver.control("guest-token", &guest).await;
     body["token"].as_str().unwrap().to_string()
 }
 
@@ -445,7 +419,9 @@ async fn attachments_are_cached_and_served_publicly() {
 async fn a_file_still_being_scanned_is_waited_for() {
     let app = sandbox_app().await;
     let token = guest_token(&app).await;
-    control(&app, "scanning", json!({ "seconds": 2 })).await;
+    app.driver
+        .control("scanning", &json!({ "seconds": 2 }))
+        .await;
     let url = post_file(
         &app,
         &token,
@@ -527,7 +503,9 @@ async fn infected_and_unscannable_files_are_not_cached() {
         ("infected", "file_infected"),
         ("unscannable", "file_unscannable"),
     ] {
-        control(&app, "contents", json!({ "outcome": outcome })).await;
+        app.driver
+            .control("contents", &json!({ "outcome": outcome }))
+            .await;
         let url = post_file(&app, &token, "x.zip", "application/zip", vec![1, 2, 3]).await;
         let (status, answer) = app
             .post("/api/v1/attachments", json!({ "url": url, "token": token }))
@@ -560,7 +538,9 @@ async fn limits_scan_wait_size_and_expiry() {
     assert_eq!(answer["code"], "file_too_large");
 
     // Scanning longer than we wait: 503 with Retry-After, at once.
-    control(&app, "scanning", json!({ "seconds": 30 })).await;
+    app.driver
+        .control("scanning", &json!({ "seconds": 30 }))
+        .await;
     let url = post_file(&app, &token, "slow.png", "image/png", png(10)).await;
     let started = Instant::now();
     let response = app
@@ -579,7 +559,9 @@ async fn limits_scan_wait_size_and_expiry() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["code"], "file_scanning");
     assert!(started.elapsed() < Duration::from_secs(5));
-    control(&app, "scanning", json!({ "seconds": 0 })).await;
+    app.driver
+        .control("scanning", &json!({ "seconds": 0 }))
+        .await;
 
     // Expired media is gone.
     let url = post_file(&app, &token, "short.png", "image/png", png(500)).await;

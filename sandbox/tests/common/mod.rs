@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 use base64::Engine;
+use sandbox::driver::Driver;
 use sandbox::SandboxConfig;
 use serde_json::{json, Value};
 
@@ -127,6 +128,9 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub config: SandboxConfig,
     pub receiver: Receiver,
+    /// The shared test driver (`sandbox::driver`), with the receiver
+    /// standing in for the product.
+    pub driver: Driver,
 }
 
 pub async fn start() -> Harness {
@@ -154,14 +158,21 @@ pub async fn start() -> Harness {
     };
     let app = Router::new().nest_service("/sandbox", sandbox::router(config.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let driver = Driver {
+        http: http.clone(),
+        product: receiver.base.clone(),
+        sandbox: base.clone(),
+    };
     Harness {
         base,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http,
         config,
         receiver,
+        driver,
     }
 }
 
@@ -191,16 +202,6 @@ impl Harness {
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         body["token"].as_str().unwrap().to_string()
-    }
-
-    pub async fn agent_token(&self, email: &str) -> String {
-        let body: Value = self
-            .post_json("/control/agent-token", &json!({ "email": email }))
-            .await
-            .json()
-            .await
-            .unwrap();
-        body["access_token"].as_str().unwrap().to_string()
     }
 
     /// The Service App's access token, by the refresh grant at /access_token.
@@ -295,13 +296,6 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn calls(&self) -> Vec<Value> {
-        self.get_json("/control/calls").await["items"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
     /// POST a Connect messaging request with the right key.
     pub async fn connect_v1(&self, body: &Value) -> Value {
         self.http
@@ -312,26 +306,6 @@ impl Harness {
             .await
             .unwrap()
             .json()
-            .await
-            .unwrap()
-    }
-
-    /// The customer writes from the phone page's endpoint.
-    pub async fn customer_sends(
-        &self,
-        channel: &str,
-        number: &str,
-        text: &str,
-    ) -> reqwest::Response {
-        let form = reqwest::multipart::Form::new()
-            .text("channel", channel.to_string())
-            .text("number", number.to_string())
-            .text("name", "Jane Doe")
-            .text("text", text.to_string());
-        self.http
-            .post(self.url("/phone/api/send"))
-            .multipart(form)
-            .send()
             .await
             .unwrap()
     }
@@ -361,27 +335,4 @@ pub fn guest_jwt_with(
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
     .unwrap()
-}
-
-/// HMAC-SHA1 written out from RFC 2104 over the sha1 digest, so the test
-/// does not share the sandbox's HMAC code path.
-pub fn hmac_sha1_hex(key: &[u8], message: &[u8]) -> String {
-    use sha1::{Digest, Sha1};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..20].copy_from_slice(&Sha1::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha1::new()
-        .chain_update(&ipad)
-        .chain_update(message)
-        .finalize();
-    let outer = Sha1::new()
-        .chain_update(&opad)
-        .chain_update(inner)
-        .finalize();
-    hex::encode(outer)
 }

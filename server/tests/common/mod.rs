@@ -1,21 +1,28 @@
-//! Starts the real server on an ephemeral port with a fresh SQLite database.
+//! Starts the real server on an ephemeral port with a fresh SQLite database,
+//! and hands out the shared test driver (`sandbox::driver`) pointed at it.
 #![allow(dead_code)]
 
 pub mod relay;
 
 use domain::model::Role;
 use domain::store::{AuditCtx, Store};
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use sandbox::driver::Driver;
 use serde_json::Value;
 
 use server::config::Config;
 use server::startup::Application;
 
+pub use sandbox::driver::{send, Browser};
+
 pub struct TestApp {
     pub base: String,
     pub key: String,
     pub store: Store,
+    /// The driver's client, for requests the driver has no call for.
     pub client: Client,
+    /// Drives the product and its sandbox (mounted at `/sandbox`) over HTTP.
+    pub driver: Driver,
     db_path: std::path::PathBuf,
 }
 
@@ -40,11 +47,13 @@ impl TestApp {
             )
             .await
             .unwrap();
+        let driver = Driver::mounted(&base);
         TestApp {
             base,
             key,
             store,
-            client: Client::new(),
+            client: driver.http.clone(),
+            driver,
             db_path,
         }
     }
@@ -102,24 +111,6 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn send(req: RequestBuilder) -> (StatusCode, Value) {
-    let response: Response = req.send().await.expect("request reaches the server");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
-}
-
-pub struct Browser<'a> {
-    pub app: &'a TestApp,
-    pub cookie: String,
-    pub csrf: String,
-}
-
 pub const PASSWORD: &str = "a-long-test-password";
 
 pub async fn add_agent(app: &TestApp, email: &str, role: Role) -> domain::model::Agent {
@@ -142,64 +133,10 @@ pub async fn call(
     endpoint: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut req = app
-        .client
-        .post(app.url(&format!("/api/{endpoint}")))
-        .header("origin", &app.base)
-        .header("accept", "application/json")
-        .form(form);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        headers,
-    )
+    app.driver.call(cookie, endpoint, form).await
 }
 
+/// Signs in with the tests' password (checking the session cookie's flags).
 pub async fn sign_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
-    let (status, body, headers) = call(
-        app,
-        None,
-        "sign-in",
-        &[
-            ("email", email),
-            ("password", PASSWORD),
-            ("next", "/contacts"),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let set_cookie = headers["set-cookie"].to_str().unwrap();
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
-    assert!(
-        set_cookie.contains("SameSite=Lax"),
-        "plain http on loopback: {set_cookie}"
-    );
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    let (_, me, _) = call(app, Some(&cookie), "me", &[]).await;
-    Browser {
-        app,
-        csrf: me["csrf"].as_str().expect("signed in").to_string(),
-        cookie,
-    }
-}
-
-impl Browser<'_> {
-    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let mut with_csrf = vec![("csrf", self.csrf.as_str())];
-        with_csrf.extend_from_slice(form);
-        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, &with_csrf).await;
-        (s, b)
-    }
-
-    pub async fn read(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let (s, b, _) = call(self.app, Some(&self.cookie), endpoint, form).await;
-        (s, b)
-    }
+    app.driver.sign_in(email, PASSWORD).await
 }

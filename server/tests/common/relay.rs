@@ -1,10 +1,15 @@
 //! Helpers for the relay's tests: the native app with the sandbox, and the
-//! agent's and the customer's side of the sandbox.
+//! agent's and the customer's side of the sandbox. The work is done by the
+//! shared driver (`sandbox::driver`); these keep the names the tests use.
 
 use super::{TestApp, PASSWORD};
 use domain::store::AuditCtx;
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use sandbox::driver::File;
+use serde_json::Value;
+
+// Not every test binary polls.
+#[allow(unused_imports)]
+pub use sandbox::driver::eventually;
 
 pub async fn native_app() -> TestApp {
     native_app_with(|_| {}).await
@@ -14,27 +19,19 @@ pub async fn native_app() -> TestApp {
 /// signs its deliveries with it and the product checks them.
 pub const HUB_SECRET: &str = "test-connect-hub-secret";
 
-/// Connect's `x-hub-signature` for `body`: hex HMAC-SHA256 (the documented
-/// format, computed here independently of the product's code).
+/// Connect's `x-hub-signature` for `body` (computed by the driver,
+/// independently of the product's code).
 pub fn hub_signature(body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HUB_SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    sandbox::driver::hub_signature(HUB_SECRET, body)
 }
 
 /// Posts an event to `/webhooks/connect/inbound` as Connect does: the URL's
 /// token, the body signed.
 pub async fn connect_delivers(app: &TestApp, token: &str, event: &Value) -> reqwest::Response {
-    let body = event.to_string();
-    app.client
-        .post(app.url(&format!("/webhooks/connect/inbound?token={token}")))
-        .header("content-type", "application/json")
-        .header("x-hub-signature", hub_signature(body.as_bytes()))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    let delivery = app
+        .driver
+        .connect_inbound(token, HUB_SECRET, event.to_string());
+    delivery.send().await.unwrap()
 }
 
 pub async fn native_app_with(adjust: impl FnOnce(&mut server::config::Config)) -> TestApp {
@@ -55,152 +52,46 @@ pub async fn native_app_with(adjust: impl FnOnce(&mut server::config::Config)) -
     app
 }
 
-/// Polls until `check` holds (bounded: 10 s).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 pub async fn agent_token(app: &TestApp, email: &str) -> String {
-    let body: Value = app
-        .client
-        .post(app.url("/sandbox/control/agent-token"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"]
-        .as_str()
-        .expect("agent token")
-        .to_string()
+    app.driver.agent_token(email).await
 }
 
 /// Every message in the agent's 1:1 spaces, as (room, text).
 pub async fn agent_inbox(app: &TestApp, token: &str) -> Vec<(String, String)> {
-    agent_messages(app, token)
-        .await
-        .iter()
-        .map(|m| {
-            (
-                m["roomId"].as_str().unwrap_or_default().to_string(),
-                m["text"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
+    app.driver.agent_inbox(token).await
 }
 
 /// What the business sent to customers through Connect, as raw JSON text.
 pub async fn sent_to_customers(app: &TestApp) -> String {
-    let all: Value = app
-        .client
-        .get(app.url("/sandbox/control/connect/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    all["items"].to_string()
+    Value::from(app.driver.connect_messages().await).to_string()
 }
 
 /// Waits for a message containing `needle` in the agent's spaces; its room.
 pub async fn room_with(app: &TestApp, token: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((room, _)) = agent_inbox(app, token)
-            .await
-            .into_iter()
-            .find(|(_, t)| t.contains(needle))
-        {
-            return room;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {needle:?} in the agent's spaces"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.driver.room_with(token, needle).await
 }
 
 pub async fn customer_sends(app: &TestApp, channel: &str, number: &str, text: &str) {
-    customer_sends_file(app, channel, number, text, None).await
+    app.driver.customer_sends(channel, number, text).await
 }
 
 pub async fn agent_writes(app: &TestApp, token: &str, room_id: &str, text: &str) {
-    let r = app
-        .client
-        .post(app.url("/sandbox/webex/v1/messages"))
-        .bearer_auth(token)
-        .json(&json!({ "roomId": room_id, "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    app.driver.agent_writes(token, room_id, text).await;
 }
 
 /// Every message in the agent's 1:1 spaces, as the Webex API gives them.
 pub async fn agent_messages(app: &TestApp, token: &str) -> Vec<Value> {
-    let rooms: Value = app
-        .client
-        .get(app.url("/sandbox/webex/v1/rooms"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for room in rooms["items"].as_array().cloned().unwrap_or_default() {
-        let room_id = room["id"].as_str().unwrap();
-        let messages: Value = app
-            .client
-            .get(app.url(&format!("/sandbox/webex/v1/messages?roomId={room_id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(messages["items"].as_array().cloned().unwrap_or_default());
-    }
-    out
+    app.driver.agent_messages(token).await
 }
 
 /// What the customer's phone shows (oldest first), as the phone page reads it.
 pub async fn phone_thread(app: &TestApp, channel: &str, number: &str) -> Vec<Value> {
-    let thread: Value = app
-        .client
-        .get(app.url("/sandbox/phone/api/thread"))
-        .query(&[("channel", channel), ("number", number)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    thread["items"].as_array().cloned().unwrap_or_default()
+    app.driver.phone_thread(channel, number).await
 }
 
 /// The texts the business sent to the phone.
 pub async fn phone_received(app: &TestApp, channel: &str, number: &str) -> Vec<String> {
-    phone_thread(app, channel, number)
-        .await
-        .iter()
-        .filter(|m| m["direction"] != "inbound")
-        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
-        .collect()
+    app.driver.phone_received(channel, number).await
 }
 
 /// The customer sends from the phone page, with an optional file.
@@ -209,30 +100,12 @@ pub async fn customer_sends_file(
     channel: &str,
     number: &str,
     text: &str,
-    file: Option<(&str, &str, Vec<u8>)>,
+    file: Option<File<'_>>,
 ) {
-    let mut form = reqwest::multipart::Form::new()
-        .text("channel", channel.to_string())
-        .text("number", number.to_string())
-        .text("name", "Mr Doe")
-        .text("text", text.to_string());
-    if let Some((name, mime, bytes)) = file {
-        form = form.part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes)
-                .file_name(name.to_string())
-                .mime_str(mime)
-                .unwrap(),
-        );
-    }
-    let r = app
-        .client
-        .post(app.url("/sandbox/phone/api/send"))
-        .multipart(form)
-        .send()
+    let driver = &app.driver;
+    driver
+        .customer_sends_file(channel, number, text, file)
         .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
 /// The agent posts a file (and text) into a space, as the Webex App does.
@@ -241,40 +114,19 @@ pub async fn agent_sends_file(
     token: &str,
     room_id: &str,
     text: &str,
-    (name, mime, bytes): (&str, &str, Vec<u8>),
+    file: File<'_>,
 ) {
-    let form = reqwest::multipart::Form::new()
-        .text("roomId", room_id.to_string())
-        .text("text", text.to_string())
-        .part(
-            "files",
-            reqwest::multipart::Part::bytes(bytes)
-                .file_name(name.to_string())
-                .mime_str(mime)
-                .unwrap(),
-        );
-    let r = app
-        .client
-        .post(app.url("/sandbox/webex/v1/messages"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
+    app.driver
+        .agent_sends_file(token, room_id, text, file)
         .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
 /// The customer shares a location, a contact card, taps a reply, reacts...
 /// through the sandbox phone (delivered as Connect's WhatsApp webhook).
 pub async fn customer_whatsapp_event(app: &TestApp, number: &str, kind: &str, content: Value) {
-    let r = app
-        .client
-        .post(app.url("/sandbox/phone/api/whatsapp-event"))
-        .json(&json!({ "number": number, "kind": kind, "content": content }))
-        .send()
+    app.driver
+        .customer_whatsapp_event(number, kind, content)
         .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
 /// Agent A adds a contact and starts a conversation on `channel` from the
@@ -286,26 +138,7 @@ pub async fn start_conversation(
     channel: &str,
 ) -> (String, String) {
     let a = super::sign_in(app, "agent-a@example.com").await;
-    let (_, contact) = a
-        .call(
-            "contacts/save",
-            &[
-                ("id", ""),
-                ("name", name),
-                ("msisdn", msisdn),
-                ("version", ""),
-            ],
-        )
-        .await;
-    let id = contact["id"].as_str().expect("contact saved").to_string();
-    let nonce = uuid::Uuid::new_v4().to_string();
-    let (status, started) = a
-        .call(
-            "contacts/start",
-            &[("contact_id", &id), ("channel", channel), ("nonce", &nonce)],
-        )
-        .await;
-    assert!(status.is_success(), "{started}");
+    a.start_conversation(name, msisdn, channel).await;
     let token = agent_token(app, "agent-a@example.com").await;
     let room = room_with(app, &token, &format!("Conversation with {name}")).await;
     (token, room)

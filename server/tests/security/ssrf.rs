@@ -116,15 +116,7 @@ async fn an_mms_from_an_unknown_number_is_answered_without_any_fetch() {
         })
     })
     .await;
-    let calls: Value = app
-        .client
-        .get(app.url("/sandbox/control/calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls = Value::from(app.driver.calls(None).await);
     assert!(
         !calls.to_string().contains("probe-unknown-sender"),
         "the text part was fetched: {calls}"
