@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::store::AuditCtx;
 
 /// The password sign-in (a server function); its form names the account.

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::ssr::{cookie_value, open_web_session, safe_next};
 
 /// Reads the session cookie and, when it names a live session, puts the
