@@ -293,39 +293,22 @@ fn server_deps(state: &AppState) -> ServerDeps {
     }
 }
 
-/// Every route: SSR pages, REST API, ops endpoints, static files.
+/// Every route, in two routers: the machines' (the REST API with its keys,
+/// the webhooks with their tokens and signatures) and the people's (pages,
+/// sign-in, server functions, files: the browser session, the same-origin
+/// check, sign-in limits), under the layers both share.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
-    let deps = server_deps(&state);
-    let leptos_options = state.leptos_options.clone();
-    Router::new()
+    let machines = Router::new()
         .merge(api::router(state.clone()))
-        .merge(ops::router())
-        .merge(web_auth::routes())
-        .merge(crate::contacts_csv::routes())
         .merge(crate::webhooks::routes())
-        .merge(crate::media::routes())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let deps = deps.clone();
-                move || {
-                    provide_context(deps.clone());
-                    crate::headers::provide_request_nonce();
-                }
-            },
-            move || app::shell(leptos_options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            move || {
-                provide_context(deps.clone());
-                crate::headers::provide_request_nonce();
-            },
-            app::shell,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::resolve_session))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::same_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::throttle::bad_credentials,
+        ));
+    Router::new()
+        .merge(machines)
+        .merge(people(&state))
+        .merge(ops::router())
         // Every body is capped (server functions, webhooks, auth), with the
         // API's JSON error.
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
@@ -337,7 +320,6 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.config.request_timeout_secs),
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::throttle::throttle))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .with_state(state)
         .layer(CatchPanicLayer::custom(api::error::panic_response))
@@ -357,6 +339,53 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The people's routes: SSR pages and server functions, sign-in, contact
+/// import and export, and files, with the browser session resolved and
+/// state changes only from this site.
+fn people(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(app::App);
+    let deps = server_deps(state);
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .merge(web_auth::routes())
+        .merge(crate::contacts_csv::routes())
+        .merge(crate::media::routes())
+        .leptos_routes_with_context(
+            state,
+            routes,
+            {
+                let deps = deps.clone();
+                move || {
+                    provide_context(deps.clone());
+                    crate::headers::provide_request_nonce();
+                }
+            },
+            move || app::shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            move || {
+                provide_context(deps.clone());
+                crate::headers::provide_request_nonce();
+            },
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web_auth::resolve_session,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web_auth::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::throttle::sign_in,
+        ))
 }
 
 /// Runs the request as part of its id, so the jobs it enqueues carry it
