@@ -339,18 +339,23 @@ mod tests {
         })
         .await;
         assert_eq!(made.payload["requestId"], "req-1");
-        let claimed = Job {
+        let claimed = claim(made);
+        assert_eq!(request_of(&claimed), Some("req-1"));
+        assert!(Task::from_job(&claimed).is_ok());
+        let outside = webex_to_customer(&session(), "m2");
+        assert!(outside.payload.get("requestId").is_none());
+    }
+
+    /// A made job as the worker would claim it.
+    fn claim(made: NewJob) -> Job {
+        Job {
             id: 1,
             kind: made.kind,
             ordering_key: made.ordering_key,
             idempotency_key: made.idempotency_key,
             payload: made.payload,
             attempts: 1,
-        };
-        assert_eq!(request_of(&claimed), Some("req-1"));
-        assert!(Task::from_job(&claimed).is_ok());
-        let outside = webex_to_customer(&session(), "m2");
-        assert!(outside.payload.get("requestId").is_none());
+        }
     }
 
     fn session() -> Session {
@@ -386,14 +391,7 @@ mod tests {
             made.payload.get("kind").is_none(),
             "the kind has its column"
         );
-        let claimed = Job {
-            id: 1,
-            kind: made.kind,
-            ordering_key: made.ordering_key,
-            idempotency_key: made.idempotency_key,
-            payload: made.payload,
-            attempts: 1,
-        };
+        let claimed = claim(made);
         assert_eq!(Task::from_job(&claimed).unwrap(), task);
     }
 }
