@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, RelayMode};
 use crate::integrations::{GuestMode, Integrations};
 use domain::connect::{ConnectMessaging, ConnectWebhook};
 use domain::conversations::Conversations;
@@ -55,7 +55,7 @@ impl Services {
             .map_err(|e| anyhow::anyhow!("the guest app settings are unusable: {e}"))?;
         let media = build_media_cache(integrations, store, config)
             .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
-        let relay = if config.relay_mode == "native" {
+        let relay = if config.relay_mode == RelayMode::Native {
             let relay = build_relay(config, integrations, store, guests.clone(), media.clone())
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -78,7 +78,7 @@ impl Services {
 /// Refuses a native relay whose settings are missing, naming them.
 pub fn check_relay_settings(config: &Config) -> anyhow::Result<()> {
     let missing = config.integrations.missing_for_native_relay();
-    if config.relay_mode == "native" && !missing.is_empty() {
+    if config.relay_mode == RelayMode::Native && !missing.is_empty() {
         anyhow::bail!(
             "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
              not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
