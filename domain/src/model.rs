@@ -160,6 +160,15 @@ pub struct Message {
     pub created_at: String,
 }
 
+/// A customer on a channel, their id in the one written form the store
+/// keeps (`+447700900123` for SMS, `447700900123` for WhatsApp). Made once
+/// where a number comes in (`Store::customer`), then carried, not parsed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub channel: Channel,
+    pub id: String,
+}
+
 /// Which way a transcript line went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -55,7 +55,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = Config::for_tests(format!("sqlite://{}/bench.db", dir.display()));
     config.integrations.sandbox = true;
-    config.relay_mode = "native".into();
+    config.relay_mode = server::config::RelayMode::Native;
     config.integrations.webex_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
     config.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
     config.integrations.connect_webhook_secret = Some(Secret::new(HUB_SECRET));

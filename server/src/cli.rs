@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use crate::config::{self, Config};
 use crate::integrations::Integrations;
-use crate::{startup, telemetry};
+use crate::{startup, telemetry, wiring};
 use domain::access::ApiScope;
 use domain::conversations::{AttemptKey, StartError, Via};
 use domain::model::Role;
-use domain::store::{AuditCtx, KeyGrant, Rules, Store};
+use domain::store::{AuditCtx, KeyGrant, Store};
 
 fn parse_scope(s: &str) -> Result<ApiScope, String> {
     ApiScope::parse(s).ok_or_else(|| format!("unknown scope {s:?}: use connect, services or admin"))
@@ -130,22 +130,6 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn open_store(settings: &Config) -> anyhow::Result<Store> {
-    let rules = Rules {
-        phone_region: settings.phone_region,
-    };
-    let store = Store::connect(&settings.database_url, rules)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open database {}: {e}",
-                settings.database_url_redacted()
-            )
-        })?;
-    store.migrate().await?;
-    Ok(store)
-}
-
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     let ctx = AuditCtx::new(domain::model::Actor::System, None);
@@ -155,7 +139,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             println!("migrations applied to {}", settings.database_url_redacted());
             store.close().await;
         }
@@ -174,7 +158,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             let role = role
                 .parse::<Role>()
                 .ok()
@@ -200,7 +184,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         } => {
             let grant = KeyGrant::new(&scopes, expires_in_days)
                 .map_err(|e| anyhow::anyhow!("--expires-in-days {}", e.message))?;
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             let (info, key) = store.create_api_key(&ctx, &name, &grant).await?;
             println!(
                 "API key {:?} created (id {}), scopes {}, {}.",
@@ -217,7 +201,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
         }
         Command::ListApiKeys => {
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             for k in store.list_api_keys().await? {
                 let state = match &k.revoked_at {
                     Some(at) => format!("revoked {at}"),
@@ -243,7 +227,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::ImportContacts { file, owner } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             let owner = match owner {
                 Some(email) => Some(store.agent_by_email(&email).await?.id),
                 None => None,
@@ -282,7 +266,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
         }
         Command::ExportContacts => {
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             print!("{}", domain::csv_io::export_all(&store).await?);
             store.close().await;
         }
@@ -292,8 +276,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             agent,
             attempt_id,
         } => {
-            startup::check_relay_settings(&settings)?;
-            let store = open_store(&settings).await?;
+            wiring::check_relay_settings(&settings)?;
+            let store = wiring::open_store(&settings).await?;
             let outcome = start_conversation(
                 &settings, &store, &ctx, &contact, channel, &agent, attempt_id,
             )
@@ -302,7 +286,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{}", outcome?);
         }
         Command::RevokeApiKey { id } => {
-            let store = open_store(&settings).await?;
+            let store = wiring::open_store(&settings).await?;
             store.revoke_api_key(&ctx, &id).await?;
             println!("API key {id} revoked");
             store.close().await;
@@ -324,8 +308,8 @@ async fn start_conversation(
 ) -> anyhow::Result<String> {
     let integrations =
         Integrations::resolve(&settings.integrations, &format!("http://{}", settings.bind));
-    let relay = startup::Services::build(settings, &integrations, store)?.relay;
-    let conversations = startup::conversations(settings, &integrations, store, relay);
+    let relay = wiring::Services::build(settings, &integrations, store)?.relay;
+    let conversations = wiring::conversations(settings, &integrations, store, relay);
     let agent = conversations.agent_by_email("--agent", agent).await?;
     let attempt_id = attempt_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let attempt = AttemptKey::new("cli", "--attempt-id", &attempt_id)?;

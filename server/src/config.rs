@@ -8,6 +8,17 @@ use std::path::PathBuf;
 use crate::integrations::IntegrationSettings;
 use domain::phone::PhoneRegion;
 
+/// Who runs the conversation workflows (`CM_RELAY_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum RelayMode {
+    /// This server relays between Webex and Connect (it needs both platforms' settings).
+    Native,
+    /// Webex Connect flows run the workflows and call the REST API; the
+    /// Start buttons trigger the Connect webhook.
+    Connect,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database: `sqlite://PATH` (file created if absent) or `postgres://...`.
@@ -89,8 +100,8 @@ pub struct Config {
 
     /// Who runs the conversation workflows: `native` (this server relays) or
     /// `connect` (Webex Connect flows; the Start buttons trigger the Connect webhook).
-    #[arg(long, env = "CM_RELAY_MODE", default_value = "native", global = true, value_parser = ["connect", "native"])]
-    pub relay_mode: String,
+    #[arg(long, env = "CM_RELAY_MODE", value_enum, default_value_t = RelayMode::Native, global = true)]
+    pub relay_mode: RelayMode,
 
     /// Native relay: the text sent with a file when a message has only the
     /// file (both ways: SMS, MMS and WhatsApp need some text; agents see it too).
@@ -309,7 +320,7 @@ impl Config {
             session_idle_minutes: 60,
             session_max_hours: 12,
             connect_timeout_secs: 3,
-            relay_mode: "connect".into(),
+            relay_mode: RelayMode::Connect,
             relay_attachment_text: "Sent an attachment.".into(),
             whatsapp_template_id: None,
             whatsapp_template_language: "en".into(),

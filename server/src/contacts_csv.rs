@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::store::{Store, WebSession};
 
 pub fn routes() -> Router<AppState> {

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn page(
     State(state): State<AppState>,

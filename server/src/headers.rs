@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The nonce of this response's inline scripts (Leptos' hydration script).
 #[derive(Debug, Clone)]

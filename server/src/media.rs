@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::media::{is_media_id, MediaCache, BUSY_RETRY};
 use domain::store::{now_ms, MediaFileInfo};
 

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::store::Store;
 
 pub fn router() -> Router<AppState> {

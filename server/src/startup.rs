@@ -1,6 +1,6 @@
-//! Builds the application (state, routes, middleware) and serves it.
+//! Builds the application (state from `wiring`, routes, middleware) and
+//! serves it.
 
-use axum::extract::FromRef;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -17,114 +17,11 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::config::Config;
 use crate::identity::EmbeddedIdentity;
 use crate::integrations::Integrations;
+use crate::state::AppState;
+use crate::wiring::Services;
 use crate::{api, ops, web_auth};
 use app::ssr::{AuthSettings, Endpoint, ServerDeps};
-use domain::connect::ConnectWebhook;
-use domain::conversations::Conversations;
-use domain::store::{Rules, Store};
-
-/// What every handler can reach.
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub integrations: Arc<Integrations>,
-    pub auth: AuthSettings,
-    pub identity: Arc<EmbeddedIdentity>,
-    /// The native relay, when `CM_RELAY_MODE=native`.
-    pub relay: Option<domain::relay::Relay>,
-    /// Guest JWTs and cached guest access tokens (both relay modes), when
-    /// the Webex API URL and the Guest Issuer are configured.
-    pub guests: Option<domain::guests::GuestAuth>,
-    /// The media cache (both relay modes), when the Webex API URL is configured.
-    pub media: Option<domain::media::MediaCache>,
-    /// Security headers (CSP, HSTS, framing) from the settings.
-    pub headers: crate::headers::HeaderPolicy,
-    /// Per-address and per-account limits on sign-in and bad credentials.
-    pub throttles: Arc<crate::throttle::Throttles>,
-    /// Start conversation (the sidebar, the API), in the configured relay mode.
-    pub conversations: Conversations,
-}
-
-/// What the settings make of the outside services, for `serve` and the
-/// command line alike.
-pub struct Services {
-    /// Guest JWTs and cached guest access tokens (both relay modes), when
-    /// the Webex API URL and the guest app are configured.
-    pub guests: Option<domain::guests::GuestAuth>,
-    /// The media cache (both relay modes), when the Webex API URL is configured.
-    pub media: Option<domain::media::MediaCache>,
-    /// The native relay, when `CM_RELAY_MODE=native`.
-    pub relay: Option<domain::relay::Relay>,
-}
-
-impl Services {
-    pub fn build(
-        config: &Config,
-        integrations: &Integrations,
-        store: &Store,
-    ) -> anyhow::Result<Services> {
-        let guests = api::services::build_guest_auth(integrations, store)
-            .map_err(|e| anyhow::anyhow!("the Guest Issuer settings are unusable: {e}"))?;
-        let media = api::services::build_media_cache(integrations, store, config)
-            .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
-        let relay = if config.relay_mode == "native" {
-            let relay = crate::webhooks::build_relay(
-                config,
-                integrations,
-                store,
-                guests.clone(),
-                media.clone(),
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the native relay (CM_RELAY_MODE=native, the default) needs its settings: {e}; \
-                     or set CM_RELAY_MODE=connect to let Webex Connect flows run the workflows"
-                )
-            })?;
-            Some(relay)
-        } else {
-            None
-        };
-        Ok(Services {
-            guests,
-            media,
-            relay,
-        })
-    }
-}
-
-/// Refuses a native relay whose settings are missing, naming them.
-pub fn check_relay_settings(config: &Config) -> anyhow::Result<()> {
-    let missing = config.integrations.missing_for_native_relay();
-    if config.relay_mode == "native" && !missing.is_empty() {
-        anyhow::bail!(
-            "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
-             not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
-             let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Start conversation over the relay, or else the Connect startConversation webhook.
-pub fn conversations(
-    config: &Config,
-    i: &Integrations,
-    store: &Store,
-    relay: Option<domain::relay::Relay>,
-) -> Conversations {
-    let webhook = ConnectWebhook::new(
-        i.connect_webhook_url.clone(),
-        i.connect_webhook_key
-            .as_ref()
-            .map(|k| k.expose().to_string()),
-        Duration::from_secs(config.connect_timeout_secs),
-    );
-    Conversations::new(store.clone(), relay, webhook)
-}
+use domain::store::Store;
 
 pub struct Application {
     relay: Option<domain::relay::Relay>,
@@ -147,19 +44,8 @@ impl Application {
             .integrations
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
-        check_relay_settings(&config)?;
-        let rules = Rules {
-            phone_region: config.phone_region,
-        };
-        let store = Store::connect(&config.database_url, rules)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot open database {}: {e}",
-                    config.database_url_redacted()
-                )
-            })?;
-        store.migrate().await?;
+        crate::wiring::check_relay_settings(&config)?;
+        let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
@@ -208,8 +94,9 @@ impl Application {
             guests,
             media,
             relay,
-        } = Services::build(&config, &integrations, &store)?;
-        let conversations = conversations(&config, &integrations, &store, relay.clone());
+        } = crate::wiring::Services::build(&config, &integrations, &store)?;
+        let conversations =
+            crate::wiring::conversations(&config, &integrations, &store, relay.clone());
         let client_ip_header = match config.client_ip_header.as_deref() {
             Some(name) => Some(axum::http::HeaderName::try_from(name.trim()).map_err(|_| {
                 anyhow::anyhow!("CM_CLIENT_IP_HEADER is not a valid header name: {name:?}")
@@ -406,39 +293,22 @@ fn server_deps(state: &AppState) -> ServerDeps {
     }
 }
 
-/// Every route: SSR pages, REST API, ops endpoints, static files.
+/// Every route, in two routers: the machines' (the REST API with its keys,
+/// the webhooks with their tokens and signatures) and the people's (pages,
+/// sign-in, server functions, files: the browser session, the same-origin
+/// check, sign-in limits), under the layers both share.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
-    let deps = server_deps(&state);
-    let leptos_options = state.leptos_options.clone();
-    Router::new()
+    let machines = Router::new()
         .merge(api::router(state.clone()))
-        .merge(ops::router())
-        .merge(web_auth::routes())
-        .merge(crate::contacts_csv::routes())
         .merge(crate::webhooks::routes())
-        .merge(crate::media::routes())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let deps = deps.clone();
-                move || {
-                    provide_context(deps.clone());
-                    crate::headers::provide_request_nonce();
-                }
-            },
-            move || app::shell(leptos_options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            move || {
-                provide_context(deps.clone());
-                crate::headers::provide_request_nonce();
-            },
-            app::shell,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::resolve_session))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), web_auth::same_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::throttle::bad_credentials,
+        ));
+    Router::new()
+        .merge(machines)
+        .merge(people(&state))
+        .merge(ops::router())
         // Every body is capped (server functions, webhooks, auth), with the
         // API's JSON error.
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
@@ -450,7 +320,6 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.config.request_timeout_secs),
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::throttle::throttle))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::headers::security_headers))
         .with_state(state)
         .layer(CatchPanicLayer::custom(api::error::panic_response))
@@ -470,6 +339,53 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The people's routes: SSR pages and server functions, sign-in, contact
+/// import and export, and files, with the browser session resolved and
+/// state changes only from this site.
+fn people(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(app::App);
+    let deps = server_deps(state);
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .merge(web_auth::routes())
+        .merge(crate::contacts_csv::routes())
+        .merge(crate::media::routes())
+        .leptos_routes_with_context(
+            state,
+            routes,
+            {
+                let deps = deps.clone();
+                move || {
+                    provide_context(deps.clone());
+                    crate::headers::provide_request_nonce();
+                }
+            },
+            move || app::shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            move || {
+                provide_context(deps.clone());
+                crate::headers::provide_request_nonce();
+            },
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web_auth::resolve_session,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web_auth::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::throttle::sign_in,
+        ))
 }
 
 /// Runs the request as part of its id, so the jobs it enqueues carry it

@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::store::AuditCtx;
 
 /// The password sign-in (a server function); its form names the account.
@@ -32,11 +32,6 @@ const SIGN_IN_PATHS: &[&str] = &[
     "/auth/webex/start",
     "/auth/webex/callback",
 ];
-
-/// The routes machines call with an API key or a webhook token.
-fn is_machine_path(path: &str) -> bool {
-    path.starts_with("/api/v1/") || path.starts_with("/webhooks/")
-}
 
 /// Limits, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -201,7 +196,8 @@ async fn audit_refusal(
     }
 }
 
-pub async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The people's routes: sign-in attempts per address, password attempts per account.
+pub async fn sign_in(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let throttles = state.throttles.clone();
     let path = request.uri().path().to_string();
     let Some(ip) = throttles.client_ip(&request) else {
@@ -225,9 +221,21 @@ pub async fn throttle(State(state): State<AppState>, request: Request, next: Nex
         }
         return next.run(request).await;
     }
-    if !is_machine_path(&path) {
+    next.run(request).await
+}
+
+/// The machines' routes (API key, webhook token or signature): an address
+/// that keeps presenting bad credentials is refused for a while.
+pub async fn bad_credentials(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let throttles = state.throttles.clone();
+    let path = request.uri().path().to_string();
+    let Some(ip) = throttles.client_ip(&request) else {
         return next.run(request).await;
-    }
+    };
     if let Some(wait) = throttles.blocked.remaining(ip) {
         return too_many(wait, "requests with bad credentials");
     }

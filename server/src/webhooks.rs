@@ -9,18 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-use crate::config::Config;
-use crate::integrations::Integrations;
-use crate::startup::AppState;
-use domain::connect::ConnectMessaging;
-use domain::fetch::{FetchRules, Fetcher};
-use domain::guests::GuestAuth;
-use domain::media::MediaCache;
-use domain::relay::{AcceptError, Accepted, Relay, RelayClients, RelaySettings};
-use domain::store::Store;
+use crate::state::AppState;
+use domain::relay::{AcceptError, Accepted, Relay};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,71 +27,6 @@ pub fn routes() -> Router<AppState> {
             "/webhooks/connect/receipts",
             post(connect_receipts).get(saved_ok),
         )
-}
-
-/// The relay, when every setting it needs is present.
-pub fn build_relay(
-    config: &Config,
-    i: &Integrations,
-    store: &Store,
-    guests: Option<GuestAuth>,
-    media: Option<MediaCache>,
-) -> Result<Relay, String> {
-    let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is not set"));
-    let secret =
-        |v: &Option<crate::integrations::Secret>| v.as_ref().map(|s| s.expose().to_string());
-    let guests = guests.ok_or(
-        "CM_WEBEX_API_URL and the guest app's settings (CM_SERVICE_APP_*, or CM_GUEST_ISSUER_* with CM_WEBEX_GUESTS=guest_issuer) are needed",
-    )?;
-    let media = media.ok_or("CM_WEBEX_API_URL is not set")?;
-    let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
-    let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
-    let webhook_secret = need(secret(&i.webex_webhook_secret), "CM_WEBEX_WEBHOOK_SECRET")?;
-    // Connect's deliveries are authenticated by this token: no token, no relay.
-    let inbound_token = need(secret(&i.connect_inbound_token), "CM_CONNECT_INBOUND_TOKEN")?;
-    // Delivery receipts come back with the same token as inbound messages.
-    let receipts = format!(
-        "{}/webhooks/connect/receipts?token={inbound_token}",
-        i.public_url
-    );
-    let messaging = ConnectMessaging::new(
-        &connect,
-        &key,
-        i.connect_whatsapp_app_id.as_deref().unwrap_or_default(),
-        i.connect_sms_sender_id.as_deref().unwrap_or_default(),
-        Some(receipts),
-        Duration::from_secs(10),
-    );
-    let customer_media = FetchRules::new(
-        "Connect",
-        Some(&connect),
-        &config.fetch_allowed_hosts_connect,
-    )
-    .map_err(|e| format!("CM_FETCH_ALLOWED_HOSTS_CONNECT: {e}"))?;
-    Ok(Relay::new(
-        store.clone(),
-        RelayClients {
-            guests,
-            connect: messaging,
-            media,
-            customer_media: Fetcher::new(customer_media, config.fetch_limits()),
-        },
-        RelaySettings {
-            webhook_url: format!("{}/webhooks/webex", i.public_url),
-            webhook_secret,
-            attachment_text: config.relay_attachment_text.clone(),
-            whatsapp_template: config.whatsapp_template_id.clone().map(|id| {
-                domain::connect::WhatsappTemplate {
-                    id,
-                    language: config.whatsapp_template_language.clone(),
-                    variables: config.whatsapp_template_variables.clone(),
-                }
-            }),
-            connect_webhook_secret: secret(&i.connect_webhook_secret),
-            // An hour short of the dedup retention (at least 2 hours).
-            catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
-        },
-    ))
 }
 
 fn answer(result: Result<Accepted, AcceptError>) -> Response {

@@ -104,20 +104,19 @@ impl Relay {
             Err(ParseError::NotRelayed(why)) => return Ok(Accepted::Ignored(why)),
             Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
         };
+        // The number's one parse: the job carries the result.
         let customer = self
             .store()
-            .canonical_channel_id(inbound.channel, "customer", &inbound.customer)
+            .customer(inbound.channel, "customer", &inbound.customer)
             .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         // Any message from the customer reopens WhatsApp's 24-hour window.
-        let session = self
-            .store()
-            .session_by_customer(inbound.channel, &customer)
-            .await?;
-        let job = jobs::customer_message(inbound.clone(), &customer);
+        let session = self.store().session_of(&customer).await?;
+        let transid = inbound.transid.clone();
+        let job = jobs::customer_message(inbound, customer);
         self.intake(
             Acceptance {
                 provider: "connect",
-                event_id: inbound.transid.clone(),
+                event_id: transid,
                 touch_session: session.map(|s| s.id),
                 jobs: vec![job],
             },

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conversation_key;
 use super::inbound::{Inbound, Receipt};
-use crate::model::Session;
+use crate::model::{Customer, Session};
 use crate::store::{Job, NewJob};
 use crate::Channel;
 
@@ -35,7 +35,13 @@ pub(crate) enum Task {
         contact_name: String,
     },
     /// A customer's message: the dialogue decides what becomes of it.
-    CustomerMessage { message: Inbound },
+    /// `customer`: who wrote, as parsed when the message was accepted
+    /// (rows from before it was carried lack it).
+    CustomerMessage {
+        message: Inbound,
+        #[serde(default)]
+        customer: Option<Customer>,
+    },
     /// A message from the guest into an agent's space: the customer's words
     /// (with `message_id`, the transcript line it delivers) or a notice.
     /// `to`: another agent than the session's (after a takeover).
@@ -149,10 +155,15 @@ pub(crate) fn provision(
     )
 }
 
-/// A customer's message (`customer`: their canonical id on the channel).
-pub(crate) fn customer_message(message: Inbound, customer: &str) -> NewJob {
-    let (channel, key) = (message.channel, format!("connect:{}", message.transid));
-    Task::CustomerMessage { message }.job(channel, customer, key)
+/// A customer's message, with who wrote it.
+pub(crate) fn customer_message(message: Inbound, customer: Customer) -> NewJob {
+    let key = format!("connect:{}", message.transid);
+    let (channel, id) = (customer.channel, customer.id.clone());
+    Task::CustomerMessage {
+        message,
+        customer: Some(customer),
+    }
+    .job(channel, &id, key)
 }
 
 /// The customer's words, or a notice from us, into an agent's space.
@@ -315,6 +326,17 @@ mod tests {
                 vec![("customer".to_string(), "Mr Doe".to_string())]
             )
         );
+        let message = row(
+            "customer_message",
+            json!({ "message": { "transid": "t1", "channel": "sms", "customer": "07700 900123",
+                                  "text": "hi", "mms": false, "textUrls": [], "media": [] } }),
+        );
+        match Task::from_job(&message) {
+            Ok(Task::CustomerMessage { customer, .. }) => {
+                assert_eq!(customer, None, "parsed again when it runs")
+            }
+            other => panic!("a customer message, not {other:?}"),
+        }
         let provision = row(
             "provision",
             json!({ "sessionId": "s1", "agentEmail": "a@example.com", "contactName": "Mr Doe" }),
@@ -339,18 +361,23 @@ mod tests {
         })
         .await;
         assert_eq!(made.payload["requestId"], "req-1");
-        let claimed = Job {
+        let claimed = claim(made);
+        assert_eq!(request_of(&claimed), Some("req-1"));
+        assert!(Task::from_job(&claimed).is_ok());
+        let outside = webex_to_customer(&session(), "m2");
+        assert!(outside.payload.get("requestId").is_none());
+    }
+
+    /// A made job as the worker would claim it.
+    fn claim(made: NewJob) -> Job {
+        Job {
             id: 1,
             kind: made.kind,
             ordering_key: made.ordering_key,
             idempotency_key: made.idempotency_key,
             payload: made.payload,
             attempts: 1,
-        };
-        assert_eq!(request_of(&claimed), Some("req-1"));
-        assert!(Task::from_job(&claimed).is_ok());
-        let outside = webex_to_customer(&session(), "m2");
-        assert!(outside.payload.get("requestId").is_none());
+        }
     }
 
     fn session() -> Session {
@@ -386,14 +413,7 @@ mod tests {
             made.payload.get("kind").is_none(),
             "the kind has its column"
         );
-        let claimed = Job {
-            id: 1,
-            kind: made.kind,
-            ordering_key: made.ordering_key,
-            idempotency_key: made.idempotency_key,
-            payload: made.payload,
-            attempts: 1,
-        };
+        let claimed = claim(made);
         assert_eq!(Task::from_job(&claimed).unwrap(), task);
     }
 }

@@ -292,7 +292,10 @@ impl Relay {
                 agent_email,
                 contact_name,
             } => self.provision(session_id, agent_email, contact_name).await,
-            Task::CustomerMessage { message } => self.customer_message(job, message.clone()).await,
+            Task::CustomerMessage { message, customer } => {
+                self.customer_message(job, message.clone(), customer.clone())
+                    .await
+            }
             Task::PostToAgent {
                 session_id,
                 to,

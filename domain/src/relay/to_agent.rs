@@ -10,7 +10,7 @@ use super::{Effects, Failure, Relay};
 use crate::error::DomainError;
 use crate::fetch::FetchError;
 use crate::model::{
-    Agent, ContactInput, Direction, MessageStatus, Session, SessionInput, SessionStatus,
+    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionInput, SessionStatus,
 };
 use crate::store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
 use crate::webex::AccessToken;
@@ -28,16 +28,23 @@ fn refused_file_note(e: &FetchError) -> String {
 impl Relay {
     /// Decides what a customer's message means and writes the decision,
     /// completing the job in the same transaction.
-    pub(super) async fn customer_message(&self, job: &Job, mut m: Inbound) -> Result<(), Failure> {
+    pub(super) async fn customer_message(
+        &self,
+        job: &Job,
+        mut m: Inbound,
+        customer: Option<Customer>,
+    ) -> Result<(), Failure> {
+        let customer = match customer {
+            Some(customer) => customer,
+            // A row from before jobs carried who wrote.
+            None => self
+                .store()
+                .customer(m.channel, "customer", &m.customer)
+                .map_err(|e| Failure::Fatal(e.to_string()))?,
+        };
         // One written form of the number from here on (keys, replies, contacts).
-        m.customer = self
-            .store()
-            .canonical_channel_id(m.channel, "customer", &m.customer)
-            .map_err(|e| Failure::Fatal(e.to_string()))?;
-        let session = self
-            .store()
-            .session_by_customer(m.channel, &m.customer)
-            .await?;
+        m.customer = customer.id.clone();
+        let session = self.store().session_of(&customer).await?;
         let mut effects = Effects::default();
 
         // An MMS goes to an open conversation or nowhere (seed: MMS handler).

@@ -406,6 +406,20 @@ impl Store {
 
     /// The canonical id of a customer on a channel: phone-addressed channels
     /// accept any written form of the number.
+    /// A customer on a channel from a number in any written form; the
+    /// error names `field`.
+    pub fn customer(
+        &self,
+        channel: Channel,
+        field: &str,
+        channel_id: &str,
+    ) -> Result<crate::model::Customer, FieldError> {
+        Ok(crate::model::Customer {
+            channel,
+            id: self.canonical_channel_id(channel, field, channel_id)?,
+        })
+    }
+
     pub fn canonical_channel_id(
         &self,
         channel: Channel,

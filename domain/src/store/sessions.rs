@@ -4,7 +4,7 @@ use sqlx::Row;
 use super::{audit, clean_opt, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
 use crate::channel::Channel;
 use crate::error::{DomainError, FieldError};
-use crate::model::{Page, Session, SessionInput, SessionStatus};
+use crate::model::{Customer, Page, Session, SessionInput, SessionStatus};
 
 const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
     collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
@@ -250,12 +250,17 @@ impl Store {
         channel: Channel,
         channel_id: &str,
     ) -> Result<Option<Session>, DomainError> {
-        let channel_id = self.canonical_channel_id(channel, "customerChannelId", channel_id)?;
+        let customer = self.customer(channel, "customerChannelId", channel_id)?;
+        self.session_of(&customer).await
+    }
+
+    /// The customer's session, if they have one.
+    pub async fn session_of(&self, customer: &Customer) -> Result<Option<Session>, DomainError> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
         ))
-        .bind(channel.as_str())
-        .bind(&channel_id)
+        .bind(customer.channel.as_str())
+        .bind(&customer.id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(session_from_row).transpose()?)

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
 use super::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use domain::access::ApiScope;
 use domain::model::Actor;
 use domain::store::{AuditCtx, KeyRefusal, VerifiedKey};

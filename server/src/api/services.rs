@@ -7,102 +7,14 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Services};
-use crate::config::Config;
-use crate::integrations::{GuestMode, Integrations};
-use crate::startup::AppState;
-use domain::fetch::{FetchRules, Fetcher};
-use domain::guests::{GuestAuth, GuestProvider, ServiceApp};
-use domain::media::{MediaCache, MediaSettings};
-use domain::store::{format_ms, Store};
-use domain::token_cipher::TokenCipher;
-use domain::webex::{guest_subject, GuestIssuer, WebexClient};
+use crate::state::AppState;
+use domain::store::format_ms;
+use domain::webex::guest_subject;
 use domain::{Channel, FieldError};
-
-/// Guest logins (the REST service and the native relay), when
-/// `CM_WEBEX_API_URL` and the settings of the chosen guest app
-/// (`CM_WEBEX_GUESTS`) are set: `Ok(None)` when any is missing, an error
-/// when one is unusable.
-pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestAuth>, String> {
-    let Some(api) = i.webex_api_url.as_deref() else {
-        return Ok(None);
-    };
-    let provider = match i.guest_mode {
-        GuestMode::ServiceApp => {
-            let (Some(id), Some(secret), Some(refresh)) = (
-                i.service_app_client_id.as_deref(),
-                i.service_app_client_secret.as_ref(),
-                i.service_app_refresh_token.as_ref(),
-            ) else {
-                return Ok(None);
-            };
-            GuestProvider::ServiceApp(
-                ServiceApp::new(id, secret.expose(), refresh.expose())
-                    .map_err(|e| format!("CM_SERVICE_APP_*: {e}"))?,
-            )
-        }
-        GuestMode::GuestIssuer => {
-            let (Some(id), Some(secret)) =
-                (i.guest_issuer_id.as_deref(), i.guest_issuer_secret.as_ref())
-            else {
-                return Ok(None);
-            };
-            tracing::warn!("guests come from a Guest Issuer app, which Webex has deprecated: move to a Service App (CM_WEBEX_GUESTS=service_app, README: Webex setup)");
-            GuestProvider::GuestIssuer(
-                GuestIssuer::new(id, secret.expose())
-                    .map_err(|e| format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"))?,
-            )
-        }
-    };
-    let cipher = match i.token_encryption_key.as_ref() {
-        Some(key) => Some(
-            TokenCipher::from_base64(key.expose())
-                .map_err(|e| format!("CM_TOKEN_ENCRYPTION_KEY {e}"))?,
-        ),
-        None => {
-            tracing::warn!(
-                "CM_TOKEN_ENCRYPTION_KEY is not set: guest access tokens are not cached, every job logs the guest in again"
-            );
-            None
-        }
-    };
-    Ok(Some(GuestAuth::new(
-        store.clone(),
-        WebexClient::new(api, Duration::from_secs(10)),
-        provider,
-        cipher,
-    )))
-}
-
-/// The media cache, when `CM_WEBEX_API_URL` is set. Webex files are
-/// fetched from the Webex API's origin and `CM_FETCH_ALLOWED_HOSTS_WEBEX`.
-pub fn build_media_cache(
-    i: &Integrations,
-    store: &Store,
-    config: &Config,
-) -> Result<Option<MediaCache>, String> {
-    let Some(api) = i.webex_api_url.as_deref() else {
-        return Ok(None);
-    };
-    let rules = FetchRules::new("Webex", Some(api), &config.fetch_allowed_hosts_webex)
-        .map_err(|e| format!("CM_FETCH_ALLOWED_HOSTS_WEBEX: {e}"))?;
-    Ok(Some(MediaCache::new(
-        store.clone(),
-        WebexClient::new(api, Duration::from_secs(30)),
-        Fetcher::new(rules, config.fetch_limits()),
-        &i.public_url,
-        MediaSettings {
-            ttl: Duration::from_secs(config.media_ttl_seconds),
-            max_bytes: config.media_max_bytes,
-            scan_wait: Duration::from_secs(config.media_scan_wait_seconds),
-            max_concurrent: config.media_max_concurrent as usize,
-        },
-    )))
-}
 
 /// Body of `POST /guests/token`.
 #[derive(Debug, Deserialize, ToSchema)]

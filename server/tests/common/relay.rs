@@ -37,7 +37,7 @@ pub async fn connect_delivers(app: &TestApp, token: &str, event: &Value) -> reqw
 pub async fn native_app_with(adjust: impl FnOnce(&mut server::config::Config)) -> TestApp {
     let app = TestApp::spawn_with(|c| {
         c.integrations.sandbox = true;
-        c.relay_mode = "native".into();
+        c.relay_mode = server::config::RelayMode::Native;
         c.integrations.connect_webhook_secret = Some(server::integrations::Secret::new(HUB_SECRET));
         adjust(c);
     })

@@ -202,7 +202,7 @@ async fn a_redirect_from_an_allowed_host_to_another_is_not_followed() {
     let (elsewhere, elsewhere_seen) = listener(None).await;
     let (connect, connect_seen) = listener(Some(format!("{elsewhere}/secret"))).await;
     let app = TestApp::spawn_with(|c| {
-        c.relay_mode = "native".into();
+        c.relay_mode = server::config::RelayMode::Native;
         c.integrations.webex_api_url = Some("http://127.0.0.1:9/v1".into());
         c.integrations.guest_issuer_id = Some("issuer".into());
         c.integrations.guest_issuer_secret = Some(Secret::new("c2VjcmV0LXNlY3JldA=="));

@@ -1,0 +1,37 @@
+//! What every handler can reach: the application state, built once by
+//! `startup` and shared by the routes.
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::identity::EmbeddedIdentity;
+use crate::integrations::Integrations;
+use app::ssr::AuthSettings;
+use domain::conversations::Conversations;
+use domain::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub integrations: Arc<Integrations>,
+    pub auth: AuthSettings,
+    pub identity: Arc<EmbeddedIdentity>,
+    /// The native relay, when `CM_RELAY_MODE=native`.
+    pub relay: Option<domain::relay::Relay>,
+    /// Guest JWTs and cached guest access tokens (both relay modes), when
+    /// the Webex API URL and the Guest Issuer are configured.
+    pub guests: Option<domain::guests::GuestAuth>,
+    /// The media cache (both relay modes), when the Webex API URL is configured.
+    pub media: Option<domain::media::MediaCache>,
+    /// Security headers (CSP, HSTS, framing) from the settings.
+    pub headers: crate::headers::HeaderPolicy,
+    /// Per-address and per-account limits on sign-in and bad credentials.
+    pub throttles: Arc<crate::throttle::Throttles>,
+    /// Start conversation (the sidebar, the API), in the configured relay mode.
+    pub conversations: Conversations,
+}
