@@ -268,11 +268,7 @@ impl Relay {
         if let (Err(Failure::TokenRefused(error)), Some(session)) = (&result, task.session_id()) {
             match self.store().session(session).await {
                 Ok(session) => {
-                    tracing::info!(error = %error, "Webex refused the guest's token; logging the guest in again");
-                    self.inner
-                        .guests
-                        .forget(session.customer_channel, &session.customer_channel_id)
-                        .await;
+                    self.forget_refused_token(&session, error).await;
                     result = self.run_once(job, &task).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "a refused token's session is unknown"),
@@ -347,6 +343,16 @@ impl Relay {
                     .await
             }
         }
+    }
+
+    /// Drops the guest's token Webex refused, so the next call logs the
+    /// guest in again (the one retry of a job or a webhook check).
+    async fn forget_refused_token(&self, session: &Session, error: &str) {
+        tracing::info!(session = %session.id, error = %error, "Webex refused the guest's token; logging the guest in again");
+        self.inner
+            .guests
+            .forget(session.customer_channel, &session.customer_channel_id)
+            .await;
     }
 
     /// Guest Auth: the guest's access token (cached by guest, refreshed

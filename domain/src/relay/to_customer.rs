@@ -37,17 +37,7 @@ impl Relay {
                 self.check_webhook(&session, &id, false).await?;
                 None
             }
-            _ => Some(
-                self.inner
-                    .webex
-                    .create_message_webhook(
-                        &token,
-                        super::webhook_health::WEBHOOK_NAME,
-                        &self.inner.settings.webhook_url,
-                        &self.inner.settings.webhook_secret,
-                    )
-                    .await?,
-            ),
+            _ => Some(self.create_webhook(&token).await?),
         };
         self.store()
             .save_guest_identity(&session.id, &me.id, webhook_id.as_deref())

@@ -16,7 +16,7 @@ use crate::store::now_ms;
 use crate::webex::AccessToken;
 
 /// The name of the webhooks the relay creates for guests.
-pub(super) const WEBHOOK_NAME: &str = "Contact Manager relay";
+const WEBHOOK_NAME: &str = "Contact Manager relay";
 
 /// A round of checks, as the admin page shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,11 +56,8 @@ impl Relay {
             Ok(sessions) => {
                 for (session, hook_id) in sessions {
                     let mut found = self.check_webhook(&session, &hook_id, catch_up).await;
-                    if matches!(found, Err(Failure::TokenRefused(_))) {
-                        self.inner
-                            .guests
-                            .forget(session.customer_channel, &session.customer_channel_id)
-                            .await;
+                    if let Err(Failure::TokenRefused(error)) = &found {
+                        self.forget_refused_token(&session, error).await;
                         found = self.check_webhook(&session, &hook_id, catch_up).await;
                     }
                     match found {
@@ -121,19 +118,27 @@ impl Relay {
                 Ok(Found::Reactivated)
             }
             None => {
-                let id = webex
-                    .create_message_webhook(
-                        &token,
-                        WEBHOOK_NAME,
-                        &settings.webhook_url,
-                        &settings.webhook_secret,
-                    )
-                    .await?;
+                let id = self.create_webhook(&token).await?;
                 self.store().set_webhook(&session.id, &id).await?;
                 self.catch_up(session, &token).await?;
                 Ok(Found::Recreated)
             }
         }
+    }
+
+    /// Creates the guest's `messages:created` webhook, aimed at us; its id.
+    pub(super) async fn create_webhook(&self, token: &AccessToken) -> Result<String, Failure> {
+        let settings = &self.inner.settings;
+        Ok(self
+            .inner
+            .webex
+            .create_message_webhook(
+                token,
+                WEBHOOK_NAME,
+                &settings.webhook_url,
+                &settings.webhook_secret,
+            )
+            .await?)
     }
 
     /// Webex does not deliver what was written while a webhook was off, so
