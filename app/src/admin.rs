@@ -47,14 +47,14 @@ pub struct AuditView {
 }
 
 #[cfg(feature = "ssr")]
-fn admin() -> Result<domain::store::WebSession, UiError> {
+fn admin() -> Result<store::WebSession, UiError> {
     let s = crate::ssr::require_agent()?;
     crate::ssr::require_admin(&s)?;
     Ok(s)
 }
 
 #[cfg(feature = "ssr")]
-fn admin_with_csrf(csrf: &str) -> Result<domain::store::WebSession, UiError> {
+fn admin_with_csrf(csrf: &str) -> Result<store::WebSession, UiError> {
     let s = admin()?;
     crate::ssr::require_csrf(&s, csrf)?;
     Ok(s)
@@ -177,7 +177,7 @@ pub async fn create_api_key(
             )
         })?),
     };
-    let grant = domain::store::KeyGrant::new(&scopes, days).map_err(domain::DomainError::from)?;
+    let grant = store::KeyGrant::new(&scopes, days).map_err(domain::DomainError::from)?;
     let (info, key) = deps()
         .store
         .create_api_key(&audit(&s.agent), &name, &grant)
@@ -213,7 +213,7 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
     for e in &deps.endpoints {
         let (status, ok) = match e.url.as_deref() {
             None => ("not configured".to_string(), false),
-            Some(url) => match domain::connect::probe(url).await {
+            Some(url) => match platform::connect::probe(url).await {
                 Ok(code) if code < 500 => (format!("answers (HTTP {code})"), true),
                 Ok(code) => (format!("answers with an error (HTTP {code})"), false),
                 Err(e) => (format!("no answer: {e}"), false),
@@ -256,7 +256,7 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
 
 /// The last round of webhook checks in a sentence, and whether all is well.
 #[cfg(feature = "ssr")]
-fn webhook_health(r: &domain::relay::WebhookReport) -> (String, bool) {
+fn webhook_health(r: &relay::WebhookReport) -> (String, bool) {
     let Some(at) = r.checked_at_ms else {
         return ("not checked yet".into(), true);
     };
@@ -275,11 +275,7 @@ fn webhook_health(r: &domain::relay::WebhookReport) -> (String, bool) {
         ));
     }
     (
-        format!(
-            "{} (checked {})",
-            parts.join(", "),
-            domain::store::format_ms(at)
-        ),
+        format!("{} (checked {})", parts.join(", "), store::format_ms(at)),
         r.failed.is_empty(),
     )
 }
@@ -333,7 +329,7 @@ pub async fn search_audit(
     action: String,
     entity: String,
 ) -> Result<Vec<AuditView>, UiError> {
-    use domain::store::AuditFilter;
+    use store::AuditFilter;
     admin()?;
     let entries = crate::ssr::deps()
         .store

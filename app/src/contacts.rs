@@ -26,7 +26,7 @@ pub struct StartOutcome {
 #[server(endpoint = "contacts/list")]
 pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError> {
     use crate::ssr::{deps, require_agent};
-    use domain::store::{ContactQuery, Paging};
+    use store::{ContactQuery, Paging};
     require_agent()?;
     let paging = Paging::new(Some(page.max(1)), Some(20)).map_err(domain::DomainError::from)?;
     let page = deps()
@@ -140,7 +140,7 @@ pub async fn start_conversation(
     nonce: String,
 ) -> Result<StartOutcome, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
-    use domain::conversations::{AttemptKey, StartError};
+    use relay::conversations::{AttemptKey, StartError};
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
@@ -198,9 +198,9 @@ pub async fn start_conversation(
 }
 
 #[cfg(feature = "ssr")]
-fn start_error(e: domain::conversations::StartError) -> UiError {
-    use domain::conversations::StartError as S;
+fn start_error(e: relay::conversations::StartError) -> UiError {
     use domain::DomainError as D;
+    use relay::conversations::StartError as S;
     match e {
         S::Invalid(f) => D::Invalid(f).into(),
         S::NotFound { entity, id } => D::NotFound { entity, id }.into(),

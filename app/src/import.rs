@@ -27,7 +27,7 @@ pub async fn import_contacts(
     use crate::ssr::{audit, deps, require_agent, require_csrf};
     let session = require_agent()?;
     require_csrf(&session, &csrf)?;
-    let report = domain::csv_io::import_rows(
+    let report = store::csv_io::import_rows(
         &deps().store,
         &audit(&session.agent),
         Some(&session.agent.id),

@@ -31,7 +31,7 @@ pub struct SessionsView {
 }
 
 #[cfg(feature = "ssr")]
-async fn with_contact(store: &domain::store::Store, session: Session) -> SessionRow {
+async fn with_contact(store: &store::Store, session: Session) -> SessionRow {
     let contact_name = match session.contact_id.as_deref() {
         Some(id) => store.contact(id).await.ok().map(|c| c.name),
         None => None,
@@ -46,7 +46,7 @@ async fn with_contact(store: &domain::store::Store, session: Session) -> Session
 #[server(endpoint = "sessions/list")]
 pub async fn list_sessions(scope: String, page: u32) -> Result<SessionsView, UiError> {
     use crate::ssr::{deps, require_admin, require_agent};
-    use domain::store::{Paging, SessionQuery};
+    use store::{Paging, SessionQuery};
     let session = require_agent()?;
     let all = scope == "all";
     if all {
@@ -76,7 +76,7 @@ pub async fn list_sessions(scope: String, page: u32) -> Result<SessionsView, UiE
 /// A session the signed-in agent may see; others are "not found", so their
 /// existence is not revealed.
 #[cfg(feature = "ssr")]
-async fn visible_session(id: &str) -> Result<(domain::store::WebSession, Session), UiError> {
+async fn visible_session(id: &str) -> Result<(store::WebSession, Session), UiError> {
     let web = crate::ssr::require_agent()?;
     let store = crate::ssr::deps().store;
     let not_found = || UiError::new(ErrorKind::NotFound, "no such session, or it is not yours");
@@ -112,7 +112,7 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
             let last = store.relay_state(&session.id).await?.last_inbound_at_ms;
-            Some(whatsapp_window(last, domain::store::now_ms()))
+            Some(whatsapp_window(last, store::now_ms()))
         }
         domain::Channel::Sms => None,
     };
@@ -371,10 +371,10 @@ fn SessionDetail() -> impl IntoView {
 /// How WhatsApp's 24-hour window stands, in words.
 #[cfg(feature = "ssr")]
 fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> String {
-    match (last_inbound_ms, domain::relay::whatsapp_window_closes_at(last_inbound_ms)) {
+    match (last_inbound_ms, relay::whatsapp_window_closes_at(last_inbound_ms)) {
         (_, Some(closes)) if now_ms <= closes => format!(
             "open until {} UTC",
-            crate::layout::display_time(&domain::store::format_ms(closes), false)
+            crate::layout::display_time(&store::format_ms(closes), false)
         ),
         (Some(_), _) => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into(),
         (None, _) => "closed: the customer has not written yet; your next message goes as the template".into(),

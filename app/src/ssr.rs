@@ -6,9 +6,9 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ErrorKind, UiError};
-use domain::conversations::Conversations;
 use domain::model::{Actor, Agent};
-use domain::store::{AuditCtx, Store, WebSession};
+use relay::conversations::Conversations;
+use store::{AuditCtx, Store, WebSession};
 
 /// Cookie and lifetime settings of browser sessions.
 #[derive(Debug, Clone)]
@@ -66,9 +66,9 @@ pub struct ServerDeps {
     pub conversations: Conversations,
     pub sandbox: bool,
     /// The native relay; `None` when Webex Connect runs the workflows.
-    pub relay: Option<domain::relay::Relay>,
+    pub relay: Option<relay::Relay>,
     /// Guest logins; `None` when the guest app is not configured.
-    pub guests: Option<domain::guests::GuestAuth>,
+    pub guests: Option<relay::guests::GuestAuth>,
     pub endpoints: Vec<Endpoint>,
     /// Origins and host patterns whose URLs pages may link to or load
     /// (`domain::links::linkable`): this site and the allowed media hosts.
@@ -297,7 +297,7 @@ pub fn finish<T>(
 /// A random token for one-time use (OAuth state, attempt nonces): 256 bits
 /// from the OS random source.
 pub fn nonce() -> String {
-    domain::store::random_token()
+    store::random_token()
 }
 
 pub fn encode_query(pairs: &[(&str, &str)]) -> String {

@@ -1,8 +1,9 @@
-//! Contact Manager business rules.
-//!
-//! The plain types (channels, contacts, sessions, validation errors) compile
-//! everywhere, including the browser. Everything that needs the server
-//! (database, phone metadata) is behind the `server` feature.
+//! Contact Manager's types and rules: channels, contacts, sessions, who may
+//! see what, and the validation errors. It compiles everywhere, the browser
+//! included; storage, the platform clients and the relay are crates of their
+//! own (`store`, `platform`, `relay`) that build on it. The `server` feature
+//! adds what only a server needs: phone metadata, the storage error and the
+//! API schemas.
 
 pub mod access;
 pub mod channel;
@@ -12,33 +13,6 @@ pub mod model;
 #[macro_use]
 pub mod names;
 pub mod phone;
-
-#[cfg(feature = "server")]
-pub mod api_key;
-#[cfg(feature = "server")]
-pub mod connect;
-#[cfg(feature = "server")]
-pub mod conversations;
-#[cfg(feature = "server")]
-pub mod csv_io;
-#[cfg(feature = "server")]
-pub mod fetch;
-#[cfg(feature = "server")]
-pub mod guests;
-#[cfg(feature = "server")]
-pub mod media;
-#[cfg(feature = "server")]
-pub mod password;
-#[cfg(feature = "server")]
-pub mod relay;
-#[cfg(feature = "server")]
-pub mod request_id;
-#[cfg(feature = "server")]
-pub mod store;
-#[cfg(feature = "server")]
-pub mod token_cipher;
-#[cfg(feature = "server")]
-pub mod webex;
 
 pub use channel::Channel;
 pub use error::{DomainError, FieldError};

@@ -244,6 +244,22 @@ impl Actor {
     }
 }
 
+/// A bearer token and when it stops working (Webex guests, the Service
+/// App). Debug never prints the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod status_order {
     use super::*;

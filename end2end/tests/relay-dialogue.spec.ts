@@ -12,7 +12,7 @@ import {
   webexClient,
 } from "./relay-helpers";
 
-// What the business says to customers on its own (domain/src/relay/dialogue.rs):
+// What the business says to customers on its own (relay/src/dialogue.rs):
 // the onboarding dialogue for unknown numbers, the routing keyword, and the
 // answer once a conversation has ended.
 

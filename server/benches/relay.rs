@@ -75,11 +75,7 @@ async fn main() {
     // An agent signs in and starts SMS conversations with the customers.
     let agent = store.agent_by_email("agent-a@example.com").await.unwrap();
     store
-        .set_password(
-            &domain::store::AuditCtx::system(),
-            &agent.id,
-            "bench-password-1",
-        )
+        .set_password(&store::AuditCtx::system(), &agent.id, "bench-password-1")
         .await
         .unwrap();
     let agent = driver

@@ -185,8 +185,8 @@ fn main() {
     let mut reports = Vec::new();
 
     reports.push(run("webhook body (JSON)", cases, json_value(), |v| {
-        let _ = domain::relay::inbound::parse_inbound(&v);
-        let _ = domain::relay::inbound::parse_receipt(&v);
+        let _ = relay::inbound::parse_inbound(&v);
+        let _ = relay::inbound::parse_receipt(&v);
         Ok(())
     }));
 
@@ -196,8 +196,8 @@ fn main() {
         prop::collection::vec(any::<u8>(), 0..512),
         |bytes| {
             if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                let _ = domain::relay::inbound::parse_inbound(&v);
-                let _ = domain::relay::inbound::parse_receipt(&v);
+                let _ = relay::inbound::parse_inbound(&v);
+                let _ = relay::inbound::parse_receipt(&v);
             }
             Ok(())
         },
@@ -216,9 +216,9 @@ fn main() {
             let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
             mac.update(&body);
             let right = hex::encode(mac.finalize().into_bytes());
-            prop_assert!(domain::webex::signature_valid(&secret, &body, &right));
+            prop_assert!(platform::webex::signature_valid(&secret, &body, &right));
             prop_assert!(
-                claimed == right || !domain::webex::signature_valid(&secret, &body, &claimed)
+                claimed == right || !platform::webex::signature_valid(&secret, &body, &claimed)
             );
             Ok(())
         },
@@ -239,16 +239,16 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("cm-fuzz-{}", std::process::id()));
     let store = runtime.block_on(async {
         let url = format!("sqlite://{}/fuzz.db", dir.display());
-        let store = domain::store::Store::connect(&url, Default::default())
+        let store = store::Store::connect(&url, Default::default())
             .await
             .expect("a temporary database");
         store.migrate().await.expect("migrations");
         store
     });
     reports.push(run("CSV import", (cases / 20).max(1), csv_like(), |body| {
-        let ctx = domain::store::AuditCtx::system();
+        let ctx = store::AuditCtx::system();
         let outcomes = runtime
-            .block_on(domain::csv_io::import_rows(
+            .block_on(store::csv_io::import_rows(
                 &store,
                 &ctx,
                 None,

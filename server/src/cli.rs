@@ -9,9 +9,9 @@ use crate::config::{self, Config};
 use crate::integrations::Integrations;
 use crate::{startup, telemetry, wiring};
 use domain::access::ApiScope;
-use domain::conversations::{AttemptKey, StartError, Via};
 use domain::model::Role;
-use domain::store::{AuditCtx, KeyGrant, Store};
+use relay::conversations::{AttemptKey, StartError, Via};
+use store::{AuditCtx, KeyGrant, Store};
 
 fn parse_scope(s: &str) -> Result<ApiScope, String> {
     ApiScope::parse(s).ok_or_else(|| format!("unknown scope {s:?}: use connect, services or admin"))
@@ -153,7 +153,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
                 let password = line.trim_end_matches(['\r', '\n']).to_string();
-                domain::password::validate(&password)?;
+                store::password::validate(&password)?;
                 Some(password)
             } else {
                 None
@@ -232,14 +232,14 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 Some(email) => Some(store.agent_by_email(&email).await?.id),
                 None => None,
             };
-            let (header, body) = domain::csv_io::split_header(&text);
+            let (header, body) = store::csv_io::split_header(&text);
             let lines: Vec<&str> = body.lines().collect();
             let total = lines.len();
             let (mut imported, mut refused) = (0, 0);
             // Chunks keep progress visible on large files.
             for (i, chunk) in lines.chunks(200).enumerate() {
                 let first_row = 2 + i * 200;
-                let report = domain::csv_io::import_rows(
+                let report = store::csv_io::import_rows(
                     &store,
                     &ctx,
                     owner.as_deref(),
@@ -267,7 +267,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ExportContacts => {
             let store = wiring::open_store(&settings).await?;
-            print!("{}", domain::csv_io::export_all(&store).await?);
+            print!("{}", store::csv_io::export_all(&store).await?);
             store.close().await;
         }
         Command::StartConversation {

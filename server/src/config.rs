@@ -134,10 +134,10 @@ pub struct Config {
         long,
         env = "CM_WHATSAPP_TEMPLATE_VARIABLES",
         default_value = "variable1=customer_name,variable2=agent_name",
-        value_parser = domain::connect::TemplateVariables::parse,
+        value_parser = platform::connect::TemplateVariables::parse,
         global = true
     )]
-    pub whatsapp_template_variables: domain::connect::TemplateVariables,
+    pub whatsapp_template_variables: platform::connect::TemplateVariables,
 
     /// Seconds a cached media file (`/media/...`) is served after it was fetched from Webex.
     #[arg(
@@ -324,7 +324,7 @@ impl Config {
             relay_attachment_text: "Sent an attachment.".into(),
             whatsapp_template_id: None,
             whatsapp_template_language: "en".into(),
-            whatsapp_template_variables: domain::connect::TemplateVariables::parse(
+            whatsapp_template_variables: platform::connect::TemplateVariables::parse(
                 "variable1=customer_name,variable2=agent_name",
             )
             .expect("the default parses"),
@@ -377,8 +377,8 @@ impl Config {
     }
 
     /// Timeouts of every fetch of a URL from outside.
-    pub fn fetch_limits(&self) -> domain::fetch::FetchLimits {
-        domain::fetch::FetchLimits {
+    pub fn fetch_limits(&self) -> platform::fetch::FetchLimits {
+        platform::fetch::FetchLimits {
             connect_timeout: std::time::Duration::from_secs(self.fetch_connect_timeout_secs),
             total_timeout: std::time::Duration::from_secs(self.fetch_timeout_secs),
             ..Default::default()
@@ -470,7 +470,7 @@ mod tests {
             ["*.webexconnect.io", "*.imiconnect.io", "*.imiconnect.eu"]
         );
         assert!(defaults.fetch_allowed_hosts_webex.is_empty());
-        domain::fetch::FetchRules::new("Connect", None, &defaults.fetch_allowed_hosts_connect)
+        platform::fetch::FetchRules::new("Connect", None, &defaults.fetch_allowed_hosts_connect)
             .unwrap();
         let set = Cli::parse_from([
             "x",

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 
 use crate::state::AppState;
-use domain::store::{Store, WebSession};
+use store::{Store, WebSession};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/contacts/export.csv", get(export))
@@ -17,9 +17,9 @@ async fn export(State(store): State<Store>, session: Option<Extension<WebSession
     let Some(Extension(session)) = session else {
         return (StatusCode::UNAUTHORIZED, "sign in to export contacts").into_response();
     };
-    match domain::csv_io::export_all(&store).await {
+    match store::csv_io::export_all(&store).await {
         Ok(csv) => {
-            let ctx = domain::store::AuditCtx::new(
+            let ctx = store::AuditCtx::new(
                 domain::model::Actor::Agent(session.agent.email.clone()),
                 None,
             );

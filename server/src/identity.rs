@@ -20,10 +20,10 @@
 //! [`MAX_ISSUERS`] issuers are remembered at a time.
 
 use base64::Engine;
-use domain::fetch::HostPattern;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use platform::fetch::HostPattern;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -15,8 +15,8 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::state::AppState;
-use domain::media::{is_media_id, MediaCache, BUSY_RETRY};
-use domain::store::{now_ms, MediaFileInfo};
+use relay::media::{is_media_id, MediaCache, BUSY_RETRY};
+use store::{now_ms, MediaFileInfo};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/media/{id}/{filename}", get(serve).head(head))

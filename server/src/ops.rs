@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::state::AppState;
-use domain::store::Store;
+use store::Store;
 
 pub fn router() -> Router<AppState> {
     Router::new()

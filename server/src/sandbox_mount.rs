@@ -6,7 +6,7 @@ use axum::Router;
 
 use crate::integrations::Integrations;
 use domain::model::Role;
-use domain::store::{AuditCtx, Store};
+use store::{AuditCtx, Store};
 
 /// The people a newcomer can sign in as through the sandbox's Webex OAuth page.
 const DEMO_AGENTS: [(&str, &str, Role); 3] = [

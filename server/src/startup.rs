@@ -21,10 +21,10 @@ use crate::state::AppState;
 use crate::wiring::Services;
 use crate::{api, ops, web_auth};
 use app::ssr::{AuthSettings, Endpoint, ServerDeps};
-use domain::store::Store;
+use store::Store;
 
 pub struct Application {
-    relay: Option<domain::relay::Relay>,
+    relay: Option<relay::Relay>,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
     /// How often the guests' webhooks are checked.
@@ -72,7 +72,7 @@ impl Application {
             .embedded_app_issuer_hosts
             .iter()
             .filter(|h| !h.trim().is_empty())
-            .map(|h| domain::fetch::HostPattern::parse(h))
+            .map(|h| platform::fetch::HostPattern::parse(h))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("CM_EMBEDDED_APP_ISSUER_HOSTS: {e}"))?;
         if std::env::var_os("CM_EMBEDDED_APP_JWKS_URL").is_some() {
@@ -222,7 +222,7 @@ async fn maintain(
 ) {
     const EVERY: Duration = Duration::from_secs(300);
     loop {
-        let cutoff = domain::store::now_ms() - dedup_retention.as_millis() as i64;
+        let cutoff = store::now_ms() - dedup_retention.as_millis() as i64;
         match store.prune_inbound_events(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned old webhook dedup records"),
@@ -389,7 +389,7 @@ fn people(state: &AppState) -> Router<AppState> {
 }
 
 /// Runs the request as part of its id, so the jobs it enqueues carry it
-/// (`domain::request_id`).
+/// (`relay::request_id`).
 async fn in_request_scope(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -400,7 +400,7 @@ async fn in_request_scope(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     match id {
-        Some(id) => domain::request_id::scope(id, next.run(request)).await,
+        Some(id) => relay::request_id::scope(id, next.run(request)).await,
         None => next.run(request).await,
     }
 }

@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::identity::EmbeddedIdentity;
 use crate::integrations::Integrations;
 use app::ssr::AuthSettings;
-use domain::conversations::Conversations;
-use domain::store::Store;
+use relay::conversations::Conversations;
+use store::Store;
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -22,12 +22,12 @@ pub struct AppState {
     pub auth: AuthSettings,
     pub identity: Arc<EmbeddedIdentity>,
     /// The native relay, when `CM_RELAY_MODE=native`.
-    pub relay: Option<domain::relay::Relay>,
+    pub relay: Option<relay::Relay>,
     /// Guest JWTs and cached guest access tokens (both relay modes), when
     /// the Webex API URL and the Guest Issuer are configured.
-    pub guests: Option<domain::guests::GuestAuth>,
+    pub guests: Option<relay::guests::GuestAuth>,
     /// The media cache (both relay modes), when the Webex API URL is configured.
-    pub media: Option<domain::media::MediaCache>,
+    pub media: Option<relay::media::MediaCache>,
     /// Security headers (CSP, HSTS, framing) from the settings.
     pub headers: crate::headers::HeaderPolicy,
     /// Per-address and per-account limits on sign-in and bad credentials.

@@ -2,7 +2,7 @@
 //! limited, and an address that keeps presenting bad API keys or webhook
 //! tokens is refused (429 with `Retry-After`) before any work is done. The
 //! first refusal of each block is audited. Per-account sign-in limits live
-//! with the password check (`domain::password`).
+//! with the password check (`store::password`).
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::state::AppState;
-use domain::store::AuditCtx;
+use store::AuditCtx;
 
 /// The password sign-in (a server function); its form names the account.
 const PASSWORD_SIGN_IN_PATH: &str = "/api/sign-in";

@@ -1,6 +1,6 @@
 //! Webhooks in: Webex message events and Connect inbound messages. Each is
 //! verified, deduplicated and stored with the work it causes before the 2xx
-//! (see `domain::relay`); the relay worker does the rest.
+//! (see `relay`); the relay worker does the rest.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::state::AppState;
-use domain::relay::{AcceptError, Accepted, Relay};
+use relay::{AcceptError, Accepted, Relay};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use crate::config::{Config, RelayMode};
 use crate::integrations::{GuestMode, Integrations};
-use domain::connect::{ConnectMessaging, ConnectWebhook};
-use domain::conversations::Conversations;
-use domain::fetch::{FetchRules, Fetcher};
-use domain::guests::{GuestAuth, GuestProvider, ServiceApp};
-use domain::media::{MediaCache, MediaSettings};
-use domain::relay::{Relay, RelayClients, RelaySettings};
-use domain::store::{Rules, Store};
-use domain::token_cipher::TokenCipher;
-use domain::webex::{GuestIssuer, WebexClient};
+use platform::connect::{ConnectMessaging, ConnectWebhook};
+use platform::fetch::{FetchRules, Fetcher};
+use platform::webex::{GuestIssuer, WebexClient};
+use relay::conversations::Conversations;
+use relay::guests::{GuestAuth, GuestProvider, ServiceApp};
+use relay::media::{MediaCache, MediaSettings};
+use relay::{Relay, RelayClients, RelaySettings};
+use store::token_cipher::TokenCipher;
+use store::{Rules, Store};
 
 /// Opens the database and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -38,11 +38,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub struct Services {
     /// Guest JWTs and cached guest access tokens (both relay modes), when
     /// the Webex API URL and the guest app are configured.
-    pub guests: Option<domain::guests::GuestAuth>,
+    pub guests: Option<relay::guests::GuestAuth>,
     /// The media cache (both relay modes), when the Webex API URL is configured.
-    pub media: Option<domain::media::MediaCache>,
+    pub media: Option<relay::media::MediaCache>,
     /// The native relay, when `CM_RELAY_MODE=native`.
-    pub relay: Option<domain::relay::Relay>,
+    pub relay: Option<relay::Relay>,
 }
 
 impl Services {
@@ -94,7 +94,7 @@ pub fn conversations(
     config: &Config,
     i: &Integrations,
     store: &Store,
-    relay: Option<domain::relay::Relay>,
+    relay: Option<relay::Relay>,
 ) -> Conversations {
     let webhook = ConnectWebhook::new(
         i.connect_webhook_url.clone(),
@@ -239,7 +239,7 @@ pub fn build_relay(
             webhook_secret,
             attachment_text: config.relay_attachment_text.clone(),
             whatsapp_template: config.whatsapp_template_id.clone().map(|id| {
-                domain::connect::WhatsappTemplate {
+                platform::connect::WhatsappTemplate {
                     id,
                     language: config.whatsapp_template_language.clone(),
                     variables: config.whatsapp_template_variables.clone(),

@@ -402,7 +402,7 @@ async fn agent_details_by_email() {
     let app = TestApp::spawn().await;
     app.store
         .upsert_agent(
-            &domain::store::AuditCtx::system(),
+            &store::AuditCtx::system(),
             "agent.a@example.com",
             Some("Agent A"),
             domain::model::Role::Agent,
@@ -629,7 +629,7 @@ fn start_body(contact_id: &str, channel: &str, attempt: &str) -> Value {
             "agentEmail": "agent-a@example.com", "attemptId": attempt })
 }
 
-fn conversation_starts(entries: &[domain::store::AuditEntry]) -> usize {
+fn conversation_starts(entries: &[store::AuditEntry]) -> usize {
     entries
         .iter()
         .filter(|e| e.action == "conversation.start")
@@ -712,7 +712,7 @@ async fn starting_a_conversation_in_native_mode_opens_the_agents_space_once() {
 #[tokio::test]
 async fn starting_a_conversation_names_the_field_at_fault() {
     let app = TestApp::spawn().await;
-    let ctx = domain::store::AuditCtx::system();
+    let ctx = store::AuditCtx::system();
     app.store
         .upsert_agent(
             &ctx,
@@ -828,7 +828,7 @@ async fn starting_a_conversation_in_connect_mode_triggers_the_webhook_once() {
     let app = app_with_connect(&url).await;
     app.store
         .upsert_agent(
-            &domain::store::AuditCtx::system(),
+            &store::AuditCtx::system(),
             "agent-a@example.com",
             None,
             domain::model::Role::Agent,
@@ -908,7 +908,7 @@ async fn a_trigger_connect_did_not_take_answers_with_the_reason() {
         let app = app_with_connect(&url).await;
         app.store
             .upsert_agent(
-                &domain::store::AuditCtx::system(),
+                &store::AuditCtx::system(),
                 "agent-a@example.com",
                 None,
                 domain::model::Role::Agent,

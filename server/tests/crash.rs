@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use domain::store::{Rules, Store};
 use sandbox::driver::{free_port, wait_for, Driver};
 use serde_json::Value;
+use store::{Rules, Store};
 
 const PRODUCT: &str = env!("CARGO_BIN_EXE_contact-manager");
 
@@ -37,7 +37,7 @@ const HUB_SECRET: &str = "crash-test-connect-hub-secret";
 const MESSAGES: usize = 40;
 const KILL_AFTER: usize = 30;
 /// A job that was running when the product died stays leased (and blocks its
-/// conversation) until `domain::relay`'s 15 s lease runs out; then some slack.
+/// conversation) until `relay`'s 15 s lease runs out; then some slack.
 const RECOVERY: Duration = Duration::from_secs(15 + 30);
 
 /// The `sandbox` binary, next to ours. Cargo builds only the binaries of the

@@ -17,7 +17,7 @@ async fn template_app() -> TestApp {
     native_app_with(|c| {
         c.whatsapp_template_id = Some(TEMPLATE.into());
         c.whatsapp_template_variables =
-            domain::connect::TemplateVariables::parse(TEMPLATE_VARIABLES).unwrap();
+            platform::connect::TemplateVariables::parse(TEMPLATE_VARIABLES).unwrap();
     })
     .await
 }

@@ -7,10 +7,10 @@ mod common;
 use axum::routing::post;
 use common::{add_agent, call, sign_in, TestApp, PASSWORD};
 use domain::model::{Role, SessionInput};
-use domain::store::AuditCtx;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use store::AuditCtx;
 
 #[tokio::test]
 async fn sign_in_refusals_are_clear_and_sign_out_ends_the_session_on_the_server() {

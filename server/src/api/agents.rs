@@ -6,7 +6,7 @@ use axum::Json;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, Connect};
 use domain::model::Agent;
-use domain::store::Store;
+use store::Store;
 
 /// Get an agent by email address (case does not matter).
 #[utoipa::path(get, path = "/agents/{email}", tag = "agents", params(("email" = String, Path, description = "The agent's email")),

@@ -12,8 +12,8 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
 use domain::model::{Contact, ContactInput, Page};
-use domain::store::{ContactQuery, Paging, Store};
 use domain::Channel;
+use store::{ContactQuery, Paging, Store};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]

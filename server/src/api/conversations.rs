@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Connect};
-use domain::conversations::{AttemptKey, Conversations, Mode, StartError, Via};
 use domain::{Channel, FieldError};
+use relay::conversations::{AttemptKey, Conversations, Mode, StartError, Via};
 
 /// Body of `POST /conversations/start`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use domain::connect::TriggerError;
-use domain::conversations::{StartError, TriggerFailure};
-use domain::media::MediaError;
-use domain::webex::WebexError;
 use domain::{DomainError, FieldError};
+use platform::connect::TriggerError;
+use platform::webex::WebexError;
+use relay::conversations::{StartError, TriggerFailure};
+use relay::media::MediaError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::state::AppState;
 use domain::access::ApiScope;
 use domain::model::Actor;
-use domain::store::{AuditCtx, KeyRefusal, VerifiedKey};
+use store::{AuditCtx, KeyRefusal, VerifiedKey};
 
 /// A JSON body. Syntax errors are 400; wrong shapes are 422 naming the field.
 pub struct ApiJson<T>(pub T);
@@ -151,7 +151,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
             tracing::warn!("rejected API request with an unknown or revoked key");
             return Err(ApiError::Unauthorized);
         };
-        match key.check(S::SCOPE, domain::store::now_ms()) {
+        match key.check(S::SCOPE, store::now_ms()) {
             Ok(()) => {}
             Err(refusal @ KeyRefusal::Expired(_)) => {
                 tracing::warn!(key = %key.name, "rejected API request with an expired key");

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Services};
 use crate::state::AppState;
-use domain::store::format_ms;
-use domain::webex::guest_subject;
 use domain::{Channel, FieldError};
+use platform::webex::guest_subject;
+use store::format_ms;
 
 /// Body of `POST /guests/token`.
 #[derive(Debug, Deserialize, ToSchema)]

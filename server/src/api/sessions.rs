@@ -12,7 +12,7 @@ use super::contacts::query_params;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
 use domain::model::{Page, Session, SessionInput};
-use domain::store::{Paging, SessionQuery, Store, UpsertOutcome};
+use store::{Paging, SessionQuery, Store, UpsertOutcome};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]

@@ -5,10 +5,10 @@
 pub mod relay;
 
 use domain::model::Role;
-use domain::store::{AuditCtx, Store};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use sandbox::driver::Driver;
 use serde_json::Value;
+use store::{AuditCtx, Store};
 
 use server::config::Config;
 use server::startup::Application;
@@ -43,7 +43,7 @@ impl TestApp {
             .create_api_key(
                 &AuditCtx::system(),
                 "connect-flows",
-                &domain::store::KeyGrant::default(),
+                &store::KeyGrant::default(),
             )
             .await
             .unwrap();

@@ -3,9 +3,9 @@
 //! shared driver (`sandbox::driver`); these keep the names the tests use.
 
 use super::{TestApp, PASSWORD};
-use domain::store::AuditCtx;
 use sandbox::driver::File;
 use serde_json::Value;
+use store::AuditCtx;
 
 // Not every test binary polls.
 #[allow(unused_imports)]

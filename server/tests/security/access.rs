@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::common::{add_agent, call, send, sign_in, TestApp};
 use domain::access::ApiScope;
 use domain::model::{Direction, MessageStatus, Role};
-use domain::store::{AuditCtx, KeyGrant, NewMessage, Store};
 use domain::Channel;
+use store::{AuditCtx, KeyGrant, NewMessage, Store};
 
 async fn key_with(app: &TestApp, name: &str, scopes: &[ApiScope]) -> (String, String) {
     let (info, key) = app
@@ -114,7 +114,7 @@ async fn an_expired_key_gets_401() {
     // Its expiry passes (moved into the past, as waiting a day is no test).
     let mut tx = app.store.begin_write().await.unwrap();
     sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-        .bind(domain::store::now_ms() - 1_000)
+        .bind(store::now_ms() - 1_000)
         .bind(&id)
         .execute(&mut *tx)
         .await

@@ -175,14 +175,14 @@ async fn a_request_that_never_finishes_is_cut_off() {
 async fn webhook_dedup_records_are_pruned_after_the_retention() {
     let path = std::env::temp_dir().join(format!("cm-prune-{}.db", uuid::Uuid::new_v4()));
     let url = format!("sqlite://{}", path.display());
-    let store = domain::store::Store::connect(&url, Default::default())
+    let store = store::Store::connect(&url, Default::default())
         .await
         .unwrap();
     store.migrate().await.unwrap();
     store.close().await;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let now = domain::store::now_ms();
+    let now = store::now_ms();
     for (id, age_hours) in [("old", 5), ("recent", 1)] {
         sqlx::query("INSERT INTO inbound_events (provider, event_id, received_at) VALUES ('connect', $1, $2)")
             .bind(id)

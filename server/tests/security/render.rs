@@ -2,10 +2,10 @@
 //! outside becomes a link or image only for this site or an allowed host.
 
 use domain::model::{Direction, MessageStatus, Role};
-use domain::store::{Attachment, NewMessage, Store};
 use domain::Channel;
 use reqwest::StatusCode;
 use serde_json::json;
+use store::{Attachment, NewMessage, Store};
 
 use crate::common::{add_agent, sign_in, TestApp};
 

@@ -7,10 +7,10 @@ use crate::common::relay::{
     native_app_with, phone_thread, start_conversation,
 };
 use crate::common::TestApp;
-use domain::store::{AuditCtx, MediaFileInfo};
 use serde_json::{json, Value};
 use server::integrations::Secret;
 use std::sync::{Arc, Mutex};
+use store::{AuditCtx, MediaFileInfo};
 
 const INBOUND_TOKEN: &str = "ssrf-inbound-token";
 
@@ -317,7 +317,7 @@ async fn an_oversized_file_is_cut_off_while_streaming_and_nothing_of_it_is_kept(
 
 /// A file put straight into the media cache; its `/media` path.
 async fn cached(app: &TestApp, name: &str, mime: &str, content: &[u8]) -> String {
-    let now = domain::store::now_ms();
+    let now = store::now_ms();
     let id: String = uuid::Uuid::new_v4().simple().to_string()[..24].to_string();
     let info = MediaFileInfo {
         id: id.clone(),

@@ -1,0 +1,235 @@
+//! The request path of the webhooks: verify, parse, deduplicate by provider
+//! id and store the job it causes (group-committed by the intake), then
+//! answer. Nothing here calls Webex or Connect.
+
+use serde::Deserialize;
+
+use super::inbound::{parse_inbound, parse_receipt, ParseError};
+use super::{jobs, Relay};
+use domain::error::DomainError;
+use domain::model::Session;
+use platform::connect::hub_signature_valid;
+use platform::webex::signature_valid;
+use store::Acceptance;
+
+/// What became of an accepted webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Queued,
+    /// Seen before: acknowledged, nothing done.
+    Duplicate,
+    /// Nothing to relay (an echo of our own message, no session, ...).
+    Ignored(&'static str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("signature missing or wrong")]
+    BadSignature,
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Storage(#[from] DomainError),
+}
+
+impl Relay {
+    /// `POST /webhooks/webex`: a message was created in a space of a guest.
+    pub async fn accept_webex(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Accepted, AcceptError> {
+        if !signature.is_some_and(|s| signature_valid(&self.inner.settings.webhook_secret, body, s))
+        {
+            return Err(AcceptError::BadSignature);
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Envelope {
+            resource: String,
+            event: String,
+            created_by: String,
+            data: Data,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            id: String,
+            person_id: String,
+        }
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        if envelope.resource != "messages" || envelope.event != "created" {
+            return Ok(Accepted::Ignored("not a new message"));
+        }
+        // The webhook belongs to the guest (createdBy); messages the guest
+        // wrote are our own relayed ones: relaying them back would loop.
+        let session = self.store().session_by_guest(&envelope.created_by).await?;
+        let (jobs, outcome) = match session {
+            _ if envelope.data.person_id == envelope.created_by => {
+                (Vec::new(), Accepted::Ignored("written by the guest"))
+            }
+            None => (Vec::new(), Accepted::Ignored("no session for this guest")),
+            Some(session) => (
+                vec![jobs::webex_to_customer(&session, &envelope.data.id)],
+                Accepted::Queued,
+            ),
+        };
+        self.intake(
+            Acceptance {
+                provider: "webex",
+                event_id: envelope.data.id,
+                touch_session: None,
+                jobs,
+            },
+            outcome,
+        )
+        .await
+    }
+
+    /// `POST /webhooks/connect/inbound`: a customer wrote on SMS, MMS or
+    /// WhatsApp. What to do with it (forward, the dialogue, a reply) is
+    /// decided by the `customer_message` job, in order with the rest of the
+    /// conversation.
+    pub async fn accept_connect(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Accepted, AcceptError> {
+        self.check_hub_signature(body, signature, true)?;
+        let event: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        let inbound = match parse_inbound(&event) {
+            Ok(inbound) => inbound,
+            Err(ParseError::NotRelayed(why)) => return Ok(Accepted::Ignored(why)),
+            Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
+        };
+        // The number's one parse: the job carries the result.
+        let customer = self
+            .store()
+            .customer(inbound.channel, "customer", &inbound.customer)
+            .map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        // Any message from the customer reopens WhatsApp's 24-hour window.
+        let session = self.store().session_of(&customer).await?;
+        let transid = inbound.transid.clone();
+        let job = jobs::customer_message(inbound, customer);
+        self.intake(
+            Acceptance {
+                provider: "connect",
+                event_id: transid,
+                touch_session: session.map(|s| s.id),
+                jobs: vec![job],
+            },
+            Accepted::Queued,
+        )
+        .await
+    }
+
+    /// `POST /webhooks/connect/receipts`: a delivery receipt for a message
+    /// we sent (it carries our transcript line's id as `correlationid`).
+    pub async fn accept_receipt(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<Accepted, AcceptError> {
+        // Receipts come to the `notifyurl` of each send; Connect's pages do
+        // not say those are signed, so only a signature that is there is
+        // checked (a wrong one is refused).
+        self.check_hub_signature(body, signature, false)?;
+        let event: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        let receipt = match parse_receipt(&event) {
+            Ok(r) => r,
+            Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
+            Err(ParseError::NotRelayed(why)) => return Ok(Accepted::Ignored(why)),
+        };
+        let event_id = format!(
+            "{}:{}:{}",
+            receipt.transid, receipt.correlation_id, receipt.code
+        );
+        let line = self
+            .store()
+            .message_for_receipt(&receipt.correlation_id, &receipt.transid)
+            .await?;
+        let (jobs, outcome) = match line {
+            None => (Vec::new(), Accepted::Ignored("no message of ours")),
+            Some(line) => {
+                let session = self.store().session(&line.session_id).await?;
+                (
+                    vec![jobs::receipt(
+                        &session,
+                        &line.id,
+                        line.provider.as_deref() == Some("webex"),
+                        receipt.clone(),
+                        &event_id,
+                    )],
+                    Accepted::Queued,
+                )
+            }
+        };
+        self.intake(
+            Acceptance {
+                provider: "connect-receipt",
+                event_id,
+                touch_session: None,
+                jobs,
+            },
+            outcome,
+        )
+        .await
+    }
+
+    /// With a hub secret configured, Connect's `x-hub-signature` must match
+    /// the raw body (`required`: also when it is missing).
+    fn check_hub_signature(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+        required: bool,
+    ) -> Result<(), AcceptError> {
+        let Some(secret) = self.inner.settings.connect_webhook_secret.as_deref() else {
+            return Ok(());
+        };
+        match signature {
+            Some(s) if hub_signature_valid(secret, body, s) => Ok(()),
+            None if !required => Ok(()),
+            _ => Err(AcceptError::BadSignature),
+        }
+    }
+
+    /// Writes an accepted event (group-committed with others arriving at the
+    /// same time) and wakes the worker when it queued work.
+    /// Accepts an agent's message found in the space rather than delivered
+    /// by the webhook (see `webhook_health`): deduplicated against the
+    /// webhook's deliveries by the message id, as a redelivery would be.
+    pub(super) async fn accept_missed(
+        &self,
+        session: &Session,
+        message_id: &str,
+    ) -> Result<Accepted, AcceptError> {
+        self.intake(
+            Acceptance {
+                provider: "webex",
+                event_id: message_id.to_string(),
+                touch_session: None,
+                jobs: vec![jobs::webex_to_customer(session, message_id)],
+            },
+            Accepted::Queued,
+        )
+        .await
+    }
+
+    async fn intake(
+        &self,
+        acceptance: Acceptance,
+        outcome: Accepted,
+    ) -> Result<Accepted, AcceptError> {
+        if !self.inner.intake.write(acceptance).await? {
+            return Ok(Accepted::Duplicate);
+        }
+        if outcome == Accepted::Queued {
+            self.inner.wake.notify_one();
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,178 @@
+//! The conversation with a customer who has no agent yet (seed: WhatsApp and
+//! SMS Message Handlers, "no session" branch): the routing keyword, the
+//! questions, and every line we send on the business's behalf. Pure: the
+//! relay does the lookups and keeps the step in the session row.
+
+/// The routing request of the seed: `webexAgent_{agent}` anywhere in the text.
+const KEYWORD: &str = "webexagent_";
+/// What a customer sends to start again after a conversation ended.
+pub const RESTART: &str = "START";
+/// Longest name we keep from the customer.
+const NAME_MAX: usize = 100;
+
+/// Where the customer is in the dialogue (`sessions.onboarding_step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    AskName,
+    AskAgent,
+}
+
+domain::named_enum!(Step, "onboarding step", { AskName => "ask_name", AskAgent => "ask_agent" });
+
+/// A routing request: the agent named and the text without the keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingRequest {
+    /// An email address or an agent id.
+    pub agent: String,
+    pub rest: String,
+}
+
+/// Finds `webexAgent_{agent}` (any case) and removes it from the text.
+pub fn routing_request(text: &str) -> Option<RoutingRequest> {
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find(KEYWORD)?;
+    let after = start + KEYWORD.len();
+    let end = text[after..]
+        .find(char::is_whitespace)
+        .map_or(text.len(), |i| after + i);
+    let agent = text[after..end]
+        .trim_end_matches(|c: char| ".,;:!?)\"'".contains(c))
+        .to_string();
+    if agent.is_empty() {
+        return None;
+    }
+    let rest = format!("{} {}", &text[..start], &text[end..]);
+    Some(RoutingRequest {
+        agent,
+        rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
+}
+
+/// Whether the customer asks to start a new conversation.
+pub fn is_restart(text: &str) -> bool {
+    text.trim().eq_ignore_ascii_case(RESTART)
+}
+
+/// The first email address in the text, lowercased.
+pub fn find_email(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || "<>,;:()\"'".contains(c))
+        .map(|w| w.trim_end_matches('.'))
+        .find(|w| {
+            let mut parts = w.splitn(2, '@');
+            let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.contains('@')
+        })
+        .map(str::to_lowercase)
+}
+
+/// The customer's answer to "what is your name", cleaned; None when empty.
+pub fn clean_name(text: &str) -> Option<String> {
+    let name = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then(|| name.chars().take(NAME_MAX).collect())
+}
+
+/// What we say to a customer on the business's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    AskName,
+    AskAgent {
+        name: String,
+    },
+    NotAnEmail,
+    PleaseWait,
+    Initiated {
+        agent: String,
+    },
+    AgentNotFound,
+    SessionEnded,
+    /// An MMS with no conversation to go to (seed: MMS Message Handler).
+    SessionNotFound,
+}
+
+impl Line {
+    /// A short name, part of the line's idempotency key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Line::AskName => "ask-name",
+            Line::AskAgent { .. } => "ask-agent",
+            Line::NotAnEmail => "not-an-email",
+            Line::PleaseWait => "please-wait",
+            Line::Initiated { .. } => "initiated",
+            Line::AgentNotFound => "agent-not-found",
+            Line::SessionEnded => "session-ended",
+            Line::SessionNotFound => "session-not-found",
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Line::AskName => "Hello! To connect you with the right person, what is your name?".into(),
+            Line::AskAgent { name } => format!(
+                "Thanks, {name}. What is the email address of the person you would like to talk to?"
+            ),
+            Line::NotAnEmail => "That does not look like an email address. Please send the email address of the person you would like to talk to.".into(),
+            Line::PleaseWait => "Please wait while we connect you…".into(),
+            Line::Initiated { agent } => format!(
+                "You are now connected with {agent}. Write here and they will answer in this chat."
+            ),
+            Line::AgentNotFound => "Sorry, we could not find anyone with that email address, so we could not connect you. Please check it and send it again.".into(),
+            Line::SessionEnded => format!(
+                "This conversation has ended. To start a new one, reply {RESTART}."
+            ),
+            Line::SessionNotFound => format!(
+                "We could not find an open conversation for your message. Reply {RESTART} to start one."
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routing_keyword_is_found_and_removed() {
+        let r = routing_request("Hi webexAgent_agent-a@example.com, I need help").unwrap();
+        assert_eq!(r.agent, "agent-a@example.com");
+        assert_eq!(r.rest, "Hi I need help");
+        let r = routing_request("WEBEXAGENT_bob@x.org").unwrap();
+        assert_eq!((r.agent.as_str(), r.rest.as_str()), ("bob@x.org", ""));
+        assert_eq!(routing_request("hello there"), None);
+        assert_eq!(routing_request("webexAgent_ alone"), None);
+    }
+
+    #[test]
+    fn emails_are_found_in_a_sentence() {
+        assert_eq!(
+            find_email("It is Agent-A@Example.com."),
+            Some("agent-a@example.com".into())
+        );
+        assert_eq!(find_email("<a@b.co>"), Some("a@b.co".into()));
+        assert_eq!(find_email("not an address"), None);
+        assert_eq!(find_email("a@b"), None);
+        assert_eq!(find_email("@b.com"), None);
+    }
+
+    #[test]
+    fn names_are_cleaned_and_bounded() {
+        assert_eq!(clean_name("  Jane   Doe "), Some("Jane Doe".into()));
+        assert_eq!(clean_name("   "), None);
+        assert_eq!(clean_name(&"x".repeat(500)).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn restart_is_the_word_alone() {
+        assert!(is_restart(" start "));
+        assert!(!is_restart("start over please"));
+    }
+
+    #[test]
+    fn steps_round_trip() {
+        for s in [Step::AskName, Step::AskAgent] {
+            assert_eq!(s.as_str().parse::<Step>(), Ok(s));
+        }
+    }
+}

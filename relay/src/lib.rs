@@ -1,0 +1,499 @@
+//! The native relay: the seed's workflows (Guest Auth, Guest Provisioning,
+//! Create Agent Contact, Web App Action Handler, Webex Message Handler,
+//! WhatsApp / SMS / MMS Message Handlers) run by this server.
+//!
+//! Webhooks are *accepted* on the request path ([`accept`]): verified,
+//! deduplicated by provider id, and stored together with the outbox jobs
+//! they cause, before the 2xx. Everything else runs later in [`Relay::work`],
+//! from the outbox, in order per customer conversation: what the customer
+//! wrote ([`to_agent`]: the onboarding dialogue or a post into the agent's
+//! space) and what the agent wrote ([`to_customer`]: files, routing by
+//! channel, the WhatsApp 24-hour rule, delivery receipts). Jobs whose only
+//! effects are database writes complete in the same transaction as those
+//! writes; jobs that call out are retried, and each call carries an
+//! idempotency key or is checked before it is repeated.
+//!
+//! Beside the worker: [`conversations`] (Start conversation, in either relay
+//! mode), [`guests`] (the customers' Webex guest logins), [`media`] (the file
+//! cache between the platforms) and [`request_id`] (which request caused a job).
+
+mod accept;
+pub mod conversations;
+pub mod dialogue;
+pub mod guests;
+pub mod inbound;
+mod jobs;
+pub mod media;
+pub mod request_id;
+mod to_agent;
+mod to_customer;
+mod webhook_health;
+
+pub use accept::{AcceptError, Accepted};
+pub use webhook_health::WebhookReport;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::guests::GuestAuth;
+use crate::media::MediaCache;
+use domain::error::DomainError;
+use domain::model::{Agent, Contact, MessageStatus, Session, SessionInput};
+use domain::Channel;
+use jobs::Task;
+use platform::connect::{ConnectMessaging, Outgoing, SendError};
+use platform::fetch::Fetcher;
+use platform::webex::{guest_subject, AccessToken, WebexClient, WebexError};
+use store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelayState, RetryPolicy, Store};
+
+/// A claimed job is leased this long and the lease is renewed every third of
+/// it while the job runs: a job of a crashed server is retried after at most
+/// this long.
+const LEASE: Duration = Duration::from_secs(15);
+
+/// How the relay behaves (each is a setting; see the README).
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Our `/webhooks/webex` URL, and the secret the guests' webhooks sign with.
+    pub webhook_url: String,
+    pub webhook_secret: String,
+    /// The text that goes with a file when a message has only the file.
+    pub attachment_text: String,
+    /// The approved WhatsApp template sent to customers outside the 24-hour
+    /// window, with its variables.
+    pub whatsapp_template: Option<platform::connect::WhatsappTemplate>,
+    /// Connect's outbound webhook hub secret: when set, customers' messages
+    /// must carry a valid `x-hub-signature`.
+    pub connect_webhook_secret: Option<String>,
+    /// How far back an agent's messages that a webhook missed are looked
+    /// for: shorter than the dedup retention, so the ones relayed are known.
+    pub catch_up_window: Duration,
+}
+
+/// The services the relay calls.
+pub struct RelayClients {
+    pub guests: GuestAuth,
+    pub connect: ConnectMessaging,
+    pub media: MediaCache,
+    /// Customer media (MMS text parts, WhatsApp and MMS files): Connect's
+    /// allowed hosts. Files are checked by it before Webex is asked to
+    /// fetch them in our name.
+    pub customer_media: Fetcher,
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    webex: WebexClient,
+    guests: GuestAuth,
+    connect: ConnectMessaging,
+    media: MediaCache,
+    customer_media: Fetcher,
+    settings: RelaySettings,
+    policy: RetryPolicy,
+    intake: Intake,
+    wake: Notify,
+    /// The last round of webhook checks, and a request for the next one.
+    webhook_report: std::sync::Mutex<WebhookReport>,
+    check_webhooks: Notify,
+}
+
+/// WhatsApp allows free-form messages this long after the customer's last one.
+pub const WHATSAPP_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// When WhatsApp's window for free-form messages closes, given the
+/// customer's last message (None: they never wrote, so it is closed).
+pub fn whatsapp_window_closes_at(last_inbound_ms: Option<i64>) -> Option<i64> {
+    last_inbound_ms.map(|t| t + WHATSAPP_WINDOW.as_millis() as i64)
+}
+
+/// Jobs of one customer conversation run one at a time, in order. SMS and
+/// MMS share it, as they share the number and the session.
+pub(crate) fn conversation_key(channel: Channel, canonical_id: &str) -> String {
+    guest_subject(channel, canonical_id)
+}
+
+impl Relay {
+    /// Starts the intake writer: needs a Tokio runtime.
+    pub fn new(store: Store, clients: RelayClients, settings: RelaySettings) -> Relay {
+        Relay {
+            inner: Arc::new(Inner {
+                intake: Intake::start(store.clone()),
+                store,
+                webex: clients.guests.webex().clone(),
+                guests: clients.guests,
+                connect: clients.connect,
+                media: clients.media,
+                customer_media: clients.customer_media,
+                settings,
+                policy: RetryPolicy::default(),
+                wake: Notify::new(),
+                webhook_report: Default::default(),
+                check_webhooks: Notify::new(),
+            }),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// "Start conversation" in native mode: route the customer to this agent
+    /// (latest agent wins) and queue the guest's provisioning and greeting.
+    pub async fn start(
+        &self,
+        ctx: &AuditCtx,
+        agent: &Agent,
+        contact: &Contact,
+        channel: Channel,
+        attempt: &str,
+    ) -> Result<Session, DomainError> {
+        let channel_id = contact.channels.get(channel).ok_or_else(|| {
+            domain::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
+        })?;
+        let input = SessionInput {
+            customer_channel: Some(channel.as_str().into()),
+            customer_channel_id: Some(channel_id.into()),
+            collab_agent_id: Some(agent.email.clone()),
+            contact_id: Some(contact.id.clone()),
+            status: Some("active".into()),
+            ..Default::default()
+        };
+        let (session, _) = self.store().upsert_session(ctx, &input).await?;
+        self.store()
+            .enqueue_now(&[jobs::provision(
+                &session,
+                &agent.email,
+                &contact.name,
+                &format!("start:{attempt}"),
+            )])
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(session)
+    }
+
+    /// Delivers outbox jobs until `stop` fires.
+    pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let jobs = match self.store().claim_jobs(32, LEASE).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox claim failed");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            // Jobs of one claim have distinct ordering keys: run them side by side.
+            let mut running = tokio::task::JoinSet::new();
+            for job in jobs {
+                let relay = self.clone();
+                // One job's path reads in the logs under its span. The
+                // ordering key holds a phone number, so it stays out.
+                let span = tracing::info_span!(
+                    "job",
+                    id = job.id,
+                    kind = %job.kind,
+                    attempt = job.attempts,
+                    session = tracing::field::Empty,
+                    request_id = jobs::request_of(&job).unwrap_or("-"),
+                );
+                running.spawn(
+                    async move {
+                        // Jobs this one causes carry the same request id.
+                        let outcome = match jobs::request_of(&job) {
+                            Some(id) => {
+                                crate::request_id::scope(id.to_string(), relay.run_leased(&job))
+                                    .await
+                            }
+                            None => relay.run_leased(&job).await,
+                        };
+                        if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
+                            tracing::warn!(error = %error, "delivery failed");
+                        }
+                        let jitter = rand::random::<f64>();
+                        if let Err(e) = relay
+                            .store()
+                            .finish_job(&job, &outcome, &relay.inner.policy, jitter)
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not record a delivery outcome");
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            while running.join_next().await.is_some() {}
+        }
+    }
+
+    /// Runs a job, renewing its lease until it ends.
+    async fn run_leased(&self, job: &Job) -> Outcome {
+        let run = self.run(job);
+        tokio::pin!(run);
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + LEASE / 3, LEASE / 3);
+        loop {
+            tokio::select! {
+                outcome = &mut run => return outcome,
+                _ = renew.tick() => {
+                    if let Err(e) = self.store().extend_lease(job.id, LEASE).await {
+                        tracing::warn!(error = %e, "could not renew a job's lease");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a job; when Webex refused the guest's token (401), the token is
+    /// dropped and the job runs once more with a new login before it fails.
+    async fn run(&self, job: &Job) -> Outcome {
+        let task = match Task::from_job(job) {
+            Ok(task) => task,
+            Err(error) => return Outcome::Fatal { error },
+        };
+        if let Some(session) = task.session_id() {
+            tracing::Span::current().record("session", session);
+        }
+        let mut result = self.run_once(job, &task).await;
+        if let (Err(Failure::TokenRefused(error)), Some(session)) = (&result, task.session_id()) {
+            match self.store().session(session).await {
+                Ok(session) => {
+                    self.forget_refused_token(&session, error).await;
+                    result = self.run_once(job, &task).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "a refused token's session is unknown"),
+            }
+        }
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(Failure::Retry(error, retry_after)) => Outcome::Retry { error, retry_after },
+            Err(Failure::Fatal(error) | Failure::TokenRefused(error)) => Outcome::Fatal { error },
+        }
+    }
+
+    async fn run_once(&self, job: &Job, task: &Task) -> Result<(), Failure> {
+        match task {
+            Task::Provision {
+                session_id,
+                agent_email,
+                contact_name,
+            } => self.provision(session_id, agent_email, contact_name).await,
+            Task::CustomerMessage { message, customer } => {
+                self.customer_message(job, message.clone(), customer.clone())
+                    .await
+            }
+            Task::PostToAgent {
+                session_id,
+                to,
+                text,
+                file_url,
+                message_id,
+            } => {
+                self.post_to_agent(
+                    job,
+                    session_id,
+                    to.as_deref(),
+                    text,
+                    file_url.as_deref(),
+                    message_id.as_deref(),
+                )
+                .await
+            }
+            Task::WebexToCustomer {
+                session_id,
+                message_id,
+            } => self.webex_to_customer(session_id, message_id).await,
+            Task::SendToCustomer {
+                message_id,
+                key,
+                channel,
+                customer,
+                text,
+                template,
+                parameters,
+                ..
+            } => {
+                let outgoing = match template {
+                    Some(template) => Outgoing::WhatsappTemplate {
+                        template: template.clone(),
+                        parameters: parameters.clone(),
+                    },
+                    None => Outgoing::Text(text.clone().unwrap_or_default()),
+                };
+                self.send_to_customer(*channel, customer, key, message_id.as_deref(), &outgoing)
+                    .await
+            }
+            Task::Receipt {
+                session_id,
+                message_id,
+                from_agent,
+                receipt,
+            } => {
+                self.receipt(job, session_id, message_id, *from_agent, receipt)
+                    .await
+            }
+        }
+    }
+
+    /// Drops the guest's token Webex refused, so the next call logs the
+    /// guest in again (the one retry of a job or a webhook check).
+    async fn forget_refused_token(&self, session: &Session, error: &str) {
+        tracing::info!(session = %session.id, error = %error, "Webex refused the guest's token; logging the guest in again");
+        self.inner
+            .guests
+            .forget(session.customer_channel, &session.customer_channel_id)
+            .await;
+    }
+
+    /// Guest Auth: the guest's access token (cached by guest, refreshed
+    /// before it expires). The display name is looked up only for a login.
+    async fn token(&self, session: &Session) -> Result<AccessToken, Failure> {
+        Ok(self
+            .inner
+            .guests
+            .access_token_named(
+                session.customer_channel,
+                &session.customer_channel_id,
+                async || self.display_name(session).await,
+            )
+            .await?)
+    }
+
+    /// What the business calls the customer: their contact's name, the name
+    /// they gave the dialogue, else their number. A lookup that fails falls
+    /// back to the next (the name is only for display).
+    async fn display_name(&self, session: &Session) -> String {
+        if let Some(id) = session.contact_id.as_deref() {
+            if let Ok(contact) = self.store().contact(id).await {
+                return contact.name;
+            }
+        }
+        match self.store().relay_state(&session.id).await {
+            Ok(RelayState {
+                onboarding_name: Some(name),
+                ..
+            }) => name,
+            _ => session.customer_channel_id.clone(),
+        }
+    }
+
+    /// Writes what a job decided, in one transaction, and marks the job done
+    /// in it when given: a job that only writes runs exactly once.
+    async fn apply(&self, job: Option<&Job>, effects: Effects) -> Result<(), Failure> {
+        let mut tx = self.store().begin_write().await?;
+        if let Some((session, step, name)) = &effects.onboarding {
+            Store::set_onboarding(&mut tx, session, step.as_deref(), name.as_deref()).await?;
+        }
+        if let Some(u) = &effects.status {
+            let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
+            Store::set_message_status_in(&mut tx, &u.line, u.status, error).await?;
+        }
+        if let Some(session) = &effects.template_sent {
+            Store::set_template_sent(&mut tx, session).await?;
+        }
+        for line in &effects.lines {
+            Store::add_message(&mut tx, line).await?;
+        }
+        Store::enqueue(&mut tx, &effects.jobs).await?;
+        if let Some(job) = job {
+            Store::complete_job(&mut tx, job.id).await?;
+        }
+        tx.commit().await.map_err(DomainError::from)?;
+        if !effects.jobs.is_empty() {
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Writes a job decides on: transcript lines, further jobs, the dialogue.
+#[derive(Default)]
+struct Effects {
+    lines: Vec<NewMessage>,
+    jobs: Vec<NewJob>,
+    /// (session, step, name) of the onboarding dialogue.
+    onboarding: Option<(String, Option<String>, Option<String>)>,
+    /// A transcript line's new status (a delivery receipt).
+    status: Option<StatusUpdate>,
+    /// The session whose customer was just sent the WhatsApp template.
+    template_sent: Option<String>,
+}
+
+struct StatusUpdate {
+    line: String,
+    status: MessageStatus,
+    /// Connect's code and reason, for a failure.
+    error: Option<(String, String)>,
+}
+
+impl Effects {
+    fn add(&mut self, (line, job): (Option<NewMessage>, NewJob)) {
+        self.lines.extend(line);
+        self.jobs.push(job);
+    }
+}
+
+/// How a job step failed.
+enum Failure {
+    Retry(String, Option<Duration>),
+    Fatal(String),
+    /// Webex answered 401 to the guest's token (revoked or expired early).
+    TokenRefused(String),
+}
+
+impl From<WebexError> for Failure {
+    fn from(e: WebexError) -> Self {
+        match e {
+            WebexError::Unavailable {
+                message,
+                retry_after,
+            } => Failure::Retry(format!("Webex: {message}"), retry_after),
+            WebexError::Refused {
+                status: 401,
+                message,
+            } => Failure::TokenRefused(format!("Webex refused the guest's token: {message}")),
+            WebexError::Refused { status, message } => {
+                Failure::Fatal(format!("Webex refused (HTTP {status}): {message}"))
+            }
+        }
+    }
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { .. } | DomainError::Invalid(_) => Failure::Fatal(e.to_string()),
+            other => Failure::Retry(other.to_string(), None),
+        }
+    }
+}
+
+impl From<SendError> for Failure {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Unavailable {
+                reason,
+                retry_after,
+            } => Failure::Retry(reason, retry_after),
+            SendError::Refused { code, description } => {
+                Failure::Fatal(format!("Connect refused ({code}): {description}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! Customer to agent (seed: WhatsApp, SMS and MMS Message Handlers): the
+//! routing keyword, the onboarding dialogue for customers without an agent,
+//! "session has ended", and posting the customer's words and files into the
+//! agent's 1:1 space as the guest.
+
+use super::dialogue::{self, Line, Step};
+use super::inbound::Inbound;
+use super::jobs::{self, post as post_job, provision as provision_job};
+use super::{Effects, Failure, Relay};
+use domain::error::DomainError;
+use domain::model::{
+    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionInput, SessionStatus,
+};
+use platform::fetch::FetchError;
+use platform::webex::AccessToken;
+use store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
+
+/// The largest MMS text part fetched (text parts are short; this is room to spare).
+const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
+
+/// What the agent reads instead of a file that was not handed to Webex.
+fn refused_file_note(e: &FetchError) -> String {
+    format!(
+        "The customer sent a file that was not relayed, because its address is not allowed ({e})."
+    )
+}
+
+impl Relay {
+    /// Decides what a customer's message means and writes the decision,
+    /// completing the job in the same transaction.
+    pub(super) async fn customer_message(
+        &self,
+        job: &Job,
+        mut m: Inbound,
+        customer: Option<Customer>,
+    ) -> Result<(), Failure> {
+        let customer = match customer {
+            Some(customer) => customer,
+            // A row from before jobs carried who wrote.
+            None => self
+                .store()
+                .customer(m.channel, "customer", &m.customer)
+                .map_err(|e| Failure::Fatal(e.to_string()))?,
+        };
+        // One written form of the number from here on (keys, replies, contacts).
+        m.customer = customer.id.clone();
+        let session = self.store().session_of(&customer).await?;
+        let mut effects = Effects::default();
+
+        // An MMS goes to an open conversation or nowhere (seed: MMS handler).
+        if m.mms
+            && !session
+                .as_ref()
+                .is_some_and(|s| s.status == SessionStatus::Active)
+        {
+            effects.add(self.say(session.as_ref(), &m, Line::SessionNotFound));
+            return self.apply(Some(job), effects).await;
+        }
+        // Only now, the message known to belong to a conversation, are the
+        // URLs it names fetched: a stranger cannot make us fetch anything.
+        let text = self.inbound_text(&m).await?;
+        if let Some(request) = dialogue::routing_request(&text) {
+            match self.find_agent(&request.agent).await? {
+                Some(agent) => {
+                    let name = self.customer_name(session.as_ref(), &m).await?;
+                    return self
+                        .connect_customer(job, &m, &agent, &name, &request.rest, true)
+                        .await;
+                }
+                None => effects.add(self.say(session.as_ref(), &m, Line::AgentNotFound)),
+            }
+            return self.apply(Some(job), effects).await;
+        }
+        let Some(session) = session else {
+            return self.begin_dialogue(job, &m).await;
+        };
+        match session.status {
+            SessionStatus::Active => {
+                // A session made through the API (not by Start) has no guest
+                // yet: provision first, or the agent's replies go nowhere.
+                if self
+                    .store()
+                    .relay_state(&session.id)
+                    .await?
+                    .guest_id
+                    .is_none()
+                {
+                    if let Some(agent) = session.collab_agent_id.as_deref() {
+                        let name = self.customer_name(Some(&session), &m).await?;
+                        effects.jobs.push(provision_job(
+                            &session,
+                            agent,
+                            &name,
+                            &format!("provision:{}", m.transid),
+                        ));
+                    }
+                }
+                self.forward(&session, &m, &text, &mut effects);
+                self.apply(Some(job), effects).await
+            }
+            SessionStatus::Ended if dialogue::is_restart(&text) => {
+                self.begin_dialogue(job, &m).await
+            }
+            SessionStatus::Ended => {
+                effects.add(self.say(Some(&session), &m, Line::SessionEnded));
+                self.apply(Some(job), effects).await
+            }
+            SessionStatus::Onboarding => self.onboarding_step(job, &session, &m, &text).await,
+        }
+    }
+
+    /// No agent yet: a customer already assigned to one (their contact's
+    /// owner) goes straight to them; anyone else is asked for their name.
+    async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Result<(), Failure> {
+        if let Some(contact) = self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            if let Some(owner) = contact.owner_agent_id.as_deref() {
+                if let Ok(agent) = self.store().agent_by_id(owner).await {
+                    if !agent.disabled {
+                        return self
+                            .connect_customer(job, m, &agent, &contact.name, "", false)
+                            .await;
+                    }
+                }
+            }
+        }
+        let session = self.route(m, None, SessionStatus::Onboarding).await?;
+        let mut effects = Effects {
+            onboarding: Some((
+                session.id.clone(),
+                Some(Step::AskName.as_str().into()),
+                None,
+            )),
+            ..Effects::default()
+        };
+        effects.add(self.say(Some(&session), m, Line::AskName));
+        self.apply(Some(job), effects).await
+    }
+
+    async fn onboarding_step(
+        &self,
+        job: &Job,
+        session: &Session,
+        m: &Inbound,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let state = self.store().relay_state(&session.id).await?;
+        let mut effects = Effects::default();
+        match state
+            .onboarding_step
+            .as_deref()
+            .and_then(|s| s.parse::<Step>().ok())
+        {
+            Some(Step::AskAgent) => {
+                let Some(email) = dialogue::find_email(text) else {
+                    effects.add(self.say(Some(session), m, Line::NotAnEmail));
+                    return self.apply(Some(job), effects).await;
+                };
+                match self.find_agent(&email).await? {
+                    Some(agent) => {
+                        let name = state.onboarding_name.unwrap_or_else(|| m.customer.clone());
+                        return self.connect_customer(job, m, &agent, &name, "", true).await;
+                    }
+                    None => {
+                        effects.add(self.say(Some(session), m, Line::PleaseWait));
+                        effects.add(self.say(Some(session), m, Line::AgentNotFound));
+                    }
+                }
+            }
+            // Asked for the name (or lost track: ask again). A location or a
+            // reaction is no name.
+            _ => match dialogue::clean_name(text).filter(|_| !m.written_out) {
+                Some(name) => {
+                    effects.onboarding = Some((
+                        session.id.clone(),
+                        Some(Step::AskAgent.as_str().into()),
+                        Some(name.clone()),
+                    ));
+                    effects.add(self.say(Some(session), m, Line::AskAgent { name }));
+                }
+                None => effects.add(self.say(Some(session), m, Line::AskName)),
+            },
+        }
+        self.apply(Some(job), effects).await
+    }
+
+    /// Maps the customer to the agent (seed: Create Agent Contact, Provision
+    /// Guest): the contact, owned by the agent, if there is none; the session
+    /// routed to the agent; the guest provisioned; "conversation initiated";
+    /// and what else the customer wrote, forwarded.
+    async fn connect_customer(
+        &self,
+        job: &Job,
+        m: &Inbound,
+        agent: &Agent,
+        name: &str,
+        rest: &str,
+        please_wait: bool,
+    ) -> Result<(), Failure> {
+        let ctx = AuditCtx::system();
+        let contact = match self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            Some(contact) => contact,
+            None => {
+                let input = ContactInput {
+                    name: Some(name.to_string()),
+                    msisdn: Some(format!("+{}", m.customer.trim_start_matches('+'))),
+                    channels: Some(vec![m.channel.as_str().into()]),
+                    owner_agent_id: Some(agent.id.clone()),
+                    version: None,
+                };
+                match self.store().create_contact(&ctx, &input).await {
+                    Ok(contact) => contact,
+                    // The number is known on the other channel: that's them.
+                    Err(DomainError::Duplicate { existing_id, .. }) => {
+                        self.store().contact(&existing_id).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let session = self
+            .route(m, Some((agent, &contact.id)), SessionStatus::Active)
+            .await?;
+        let mut effects = Effects {
+            onboarding: Some((session.id.clone(), None, None)),
+            ..Effects::default()
+        };
+        if please_wait {
+            effects.add(self.say(Some(&session), m, Line::PleaseWait));
+        }
+        effects.jobs.push(provision_job(
+            &session,
+            &agent.email,
+            &contact.name,
+            &format!("provision:{}", m.transid),
+        ));
+        effects.add(self.say(
+            Some(&session),
+            m,
+            Line::Initiated {
+                agent: agent.display_name.clone(),
+            },
+        ));
+        if !rest.is_empty() || !m.media.is_empty() {
+            self.forward(&session, m, rest, &mut effects);
+        }
+        self.apply(Some(job), effects).await
+    }
+
+    /// Creates or re-routes the customer's session (latest agent wins).
+    async fn route(
+        &self,
+        m: &Inbound,
+        agent: Option<(&Agent, &str)>,
+        status: SessionStatus,
+    ) -> Result<Session, Failure> {
+        let input = SessionInput {
+            customer_channel: Some(m.channel.as_str().into()),
+            customer_channel_id: Some(m.customer.clone()),
+            collab_agent_id: agent.map(|(a, _)| a.email.clone()),
+            contact_id: agent.map(|(_, c)| c.to_string()),
+            status: Some(status.as_str().into()),
+            ..Default::default()
+        };
+        Ok(self
+            .store()
+            .upsert_session(&AuditCtx::system(), &input)
+            .await?
+            .0)
+    }
+
+    /// The customer's words into the agent's space: one Webex message per
+    /// file (Webex takes one), the text with the first, in order. Webex
+    /// fetches the files in our name, so a file whose URL is not on
+    /// Connect's allowed hosts is not handed on: its message says so.
+    fn forward(&self, session: &Session, m: &Inbound, text: &str, effects: &mut Effects) {
+        let default = &self.inner.settings.attachment_text;
+        let parts: Vec<(String, Option<&super::inbound::InboundMedia>)> = if m.media.is_empty() {
+            vec![(text.to_string(), None)]
+        } else {
+            m.media
+                .iter()
+                .enumerate()
+                .map(|(i, media)| {
+                    let t = if i == 0 && !text.is_empty() {
+                        text
+                    } else {
+                        default
+                    };
+                    match self.inner.customer_media.check(&media.url) {
+                        Ok(_) => (t.to_string(), Some(media)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a customer's file was not relayed");
+                            (format!("{t}\n\n⚠️ {}", refused_file_note(&e)), None)
+                        }
+                    }
+                })
+                .collect()
+        };
+        for (i, (text, media)) in parts.into_iter().enumerate() {
+            if text.is_empty() && media.is_none() {
+                continue;
+            }
+            let provider_id = if i == 0 {
+                m.transid.clone()
+            } else {
+                format!("{}#{}", m.transid, i + 1)
+            };
+            let line = NewMessage::new(
+                &session.id,
+                Direction::Inbound,
+                m.channel,
+                &text,
+                MessageStatus::Received,
+            )
+            .from_provider("connect", &provider_id)
+            .with_attachment(media.map(|f| Attachment {
+                url: f.url.clone(),
+                mime: f.mime.clone(),
+                name: f.filename.clone(),
+            }));
+            effects.jobs.push(post_job(
+                session,
+                format!("post:{provider_id}"),
+                None,
+                &text,
+                media.map(|f| f.url.as_str()),
+                Some(&line.id),
+            ));
+            effects.lines.push(line);
+        }
+    }
+
+    /// A line from us to the customer (transcript line when there is a
+    /// session, and the job that sends it).
+    fn say(
+        &self,
+        session: Option<&Session>,
+        m: &Inbound,
+        line: Line,
+    ) -> (Option<NewMessage>, NewJob) {
+        let text = line.text();
+        let key = format!("say:{}:{}", m.transid, line.key());
+        let transcript = session.map(|s| {
+            NewMessage::new(
+                &s.id,
+                Direction::Outbound,
+                m.channel,
+                &text,
+                MessageStatus::Queued,
+            )
+        });
+        let correlation = transcript
+            .as_ref()
+            .map_or_else(store::new_id, |t| t.id.clone());
+        let job = jobs::say(
+            m.channel,
+            &m.customer,
+            session,
+            transcript.as_ref().map(|t| t.id.as_str()),
+            &correlation,
+            &text,
+            key,
+        );
+        (transcript, job)
+    }
+
+    /// An agent named by email or id, if enabled.
+    async fn find_agent(&self, reference: &str) -> Result<Option<Agent>, Failure> {
+        let found = if reference.contains('@') {
+            self.store().agent_by_email(&reference.to_lowercase()).await
+        } else {
+            self.store().agent_by_id(reference).await
+        };
+        match found {
+            Ok(agent) if !agent.disabled => Ok(Some(agent)),
+            Ok(_) | Err(DomainError::NotFound { .. }) | Err(DomainError::Invalid(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The name we know the customer by: their contact, what they told the
+    /// dialogue, WhatsApp's profile name, or their number.
+    async fn customer_name(
+        &self,
+        session: Option<&Session>,
+        m: &Inbound,
+    ) -> Result<String, Failure> {
+        if let Some(contact) = self
+            .store()
+            .contact_by_channel(m.channel, &m.customer)
+            .await?
+        {
+            return Ok(contact.name);
+        }
+        if let Some(session) = session {
+            if let Some(name) = self.store().relay_state(&session.id).await?.onboarding_name {
+                return Ok(name);
+            }
+        }
+        Ok(m.profile_name.clone().unwrap_or_else(|| m.customer.clone()))
+    }
+
+    /// The message's text: inline, plus MMS text parts fetched by URL
+    /// (through Connect's fetcher; a part that may not be fetched is a note).
+    async fn inbound_text(&self, m: &Inbound) -> Result<String, Failure> {
+        let mut texts = vec![m.text.clone()];
+        for url in &m.text_urls {
+            let fetched = match self
+                .inner
+                .customer_media
+                .get(url, None, MMS_TEXT_MAX_BYTES)
+                .await
+            {
+                Ok(f) if f.status().is_success() => f.bytes().await,
+                Ok(f) if f.status().is_client_error() => {
+                    tracing::warn!(status = %f.status(), "an MMS text part could not be fetched");
+                    continue;
+                }
+                Ok(f) => {
+                    return Err(Failure::Retry(
+                        format!("MMS text part: HTTP {}", f.status()),
+                        None,
+                    ))
+                }
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(bytes) => texts.push(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(FetchError::Unavailable(e)) => {
+                    return Err(Failure::Retry(format!("MMS text part: {e}"), None))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "an MMS text part was not fetched");
+                    texts.push(format!("⚠️ A text part of this MMS was not fetched: {e}."));
+                }
+            }
+        }
+        Ok(texts
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// Posts into an agent's space as the guest: the customer's words (then
+    /// the transcript line says "sent") or a notice from us.
+    pub(super) async fn post_to_agent(
+        &self,
+        job: &Job,
+        session_id: &str,
+        to: Option<&str>,
+        text: &str,
+        file: Option<&str>,
+        line: Option<&str>,
+    ) -> Result<(), Failure> {
+        let session = self.store().session(session_id).await?;
+        let to = match to {
+            Some(to) => to.to_string(),
+            None => session
+                .collab_agent_id
+                .clone()
+                .ok_or_else(|| Failure::Fatal("the session has no agent".into()))?,
+        };
+        let token = self.token(&session).await?;
+        let Some(row) = line else {
+            self.inner
+                .webex
+                .message_person(&token, &to, text, file)
+                .await?;
+            return Ok(());
+        };
+        // A retry may follow a post that succeeded just before a crash (the
+        // row still says "posting"): Webex has no idempotency key, so look
+        // before posting again. A post that failed visibly resets the row.
+        let status = self.store().message_status(row).await?;
+        if job.attempts > 1 && status == Some(MessageStatus::Posting) {
+            let there = self.already_posted(&session.id, &token, text).await?;
+            tracing::info!(
+                attempt = job.attempts,
+                already_posted = there,
+                "retrying a post whose outcome is unknown"
+            );
+            if there {
+                self.store()
+                    .set_message_status(row, MessageStatus::Sent, None, None)
+                    .await?;
+                return Ok(());
+            }
+        } else if job.attempts > 1 {
+            tracing::info!(attempt = job.attempts, status = ?status, "retrying a post");
+        }
+        self.store()
+            .set_message_status(row, MessageStatus::Posting, None, None)
+            .await?;
+        match self
+            .inner
+            .webex
+            .message_person(&token, &to, text, file)
+            .await
+        {
+            Ok(posted) => {
+                self.store().save_room(&session.id, &posted.room_id).await?;
+                self.store()
+                    .set_message_status(row, MessageStatus::Sent, None, None)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                let failure = Failure::from(e.clone());
+                match &failure {
+                    // A refused token is retried once at once (see
+                    // `Relay::run`), which sets the row again.
+                    Failure::Fatal(why) | Failure::TokenRefused(why) => {
+                        self.store()
+                            .set_message_status(
+                                row,
+                                MessageStatus::Failed,
+                                None,
+                                Some(("webex", why)),
+                            )
+                            .await?
+                    }
+                    Failure::Retry(..) => {
+                        self.store()
+                            .set_message_status(row, MessageStatus::Received, None, None)
+                            .await?
+                    }
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Whether the guest's newest message in the agent's space is this text.
+    /// Jobs of a conversation run in order, so only that message can be the
+    /// one posted just before a crash; the agent may have written many
+    /// since, so page back until the guest's newest message (bounded).
+    async fn already_posted(
+        &self,
+        session_id: &str,
+        token: &AccessToken,
+        text: &str,
+    ) -> Result<bool, Failure> {
+        const PAGE: u32 = 100;
+        const PAGES: usize = 10;
+        let state = self.store().relay_state(session_id).await?;
+        let (Some(room), Some(guest)) = (state.room_id, state.guest_id) else {
+            return Ok(false);
+        };
+        let mut before: Option<String> = None;
+        for _ in 0..PAGES {
+            let page = self
+                .inner
+                .webex
+                .recent_messages(token, &room, PAGE, before.as_deref())
+                .await?;
+            if let Some(m) = page.iter().find(|m| m.person_id == guest) {
+                return Ok(m.text.as_deref() == Some(text));
+            }
+            match page.last() {
+                Some(oldest) if page.len() == PAGE as usize => before = Some(oldest.id.clone()),
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+}

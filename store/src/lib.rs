@@ -1,0 +1,319 @@
+//! Storage on SQLite or Postgres, chosen by the database URL at run time.
+//!
+//! One set of portable SQL (`$n` placeholders, `ON CONFLICT`, `RETURNING`)
+//! runs on both through sqlx's `Any` driver. Dialects differ only in their
+//! migrations and in how a write transaction starts.
+
+mod agents;
+pub mod api_key;
+mod api_keys;
+mod attachments;
+mod audit;
+mod auth;
+mod contacts;
+pub mod csv_io;
+mod guests;
+mod intake;
+mod outbox;
+pub mod password;
+mod relay;
+mod sessions;
+mod starts;
+pub mod token_cipher;
+
+pub use api_keys::{ApiKeyInfo, KeyGrant, KeyRefusal, VerifiedKey, MAX_KEY_DAYS};
+pub use attachments::{MediaFile, MediaFileInfo, MEDIA_CHUNK_BYTES};
+pub use audit::{AuditCtx, AuditEntry, AuditFilter};
+pub use auth::{random_token, SignInError, WebSession};
+pub use contacts::ContactQuery;
+pub use domain::model::Message;
+pub use intake::{Acceptance, Intake};
+pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
+pub use relay::{Attachment, NewMessage, RelayState};
+pub use sessions::{SessionQuery, UpsertOutcome};
+pub use starts::{AttemptStatus, StartAttempt};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+use domain::error::DomainError;
+use domain::phone::PhoneRegion;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err("DATABASE_URL must start with sqlite: or postgres:".into())
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Settings that business rules depend on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// Region for phone numbers written without a country code.
+    pub phone_region: PhoneRegion,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    rules: Rules,
+}
+
+impl Store {
+    /// Connects to the database; for SQLite the file (and its directory) is
+    /// created if absent.
+    pub async fn connect(url: &str, rules: Rules) -> Result<Store, DomainError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).map_err(DomainError::Storage)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url_with_create(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let options = match backend {
+            // Write-ahead logging lets readers run beside the one writer; the
+            // busy timeout makes writers queue instead of failing.
+            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(&url).await?;
+        Ok(Store {
+            pool,
+            backend,
+            rules,
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<(), DomainError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| DomainError::Storage(format!("migration failed: {e}")))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    /// Readiness: the database answers a query.
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that will write. SQLite takes the write lock up
+    /// front, so a transaction that reads first cannot fail on upgrade.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+}
+
+fn sqlite_url_with_create(url: &str) -> Result<String, DomainError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(url.to_string());
+    }
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DomainError::Storage(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+    }
+    Ok(if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
+/// The current time in milliseconds, as the store records it.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Time-ordered (UUID v7, monotonic within the process): lines written in
+/// the same millisecond still sort in the order they were made.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// RFC 3339 with milliseconds, UTC: the API's time format.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A column holding one of an enum's words (`named_enum!`); another word
+/// is a decode error naming the column.
+pub(crate) fn word<T>(row: &AnyRow, col: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = domain::names::UnknownName>,
+{
+    let text: String = row.try_get(col)?;
+    text.parse()
+        .map_err(|e: domain::names::UnknownName| sqlx::Error::ColumnDecode {
+            index: col.to_string(),
+            source: Box::new(e),
+        })
+}
+
+pub(crate) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(format_ms))
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Page number and size, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Paging {
+    pub const MAX_PER_PAGE: u32 = 100;
+    pub const DEFAULT_PER_PAGE: u32 = 25;
+
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Paging, domain::FieldError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        if page == 0 {
+            return Err(domain::FieldError::new("page", "must be 1 or more"));
+        }
+        if per_page == 0 || per_page > Self::MAX_PER_PAGE {
+            return Err(domain::FieldError::new(
+                "perPage",
+                format!("must be between 1 and {}", Self::MAX_PER_PAGE),
+            ));
+        }
+        Ok(Paging { page, per_page })
+    }
+
+    pub(crate) fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+/// Trims optional text and treats empty as absent; enforces a length limit.
+pub(crate) fn clean_opt(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, domain::FieldError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.chars().count() > max => Err(domain::FieldError::new(
+            field,
+            format!("is too long (at most {max} characters)"),
+        )),
+        Some(v) if v.chars().any(char::is_control) => Err(domain::FieldError::new(
+            field,
+            "must not contain control characters",
+        )),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn paging_limits() {
+        assert!(Paging::new(Some(0), None).is_err());
+        assert_eq!(Paging::new(None, Some(101)).unwrap_err().field, "perPage");
+        assert_eq!(Paging::new(Some(3), Some(10)).unwrap().offset(), 20);
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x.db"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://h/db"), Ok(Backend::Postgres));
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+}

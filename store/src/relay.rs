@@ -1,0 +1,410 @@
+//! Storage for the relay: accepted webhook events (dedup), the transcript
+//! with delivery status, and the relay's state on the session (the guest's
+//! Webex ids, the onboarding dialogue, the WhatsApp template).
+
+use sqlx::Row;
+
+use super::{format_ms, new_id, now_ms, word, Store};
+use domain::error::DomainError;
+use domain::model::{Direction, Message, MessageStatus};
+use domain::Channel;
+
+/// A transcript line to add.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub session_id: String,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub body: String,
+    /// Where the message came from (`webex`, `connect`) and its id there:
+    /// unique together, so a redelivered event adds no second line.
+    pub provider: Option<&'static str>,
+    pub provider_message_id: Option<String>,
+    pub status: MessageStatus,
+    pub attachment: Option<Attachment>,
+}
+
+/// A file carried by a transcript line: where it can be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub url: String,
+    pub mime: Option<String>,
+    pub name: Option<String>,
+}
+
+impl NewMessage {
+    pub fn new(
+        session_id: &str,
+        direction: Direction,
+        channel: Channel,
+        body: &str,
+        status: MessageStatus,
+    ) -> NewMessage {
+        NewMessage {
+            id: new_id(),
+            session_id: session_id.to_string(),
+            direction,
+            channel,
+            body: body.to_string(),
+            provider: None,
+            provider_message_id: None,
+            status,
+            attachment: None,
+        }
+    }
+
+    pub fn with_attachment(mut self, attachment: Option<Attachment>) -> NewMessage {
+        self.attachment = attachment;
+        self
+    }
+
+    pub fn from_provider(mut self, provider: &'static str, id: &str) -> NewMessage {
+        self.provider = Some(provider);
+        self.provider_message_id = Some(id.to_string());
+        self
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, session_id, direction, channel, body, provider, status, error_code, error_text,
+     attachment_url, attachment_mime, attachment_name, created_at";
+
+/// The relay's state on a session.
+#[derive(Debug, Clone)]
+pub struct RelayState {
+    /// The guest's Webex person id, webhook and 1:1 space with the agent.
+    pub guest_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub room_id: Option<String>,
+    /// The onboarding dialogue (see `relay::dialogue`).
+    pub onboarding_step: Option<String>,
+    pub onboarding_name: Option<String>,
+    /// The customer's last message (WhatsApp's 24-hour window).
+    pub last_inbound_at_ms: Option<i64>,
+    pub template_sent_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// Records a webhook event id; false when it was accepted before.
+    pub async fn accept_event(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<bool, DomainError> {
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_events (provider, event_id, received_at) VALUES ($1, $2, $3)
+             ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id",
+        )
+        .bind(provider)
+        .bind(event_id)
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(inserted.is_some())
+    }
+
+    /// Forgets webhook event ids received before `before_ms` (the dedup
+    /// retention), in small batches so acknowledgements never wait long.
+    /// Returns how many were removed.
+    pub async fn prune_inbound_events(&self, before_ms: i64) -> Result<u64, DomainError> {
+        const BATCH: i64 = 1000;
+        let mut removed = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "DELETE FROM inbound_events WHERE (provider, event_id) IN
+                   (SELECT provider, event_id FROM inbound_events WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(before_ms)
+            .bind(BATCH)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            removed += done.rows_affected();
+            if done.rows_affected() < BATCH as u64 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Adds a transcript line.
+    pub async fn add_message(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        m: &NewMessage,
+    ) -> Result<(), DomainError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO messages (id, session_id, direction, channel, body, provider, provider_message_id, status,
+                    attachment_url, attachment_mime, attachment_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(&m.id)
+        .bind(&m.session_id)
+        .bind(m.direction.as_str())
+        .bind(m.channel.as_str())
+        .bind(&m.body)
+        .bind(m.provider)
+        .bind(&m.provider_message_id)
+        .bind(m.status.as_str())
+        .bind(m.attachment.as_ref().map(|a| a.url.as_str()))
+        .bind(m.attachment.as_ref().and_then(|a| a.mime.as_deref()))
+        .bind(m.attachment.as_ref().and_then(|a| a.name.as_deref()))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_message_status(
+        &self,
+        id: &str,
+        status: MessageStatus,
+        connect_transid: Option<&str>,
+        error: Option<(&str, &str)>,
+    ) -> Result<(), DomainError> {
+        update_status(&self.pool, id, status, connect_transid, error).await
+    }
+
+    pub async fn message_by_provider_id(
+        &self,
+        provider: &str,
+        id: &str,
+    ) -> Result<Option<Message>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE provider = $1 AND provider_message_id = $2"
+        ))
+        .bind(provider)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row).transpose()?)
+    }
+
+    /// The part of a session's transcript that `viewer` may read, oldest
+    /// first (takeover visibility: `access::transcript_view`). Every surface
+    /// that shows a transcript to an agent reads it here.
+    pub async fn transcript_for(
+        &self,
+        viewer: &domain::model::Agent,
+        session: &domain::model::Session,
+    ) -> Result<Vec<Message>, DomainError> {
+        use domain::access::{transcript_view, TranscriptView};
+        let since = self.session_agent_since(&session.id).await?;
+        let from = match transcript_view(viewer, session, since) {
+            TranscriptView::All => i64::MIN,
+            TranscriptView::Since(ms) => ms,
+            TranscriptView::Nothing => return Ok(Vec::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 AND created_at >= $2
+              ORDER BY created_at, id"
+        ))
+        .bind(&session.id)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The whole transcript of a session, oldest first (the relay's own
+    /// view; agents read [`Store::transcript_for`]).
+    pub async fn messages(&self, session_id: &str) -> Result<Vec<Message>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn relay_state(&self, session_id: &str) -> Result<RelayState, DomainError> {
+        let row = sqlx::query(
+            "SELECT collab_guest_id, webex_webhook_id, webex_room_id, onboarding_step, onboarding_name,
+                    last_inbound_at, template_sent_at
+               FROM sessions WHERE id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| DomainError::not_found("session", session_id))?;
+        Ok(RelayState {
+            guest_id: row.try_get("collab_guest_id")?,
+            webhook_id: row.try_get("webex_webhook_id")?,
+            room_id: row.try_get("webex_room_id")?,
+            onboarding_step: row.try_get("onboarding_step")?,
+            onboarding_name: row.try_get("onboarding_name")?,
+            last_inbound_at_ms: row.try_get("last_inbound_at")?,
+            template_sent_at_ms: row.try_get("template_sent_at")?,
+        })
+    }
+
+    /// Moves the onboarding dialogue (None: out of it).
+    pub async fn set_onboarding(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+        step: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE sessions SET onboarding_step = $1, onboarding_name = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(step)
+        .bind(name)
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_template_sent(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+    ) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET template_sent_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The transcript line a delivery receipt is about: by our correlation
+    /// id (the line's id), else by Connect's transid.
+    pub async fn message_for_receipt(
+        &self,
+        correlation_id: &str,
+        transid: &str,
+    ) -> Result<Option<Message>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+              WHERE direction = 'outbound' AND (id = $1 OR ($2 <> '' AND connect_transid = $2))
+              ORDER BY created_at LIMIT 1"
+        ))
+        .bind(correlation_id)
+        .bind(transid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row).transpose()?)
+    }
+
+    /// Sets a transcript line's status inside a transaction (a delivery
+    /// receipt together with what it causes).
+    pub async fn set_message_status_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        status: MessageStatus,
+        error: Option<(&str, &str)>,
+    ) -> Result<(), DomainError> {
+        update_status(&mut **tx, id, status, None, error).await
+    }
+
+    pub async fn save_guest_identity(
+        &self,
+        session_id: &str,
+        guest_id: &str,
+        webhook_id: Option<&str>,
+    ) -> Result<(), DomainError> {
+        sqlx::query(
+            "UPDATE sessions SET collab_guest_id = $1, webex_webhook_id = COALESCE($2, webex_webhook_id), updated_at = $3
+              WHERE id = $4",
+        )
+        .bind(guest_id)
+        .bind(webhook_id)
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a guest's new webhook (the old one was gone).
+    pub async fn set_webhook(&self, session_id: &str, webhook_id: &str) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET webex_webhook_id = $1 WHERE id = $2")
+            .bind(webhook_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn message_status(&self, id: &str) -> Result<Option<MessageStatus>, DomainError> {
+        let row = sqlx::query("SELECT status FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| word(&r, "status")).transpose()?)
+    }
+
+    /// Remembers the 1:1 space of the guest and the session's current agent.
+    pub async fn save_room(&self, session_id: &str, room_id: &str) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET webex_room_id = $1 WHERE id = $2")
+            .bind(room_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn touch_inbound(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+    ) -> Result<(), DomainError> {
+        let now = now_ms();
+        sqlx::query("UPDATE sessions SET last_inbound_at = $1, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A transcript line's status; Connect's transid is kept unless a new one is given.
+async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id: &str,
+    status: MessageStatus,
+    connect_transid: Option<&str>,
+    error: Option<(&str, &str)>,
+) -> Result<(), DomainError> {
+    sqlx::query(
+        "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
+                error_code = $3, error_text = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(status.as_str())
+    .bind(connect_transid)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(now_ms())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
+    Ok(Message {
+        id: r.try_get("id")?,
+        session_id: r.try_get("session_id")?,
+        direction: word(r, "direction")?,
+        channel: r.try_get("channel")?,
+        body: r.try_get("body")?,
+        provider: r.try_get("provider")?,
+        status: word(r, "status")?,
+        error_code: r.try_get("error_code")?,
+        error_text: r.try_get("error_text")?,
+        attachment_url: r.try_get("attachment_url")?,
+        attachment_mime: r.try_get("attachment_mime")?,
+        attachment_name: r.try_get("attachment_name")?,
+        created_at: format_ms(r.try_get("created_at")?),
+    })
+}

@@ -1,0 +1,1211 @@
+//! The storage suite: every test runs against SQLite and against Postgres.
+//!
+//! Postgres tests use `TEST_POSTGRES_URL` (a server URL whose user may create
+//! databases); each test gets a database of its own. Without that variable they
+//! say so and pass, unless `REQUIRE_POSTGRES=1` (set by `scripts/test` whenever
+//! Postgres is available), which turns a missing database into a failure.
+
+use domain::access::ApiScope;
+use domain::model::{
+    Actor, ContactInput, Direction, MessageStatus, Role, SessionInput, SessionStatus,
+};
+use domain::{Channel, DomainError};
+use store::{
+    now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
+};
+
+fn ctx() -> AuditCtx {
+    AuditCtx::new(Actor::ApiKey("tests".into()), Some("req-1".into()))
+}
+
+fn contact(name: &str, msisdn: &str) -> ContactInput {
+    ContactInput {
+        name: Some(name.into()),
+        msisdn: Some(msisdn.into()),
+        ..Default::default()
+    }
+}
+
+fn session_for(channel: &str, id: &str, agent: &str) -> SessionInput {
+    SessionInput {
+        customer_channel: Some(channel.into()),
+        customer_channel_id: Some(id.into()),
+        collab_agent_id: Some(agent.into()),
+        ..Default::default()
+    }
+}
+
+struct TestDb {
+    store: Store,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let path = std::env::temp_dir().join(format!("cm-storage-{}.db", uuid::Uuid::new_v4()));
+        let store = Store::connect(&format!("sqlite://{}", path.display()), Rules::default())
+            .await
+            .expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        TestDb {
+            store,
+            cleanup: Cleanup::File(path),
+        }
+    }
+
+    async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+            if std::env::var("REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("SKIPPED: Postgres storage test (set TEST_POSTGRES_URL to run it)");
+            return None;
+        };
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let name = format!("cm_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .expect("connect to Postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
+        let store = Store::connect(&format!("{base}/{name}"), Rules::default())
+            .await
+            .expect("open postgres");
+        store.migrate().await.expect("migrate postgres");
+        Some(TestDb {
+            store,
+            cleanup: Cleanup::Database { admin_url, name },
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database { admin_url, name } => {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(db) = super::TestDb::postgres().await {
+                        super::$name(&db.store).await;
+                        db.finish().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    contact_lifecycle,
+    same_number_two_ways_is_one_contact,
+    stale_version_is_refused_with_current_values,
+    search_and_pagination,
+    lookups_by_msisdn_and_channel,
+    latest_agent_wins,
+    concurrent_session_posts_make_one_row,
+    session_update_and_delete,
+    rejected_input_changes_nothing,
+    api_keys_verify_and_revoke,
+    agents_by_email,
+    csv_import_keeps_good_rows_and_names_bad_ones,
+    browser_sessions_expire_and_end,
+    outbox_keeps_order_per_key_retries_and_dead_letters,
+    outbox_leases_expire_so_a_dead_worker_loses_nothing,
+    guest_tokens_are_cached_by_subject,
+    media_files_keep_their_bytes_and_expire,
+    transcript_views_start_at_a_takeover,
+);
+
+async fn contact_lifecycle(store: &Store) {
+    let created = store
+        .create_contact(&ctx(), &contact("  Ann Example ", "07700 900123"))
+        .await
+        .unwrap();
+    assert_eq!(created.name, "Ann Example");
+    assert_eq!(created.msisdn.as_str(), "+447700900123");
+    assert_eq!(
+        created.channels.get(Channel::Whatsapp),
+        Some("447700900123")
+    );
+    assert_eq!(created.channels.get(Channel::Sms), Some("+447700900123"));
+    assert_eq!(created.version, 1);
+    assert_eq!(store.contact(&created.id).await.unwrap(), created);
+
+    let updated = store
+        .update_contact(
+            &ctx(),
+            &created.id,
+            &ContactInput {
+                name: Some("Ann B. Example".into()),
+                channels: Some(vec!["whatsapp".into()]),
+                version: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "Ann B. Example");
+    assert_eq!(
+        updated.msisdn, created.msisdn,
+        "omitted fields keep their value"
+    );
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.channels.get(Channel::Sms), None);
+
+    store.delete_contact(&ctx(), &created.id).await.unwrap();
+    assert!(matches!(
+        store.contact(&created.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_contact(&ctx(), &created.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+
+    let audit = store
+        .audit_entries(Some("contact"), Some(&created.id), 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["contact.delete", "contact.update", "contact.create"]
+    );
+    assert!(audit
+        .iter()
+        .all(|a| a.actor == "api-key:tests" && a.request_id.as_deref() == Some("req-1")));
+    assert_eq!(audit[1].before.as_ref().unwrap()["name"], "Ann Example");
+    assert_eq!(audit[1].after.as_ref().unwrap()["name"], "Ann B. Example");
+}
+
+async fn same_number_two_ways_is_one_contact(store: &Store) {
+    let first = store
+        .create_contact(&ctx(), &contact("Ann", "+44 7700 900123"))
+        .await
+        .unwrap();
+    match store
+        .create_contact(&ctx(), &contact("Ann again", "447700900123"))
+        .await
+    {
+        Err(DomainError::Duplicate {
+            existing_id, field, ..
+        }) => {
+            assert_eq!(existing_id, first.id);
+            assert_eq!(field, "msisdn");
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let second = store
+        .create_contact(&ctx(), &contact("Bob", "+447700900456"))
+        .await
+        .unwrap();
+    // Moving Bob onto Ann's number is refused too.
+    let moved = store
+        .update_contact(
+            &ctx(),
+            &second.id,
+            &ContactInput {
+                msisdn: Some("07700900123".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(moved, Err(DomainError::Duplicate { ref existing_id, .. }) if *existing_id == first.id)
+    );
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+}
+
+async fn stale_version_is_refused_with_current_values(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let rename = |name: &str, version| ContactInput {
+        name: Some(name.into()),
+        version: Some(version),
+        ..Default::default()
+    };
+    store
+        .update_contact(&ctx(), &c.id, &rename("Ann One", 1))
+        .await
+        .unwrap();
+    match store
+        .update_contact(&ctx(), &c.id, &rename("Ann Two", 1))
+        .await
+    {
+        Err(DomainError::StaleVersion {
+            current_version,
+            current,
+            ..
+        }) => {
+            assert_eq!(current_version, 2);
+            assert_eq!(current["name"], "Ann One");
+        }
+        other => panic!("expected a stale version, got {other:?}"),
+    }
+    assert_eq!(store.contact(&c.id).await.unwrap().name, "Ann One");
+}
+
+async fn search_and_pagination(store: &Store) {
+    for i in 0..30 {
+        let name = if i % 3 == 0 {
+            format!("Zed Smith {i:02}")
+        } else {
+            format!("Alex Jones {i:02}")
+        };
+        store
+            .create_contact(&ctx(), &contact(&name, &format!("+4477009001{i:02}")))
+            .await
+            .unwrap();
+    }
+    let page = |q: Option<&str>, page, per_page| ContactQuery {
+        q: q.map(str::to_string),
+        paging: Some(Paging::new(Some(page), Some(per_page)).unwrap()),
+        owner_agent_id: None,
+    };
+    let first = store.list_contacts(&page(None, 1, 25)).await.unwrap();
+    assert_eq!((first.total, first.items.len()), (30, 25));
+    assert_eq!(first.items[0].name, "Alex Jones 01", "sorted by name");
+    let second = store.list_contacts(&page(None, 2, 25)).await.unwrap();
+    assert_eq!(second.items.len(), 5);
+    assert_eq!(second.items.last().unwrap().name, "Zed Smith 27");
+
+    let smiths = store
+        .list_contacts(&page(Some("smith"), 1, 100))
+        .await
+        .unwrap();
+    assert_eq!(smiths.total, 10, "name search ignores case");
+    let by_digits = store
+        .list_contacts(&page(Some("900127"), 1, 100))
+        .await
+        .unwrap();
+    assert_eq!(by_digits.total, 1);
+    assert_eq!(by_digits.items[0].name, "Zed Smith 27");
+    let wildcard = store.list_contacts(&page(Some("%"), 1, 100)).await.unwrap();
+    assert_eq!(wildcard.total, 0, "LIKE wildcards are literal");
+}
+
+async fn lookups_by_msisdn_and_channel(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    for form in ["+447700900123", "07700 900123", "447700900123"] {
+        assert_eq!(
+            store.contact_by_msisdn(form).await.unwrap().unwrap().id,
+            c.id,
+            "{form}"
+        );
+    }
+    assert_eq!(
+        store
+            .contact_by_channel(Channel::Whatsapp, "447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert_eq!(
+        store
+            .contact_by_channel(Channel::Sms, "+447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+    assert!(store
+        .contact_by_msisdn("+447700900999")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        matches!(store.contact_by_msisdn("nope").await, Err(DomainError::Invalid(f)) if f.field == "msisdn")
+    );
+}
+
+async fn latest_agent_wins(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let (a, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Created);
+    assert_eq!(a.collab_agent_id.as_deref(), Some("agent-a@example.com"));
+    assert_eq!(
+        a.contact_id.as_deref(),
+        Some(c.id.as_str()),
+        "linked to the contact on that channel"
+    );
+    assert_eq!(a.status, SessionStatus::Active);
+
+    // Agent B starts a conversation with the same customer: same session, new agent.
+    let (b, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "+44 7700 900123", "agent-b@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Updated);
+    assert_eq!(b.id, a.id);
+    assert_eq!(b.collab_agent_id.as_deref(), Some("agent-b@example.com"));
+
+    // SMS is a different channel: a different session.
+    let (sms, outcome) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("sms", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, UpsertOutcome::Created);
+    assert_ne!(sms.id, a.id);
+    assert_eq!(sms.customer_channel_id, "+447700900123");
+
+    let found = store
+        .list_sessions(&SessionQuery {
+            customer_channel: Some("whatsapp".into()),
+            customer_channel_id: Some("447700900123".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(
+        found.items[0].collab_agent_id.as_deref(),
+        Some("agent-b@example.com")
+    );
+    let of_a = store
+        .list_sessions(&SessionQuery {
+            collab_agent_id: Some("agent-a@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        of_a.items.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [sms.id.as_str()]
+    );
+}
+
+async fn concurrent_session_posts_make_one_row(store: &Store) {
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .upsert_session(
+                        &ctx(),
+                        &session_for("sms", "+447700900123", &format!("agent-{i}@example.com")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for t in tasks {
+        let (session, outcome) = t.await.unwrap().expect("every concurrent POST succeeds");
+        created += usize::from(outcome == UpsertOutcome::Created);
+        ids.push(session.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all requests answered with the same session");
+    assert_eq!(created, 1, "exactly one request created it");
+    let all = store.list_sessions(&SessionQuery::default()).await.unwrap();
+    assert_eq!(all.total, 1);
+}
+
+async fn session_update_and_delete(store: &Store) {
+    let c = store
+        .create_contact(&ctx(), &contact("Ann", "+447700900123"))
+        .await
+        .unwrap();
+    let (s, _) = store
+        .upsert_session(
+            &ctx(),
+            &session_for("whatsapp", "447700900123", "agent-a@example.com"),
+        )
+        .await
+        .unwrap();
+    let updated = store
+        .update_session(
+            &ctx(),
+            &s.id,
+            &SessionInput {
+                collab_guest_id: Some("guest-1".into()),
+                collab_extra2: Some("note".into()),
+                status: Some("ended".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.collab_guest_id.as_deref(), Some("guest-1"));
+    assert_eq!(updated.collab_extra2.as_deref(), Some("note"));
+    assert_eq!(
+        updated.collab_agent_id.as_deref(),
+        Some("agent-a@example.com")
+    );
+    assert_eq!(updated.status, SessionStatus::Ended);
+    let by_guest = store
+        .list_sessions(&SessionQuery {
+            collab_guest_id: Some("guest-1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_guest.total, 1);
+
+    let change_channel = SessionInput {
+        customer_channel: Some("sms".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_session(&ctx(), &s.id, &change_channel).await,
+        Err(DomainError::Invalid(f)) if f.field == "customerChannel"
+    ));
+
+    // Deleting the contact keeps the session, without a contact.
+    store.delete_contact(&ctx(), &c.id).await.unwrap();
+    assert_eq!(store.session(&s.id).await.unwrap().contact_id, None);
+
+    store.delete_session(&ctx(), &s.id).await.unwrap();
+    assert!(matches!(
+        store.session(&s.id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+}
+
+async fn rejected_input_changes_nothing(store: &Store) {
+    let bad = [
+        contact("Ann", "12"),
+        contact("", "+447700900123"),
+        ContactInput {
+            channels: Some(vec!["fax".into()]),
+            ..contact("Ann", "+447700900123")
+        },
+        ContactInput {
+            owner_agent_id: Some("no-such-agent".into()),
+            ..contact("Ann", "+447700900123")
+        },
+    ];
+    let fields: Vec<String> = {
+        let mut out = Vec::new();
+        for input in &bad {
+            match store.create_contact(&ctx(), input).await {
+                Err(DomainError::Invalid(f)) => out.push(f.field),
+                other => panic!("expected a validation error, got {other:?}"),
+            }
+        }
+        out
+    };
+    assert_eq!(fields, ["msisdn", "name", "channels", "ownerAgentId"]);
+    let bad_session = session_for("pigeon", "447700900123", "a@example.com");
+    assert!(matches!(
+        store.upsert_session(&ctx(), &bad_session).await,
+        Err(DomainError::Invalid(f)) if f.field == "customerChannel"
+    ));
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store
+            .list_sessions(&SessionQuery::default())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(store
+        .audit_entries(None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn api_keys_verify_and_revoke(store: &Store) {
+    let (info, key) = store
+        .create_api_key(&ctx(), "connect", &KeyGrant::default())
+        .await
+        .unwrap();
+    let verified = store
+        .verify_api_key(&key)
+        .await
+        .unwrap()
+        .expect("new key verifies");
+    assert_eq!(verified.name, "connect");
+    assert_eq!(verified.scopes, ApiScope::DEFAULT.to_vec());
+    assert_eq!(verified.expires_at_ms, None);
+    assert!(store.verify_api_key("cm_wrong").await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .create_api_key(&ctx(), "connect", &KeyGrant::default())
+            .await,
+        Err(DomainError::Duplicate { .. })
+    ));
+    let grant = KeyGrant::new(&[ApiScope::Services], Some(90)).unwrap();
+    let (_, services_key) = store
+        .create_api_key(&ctx(), "services-only", &grant)
+        .await
+        .unwrap();
+    let verified = store.verify_api_key(&services_key).await.unwrap().unwrap();
+    assert_eq!(verified.scopes, vec![ApiScope::Services]);
+    let in_90_days = now_ms() + 90 * 86_400_000;
+    assert!((verified.expires_at_ms.unwrap() - in_90_days).abs() < 60_000);
+    let listed = store.list_api_keys().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].scopes, vec![ApiScope::Services]);
+    assert!(listed[1].expires_at.is_some());
+    assert!(listed[0].last_used_at.is_some());
+    let audit = serde_json::to_string(&store.audit_entries(None, None, 10).await.unwrap()).unwrap();
+    assert!(!audit.contains(&key), "the key never reaches the audit log");
+    store.revoke_api_key(&ctx(), &info.id).await.unwrap();
+    assert!(store.verify_api_key(&key).await.unwrap().is_none());
+}
+
+async fn agents_by_email(store: &Store) {
+    let system = AuditCtx::system();
+    let a = store
+        .upsert_agent(&system, "Agent.A@Example.com", Some("Agent A"), Role::Agent)
+        .await
+        .unwrap();
+    assert_eq!(a.email, "agent.a@example.com");
+    assert_eq!(
+        store
+            .agent_by_email("AGENT.A@example.com")
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
+    let promoted = store
+        .upsert_agent(&system, "agent.a@example.com", None, Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        (promoted.id.as_str(), promoted.role),
+        (a.id.as_str(), Role::Admin)
+    );
+    assert!(matches!(
+        store.agent_by_email("nobody@example.com").await,
+        Err(DomainError::NotFound { .. })
+    ));
+    // Contacts can be owned by a known agent.
+    let owned = store
+        .create_contact(
+            &ctx(),
+            &ContactInput {
+                owner_agent_id: Some(a.id.clone()),
+                ..contact("Ann", "+447700900123")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(owned.owner_agent_id.as_deref(), Some(a.id.as_str()));
+}
+
+async fn csv_import_keeps_good_rows_and_names_bad_ones(store: &Store) {
+    use store::csv_io::{export_all, import_rows, split_header};
+    store
+        .create_contact(&ctx(), &contact("Existing", "+447700900100"))
+        .await
+        .unwrap();
+    let file = "Name,Phone\r\nAnn,+447700900101\r\n\"Doe, John\",07700 900102\r\nBad,12\r\n,+447700900103\r\nDup,+44 7700 900100\r\n";
+    let (header, body) = split_header(file);
+    let report = import_rows(store, &ctx(), None, header, body, 2)
+        .await
+        .unwrap();
+    let rows: Vec<(usize, &str, bool)> = report
+        .iter()
+        .map(|r| (r.row, r.name.as_str(), r.error.is_none()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (2, "Ann", true),
+            (3, "Doe, John", true),
+            (4, "Bad", false),
+            (5, "", false),
+            (6, "Dup", false)
+        ]
+    );
+    assert!(report[2]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("msisdn: not a valid phone number"));
+    assert_eq!(report[3].error.as_deref(), Some("name: is required"));
+    assert!(report[4]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("already belongs to contact"));
+    assert_eq!(
+        store
+            .list_contacts(&ContactQuery::default())
+            .await
+            .unwrap()
+            .total,
+        3
+    );
+
+    let csv = export_all(store).await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,name,msisdn,whatsapp,sms,ownerAgentId,createdAt,updatedAt"
+    );
+    assert_eq!(lines.len(), 4);
+    assert!(
+        csv.contains("\"Doe, John\",+447700900102,447700900102,+447700900102"),
+        "{csv}"
+    );
+
+    assert!(
+        import_rows(store, &ctx(), None, "first,last", "a,b", 2)
+            .await
+            .is_err(),
+        "header must name the columns"
+    );
+}
+
+async fn browser_sessions_expire_and_end(store: &Store) {
+    let system = AuditCtx::system();
+    let agent = store
+        .upsert_agent(&system, "a@example.com", None, Role::Agent)
+        .await
+        .unwrap();
+    store
+        .set_password(&system, &agent.id, "a-long-password")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify_password("A@example.com", "a-long-password")
+            .await
+            .unwrap()
+            .id,
+        agent.id
+    );
+    assert!(store
+        .verify_password("a@example.com", "wrong-password")
+        .await
+        .is_err());
+
+    let hour = 3_600_000;
+    let (token, session) = store.create_web_session(&agent, hour).await.unwrap();
+    assert_eq!(
+        store
+            .web_session(&token, hour)
+            .await
+            .unwrap()
+            .unwrap()
+            .csrf_token,
+        session.csrf_token
+    );
+    assert!(store
+        .web_session("forged-token", hour)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Idle longer than allowed: gone for good.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(store.web_session(&token, 5).await.unwrap().is_none());
+    assert!(
+        store.web_session(&token, hour).await.unwrap().is_none(),
+        "an expired session stays ended"
+    );
+
+    // Absolute lifetime.
+    let (short, _) = store.create_web_session(&agent, 1).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert!(store.web_session(&short, hour).await.unwrap().is_none());
+
+    // Sign-out and disabling end sessions.
+    let (t1, _) = store.create_web_session(&agent, hour).await.unwrap();
+    store.end_web_session(&t1).await.unwrap();
+    assert!(store.web_session(&t1, hour).await.unwrap().is_none());
+    let (t2, _) = store.create_web_session(&agent, hour).await.unwrap();
+    store
+        .update_agent_access(&system, None, &agent.id, None, Some(true))
+        .await
+        .unwrap();
+    assert!(store.web_session(&t2, hour).await.unwrap().is_none());
+    assert!(
+        store
+            .verify_password("a@example.com", "a-long-password")
+            .await
+            .is_err(),
+        "disabled agents cannot sign in"
+    );
+}
+
+fn job(key: &str, n: u32) -> store::NewJob {
+    store::NewJob {
+        kind: "test.call".into(),
+        ordering_key: key.into(),
+        idempotency_key: format!("{key}-{n}"),
+        payload: serde_json::json!({ "n": n }),
+    }
+}
+
+async fn outbox_keeps_order_per_key_retries_and_dead_letters(store: &Store) {
+    use std::time::Duration;
+    use store::{Outcome, RetryPolicy};
+    let lease = Duration::from_secs(30);
+    let added = store
+        .enqueue_now(&[job("s1", 1), job("s1", 2), job("s2", 1), job("s1", 1)])
+        .await
+        .unwrap();
+    assert_eq!(added, 3, "a repeated idempotency key is enqueued once");
+
+    // One job per key at a time, the earliest first.
+    let claimed = store.claim_jobs(10, lease).await.unwrap();
+    let keys: Vec<(String, i64)> = claimed
+        .iter()
+        .map(|j| (j.idempotency_key.clone(), j.attempts))
+        .collect();
+    assert_eq!(keys, [("s1-1".to_string(), 1), ("s2-1".to_string(), 1)]);
+    assert!(
+        store.claim_jobs(10, lease).await.unwrap().is_empty(),
+        "leased jobs are not handed out twice"
+    );
+
+    // s1-1 fails and must be retried before s1-2 may go.
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(1),
+    };
+    let retry = Outcome::Retry {
+        error: "HTTP 503".into(),
+        retry_after: None,
+    };
+    store
+        .finish_job(&claimed[0], &retry, &policy, 1.0)
+        .await
+        .unwrap();
+    store
+        .finish_job(&claimed[1], &Outcome::Done, &policy, 1.0)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|j| j.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["s1-1"]
+    );
+    assert_eq!(again[0].attempts, 2);
+
+    // Out of budget: a dead letter, and the next job of the key proceeds.
+    store
+        .finish_job(&again[0], &retry, &policy, 1.0)
+        .await
+        .unwrap();
+    let dead = store.dead_jobs(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 503"));
+    let next = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|j| j.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["s1-2"]
+    );
+    assert_eq!(next[0].payload["n"], 2);
+
+    // Retry-After is honoured.
+    let slow = Outcome::Retry {
+        error: "HTTP 429".into(),
+        retry_after: Some(Duration::from_secs(60)),
+    };
+    store
+        .finish_job(&next[0], &slow, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    assert!(store.claim_jobs(10, lease).await.unwrap().is_empty());
+    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+
+    let fatal = Outcome::Fatal {
+        error: "HTTP 400: bad request".into(),
+    };
+    store.enqueue_now(&[job("s3", 1)]).await.unwrap();
+    let j = store.claim_jobs(10, lease).await.unwrap();
+    store
+        .finish_job(&j[0], &fatal, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dead_jobs(10).await.unwrap().len(),
+        2,
+        "fatal errors are not retried"
+    );
+}
+
+async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
+    use std::time::Duration;
+    store.enqueue_now(&[job("s1", 1)]).await.unwrap();
+    let first = store
+        .claim_jobs(10, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // The worker dies without reporting; after the lease the job is handed out again.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let second = store.claim_jobs(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].idempotency_key, first[0].idempotency_key);
+    assert_eq!(second[0].attempts, 2);
+}
+
+async fn guest_tokens_are_cached_by_subject(store: &Store) {
+    use domain::model::AccessToken;
+    let cipher = store::token_cipher::TokenCipher::generate();
+    let now = store::now_ms();
+    let token = |t: &str, expires_at_ms: i64| AccessToken {
+        token: t.into(),
+        expires_at_ms,
+    };
+    assert_eq!(
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("first", now + 3_600_000),
+        )
+        .await
+        .unwrap();
+    store
+        .cache_guest_token(
+            &cipher,
+            "whatsapp_447700900123",
+            &token("other", now + 3_600_000),
+        )
+        .await
+        .unwrap();
+    // The last write wins.
+    store
+        .cache_guest_token(
+            &cipher,
+            "sms_447700900123",
+            &token("second", now + 7_200_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cached_guest_token(&cipher, "sms_447700900123")
+            .await
+            .unwrap(),
+        Some(token("second", now + 7_200_000))
+    );
+    assert_eq!(
+        store
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
+            .await
+            .unwrap()
+            .unwrap()
+            .token,
+        "other"
+    );
+    // Another key (e.g. after the sandbox restarted) reads no token at all.
+    let other_key = store::token_cipher::TokenCipher::generate();
+    assert_eq!(
+        store
+            .cached_guest_token(&other_key, "sms_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired tokens are forgotten on the next write.
+    store
+        .cache_guest_token(&cipher, "whatsapp_447700900123", &token("old", now - 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cached_guest_token(&cipher, "whatsapp_447700900123")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn media_files_keep_their_bytes_and_expire(store: &Store) {
+    use store::MediaFileInfo;
+    let now = store::now_ms();
+    let info = |id: &str, expires_at_ms: i64| MediaFileInfo {
+        id: id.into(),
+        filename: "Résumé \"final\".pdf".into(),
+        mime_type: "application/pdf".into(),
+        size: 512,
+        created_at_ms: now,
+        expires_at_ms,
+    };
+    // Every byte value, twice: binary-safe on both databases.
+    let bytes: Vec<u8> = (0..512u32).map(|i| (i % 256) as u8).collect();
+    let live = info("live-file-id-000000000000", now + 60_000);
+    store.insert_media_file(&live, &bytes).await.unwrap();
+    let stale = info("stale-file-id-00000000000", now - 1);
+    store.insert_media_file(&stale, b"old").await.unwrap();
+
+    let file = store.media_file(&live.id, now).await.unwrap().unwrap();
+    assert_eq!(file.info, live);
+    assert_eq!(file.content, bytes);
+    assert_eq!(
+        store.media_file_info(&live.id, now).await.unwrap(),
+        Some(live.clone())
+    );
+    assert_eq!(store.media_file("no-such-id", now).await.unwrap(), None);
+
+    // An expired file is not served, and reading it deletes it.
+    assert_eq!(store.media_file(&stale.id, now).await.unwrap(), None);
+    assert_eq!(store.delete_expired_media(now).await.unwrap(), 0);
+    // Later the live one expires too; sweeping deletes what has expired.
+    assert_eq!(
+        store.media_file_info(&live.id, now + 60_000).await.unwrap(),
+        None
+    );
+    let again = info("again-file-id-00000000000", now + 60_000);
+    store.insert_media_file(&again, b"x").await.unwrap();
+    store
+        .insert_media_file(&info("swept-file-id-00000000000", now + 1), b"y")
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_media(now + 2).await.unwrap(), 1);
+    assert!(store.media_file(&again.id, now).await.unwrap().is_some());
+
+    // A file larger than a chunk is stored in chunks, read back in order.
+    let big_bytes: Vec<u8> = (0..(store::MEDIA_CHUNK_BYTES * 2 + 1000))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let big = MediaFileInfo {
+        size: big_bytes.len() as i64,
+        ..info("big-file-id-0000000000000", now + 60_000)
+    };
+    store.insert_media_file(&big, &big_bytes).await.unwrap();
+    assert_eq!(
+        store
+            .media_chunk(&big.id, 2)
+            .await
+            .unwrap()
+            .map(|c| c.len()),
+        Some(1000)
+    );
+    assert_eq!(store.media_chunk(&big.id, 3).await.unwrap(), None);
+    assert_eq!(
+        store
+            .media_file(&big.id, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        big_bytes
+    );
+    // Chunks of a download that never finished are swept after a day.
+    store
+        .insert_media_chunk("orphan-file-id-0000000000", 0, b"partial", now)
+        .await
+        .unwrap();
+    let (chunks, _) = store.media_chunks_stored().await.unwrap();
+    store.delete_expired_media(now).await.unwrap();
+    assert_eq!(store.media_chunks_stored().await.unwrap().0, chunks);
+    store
+        .delete_expired_media(now + 25 * 3600 * 1000)
+        .await
+        .unwrap();
+    assert_eq!(store.media_chunks_stored().await.unwrap(), (0, 0));
+}
+
+async fn transcript_views_start_at_a_takeover(store: &Store) {
+    use std::time::Duration;
+    use store::NewMessage;
+    let system = AuditCtx::system();
+    let mut agents = Vec::new();
+    for email in [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "boss@example.com",
+    ] {
+        let role = if email.starts_with("boss") {
+            Role::Admin
+        } else {
+            Role::Agent
+        };
+        agents.push(
+            store
+                .upsert_agent(&system, email, None, role)
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b, c, boss) = (&agents[0], &agents[1], &agents[2], &agents[3]);
+    let line = |session_id: String, body: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        Store::add_message(
+            &mut tx,
+            &NewMessage::new(
+                &session_id,
+                Direction::Inbound,
+                Channel::Sms,
+                body,
+                MessageStatus::Received,
+            ),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let route = |agent: Option<&'static str>| {
+        let input = SessionInput {
+            customer_channel: Some("sms".into()),
+            customer_channel_id: Some("+447700900123".into()),
+            collab_agent_id: agent.map(str::to_string),
+            ..Default::default()
+        };
+        async move { store.upsert_session(&ctx(), &input).await.unwrap().0 }
+    };
+    let seen = |viewer: domain::model::Agent| async move {
+        let session = store
+            .session_by_customer(Channel::Sms, "+447700900123")
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transcript_for(&viewer, &session)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+
+    // Onboarding without an agent; the first agent sees it all.
+    let s = route(None).await;
+    line(s.id.clone(), "my name is Ann").await;
+    route(Some("a@example.com")).await;
+    line(s.id.clone(), "to A").await;
+    assert_eq!(seen(a.clone()).await, ["my name is Ann", "to A"]);
+
+    // B takes over (named by Webex person id this time, as sessions may be).
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE agents SET webex_person_id = 'person-b' WHERE id = $1")
+        .bind(&b.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let b = &store.agent_by_id(&b.id).await.unwrap();
+    route(Some("person-b")).await;
+    line(s.id.clone(), "to B").await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+    assert!(seen(a.clone()).await.is_empty(), "A no longer sees it");
+    // B again, by email: the same agent, no new start.
+    route(Some("b@example.com")).await;
+    assert_eq!(seen(b.clone()).await, ["to B"]);
+
+    // Unassigned, then C: C starts at their arrival, not at the beginning.
+    route(None).await;
+    line(s.id.clone(), "nobody's").await;
+    route(Some("c@example.com")).await;
+    line(s.id.clone(), "to C").await;
+    assert_eq!(seen(c.clone()).await, ["to C"]);
+    assert_eq!(
+        seen(boss.clone()).await,
+        ["my name is Ann", "to A", "to B", "nobody's", "to C"]
+    );
+
+    let takeovers: Vec<_> = store
+        .audit_entries(Some("session"), Some(&s.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "session.takeover")
+        .map(|e| {
+            (
+                e.before.unwrap()["agent"].clone(),
+                e.after.unwrap()["agent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        takeovers,
+        [(
+            serde_json::json!("a@example.com"),
+            serde_json::json!("person-b")
+        )]
+    );
+}
