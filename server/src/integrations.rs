@@ -463,7 +463,6 @@ impl Integrations {
                 ("CM_WEBEX_AUTHORIZE_URL", authorize_url.is_some()),
                 ("CM_WEBEX_CLIENT_ID", client_id.is_some()),
                 ("CM_WEBEX_CLIENT_SECRET", client_secret.is_some()),
-                ("CM_WEBEX_API_URL", api_url.is_some()),
             ],
             &mut warnings,
             || {
@@ -486,6 +485,9 @@ impl Integrations {
                 }
             })
             .collect();
+        if sign_in.is_some() && api_url.is_none() {
+            warnings.push("Sign in with Webex is off: CM_WEBEX_API_URL not set".into());
+        }
         let embedded = EmbeddedApp {
             issuer_hosts,
             issuer: text(&s.embedded_app_issuer),

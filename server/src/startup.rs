@@ -44,7 +44,7 @@ impl Application {
             .integrations
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
-        let warnings = Integrations::check(&config)?;
+        Integrations::check(&config)?;
         let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -63,7 +63,7 @@ impl Application {
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let integrations = Integrations::resolve(&config, &format!("http://{addr}"))?;
-        for warning in warnings.iter().chain(&integrations.warnings) {
+        for warning in &integrations.warnings {
             tracing::warn!("{warning}");
         }
         let auth = AuthSettings::new(
