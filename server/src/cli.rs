@@ -33,7 +33,10 @@ fn scope_list(scopes: &[ApiScope]) -> String {
 #[command(
     name = "contact-manager",
     version,
-    about = "Contact Manager for Webex: contacts, sessions and the relay between Webex and WhatsApp/SMS"
+    about = "Contact Manager for Webex: contacts, sessions and the relay between Webex and WhatsApp/SMS",
+    after_help = "Every setting flag is also an environment variable, CM_ and the flag's name in \
+        capitals (--public-url: CM_PUBLIC_URL; --database-url: DATABASE_URL), and a key of the \
+        --config file. Flags beat the environment, which beats the file."
 )]
 struct Cli {
     /// A TOML file of settings (`DATABASE_URL = "..."`, `CM_BIND = "..."`); flags and environment win.
