@@ -2,10 +2,10 @@
 //! `create-api-key`, `list-api-keys`, `revoke-api-key`, `import-contacts`,
 //! `export-contacts`, `start-conversation`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
-use crate::config::{self, Config};
+use crate::config::{Config, Sources};
 use crate::integrations::Integrations;
 use crate::{startup, telemetry, wiring};
 use domain::access::ApiScope;
@@ -33,13 +33,18 @@ fn scope_list(scopes: &[ApiScope]) -> String {
 #[command(
     name = "contact-manager",
     version,
-    about = "Contact Manager for Webex: contacts, sessions and the relay between Webex and WhatsApp/SMS"
+    about = "Contact Manager for Webex: contacts, sessions and the relay between Webex and WhatsApp/SMS",
+    after_help = "Every setting flag is also an environment variable, CM_ and the flag's name in \
+        capitals (--public-url: CM_PUBLIC_URL; --database-url: DATABASE_URL), and a key of the \
+        --config file. Flags beat the environment, which beats the file."
 )]
 struct Cli {
     /// A TOML file of settings (`DATABASE_URL = "..."`, `CM_BIND = "..."`); flags and environment win.
     #[arg(long, env = "CM_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
 
+    /// The settings' flags (their values are read by `Config::load`, with
+    /// the environment and the file).
     #[command(flatten)]
     settings: Config,
 
@@ -114,14 +119,21 @@ enum Command {
 }
 
 pub async fn run() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if let Err(e) = config::load_file_and_secret_env(&args) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let loaded = match Config::load(Sources::of_process(cli.config.clone(), &matches)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = loaded.config;
+    telemetry::init(settings.log_format, settings.rust_log.as_deref());
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
     }
-    let cli = Cli::parse_from(args);
-    telemetry::init(&cli.settings.log_format);
-    match execute(cli).await {
+    match execute(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -130,10 +142,9 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let settings = cli.settings;
+async fn execute(command: Option<Command>, settings: Config) -> anyhow::Result<()> {
     let ctx = AuditCtx::new(domain::model::Actor::System, None);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = startup::Application::build(settings).await?;
             app.run_until_stopped().await?;
@@ -276,7 +287,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             agent,
             attempt_id,
         } => {
-            wiring::check_relay_settings(&settings)?;
+            Integrations::check(&settings)?;
             let store = wiring::open_store(&settings).await?;
             let outcome = start_conversation(
                 &settings, &store, &ctx, &contact, channel, &agent, attempt_id,
@@ -306,8 +317,7 @@ async fn start_conversation(
     agent: &str,
     attempt_id: Option<String>,
 ) -> anyhow::Result<String> {
-    let integrations =
-        Integrations::resolve(&settings.integrations, &format!("http://{}", settings.bind));
+    let integrations = Integrations::resolve(settings, &format!("http://{}", settings.bind))?;
     let relay = wiring::Services::build(settings, &integrations, store)?.relay;
     let conversations = wiring::conversations(settings, &integrations, store, relay);
     let agent = conversations.agent_by_email("--agent", agent).await?;

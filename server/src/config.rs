@@ -1,16 +1,26 @@
-//! Settings, from flags, environment variables and an optional TOML file
-//! (in that order of precedence). Every setting is listed in the README.
+//! Settings, layered: defaults < TOML file (`--config`/`CM_CONFIG`) <
+//! environment < flags. Each layer is read into figment as it is and nothing
+//! is written into the process environment, so a test or a second command
+//! reads its own settings. `NAME_FILE` gives a secret from a file, at the
+//! precedence of the layer that names it. Every setting is in the README.
 
-use clap::Args;
+use clap::{ArgMatches, Args};
+use figment::providers::Format;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::integrations::IntegrationSettings;
+use crate::integrations::{IntegrationSettings, SECRET_SETTINGS};
 use domain::phone::PhoneRegion;
 
 /// Who runs the conversation workflows (`CM_RELAY_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[value(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RelayMode {
     /// This server relays between Webex and Connect (it needs both platforms' settings).
     Native,
@@ -19,255 +29,167 @@ pub enum RelayMode {
     Connect,
 }
 
-#[derive(Debug, Clone, Args)]
+/// Log lines as text or JSON (`CM_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[value(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting but the integrations': a flag each, and an environment
+/// variable named after it (`--bind`: `CM_BIND`; `--database-url`:
+/// `DATABASE_URL`). The flag's default is the setting's default.
+#[derive(Debug, Clone, Args, Deserialize)]
 pub struct Config {
     /// Database: `sqlite://PATH` (file created if absent) or `postgres://...`.
     /// May also be read from the file named by `DATABASE_URL_FILE`.
     #[arg(
         long,
-        env = "DATABASE_URL",
         default_value = "sqlite://data/contact-manager.db",
-        global = true,
-        hide_env_values = true
+        global = true
     )]
     pub database_url: String,
 
     /// Address and port to listen on.
-    #[arg(long, env = "CM_BIND", default_value = "127.0.0.1:3000", global = true)]
+    #[arg(long, default_value = "127.0.0.1:3000", global = true)]
     pub bind: SocketAddr,
 
     /// Region for phone numbers written without a country code (ISO 3166 alpha-2).
-    #[arg(long, env = "CM_PHONE_REGION", default_value = "GB", global = true)]
+    #[arg(long, default_value = "GB", global = true)]
+    #[serde(deserialize_with = "parsed")]
     pub phone_region: PhoneRegion,
 
     /// Largest accepted request body, in bytes.
-    #[arg(
-        long,
-        env = "CM_MAX_BODY_BYTES",
-        default_value_t = 1_048_576,
-        global = true
-    )]
+    #[arg(long, default_value_t = 1_048_576, global = true)]
     pub max_body_bytes: usize,
 
     /// Where the built web assets are (the `pkg/` bundle, favicon).
-    #[arg(
-        long,
-        env = "CM_SITE_ROOT",
-        default_value = "target/site",
-        global = true
-    )]
+    #[arg(long, default_value = "target/site", global = true)]
     pub site_root: PathBuf,
 
     /// Log format: `text` or `json`. The level comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "CM_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
 
     /// Seconds to let in-flight requests finish after SIGTERM.
-    #[arg(
-        long,
-        env = "CM_SHUTDOWN_GRACE_SECS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, default_value_t = 20, global = true)]
     pub shutdown_grace_secs: u64,
 
     /// Minutes without activity after which a browser session ends.
-    #[arg(
-        long,
-        env = "CM_SESSION_IDLE_MINUTES",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, default_value_t = 60, global = true)]
     pub session_idle_minutes: u64,
 
     /// Hours after which a browser session ends however active it is.
-    #[arg(
-        long,
-        env = "CM_SESSION_MAX_HOURS",
-        default_value_t = 12,
-        global = true
-    )]
+    #[arg(long, default_value_t = 12, global = true)]
     pub session_max_hours: u64,
 
     /// Seconds to wait for Webex Connect to accept a startConversation trigger.
-    #[arg(
-        long,
-        env = "CM_CONNECT_TIMEOUT_SECS",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, default_value_t = 10, global = true)]
     pub connect_timeout_secs: u64,
 
     /// Who runs the conversation workflows: `native` (this server relays) or
     /// `connect` (Webex Connect flows; the Start buttons trigger the Connect webhook).
-    #[arg(long, env = "CM_RELAY_MODE", value_enum, default_value_t = RelayMode::Native, global = true)]
+    #[arg(long, value_enum, default_value_t = RelayMode::Native, global = true)]
     pub relay_mode: RelayMode,
 
     /// Native relay: the text sent with a file when a message has only the
     /// file (both ways: SMS, MMS and WhatsApp need some text; agents see it too).
-    #[arg(
-        long,
-        env = "CM_RELAY_ATTACHMENT_TEXT",
-        default_value = "Sent an attachment.",
-        global = true
-    )]
+    #[arg(long, default_value = "Sent an attachment.", global = true)]
     pub relay_attachment_text: String,
 
     /// Native relay: the id of the approved WhatsApp template sent when the
     /// customer last wrote more than 24 hours ago. Unset: such messages are
     /// not sent and the agent is told why.
-    #[arg(long, env = "CM_WHATSAPP_TEMPLATE_ID", global = true)]
+    #[arg(long, global = true)]
     pub whatsapp_template_id: Option<String>,
 
     /// Native relay: the language the template was registered in.
-    #[arg(
-        long,
-        env = "CM_WHATSAPP_TEMPLATE_LANGUAGE",
-        default_value = "en",
-        global = true
-    )]
+    #[arg(long, default_value = "en", global = true)]
     pub whatsapp_template_language: String,
 
     /// Native relay: every variable of the template, `name=source` separated
     /// by commas, each source `customer_name`, `agent_name` or `text:FIXED`.
     #[arg(
         long,
-        env = "CM_WHATSAPP_TEMPLATE_VARIABLES",
         default_value = "variable1=customer_name,variable2=agent_name",
         value_parser = platform::connect::TemplateVariables::parse,
         global = true
     )]
+    #[serde(deserialize_with = "template_variables")]
     pub whatsapp_template_variables: platform::connect::TemplateVariables,
 
     /// Seconds a cached media file (`/media/...`) is served after it was fetched from Webex.
-    #[arg(
-        long,
-        env = "CM_MEDIA_TTL_SECONDS",
-        default_value_t = 604_800,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 604_800, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub media_ttl_seconds: u64,
 
     /// Largest file fetched from Webex into the media cache, in bytes (Webex's limit is 100 MB).
-    #[arg(
-        long,
-        env = "CM_MEDIA_MAX_BYTES",
-        default_value_t = 104_857_600,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 104_857_600, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub media_max_bytes: u64,
 
     /// Seconds to wait for Webex's malware scan (423) before answering "try again later".
-    #[arg(
-        long,
-        env = "CM_MEDIA_SCAN_WAIT_SECONDS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, default_value_t = 30, global = true)]
     pub media_scan_wait_seconds: u64,
 
     /// Who may show the app in a frame (CSP `frame-ancestors`, besides this
     /// site): the Webex App's origins, space- or comma-separated.
-    #[arg(
-        long,
-        env = "CM_FRAME_ANCESTORS",
-        default_value = "https://*.webex.com",
-        global = true
-    )]
+    #[arg(long, default_value = "https://*.webex.com", global = true)]
     pub frame_ancestors: String,
 
     /// Seconds a request may take before it is answered 408 (streamed
     /// downloads are exempt once their headers are sent).
-    #[arg(
-        long,
-        env = "CM_REQUEST_TIMEOUT_SECS",
-        default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 60, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub request_timeout_secs: u64,
 
     /// Sign-in attempts per minute from one address (password, Webex, Embedded App).
-    #[arg(
-        long,
-        env = "CM_SIGN_IN_PER_MINUTE",
-        default_value_t = 20,
-        value_parser = clap::value_parser!(u32).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 20, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub sign_in_per_minute: u32,
 
     /// Password sign-in attempts per minute for one account, from any address.
-    #[arg(
-        long,
-        env = "CM_SIGN_IN_PER_ACCOUNT_PER_MINUTE",
-        default_value_t = 10,
-        value_parser = clap::value_parser!(u32).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 10, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub sign_in_per_account_per_minute: u32,
 
     /// Requests refused for a bad API key or webhook token per minute from
     /// one address before the address is refused outright (429) for a while.
-    #[arg(
-        long,
-        env = "CM_BAD_CREDENTIALS_PER_MINUTE",
-        default_value_t = 30,
-        value_parser = clap::value_parser!(u32).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 30, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub bad_credentials_per_minute: u32,
 
     /// Behind a reverse proxy: the header it sets to the client's address
     /// (e.g. `X-Forwarded-For`; its last entry is used). Unset: the TCP peer.
     /// Set it only when the proxy always sets the header, or clients could
     /// forge their address.
-    #[arg(long, env = "CM_CLIENT_IP_HEADER", global = true)]
+    #[arg(long, global = true)]
     pub client_ip_header: Option<String>,
 
     /// Hours that the ids of received webhooks are kept to recognise
     /// redeliveries (Connect retries for minutes, Webex for about an hour).
-    #[arg(
-        long,
-        env = "CM_DEDUP_RETENTION_HOURS",
-        default_value_t = 72,
-        value_parser = clap::value_parser!(u64).range(2..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 72, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 2>")]
     pub dedup_retention_hours: u64,
 
     /// Seconds between checks of the guests' Webex webhooks (native relay): an
     /// inactive one is turned back on, a missing one created again. They are
     /// also checked at start-up and soon after a Webex delivery we could not accept.
-    #[arg(
-        long,
-        env = "CM_WEBHOOK_CHECK_SECONDS",
-        default_value_t = 900,
-        value_parser = clap::value_parser!(u64).range(10..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 900, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 10>")]
     pub webhook_check_seconds: u64,
     /// Media transfers at once (downloads into the media cache and out of
     /// `/media`); over it `/media` answers 503 with `Retry-After`.
-    #[arg(
-        long,
-        env = "CM_MEDIA_MAX_CONCURRENT",
-        default_value_t = 8,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 8, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub media_max_concurrent: u64,
 
     /// Further https hosts Webex files may be fetched from, comma-separated
     /// (`host` or `*.domain`); the host of the Webex API URL is always allowed.
-    #[arg(
-        long,
-        env = "CM_FETCH_ALLOWED_HOSTS_WEBEX",
-        value_delimiter = ',',
-        global = true
-    )]
+    #[arg(long, value_delimiter = ',', global = true)]
+    #[serde(deserialize_with = "comma_list", default)]
     pub fetch_allowed_hosts_webex: Vec<String>,
 
     /// https hosts customer media (WhatsApp and MMS files, MMS text parts)
@@ -275,105 +197,93 @@ pub struct Config {
     /// or `*.domain`); the host of the Connect API URL is always allowed.
     #[arg(
         long,
-        env = "CM_FETCH_ALLOWED_HOSTS_CONNECT",
         value_delimiter = ',',
         default_value = "*.webexconnect.io,*.imiconnect.io,*.imiconnect.eu",
         global = true
     )]
+    #[serde(deserialize_with = "comma_list")]
     pub fetch_allowed_hosts_connect: Vec<String>,
 
     /// Seconds to open a connection for a fetch of a URL from outside (files, MMS text parts).
-    #[arg(
-        long,
-        env = "CM_FETCH_CONNECT_TIMEOUT_SECS",
-        default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 10, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub fetch_connect_timeout_secs: u64,
 
     /// Seconds a fetch of a URL from outside may take in all, body included.
-    #[arg(
-        long,
-        env = "CM_FETCH_TIMEOUT_SECS",
-        default_value_t = 300,
-        value_parser = clap::value_parser!(u64).range(1..),
-        global = true
-    )]
+    #[arg(long, default_value_t = 300, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub fetch_timeout_secs: u64,
 
+    /// `RUST_LOG` given in the file (the environment's wins).
+    #[arg(skip)]
+    pub rust_log: Option<String>,
+
+    /// Read from the same layers (see [`IntegrationSettings`]).
     #[command(flatten)]
+    #[serde(skip)]
     pub integrations: IntegrationSettings,
 }
 
 impl Config {
-    /// Settings for a test server: an ephemeral port and the given database.
-    pub fn for_tests(database_url: String) -> Config {
-        Config {
-            database_url,
-            bind: "127.0.0.1:0".parse().expect("literal address"),
-            phone_region: PhoneRegion::default(),
-            max_body_bytes: 64 * 1024,
-            site_root: PathBuf::from("target/site"),
-            log_format: "text".into(),
-            shutdown_grace_secs: 5,
-            session_idle_minutes: 60,
-            session_max_hours: 12,
-            connect_timeout_secs: 3,
-            relay_mode: RelayMode::Connect,
-            relay_attachment_text: "Sent an attachment.".into(),
-            whatsapp_template_id: None,
-            whatsapp_template_language: "en".into(),
-            whatsapp_template_variables: platform::connect::TemplateVariables::parse(
-                "variable1=customer_name,variable2=agent_name",
-            )
-            .expect("the default parses"),
-            media_ttl_seconds: 604_800,
-            media_max_bytes: 104_857_600,
-            media_scan_wait_seconds: 30,
-            frame_ancestors: "https://*.webex.com".into(),
-            request_timeout_secs: 60,
-            sign_in_per_minute: 1000,
-            sign_in_per_account_per_minute: 1000,
-            bad_credentials_per_minute: 1000,
-            client_ip_header: None,
-            dedup_retention_hours: 72,
-            webhook_check_seconds: 900,
-            media_max_concurrent: 8,
-            fetch_allowed_hosts_webex: Vec::new(),
-            fetch_allowed_hosts_connect: Vec::new(),
-            fetch_connect_timeout_secs: 10,
-            fetch_timeout_secs: 300,
-            integrations: IntegrationSettings {
-                public_url: None,
-                sandbox: false,
-                webex_api_url: None,
-                webex_client_id: None,
-                webex_client_secret: None,
-                webex_authorize_url: None,
-                embedded_app_issuer_hosts: vec!["*.webex.com".into()],
-                embedded_app_issuer: None,
-                embedded_app_audience: None,
-                embedded_app_org_ids: Vec::new(),
-                embedded_sdk_url: None,
-                webex_guests: None,
-                service_app_client_id: None,
-                service_app_client_secret: None,
-                service_app_refresh_token: None,
-                guest_issuer_id: None,
-                guest_issuer_secret: None,
-                connect_api_url: None,
-                connect_api_key: None,
-                connect_webhook_url: None,
-                connect_webhook_key: None,
-                webex_webhook_secret: None,
-                connect_whatsapp_app_id: None,
-                connect_sms_sender_id: None,
-                connect_inbound_token: None,
-                connect_webhook_secret: None,
-                token_encryption_key: None,
-            },
+    /// Reads the layers, weakest first. A bad value is reported naming its
+    /// setting and the layer it came from.
+    pub fn load(sources: Sources) -> Result<Loaded, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut problems = Vec::new();
+        let mut figment = Figment::new().merge(Layer::with("the defaults", defaults()));
+        if let Some(path) = &sources.file {
+            match file_layer(path, &mut warnings) {
+                Ok(layer) => figment = figment.merge(layer),
+                Err(e) => problems.push(e),
+            }
         }
+        match env_layer(&sources.env, &mut warnings) {
+            Ok(layer) => figment = figment.merge(layer),
+            Err(e) => problems.extend(e),
+        }
+        figment = figment.merge(Layer::with("the command line", sources.flags));
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let config = figment.extract_lossy::<Config>();
+        let integrations = figment.extract_lossy::<IntegrationSettings>();
+        match (config, integrations) {
+            (Ok(mut config), Ok(integrations)) => {
+                config.integrations = integrations;
+                Ok(Loaded { config, warnings })
+            }
+            (config, integrations) => {
+                let errors = config.err().into_iter().chain(integrations.err());
+                Err(ConfigError(errors.flat_map(describe).collect()))
+            }
+        }
+    }
+
+    /// Settings for a test server: an ephemeral port, the given database,
+    /// generous rate limits; the rest are the defaults, read as `serve` reads them.
+    pub fn for_tests(database_url: String) -> Config {
+        let overrides = [
+            ("database_url", database_url.as_str()),
+            ("bind", "127.0.0.1:0"),
+            ("max_body_bytes", "65536"),
+            ("shutdown_grace_secs", "5"),
+            ("connect_timeout_secs", "3"),
+            ("relay_mode", "connect"),
+            ("sign_in_per_minute", "1000"),
+            ("sign_in_per_account_per_minute", "1000"),
+            ("bad_credentials_per_minute", "1000"),
+            ("fetch_allowed_hosts_connect", ""),
+        ];
+        let sources = Sources {
+            flags: overrides
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Sources::default()
+        };
+        Config::load(sources)
+            .expect("the test settings are valid")
+            .config
     }
 
     /// Timeouts of every fetch of a URL from outside.
@@ -385,10 +295,345 @@ impl Config {
         }
     }
 
+    /// Sign-in and bad-credential limits.
+    pub fn sign_in_limits(&self) -> crate::throttle::Limits {
+        crate::throttle::Limits {
+            sign_in_per_minute: self.sign_in_per_minute,
+            sign_in_per_account_per_minute: self.sign_in_per_account_per_minute,
+            bad_credentials_per_minute: self.bad_credentials_per_minute,
+        }
+    }
+
+    /// The media cache's limits.
+    pub fn media(&self) -> relay::media::MediaSettings {
+        use std::time::Duration;
+        relay::media::MediaSettings {
+            ttl: Duration::from_secs(self.media_ttl_seconds),
+            max_bytes: self.media_max_bytes,
+            scan_wait: Duration::from_secs(self.media_scan_wait_seconds),
+            max_concurrent: self.media_max_concurrent as usize,
+        }
+    }
+
     /// The database URL with any password replaced, safe to log.
     pub fn database_url_redacted(&self) -> String {
         redact_url_password(&self.database_url)
     }
+}
+
+/// What [`Config::load`] reads, besides the defaults.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// The TOML file (`--config` / `CM_CONFIG`).
+    pub file: Option<PathBuf>,
+    /// Environment variables (name, value).
+    pub env: Vec<(String, String)>,
+    /// Settings given as flags: setting key (`bind`) to the value as typed.
+    pub flags: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// This process's: the file, the environment, the flags actually given
+    /// (not clap's defaults).
+    pub fn of_process(file: Option<PathBuf>, matches: &ArgMatches) -> Sources {
+        let env = figment::providers::Env::raw()
+            .lowercase(false)
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect();
+        Sources {
+            file,
+            env,
+            flags: given_flags(matches),
+        }
+    }
+}
+
+/// The settings, and what was odd about them (said once logging is set up).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Settings that cannot be used, one line each.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The environment variable (and file key) of a setting: `CM_` and the key
+/// in capitals, but `DATABASE_URL` and `RUST_LOG` as everyone knows them.
+pub fn setting_name(key: &str) -> String {
+    match key {
+        "database_url" | "rust_log" => key.to_ascii_uppercase(),
+        _ => format!("CM_{}", key.to_ascii_uppercase()),
+    }
+}
+
+/// Every setting that has a flag, with its default.
+fn setting_args() -> Vec<clap::Arg> {
+    Config::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .cloned()
+        .collect()
+}
+
+/// Setting keys by name (`CM_BIND` → `bind`), the flagless `RUST_LOG` too.
+fn keys_by_name() -> BTreeMap<String, String> {
+    setting_args()
+        .iter()
+        .map(|a| a.get_id().as_str().to_string())
+        .chain(["rust_log".to_string()])
+        .map(|key| (setting_name(&key), key))
+        .collect()
+}
+
+fn defaults() -> BTreeMap<String, String> {
+    setting_args()
+        .iter()
+        .filter(|a| !a.get_default_values().is_empty())
+        .map(|a| {
+            let values: Vec<_> = a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            (a.get_id().as_str().to_string(), values.join(","))
+        })
+        .collect()
+}
+
+/// The flags the command line gave, as typed (lists joined by commas).
+pub fn given_flags(matches: &ArgMatches) -> BTreeMap<String, String> {
+    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    setting_args()
+        .iter()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| given(id))
+        .filter_map(|id| {
+            let values: Vec<_> = matches
+                .get_raw(id)?
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            Some((id.to_string(), values.join(",")))
+        })
+        .collect()
+}
+
+/// Settings by key, with `NAME_FILE` secrets read: a value given directly
+/// in the same layer wins over its file.
+fn resolve_names(
+    pairs: impl IntoIterator<Item = (String, String)>,
+    mut unknown: impl FnMut(&str),
+) -> Result<BTreeMap<String, String>, Vec<String>> {
+    let keys = keys_by_name();
+    let secret = |name: &str| name == "DATABASE_URL" || SECRET_SETTINGS.contains(&name);
+    let (mut layer, mut files) = (BTreeMap::new(), BTreeMap::new());
+    for (name, value) in pairs {
+        if let Some(key) = keys.get(&name) {
+            layer.insert(key.clone(), value);
+        } else if let Some(base) = name.strip_suffix("_FILE").filter(|b| secret(b)) {
+            files.insert(base.to_string(), value);
+        } else {
+            unknown(&name);
+        }
+    }
+    let mut problems = Vec::new();
+    for (name, path) in files {
+        let key = &keys[&name];
+        if layer.contains_key(key) {
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(value) => {
+                layer.insert(key.clone(), value.trim().to_string());
+            }
+            Err(e) => problems.push(format!("cannot read {name}_FILE ({path}): {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(layer)
+    } else {
+        Err(problems)
+    }
+}
+
+const RETIRED: &str = "CM_EMBEDDED_APP_JWKS_URL is retired and ignored: Embedded App keys come \
+     from the token's issuer, {iss}/oauth2/v2/keys/verification, for issuers on \
+     CM_EMBEDDED_APP_ISSUER_HOSTS (README: Configuration)";
+
+fn env_layer(env: &[(String, String)], warnings: &mut Vec<String>) -> Result<Layer, Vec<String>> {
+    let ours = |name: &str| {
+        name.starts_with("CM_") || name.starts_with("DATABASE_URL") || name == "RUST_LOG"
+    };
+    let pairs = env.iter().filter(|(n, _)| ours(n)).cloned();
+    // The environment holds more than settings (CM_CONFIG, a script's own).
+    let values = resolve_names(pairs, |name| {
+        if name == "CM_EMBEDDED_APP_JWKS_URL" {
+            warnings.push(RETIRED.to_string());
+        }
+    })?;
+    Ok(Layer::with("the environment", values))
+}
+
+/// The file's keys are settings' names in any case (`CM_BIND`, `cm_bind`);
+/// numbers and booleans may be written bare, lists also as arrays.
+fn file_layer(path: &std::path::Path, warnings: &mut Vec<String>) -> Result<Layer, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {shown}: {e}"))?;
+    let table = figment::providers::Toml::string(&text)
+        .data()
+        .map_err(|e| format!("config file {shown}: {e}"))?
+        .remove(&Profile::Default)
+        .unwrap_or_default();
+    let mut pairs = Vec::new();
+    for (key, value) in table {
+        let name = key.to_ascii_uppercase();
+        match file_value(&value) {
+            Some(value) => pairs.push((name, value)),
+            None => warnings.push(format!(
+                "config file {shown}: {key} is not a setting's value (ignored)"
+            )),
+        }
+    }
+    let values = resolve_names(pairs, |name| {
+        warnings.push(if name == "CM_EMBEDDED_APP_JWKS_URL" {
+            RETIRED.to_string()
+        } else {
+            format!("config file {shown}: {name} is not a setting (ignored)")
+        })
+    })
+    .map_err(|e| e.join("; "))?;
+    Ok(Layer::with(format!("config file {shown}"), values))
+}
+
+/// A file value as the text a flag would carry.
+fn file_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(_, s) => Some(s.clone()),
+        Value::Char(_, c) => Some(c.to_string()),
+        Value::Bool(_, b) => Some(b.to_string()),
+        Value::Num(_, n) => Some(match n.to_i128() {
+            Some(i) => i.to_string(),
+            None => n.to_f64()?.to_string(),
+        }),
+        Value::Array(_, items) => {
+            let items: Option<Vec<String>> = items.iter().map(file_value).collect();
+            Some(items?.join(","))
+        }
+        Value::Dict(..) | Value::Empty(..) => None,
+    }
+}
+
+/// One layer of settings, by key, as text: the types are read once, from
+/// all layers together, by [`Config`]'s and [`IntegrationSettings`]' serde.
+pub struct Layer {
+    name: String,
+    values: BTreeMap<String, String>,
+}
+
+impl Layer {
+    fn with(name: impl Into<String>, values: BTreeMap<String, String>) -> Layer {
+        Layer {
+            name: name.into(),
+            values,
+        }
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict: Dict = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// One line per bad value: `CM_BIND: <why> (from <layer>)`.
+fn describe(error: figment::Error) -> Vec<String> {
+    error
+        .into_iter()
+        .map(|e| {
+            let name = e.path.last().map(|k| setting_name(k)).unwrap_or_default();
+            let why = e.kind.to_string();
+            let why = why
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&why)
+                .to_string();
+            let from = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("{name}: {why}{from}")
+        })
+        .collect()
+}
+
+/// A comma-separated list (or a list), blanks dropped.
+pub(crate) fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Text::deserialize(d)? {
+        Text::One(s) => s.split(',').map(str::to_string).collect(),
+        Text::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+/// A value read with its `FromStr`.
+fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    let text = String::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+fn template_variables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<platform::connect::TemplateVariables, D::Error> {
+    let text = String::deserialize(d)?;
+    platform::connect::TemplateVariables::parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// A number no smaller than `MIN`.
+fn at_least<'de, D, T, const MIN: u64>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Copy + Into<u64> + fmt::Display,
+{
+    let value = T::deserialize(d)?;
+    if value.into() < MIN {
+        return Err(serde::de::Error::custom(format!(
+            "must be at least {MIN}, not {value}"
+        )));
+    }
+    Ok(value)
 }
 
 fn redact_url_password(url: &str) -> String {
@@ -404,67 +649,240 @@ fn redact_url_password(url: &str) -> String {
     }
 }
 
-/// Loads `KEY = "value"` pairs from the TOML file named by `--config` or
-/// `CM_CONFIG` into the environment, without overriding variables already
-/// set; then reads `*_FILE` secrets. Runs before the command line is parsed.
-pub fn load_file_and_secret_env(args: &[String]) -> Result<(), String> {
-    let from_args = args
-        .windows(2)
-        .find(|w| w[0] == "--config")
-        .map(|w| w[1].clone())
-        .or_else(|| {
-            args.iter()
-                .find_map(|a| a.strip_prefix("--config=").map(str::to_string))
-        });
-    if let Some(path) = from_args.or_else(|| std::env::var("CM_CONFIG").ok()) {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read config file {path}: {e}"))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e| format!("config file {path}: {e}"))?;
-        for (key, value) in table {
-            let name = key.to_ascii_uppercase();
-            let value = match value {
-                toml::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            if std::env::var_os(&name).is_none() {
-                // SAFETY: called at start-up before any other thread exists.
-                unsafe { std::env::set_var(&name, value) };
-            }
-        }
-    }
-    let secrets =
-        std::iter::once("DATABASE_URL").chain(crate::integrations::SECRET_SETTINGS.iter().copied());
-    for secret in secrets {
-        let file_var = format!("{secret}_FILE");
-        if let (None, Some(path)) = (std::env::var_os(secret), std::env::var_os(&file_var)) {
-            let value = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "cannot read {file_var} ({}): {e}",
-                    PathBuf::from(&path).display()
-                )
-            })?;
-            // SAFETY: as above, single-threaded start-up.
-            unsafe { std::env::set_var(secret, value.trim()) };
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::Secret;
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cm-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn flags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        env(pairs).into_iter().collect()
+    }
+
+    fn load(file: Option<&PathBuf>, e: &[(&str, &str)], f: &[(&str, &str)]) -> Config {
+        Config::load(Sources {
+            file: file.cloned(),
+            env: env(e),
+            flags: flags(f),
+        })
+        .unwrap()
+        .config
+    }
+
+    #[test]
+    fn flags_beat_the_environment_which_beats_the_file_which_beats_the_defaults() {
+        let file = temp_file(
+            "cm.toml",
+            "CM_BIND = \"127.0.0.1:1001\"\ncm_max_body_bytes = 2048\nCM_RELAY_MODE = \"connect\"\n",
+        );
+        let bind = |c: Config| c.bind.port();
+        let all = (
+            Some(&file),
+            &[("CM_BIND", "127.0.0.1:1002")][..],
+            &[("bind", "127.0.0.1:1003")][..],
+        );
+        assert_eq!(bind(load(all.0, all.1, all.2)), 1003, "the flag wins");
+        assert_eq!(bind(load(all.0, all.1, &[])), 1002, "then the environment");
+        assert_eq!(bind(load(all.0, &[], &[])), 1001, "then the file");
+        assert_eq!(bind(load(None, &[], &[])), 3000, "then the default");
+        // One layer overriding one key leaves the file's other keys in force.
+        let c = load(Some(&file), &[("CM_BIND", "127.0.0.1:1002")], &[]);
+        assert_eq!((c.max_body_bytes, c.relay_mode), (2048, RelayMode::Connect));
+        assert_eq!(load(None, &[], &[]).relay_mode, RelayMode::Native);
+    }
+
+    #[test]
+    fn file_keys_are_setting_names_in_any_case_with_bare_numbers_booleans_and_lists() {
+        let file = temp_file(
+            "cm.toml",
+            "database_url = \"sqlite://file.db\"\nCm_Sandbox = true\nCM_MEDIA_TTL_SECONDS = 60\n\
+             CM_FETCH_ALLOWED_HOSTS_WEBEX = [\"a.example.com\", \"*.b.example.com\"]\n\
+             CM_EMBEDDED_APP_ORG_IDS = \"org1, org2\"\nRUST_LOG = \"debug\"\nCM_TYPO = 1\n",
+        );
+        let loaded = Config::load(Sources {
+            file: Some(file.clone()),
+            ..Sources::default()
+        })
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.database_url, "sqlite://file.db");
+        assert!(c.integrations.sandbox);
+        assert_eq!(c.media_ttl_seconds, 60);
+        assert_eq!(
+            c.fetch_allowed_hosts_webex,
+            ["a.example.com", "*.b.example.com"]
+        );
+        assert_eq!(c.integrations.embedded_app_org_ids, ["org1", "org2"]);
+        assert_eq!(c.rust_log.as_deref(), Some("debug"));
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("CM_TYPO is not a setting")),
+            "{:?}",
+            loaded.warnings
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_files_at_the_precedence_of_the_layer_naming_them() {
+        let key = temp_file("key", "connect-key-from-file\n");
+        let db = temp_file("db", "sqlite://secret.db\n");
+        let file = temp_file(
+            "cm.toml",
+            &format!(
+                "DATABASE_URL_FILE = {:?}\nCM_CONNECT_API_KEY = \"from-the-config-file\"\n",
+                db.display()
+            ),
+        );
+        let key_file = key.display().to_string();
+        let c = load(
+            Some(&file),
+            &[("CM_CONNECT_API_KEY_FILE", key_file.as_str())],
+            &[],
+        );
+        assert_eq!(
+            c.database_url, "sqlite://secret.db",
+            "a _FILE key in the file"
+        );
+        assert_eq!(
+            c.integrations.connect_api_key,
+            Some(Secret::new("connect-key-from-file")),
+            "the environment's file beats the config file's value"
+        );
+        let c = load(
+            None,
+            &[
+                ("CM_CONNECT_API_KEY_FILE", key_file.as_str()),
+                ("CM_CONNECT_API_KEY", "given-directly"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            c.integrations.connect_api_key,
+            Some(Secret::new("given-directly")),
+            "in one layer the value given directly wins"
+        );
+        let err = Config::load(Sources {
+            env: env(&[("CM_WEBEX_WEBHOOK_SECRET_FILE", "/no/such/file")]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("CM_WEBEX_WEBHOOK_SECRET_FILE (/no/such/file)"),
+            "{err}"
+        );
+        // Settings that are not secrets have no _FILE form.
+        let loaded = Config::load(Sources {
+            env: env(&[("CM_BIND_FILE", "/no/such/file")]),
+            ..Sources::default()
+        });
+        assert!(loaded.is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_the_setting_and_where_it_came_from() {
+        let err = |e: &[(&str, &str)], f: &[(&str, &str)]| {
+            Config::load(Sources {
+                env: env(e),
+                flags: flags(f),
+                ..Sources::default()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        let e = err(&[("CM_MAX_BODY_BYTES", "lots")], &[]);
+        assert!(
+            e.starts_with("CM_MAX_BODY_BYTES: ") && e.contains("(from the environment)"),
+            "{e}"
+        );
+        let e = err(&[], &[("dedup_retention_hours", "1")]);
+        assert_eq!(
+            e,
+            "CM_DEDUP_RETENTION_HOURS: must be at least 2, not 1 (from the command line)"
+        );
+        let e = err(&[("CM_RELAY_MODE", "both")], &[]);
+        assert!(
+            e.starts_with("CM_RELAY_MODE: ") && e.contains("native"),
+            "{e}"
+        );
+        let e = err(&[("CM_PHONE_REGION", "XX")], &[]);
+        assert!(
+            e.contains("CM_PHONE_REGION") && e.contains("unknown region"),
+            "{e}"
+        );
+        let e = err(&[("CM_WEBEX_GUESTS", "robots")], &[]);
+        assert!(e.starts_with("CM_WEBEX_GUESTS: "), "{e}");
+    }
+
+    #[test]
+    fn loading_writes_nothing_into_the_process_environment() {
+        let secret = temp_file("s", "hub-secret");
+        let file = temp_file(
+            "cm.toml",
+            &format!(
+                "CM_BIND = \"127.0.0.1:1001\"\nCM_CONNECT_WEBHOOK_SECRET_FILE = {:?}\n",
+                secret.display()
+            ),
+        );
+        let before: Vec<_> = std::env::vars_os().collect();
+        let c = load(Some(&file), &[], &[]);
+        assert_eq!(
+            c.integrations.connect_webhook_secret,
+            Some(Secret::new("hub-secret"))
+        );
+        assert_eq!(before, std::env::vars_os().collect::<Vec<_>>());
+        assert!(std::env::var_os("CM_BIND").is_none());
+        // Nor does any code of this crate set variables.
+        let forbidden = concat!("set_", "var");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(!text.contains(forbidden), "{}", path.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_test_settings_are_the_defaults_but_for_what_tests_need() {
+        let c = Config::for_tests("sqlite://t.db".into());
+        assert_eq!(c.bind.port(), 0);
+        assert_eq!(c.relay_mode, RelayMode::Connect);
+        assert_eq!(c.sign_in_per_minute, 1000);
+        assert!(c.fetch_allowed_hosts_connect.is_empty());
+        let defaults = load(None, &[], &[]);
+        assert_eq!(c.media_max_bytes, defaults.media_max_bytes);
+        assert_eq!(
+            c.integrations.embedded_app_issuer_hosts,
+            defaults.integrations.embedded_app_issuer_hosts
+        );
+    }
 
     #[test]
     fn fetch_host_lists_are_comma_separated_and_the_defaults_are_valid() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            c: Config,
-        }
-        let defaults = Cli::parse_from(["x"]).c;
+        let defaults = load(None, &[], &[]);
         assert_eq!(
             defaults.fetch_allowed_hosts_connect,
             ["*.webexconnect.io", "*.imiconnect.io", "*.imiconnect.eu"]
@@ -472,15 +890,48 @@ mod tests {
         assert!(defaults.fetch_allowed_hosts_webex.is_empty());
         platform::fetch::FetchRules::new("Connect", None, &defaults.fetch_allowed_hosts_connect)
             .unwrap();
-        let set = Cli::parse_from([
-            "x",
-            "--fetch-allowed-hosts-webex",
-            "files.example.com,*.cdn.example.com",
-        ])
-        .c;
+        let set = load(
+            None,
+            &[],
+            &[(
+                "fetch_allowed_hosts_webex",
+                "files.example.com,*.cdn.example.com",
+            )],
+        );
         assert_eq!(
             set.fetch_allowed_hosts_webex,
             ["files.example.com", "*.cdn.example.com"]
+        );
+    }
+
+    #[test]
+    fn only_the_flags_given_reach_the_settings() {
+        use clap::{CommandFactory, FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            c: Config,
+            #[command(subcommand)]
+            command: Option<Sub>,
+        }
+        #[derive(clap::Subcommand)]
+        enum Sub {
+            Migrate,
+        }
+        let matches = Cli::command().get_matches_from([
+            "x",
+            "migrate",
+            "--bind",
+            "127.0.0.1:9",
+            "--sandbox",
+            "true",
+        ]);
+        let _ = Cli::from_arg_matches(&matches).unwrap();
+        let given = given_flags(&matches);
+        assert_eq!(
+            given,
+            flags(&[("bind", "127.0.0.1:9"), ("sandbox", "true")]),
+            "flags after the subcommand count; clap's defaults do not"
         );
     }
 

@@ -14,7 +14,7 @@ pub async fn page(
     State(state): State<AppState>,
     Extension(nonce): Extension<crate::headers::CspNonce>,
 ) -> Response {
-    let sdk = state.integrations.embedded_sdk_url.clone();
+    let sdk = state.integrations.embedded.sdk_url.clone();
     let mut response = Html(PAGE.replace("{{SDK_URL}}", &html_escape(&sdk))).into_response();
     // No inline script: the page's own code is /embedded.js; the SDK is our
     // pinned copy (or the sandbox's stand-in), both on this site. Only an

@@ -1,17 +1,20 @@
-//! Where Webex and Webex Connect are, and the credentials to reach them.
+//! Where Webex and Webex Connect are, and the credentials to reach them:
+//! the settings ([`IntegrationSettings`]) and what they make, checked and
+//! grouped ([`Integrations`]), so a missing or unusable setting stops the
+//! start naming it instead of failing on first use.
 //!
-//! With `CM_SANDBOX=true` (what `scripts/run` sets for a newcomer) every
-//! endpoint points at the built-in sandbox under `/sandbox`, and the shared
-//! secrets are generated at start-up, so nothing secret is ever configured or
-//! committed. The sandbox lets anyone sign in as anyone, so it is off unless
-//! asked for and refuses to run where others could reach it
-//! ([`IntegrationSettings::check_sandbox_is_private`]). Without it, the
-//! `CM_WEBEX_*` / `CM_CONNECT_*` settings point at the real services.
+//! With `CM_SANDBOX=true` the settings are the built-in sandbox's
+//! ([`crate::sandbox_mount::settings`]); it lets anyone sign in as anyone,
+//! so it is off unless asked for and refuses to run where others could
+//! reach it ([`IntegrationSettings::check_sandbox_is_private`]).
 
 use clap::Args;
-use rand::RngCore;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::net::SocketAddr;
+
+use crate::config::{Config, ConfigError, RelayMode};
+use platform::fetch::HostPattern;
 
 /// A secret value: never printed by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,9 +42,16 @@ impl std::str::FromStr for Secret {
     }
 }
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 /// How customers become Webex guests (`CM_WEBEX_GUESTS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[value(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum GuestMode {
     /// Service App guest management (`POST /v1/guests/token`).
     ServiceApp,
@@ -49,39 +59,37 @@ pub enum GuestMode {
     GuestIssuer,
 }
 
-/// Settings of the external services. Every `*_SECRET` / `*_KEY` may also be
-/// read from a file named by the same variable with `_FILE` appended.
-#[derive(Debug, Clone, Args)]
+/// Settings of the external services, the one list of them (flags, and
+/// environment names after the flags, as for [`crate::config::Config`]).
+/// Every `*_SECRET` / `*_KEY` may also be read from a file named by the same
+/// variable with `_FILE` appended.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
 pub struct IntegrationSettings {
     /// This server's public base URL, as Webex and Connect reach it (webhook targets, media links).
-    #[arg(long, env = "CM_PUBLIC_URL", global = true)]
+    #[arg(long, global = true)]
     pub public_url: Option<String>,
 
     /// Serve the simulated Webex and Webex Connect at /sandbox and point every
     /// integration at them. A demo convenience: anyone can sign in as anyone,
     /// so it is refused unless bound to loopback with an http public URL.
-    #[arg(long, env = "CM_SANDBOX", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    #[serde(default)]
     pub sandbox: bool,
 
     /// Webex REST API base URL (real: https://webexapis.com/v1).
-    #[arg(long, env = "CM_WEBEX_API_URL", global = true)]
+    #[arg(long, global = true)]
     pub webex_api_url: Option<String>,
 
     /// Webex OAuth integration client id ("Sign in with Webex").
-    #[arg(long, env = "CM_WEBEX_CLIENT_ID", global = true)]
+    #[arg(long, global = true)]
     pub webex_client_id: Option<String>,
 
     /// Webex OAuth integration client secret.
-    #[arg(
-        long,
-        env = "CM_WEBEX_CLIENT_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub webex_client_secret: Option<Secret>,
 
     /// Webex OAuth authorize page (real: https://webexapis.com/v1/authorize).
-    #[arg(long, env = "CM_WEBEX_AUTHORIZE_URL", global = true)]
+    #[arg(long, global = true)]
     pub webex_authorize_url: Option<String>,
 
     /// Hosts whose https issuers may sign Embedded App SDK identity tokens
@@ -89,152 +97,103 @@ pub struct IntegrationSettings {
     /// `{iss}/oauth2/v2/keys/verification`, so only these hosts are ever asked.
     #[arg(
         long,
-        env = "CM_EMBEDDED_APP_ISSUER_HOSTS",
         value_delimiter = ',',
         default_value = "*.webex.com",
         global = true
     )]
+    #[serde(deserialize_with = "crate::config::comma_list", default)]
     pub embedded_app_issuer_hosts: Vec<String>,
 
     /// One more issuer of Embedded App SDK identity tokens, trusted exactly as
     /// written (any scheme): a private test identity service. The sandbox sets it to itself.
-    #[arg(long, env = "CM_EMBEDDED_APP_ISSUER", global = true)]
+    #[arg(long, global = true)]
     pub embedded_app_issuer: Option<String>,
 
     /// Webex organization ids whose users may sign in from inside Webex
     /// (comma-separated; claim `com.cisco.user.orgid`). Empty: any organization.
-    #[arg(
-        long,
-        env = "CM_EMBEDDED_APP_ORG_IDS",
-        value_delimiter = ',',
-        global = true
-    )]
+    #[arg(long, value_delimiter = ',', global = true)]
+    #[serde(deserialize_with = "crate::config::comma_list", default)]
     pub embedded_app_org_ids: Vec<String>,
 
     /// Expected `aud` of Embedded App SDK identity tokens (the embedded app's id).
-    #[arg(long, env = "CM_EMBEDDED_APP_AUDIENCE", global = true)]
+    #[arg(long, global = true)]
     pub embedded_app_audience: Option<String>,
 
     /// Script URL of the Webex Embedded App SDK, loaded by the sidebar's start page
     /// (/embedded). Default: the pinned copy this site serves (vendor/webex-embedded-app-sdk).
-    #[arg(long, env = "CM_EMBEDDED_SDK_URL", global = true)]
+    #[arg(long, global = true)]
     pub embedded_sdk_url: Option<String>,
 
     /// How customers become Webex guests: `service_app` (Service App guest management,
     /// `POST /v1/guests/token`: Webex's way for new installs) or `guest_issuer` (a Guest Issuer
     /// app: deprecated by Webex, for installs that have one). Unset: `service_app`, unless only
     /// the Guest Issuer settings are given.
-    #[arg(long, env = "CM_WEBEX_GUESTS", value_enum, global = true)]
+    #[arg(long, value_enum, global = true)]
     pub webex_guests: Option<GuestMode>,
 
     /// Client id of the Webex Service App that manages guests (scopes guest-issuer:write
     /// and guest-issuer:read, authorized by a full admin in Control Hub).
-    #[arg(long, env = "CM_SERVICE_APP_CLIENT_ID", global = true)]
+    #[arg(long, global = true)]
     pub service_app_client_id: Option<String>,
 
     /// Client secret of that Service App.
-    #[arg(
-        long,
-        env = "CM_SERVICE_APP_CLIENT_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub service_app_client_secret: Option<Secret>,
 
     /// Refresh token of that Service App (the developer portal shows it once a full admin
     /// authorized the app); its access tokens are fetched and renewed with it.
-    #[arg(
-        long,
-        env = "CM_SERVICE_APP_REFRESH_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub service_app_refresh_token: Option<Secret>,
 
     /// Webex Guest Issuer app id (the `iss` of guest JWTs).
-    #[arg(long, env = "CM_GUEST_ISSUER_ID", global = true)]
+    #[arg(long, global = true)]
     pub guest_issuer_id: Option<String>,
 
     /// Webex Guest Issuer secret, base64 as the developer portal shows it.
-    #[arg(
-        long,
-        env = "CM_GUEST_ISSUER_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub guest_issuer_secret: Option<Secret>,
 
     /// Secret of the Webex webhooks the relay creates for guests (verifies `X-Spark-Signature`).
-    #[arg(
-        long,
-        env = "CM_WEBEX_WEBHOOK_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub webex_webhook_secret: Option<Secret>,
 
     /// Webex Connect API base URL (per region, e.g. https://api.us.webexconnect.io).
-    #[arg(long, env = "CM_CONNECT_API_URL", global = true)]
+    #[arg(long, global = true)]
     pub connect_api_url: Option<String>,
 
     /// Webex Connect service key for the Messaging API (`key` header).
-    #[arg(
-        long,
-        env = "CM_CONNECT_API_KEY",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub connect_api_key: Option<Secret>,
 
     /// WhatsApp app id (`appid`) for the Connect Messaging API.
-    #[arg(long, env = "CM_CONNECT_WHATSAPP_APP_ID", global = true)]
+    #[arg(long, global = true)]
     pub connect_whatsapp_app_id: Option<String>,
 
     /// SMS sender id (long or short code) for the Connect Messaging API.
-    #[arg(long, env = "CM_CONNECT_SMS_SENDER_ID", global = true)]
+    #[arg(long, global = true)]
     pub connect_sms_sender_id: Option<String>,
 
     /// Token that Connect flows append to our inbound URL (`/webhooks/connect/inbound?token=...`).
-    #[arg(
-        long,
-        env = "CM_CONNECT_INBOUND_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub connect_inbound_token: Option<Secret>,
 
     /// Hub secret of Connect's outbound webhook: when set, customers' messages must carry a
     /// valid `x-hub-signature` (hex HMAC-SHA256/512 of the body), else 401.
-    #[arg(
-        long,
-        env = "CM_CONNECT_WEBHOOK_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub connect_webhook_secret: Option<Secret>,
 
     /// Connect inbound webhook that starts the startConversation flow
     /// (https://hooks.REGION.webexconnect.io/events/EVENTID).
-    #[arg(long, env = "CM_CONNECT_WEBHOOK_URL", global = true)]
+    #[arg(long, global = true)]
     pub connect_webhook_url: Option<String>,
 
     /// `key` header sent with the startConversation webhook, if the Connect webhook requires one.
-    #[arg(
-        long,
-        env = "CM_CONNECT_WEBHOOK_KEY",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub connect_webhook_key: Option<Secret>,
 
     /// Key that encrypts cached guest access tokens at rest: base64 of 32 random bytes
     /// (`openssl rand -base64 32`). Unset: tokens are not cached (sandbox: generated per start).
-    #[arg(
-        long,
-        env = "CM_TOKEN_ENCRYPTION_KEY",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, global = true)]
     pub token_encryption_key: Option<Secret>,
 }
 
@@ -286,78 +245,15 @@ impl IntegrationSettings {
         if let Some(mode) = self.webex_guests {
             return mode;
         }
-        let issuer_only = self
-            .guest_issuer_id
-            .as_deref()
-            .is_some_and(|v| !v.trim().is_empty())
-            && self
-                .service_app_client_id
-                .as_deref()
-                .is_none_or(|v| v.trim().is_empty());
-        if issuer_only {
+        if text(&self.guest_issuer_id).is_some() && text(&self.service_app_client_id).is_none() {
             GuestMode::GuestIssuer
         } else {
             GuestMode::ServiceApp
         }
     }
-
-    /// The settings the native relay needs that are not set (empty when
-    /// the sandbox provides them all).
-    pub fn missing_for_native_relay(&self) -> Vec<&'static str> {
-        if self.sandbox {
-            return Vec::new();
-        }
-        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-        let secret = |v: &Option<Secret>| v.as_ref().is_some_and(|v| !v.expose().trim().is_empty());
-        let guests = match self.guest_mode() {
-            GuestMode::ServiceApp => [
-                ("CM_SERVICE_APP_CLIENT_ID", set(&self.service_app_client_id)),
-                (
-                    "CM_SERVICE_APP_CLIENT_SECRET",
-                    secret(&self.service_app_client_secret),
-                ),
-                (
-                    "CM_SERVICE_APP_REFRESH_TOKEN",
-                    secret(&self.service_app_refresh_token),
-                ),
-            ]
-            .to_vec(),
-            GuestMode::GuestIssuer => [
-                ("CM_GUEST_ISSUER_ID", set(&self.guest_issuer_id)),
-                ("CM_GUEST_ISSUER_SECRET", secret(&self.guest_issuer_secret)),
-            ]
-            .to_vec(),
-        };
-        [
-            ("CM_PUBLIC_URL", set(&self.public_url)),
-            ("CM_WEBEX_API_URL", set(&self.webex_api_url)),
-        ]
-        .into_iter()
-        .chain(guests)
-        .chain([
-            (
-                "CM_WEBEX_WEBHOOK_SECRET",
-                secret(&self.webex_webhook_secret),
-            ),
-            ("CM_CONNECT_API_URL", set(&self.connect_api_url)),
-            ("CM_CONNECT_API_KEY", secret(&self.connect_api_key)),
-            (
-                "CM_CONNECT_INBOUND_TOKEN",
-                secret(&self.connect_inbound_token),
-            ),
-            (
-                "CM_CONNECT_WHATSAPP_APP_ID",
-                set(&self.connect_whatsapp_app_id),
-            ),
-            ("CM_CONNECT_SMS_SENDER_ID", set(&self.connect_sms_sender_id)),
-        ])
-        .filter(|(_, present)| !present)
-        .map(|(name, _)| name)
-        .collect()
-    }
 }
 
-/// Settings read from `<NAME>_FILE` when `<NAME>` is unset.
+/// Settings read from `<NAME>_FILE` when `<NAME>` is unset (besides `DATABASE_URL`).
 pub const SECRET_SETTINGS: &[&str] = &[
     "CM_WEBEX_CLIENT_SECRET",
     "CM_WEBEX_WEBHOOK_SECRET",
@@ -376,156 +272,402 @@ pub const SECRET_SETTINGS: &[&str] = &[
 /// `scripts/lib.sh` `build_site` and served from this origin.
 pub const VENDORED_EMBEDDED_SDK_PATH: &str = "/vendor/webex-embedded-app-sdk.js";
 
-/// The event id of the sandbox's startConversation inbound webhook.
-pub const SANDBOX_START_EVENT_ID: &str = "CMSTART001";
-
-/// Every endpoint and credential, resolved.
+/// Every endpoint and credential, checked and grouped.
 #[derive(Debug, Clone)]
 pub struct Integrations {
-    pub sandbox: bool,
+    /// Without a trailing slash.
     pub public_url: String,
-    pub webex_api_url: Option<String>,
-    pub webex_authorize_url: Option<String>,
-    pub webex_client_id: Option<String>,
-    pub webex_client_secret: Option<Secret>,
-    pub embedded_app_issuer_hosts: Vec<String>,
-    pub embedded_app_issuer: Option<String>,
-    pub embedded_app_audience: Option<String>,
-    pub embedded_app_org_ids: Vec<String>,
-    pub embedded_sdk_url: String,
-    pub guest_mode: GuestMode,
-    pub service_app_client_id: Option<String>,
-    pub service_app_client_secret: Option<Secret>,
-    pub service_app_refresh_token: Option<Secret>,
-    pub guest_issuer_id: Option<String>,
-    pub guest_issuer_secret: Option<Secret>,
-    pub connect_api_url: Option<String>,
-    pub connect_api_key: Option<Secret>,
-    pub connect_webhook_url: Option<String>,
-    pub connect_webhook_key: Option<Secret>,
-    pub webex_webhook_secret: Option<Secret>,
-    pub connect_whatsapp_app_id: Option<String>,
-    pub connect_sms_sender_id: Option<String>,
-    pub connect_inbound_token: Option<Secret>,
+    /// `CM_SANDBOX=true`: the settings the sandbox made, which its mount shares.
+    pub sandbox: Option<Box<IntegrationSettings>>,
+    pub webex: Webex,
+    pub embedded: EmbeddedApp,
+    pub guests: Guests,
+    pub connect: Connect,
+    pub relay: Relay,
+    /// Settings given in part, so their feature is off: said at start-up.
+    pub warnings: Vec<String>,
+}
+
+/// Webex's REST API and "Sign in with Webex".
+#[derive(Debug, Clone)]
+pub struct Webex {
+    /// `CM_WEBEX_API_URL`: guests, the media cache, sign-in.
+    pub api_url: Option<String>,
+    /// The OAuth integration, when all of it is set.
+    pub sign_in: Option<WebexSignIn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebexSignIn {
+    pub authorize_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// Sign-in from inside Webex (Embedded App SDK identity tokens).
+#[derive(Debug, Clone)]
+pub struct EmbeddedApp {
+    pub issuer_hosts: Vec<HostPattern>,
+    pub issuer: Option<String>,
+    /// Unset: sign-in from inside Webex is off.
+    pub audience: Option<String>,
+    pub org_ids: Vec<String>,
+    pub sdk_url: String,
+}
+
+/// How customers become Webex guests.
+#[derive(Debug, Clone)]
+pub struct Guests {
+    pub mode: GuestMode,
+    /// The chosen mode's app, when all its settings are given.
+    pub app: Option<GuestApp>,
+    /// `CM_TOKEN_ENCRYPTION_KEY`, checked: guests' tokens are cached with it.
+    pub token_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub enum GuestApp {
+    ServiceApp {
+        client_id: String,
+        client_secret: Secret,
+        refresh_token: Secret,
+    },
+    GuestIssuer {
+        id: String,
+        secret: Secret,
+    },
+}
+
+/// Webex Connect, as both relay modes see it.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// `CM_CONNECT_API_URL`: customers' media come from its origin too.
+    pub api_url: Option<String>,
+    /// The startConversation webhook (Start in Connect mode).
+    pub trigger: Option<ConnectTrigger>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectTrigger {
+    pub url: String,
+    pub key: Option<Secret>,
+}
+
+/// Who runs the conversation workflows, with what that needs.
+#[derive(Debug, Clone)]
+pub enum Relay {
+    /// This server relays: it has Webex (`webex.api_url`, `guests.app`, checked
+    /// to be set) and everything below.
+    Native(Box<NativeRelay>),
+    /// Connect flows do; Start triggers `connect.trigger`.
+    Connect,
+}
+
+#[derive(Debug, Clone)]
+pub struct NativeRelay {
+    pub messaging: ConnectMessaging,
+    /// On Connect's deliveries to `/webhooks/connect/*`.
+    pub inbound_token: Secret,
+    /// Connect's hub secret: when set, deliveries must be signed with it.
     pub connect_webhook_secret: Option<Secret>,
-    pub token_encryption_key: Option<Secret>,
+    /// Signs the guests' Webex webhooks.
+    pub webex_webhook_secret: Secret,
 }
 
-fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    hex::encode(buf)
+/// The Connect Messaging API.
+#[derive(Debug, Clone)]
+pub struct ConnectMessaging {
+    pub api_url: String,
+    pub api_key: Secret,
+    pub whatsapp_app_id: String,
+    pub sms_sender_id: String,
 }
 
-fn random_base64_secret() -> String {
-    use base64::Engine;
-    let mut buf = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut buf);
-    base64::engine::general_purpose::STANDARD.encode(buf)
+/// A setting's text; blank counts as unset.
+fn text(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn secret(v: &Option<Secret>) -> Option<Secret> {
+    v.as_ref()
+        .filter(|s| !s.expose().trim().is_empty())
+        .cloned()
+}
+
+/// A group of settings that works only whole: all of them, or none (with a
+/// warning naming the missing ones when only some are set).
+fn whole<T>(
+    what: &str,
+    given: &[(&str, bool)],
+    warnings: &mut Vec<String>,
+    make: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    let missing: Vec<&str> = given.iter().filter(|(_, s)| !s).map(|(n, _)| *n).collect();
+    if missing.is_empty() {
+        return make();
+    }
+    if missing.len() < given.len() {
+        warnings.push(format!("{what} is off: {} not set", missing.join(", ")));
+    }
+    None
 }
 
 impl Integrations {
-    /// Resolves the settings; `listen_url` is where this server listens,
-    /// used as the public URL when none is configured.
-    pub fn resolve(s: &IntegrationSettings, listen_url: &str) -> Integrations {
-        let public_url = s
-            .public_url
-            .clone()
+    /// Checks the settings before anything is opened: what is unusable, or
+    /// missing for the relay mode, is an error naming the settings.
+    /// Returns what start-up should warn about.
+    pub fn check(config: &Config) -> Result<Vec<String>, ConfigError> {
+        if config.integrations.sandbox {
+            return Ok(Vec::new()); // the sandbox's own settings
+        }
+        Ok(Self::resolve(config, &format!("http://{}", config.bind))?.warnings)
+    }
+
+    /// The integrations of these settings; `listen_url` is where this server
+    /// listens, the public URL unless `CM_PUBLIC_URL` says otherwise.
+    pub fn resolve(config: &Config, listen_url: &str) -> Result<Integrations, ConfigError> {
+        let given = &config.integrations;
+        let public_url = text(&given.public_url)
             .unwrap_or_else(|| listen_url.to_string())
             .trim_end_matches('/')
             .to_string();
-        if !s.sandbox {
-            return Integrations {
-                sandbox: false,
-                public_url,
-                webex_api_url: s.webex_api_url.clone(),
-                webex_authorize_url: s.webex_authorize_url.clone(),
-                webex_client_id: s.webex_client_id.clone(),
-                webex_client_secret: s.webex_client_secret.clone(),
-                embedded_app_issuer_hosts: s.embedded_app_issuer_hosts.clone(),
-                embedded_app_issuer: s.embedded_app_issuer.clone(),
-                embedded_app_audience: s.embedded_app_audience.clone(),
-                embedded_app_org_ids: s.embedded_app_org_ids.clone(),
-                embedded_sdk_url: s
-                    .embedded_sdk_url
-                    .clone()
-                    .unwrap_or_else(|| VENDORED_EMBEDDED_SDK_PATH.to_string()),
-                guest_mode: s.guest_mode(),
-                service_app_client_id: s.service_app_client_id.clone(),
-                service_app_client_secret: s.service_app_client_secret.clone(),
-                service_app_refresh_token: s.service_app_refresh_token.clone(),
-                guest_issuer_id: s.guest_issuer_id.clone(),
-                guest_issuer_secret: s.guest_issuer_secret.clone(),
-                connect_api_url: s.connect_api_url.clone(),
-                connect_api_key: s.connect_api_key.clone(),
-                connect_webhook_url: s.connect_webhook_url.clone(),
-                connect_webhook_key: s.connect_webhook_key.clone(),
-                webex_webhook_secret: s.webex_webhook_secret.clone(),
-                connect_whatsapp_app_id: s.connect_whatsapp_app_id.clone(),
-                connect_sms_sender_id: s.connect_sms_sender_id.clone(),
-                connect_inbound_token: s.connect_inbound_token.clone(),
-                connect_webhook_secret: s.connect_webhook_secret.clone(),
-                token_encryption_key: s.token_encryption_key.clone(),
-            };
+        if !given.sandbox {
+            return Self::from_settings(given, config.relay_mode, public_url);
         }
-        let sandbox = format!("{public_url}/sandbox");
-        let webex = format!("{sandbox}/webex/v1");
-        Integrations {
-            sandbox: true,
-            webex_authorize_url: Some(format!("{webex}/authorize")),
-            webex_api_url: Some(webex),
-            webex_client_id: Some("sandbox-integration".into()),
-            webex_client_secret: Some(Secret::new(random_secret(24))),
-            embedded_app_issuer_hosts: s.embedded_app_issuer_hosts.clone(),
-            // The sandbox trusts itself: its keys are at
-            // {sandbox}/webex/embedded/oauth2/v2/keys/verification.
-            embedded_app_issuer: Some(format!("{sandbox}/webex/embedded")),
-            embedded_app_audience: Some("sandbox-embedded-app".into()),
-            embedded_app_org_ids: s.embedded_app_org_ids.clone(),
-            embedded_sdk_url: format!("{sandbox}/webex/embedded/sdk.js"),
-            // The sandbox has both kinds of guest app; the setting chooses.
-            guest_mode: s.webex_guests.unwrap_or(GuestMode::ServiceApp),
-            service_app_client_id: Some("sandbox-service-app".into()),
-            service_app_client_secret: Some(Secret::new(random_secret(24))),
-            service_app_refresh_token: Some(Secret::new(random_secret(32))),
-            guest_issuer_id: Some("sandbox-guest-issuer".into()),
-            // Generated unless set (tests check guest JWT signatures).
-            guest_issuer_secret: Some(
-                s.guest_issuer_secret
-                    .clone()
-                    .unwrap_or_else(|| Secret::new(random_base64_secret())),
-            ),
-            connect_api_url: Some(format!("{sandbox}/connect")),
-            connect_api_key: Some(Secret::new(random_secret(16))),
-            connect_webhook_url: Some(format!("{sandbox}/connect/events/{SANDBOX_START_EVENT_ID}")),
-            connect_webhook_key: Some(Secret::new(random_secret(16))),
-            // Generated unless set (the benchmark signs webhooks itself).
-            webex_webhook_secret: Some(
-                s.webex_webhook_secret
-                    .clone()
-                    .unwrap_or_else(|| Secret::new(random_secret(24))),
-            ),
-            connect_whatsapp_app_id: Some("sandbox-whatsapp-app".into()),
-            connect_sms_sender_id: Some("CONTACTMGR".into()),
-            connect_inbound_token: Some(
-                s.connect_inbound_token
-                    .clone()
-                    .unwrap_or_else(|| Secret::new(random_secret(24))),
-            ),
-            // Generated unless set: the sandbox signs its deliveries with it.
-            connect_webhook_secret: Some(
-                s.connect_webhook_secret
-                    .clone()
-                    .unwrap_or_else(|| Secret::new(random_secret(24))),
-            ),
-            // Generated unless set: cached guest tokens last as long as the process.
-            token_encryption_key: Some(
-                s.token_encryption_key
-                    .clone()
-                    .unwrap_or_else(|| Secret::new(random_base64_secret())),
-            ),
+        let sandbox = crate::sandbox_mount::settings(given, &public_url);
+        let mut i = Self::from_settings(&sandbox, config.relay_mode, public_url)?;
+        i.sandbox = Some(Box::new(sandbox));
+        Ok(i)
+    }
+
+    fn from_settings(
+        s: &IntegrationSettings,
+        mode: RelayMode,
+        public_url: String,
+    ) -> Result<Integrations, ConfigError> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+
+        let api_url = text(&s.webex_api_url);
+        let (authorize_url, client_id, client_secret) = (
+            text(&s.webex_authorize_url),
+            text(&s.webex_client_id),
+            secret(&s.webex_client_secret),
+        );
+        let sign_in = whole(
+            "Sign in with Webex",
+            &[
+                ("CM_WEBEX_AUTHORIZE_URL", authorize_url.is_some()),
+                ("CM_WEBEX_CLIENT_ID", client_id.is_some()),
+                ("CM_WEBEX_CLIENT_SECRET", client_secret.is_some()),
+            ],
+            &mut warnings,
+            || {
+                Some(WebexSignIn {
+                    authorize_url: authorize_url?,
+                    client_id: client_id?,
+                    client_secret: client_secret?,
+                })
+            },
+        );
+
+        let issuer_hosts = s
+            .embedded_app_issuer_hosts
+            .iter()
+            .filter_map(|h| match HostPattern::parse(h) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(format!("CM_EMBEDDED_APP_ISSUER_HOSTS: {e}"));
+                    None
+                }
+            })
+            .collect();
+        if sign_in.is_some() && api_url.is_none() {
+            warnings.push("Sign in with Webex is off: CM_WEBEX_API_URL not set".into());
+        }
+        let embedded = EmbeddedApp {
+            issuer_hosts,
+            issuer: text(&s.embedded_app_issuer),
+            audience: text(&s.embedded_app_audience),
+            org_ids: s.embedded_app_org_ids.clone(),
+            sdk_url: text(&s.embedded_sdk_url)
+                .unwrap_or_else(|| VENDORED_EMBEDDED_SDK_PATH.to_string()),
+        };
+
+        let mode_of_guests = s.guest_mode();
+        let app = match mode_of_guests {
+            GuestMode::ServiceApp => {
+                let (id, sec, refresh) = (
+                    text(&s.service_app_client_id),
+                    secret(&s.service_app_client_secret),
+                    secret(&s.service_app_refresh_token),
+                );
+                whole(
+                    "the Service App (guests)",
+                    &[
+                        ("CM_SERVICE_APP_CLIENT_ID", id.is_some()),
+                        ("CM_SERVICE_APP_CLIENT_SECRET", sec.is_some()),
+                        ("CM_SERVICE_APP_REFRESH_TOKEN", refresh.is_some()),
+                    ],
+                    &mut warnings,
+                    || {
+                        Some(GuestApp::ServiceApp {
+                            client_id: id?,
+                            client_secret: sec?,
+                            refresh_token: refresh?,
+                        })
+                    },
+                )
+            }
+            GuestMode::GuestIssuer => {
+                let (id, sec) = (text(&s.guest_issuer_id), secret(&s.guest_issuer_secret));
+                if let (Some(id), Some(sec)) = (&id, &sec) {
+                    if let Err(e) = platform::webex::GuestIssuer::new(id, sec.expose()) {
+                        problems.push(format!("CM_GUEST_ISSUER_ID / CM_GUEST_ISSUER_SECRET: {e}"));
+                    }
+                }
+                whole(
+                    "the Guest Issuer (guests)",
+                    &[
+                        ("CM_GUEST_ISSUER_ID", id.is_some()),
+                        ("CM_GUEST_ISSUER_SECRET", sec.is_some()),
+                    ],
+                    &mut warnings,
+                    || {
+                        Some(GuestApp::GuestIssuer {
+                            id: id?,
+                            secret: sec?,
+                        })
+                    },
+                )
+            }
+        };
+        let token_key = secret(&s.token_encryption_key);
+        if let Some(key) = &token_key {
+            if let Err(e) = store::token_cipher::TokenCipher::from_base64(key.expose()) {
+                problems.push(format!("CM_TOKEN_ENCRYPTION_KEY {e}"));
+            }
+        }
+        let guests = Guests {
+            mode: mode_of_guests,
+            app,
+            token_key,
+        };
+
+        let connect_api_url = text(&s.connect_api_url);
+        let (trigger_url, trigger_key) =
+            (text(&s.connect_webhook_url), secret(&s.connect_webhook_key));
+        if trigger_url.is_none() && trigger_key.is_some() {
+            warnings.push("CM_CONNECT_WEBHOOK_KEY is set without CM_CONNECT_WEBHOOK_URL".into());
+        }
+        let trigger = trigger_url.map(|url| ConnectTrigger {
+            url,
+            key: trigger_key,
+        });
+        if mode == RelayMode::Connect && trigger.is_none() {
+            warnings.push(
+                "CM_RELAY_MODE=connect without CM_CONNECT_WEBHOOK_URL: Start conversation \
+                 answers that it is not configured"
+                    .into(),
+            );
+        }
+
+        let relay = match mode {
+            RelayMode::Connect => Relay::Connect,
+            RelayMode::Native => {
+                let messaging = (
+                    connect_api_url.clone(),
+                    secret(&s.connect_api_key),
+                    text(&s.connect_whatsapp_app_id),
+                    text(&s.connect_sms_sender_id),
+                );
+                let (inbound_token, webex_webhook_secret) = (
+                    secret(&s.connect_inbound_token),
+                    secret(&s.webex_webhook_secret),
+                );
+                let guest_settings: &[(&str, bool)] = match guests.mode {
+                    GuestMode::ServiceApp => &[
+                        (
+                            "CM_SERVICE_APP_CLIENT_ID",
+                            text(&s.service_app_client_id).is_some(),
+                        ),
+                        (
+                            "CM_SERVICE_APP_CLIENT_SECRET",
+                            secret(&s.service_app_client_secret).is_some(),
+                        ),
+                        (
+                            "CM_SERVICE_APP_REFRESH_TOKEN",
+                            secret(&s.service_app_refresh_token).is_some(),
+                        ),
+                    ],
+                    GuestMode::GuestIssuer => &[
+                        ("CM_GUEST_ISSUER_ID", text(&s.guest_issuer_id).is_some()),
+                        (
+                            "CM_GUEST_ISSUER_SECRET",
+                            secret(&s.guest_issuer_secret).is_some(),
+                        ),
+                    ],
+                };
+                let needed = [
+                    ("CM_PUBLIC_URL", text(&s.public_url).is_some()),
+                    ("CM_WEBEX_API_URL", api_url.is_some()),
+                ]
+                .into_iter()
+                .chain(guest_settings.iter().copied())
+                .chain([
+                    ("CM_WEBEX_WEBHOOK_SECRET", webex_webhook_secret.is_some()),
+                    ("CM_CONNECT_API_URL", messaging.0.is_some()),
+                    ("CM_CONNECT_API_KEY", messaging.1.is_some()),
+                    ("CM_CONNECT_INBOUND_TOKEN", inbound_token.is_some()),
+                    ("CM_CONNECT_WHATSAPP_APP_ID", messaging.2.is_some()),
+                    ("CM_CONNECT_SMS_SENDER_ID", messaging.3.is_some()),
+                ]);
+                let missing: Vec<&str> = needed.filter(|(_, set)| !set).map(|(n, _)| n).collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "the native relay (CM_RELAY_MODE=native, the default) needs settings that \
+                         are not set: {}. Set them (README: Configuration), or set \
+                         CM_RELAY_MODE=connect to let Webex Connect flows run the workflows, or \
+                         CM_SANDBOX=true for a local demo",
+                        missing.join(", ")
+                    ));
+                    return Err(ConfigError(problems));
+                }
+                let native = || {
+                    Some(NativeRelay {
+                        messaging: ConnectMessaging {
+                            api_url: messaging.0?,
+                            api_key: messaging.1?,
+                            whatsapp_app_id: messaging.2?,
+                            sms_sender_id: messaging.3?,
+                        },
+                        inbound_token: inbound_token?,
+                        connect_webhook_secret: secret(&s.connect_webhook_secret),
+                        webex_webhook_secret: webex_webhook_secret?,
+                    })
+                };
+                Relay::Native(Box::new(native().expect("every setting checked above")))
+            }
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Integrations {
             public_url,
-        }
+            sandbox: None,
+            webex: Webex { api_url, sign_in },
+            embedded,
+            guests,
+            connect: Connect {
+                api_url: connect_api_url,
+                trigger,
+            },
+            relay,
+            warnings,
+        })
     }
 }
 
@@ -540,39 +682,138 @@ mod tests {
         s: IntegrationSettings,
     }
 
-    #[test]
-    fn sandbox_points_everything_at_itself_with_fresh_secrets() {
-        let cli = Cli::parse_from(["x", "--sandbox", "true"]);
-        let a = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
-        let b = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
-        assert_eq!(
-            a.webex_api_url.as_deref(),
-            Some("http://127.0.0.1:3000/sandbox/webex/v1")
-        );
-        assert_eq!(
-            a.connect_webhook_url.as_deref(),
-            Some("http://127.0.0.1:3000/sandbox/connect/events/CMSTART001")
-        );
-        assert_ne!(
-            a.guest_issuer_secret, b.guest_issuer_secret,
-            "generated per start"
-        );
-        assert!(!format!("{a:?}").contains(a.connect_api_key.as_ref().unwrap().expose()));
+    fn config(mode: RelayMode, adjust: impl FnOnce(&mut IntegrationSettings)) -> Config {
+        let mut c = Config::for_tests("sqlite://unused.db".into());
+        c.relay_mode = mode;
+        adjust(&mut c.integrations);
+        c
+    }
+
+    /// Every setting the native relay needs, for a Service App.
+    fn native_settings(s: &mut IntegrationSettings) {
+        let secret = |v: &str| Some(Secret::new(v));
+        s.public_url = Some("https://cm.example.com".into());
+        s.webex_api_url = Some("https://webexapis.com/v1".into());
+        s.service_app_client_id = Some("C1".into());
+        s.service_app_client_secret = secret("s");
+        s.service_app_refresh_token = secret("r");
+        s.webex_webhook_secret = secret("w");
+        s.connect_api_url = Some("https://api.us.webexconnect.io".into());
+        s.connect_api_key = secret("k");
+        s.connect_inbound_token = secret("t");
+        s.connect_whatsapp_app_id = Some("WA1".into());
+        s.connect_sms_sender_id = Some("CM".into());
     }
 
     #[test]
-    fn the_sandbox_is_off_unless_asked_for() {
-        let cli = Cli::parse_from(["x"]);
-        assert!(!cli.s.sandbox);
+    fn sandbox_points_everything_at_itself_with_fresh_secrets() {
+        let c = config(RelayMode::Native, |s| s.sandbox = true);
+        let a = Integrations::resolve(&c, "http://127.0.0.1:3000").unwrap();
+        let b = Integrations::resolve(&c, "http://127.0.0.1:3000").unwrap();
         assert_eq!(
-            cli.s.missing_for_native_relay().len(),
-            11,
-            "every native relay setting is listed at once"
+            a.webex.api_url.as_deref(),
+            Some("http://127.0.0.1:3000/sandbox/webex/v1")
         );
-        assert!(cli
-            .s
-            .missing_for_native_relay()
-            .contains(&"CM_SERVICE_APP_REFRESH_TOKEN"));
+        assert_eq!(
+            a.connect.trigger.as_ref().map(|t| t.url.as_str()),
+            Some("http://127.0.0.1:3000/sandbox/connect/events/CMSTART001")
+        );
+        let (Relay::Native(na), Relay::Native(nb)) = (&a.relay, &b.relay) else {
+            panic!("the sandbox provides the native relay's settings");
+        };
+        assert_ne!(na.inbound_token, nb.inbound_token, "generated per start");
+        assert!(matches!(a.guests.app, Some(GuestApp::ServiceApp { .. })));
+        assert!(!format!("{a:?}").contains(na.messaging.api_key.expose()));
+    }
+
+    #[test]
+    fn the_native_relay_names_every_missing_setting_at_start_up() {
+        let c = config(RelayMode::Native, |_| {});
+        assert!(
+            !c.integrations.sandbox,
+            "the sandbox is off unless asked for"
+        );
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        for name in [
+            "CM_PUBLIC_URL",
+            "CM_WEBEX_API_URL",
+            "CM_SERVICE_APP_CLIENT_ID",
+            "CM_SERVICE_APP_CLIENT_SECRET",
+            "CM_SERVICE_APP_REFRESH_TOKEN",
+            "CM_WEBEX_WEBHOOK_SECRET",
+            "CM_CONNECT_API_URL",
+            "CM_CONNECT_API_KEY",
+            "CM_CONNECT_INBOUND_TOKEN",
+            "CM_CONNECT_WHATSAPP_APP_ID",
+            "CM_CONNECT_SMS_SENDER_ID",
+        ] {
+            assert!(err.contains(name), "{name}: {err}");
+        }
+        assert!(err.contains("CM_RELAY_MODE=connect"), "{err}");
+        // One missing: named alone.
+        let c = config(RelayMode::Native, |s| {
+            native_settings(s);
+            s.connect_sms_sender_id = Some("  ".into());
+        });
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        assert!(
+            err.contains("not set: CM_CONNECT_SMS_SENDER_ID."),
+            "a blank value is not set: {err}"
+        );
+        let c = config(RelayMode::Native, native_settings);
+        let i = Integrations::resolve(&c, "http://127.0.0.1:3000").unwrap();
+        let Relay::Native(native) = &i.relay else {
+            panic!("native");
+        };
+        assert_eq!(native.messaging.sms_sender_id, "CM");
+        assert_eq!(i.public_url, "https://cm.example.com");
+        // Connect mode needs none of them; Start without its webhook is said at start-up.
+        let c = config(RelayMode::Connect, |_| {});
+        let warnings = Integrations::check(&c).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("CM_CONNECT_WEBHOOK_URL")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn unusable_values_stop_the_start_naming_the_setting() {
+        let c = config(RelayMode::Connect, |s| {
+            s.token_encryption_key = Some(Secret::new("not base64!"));
+            s.embedded_app_issuer_hosts = vec!["http://x".into()];
+        });
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        assert!(err.contains("CM_TOKEN_ENCRYPTION_KEY"), "{err}");
+        assert!(err.contains("CM_EMBEDDED_APP_ISSUER_HOSTS"), "{err}");
+        let c = config(RelayMode::Connect, |s| {
+            s.webex_guests = Some(GuestMode::GuestIssuer);
+            s.guest_issuer_id = Some("Y2lzY29".into());
+            s.guest_issuer_secret = Some(Secret::new("%%%"));
+        });
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        assert!(err.contains("CM_GUEST_ISSUER_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_group_given_in_part_is_off_and_said_so() {
+        let c = config(RelayMode::Connect, |s| {
+            s.webex_api_url = Some("https://webexapis.com/v1".into());
+            s.webex_client_id = Some("C1".into());
+            s.connect_webhook_url = Some("https://hooks.us.webexconnect.io/events/X".into());
+        });
+        let i = Integrations::resolve(&c, "http://127.0.0.1:3000").unwrap();
+        assert!(i.webex.sign_in.is_none());
+        assert!(
+            i.warnings
+                .iter()
+                .any(|w| w.contains("Sign in with Webex is off")
+                    && w.contains("CM_WEBEX_CLIENT_SECRET")
+                    && w.contains("CM_WEBEX_AUTHORIZE_URL")),
+            "{:?}",
+            i.warnings
+        );
     }
 
     #[test]
@@ -601,10 +842,12 @@ mod tests {
             mode(&["--webex-guests", "guest_issuer"]),
             GuestMode::GuestIssuer
         );
-        let issuer = Cli::parse_from(["x", "--webex-guests", "guest_issuer"]).s;
-        let missing = issuer.missing_for_native_relay();
-        assert!(missing.contains(&"CM_GUEST_ISSUER_SECRET"));
-        assert!(!missing.contains(&"CM_SERVICE_APP_CLIENT_ID"));
+        let c = config(RelayMode::Native, |s| {
+            s.webex_guests = Some(GuestMode::GuestIssuer)
+        });
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        assert!(err.contains("CM_GUEST_ISSUER_SECRET"), "{err}");
+        assert!(!err.contains("CM_SERVICE_APP_CLIENT_ID"), "{err}");
     }
 
     #[test]
@@ -640,22 +883,19 @@ mod tests {
 
     #[test]
     fn real_mode_uses_settings_only() {
-        let cli = Cli::parse_from([
-            "x",
-            "--sandbox",
-            "false",
-            "--connect-webhook-url",
-            "https://hooks.us.webexconnect.io/events/ABCDEFGHIJ",
-            "--public-url",
-            "https://cm.example.com/",
-        ]);
-        let i = Integrations::resolve(&cli.s, "http://127.0.0.1:3000");
-        assert!(!i.sandbox);
+        let c = config(RelayMode::Connect, |s| {
+            s.connect_webhook_url =
+                Some("https://hooks.us.webexconnect.io/events/ABCDEFGHIJ".into());
+            s.public_url = Some("https://cm.example.com/".into());
+        });
+        let i = Integrations::resolve(&c, "http://127.0.0.1:3000").unwrap();
+        assert!(i.sandbox.is_none());
         assert_eq!(i.public_url, "https://cm.example.com");
-        assert_eq!(i.webex_api_url, None);
+        assert_eq!(i.webex.api_url, None);
         assert_eq!(
-            i.connect_webhook_url.as_deref(),
+            i.connect.trigger.as_ref().map(|t| t.url.as_str()),
             Some("https://hooks.us.webexconnect.io/events/ABCDEFGHIJ")
         );
+        assert_eq!(i.embedded.sdk_url, VENDORED_EMBEDDED_SDK_PATH);
     }
 }

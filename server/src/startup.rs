@@ -39,12 +39,12 @@ impl Application {
     /// Opens and migrates the database, binds the listener, assembles routes.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         // Refused before the database is opened or anything listens: the sandbox where others could
-        // reach it, or a relay without its settings.
+        // reach it, or settings that are unusable or missing for the relay mode.
         config
             .integrations
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
-        crate::wiring::check_relay_settings(&config)?;
+        Integrations::check(&config)?;
         let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -62,33 +62,22 @@ impl Application {
             .site_addr(addr)
             .build();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
-        let integrations = Integrations::resolve(&config.integrations, &format!("http://{addr}"));
+        let integrations = Integrations::resolve(&config, &format!("http://{addr}"))?;
+        for warning in &integrations.warnings {
+            tracing::warn!("{warning}");
+        }
         let auth = AuthSettings::new(
             integrations.public_url.starts_with("https://"),
             Duration::from_secs(config.session_idle_minutes * 60),
             Duration::from_secs(config.session_max_hours * 3600),
         );
-        let issuer_hosts = integrations
-            .embedded_app_issuer_hosts
-            .iter()
-            .filter(|h| !h.trim().is_empty())
-            .map(|h| platform::fetch::HostPattern::parse(h))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("CM_EMBEDDED_APP_ISSUER_HOSTS: {e}"))?;
-        if std::env::var_os("CM_EMBEDDED_APP_JWKS_URL").is_some() {
-            tracing::warn!(
-                "CM_EMBEDDED_APP_JWKS_URL is retired and ignored: Embedded App keys come from \
-                 the token's issuer, {{iss}}/oauth2/v2/keys/verification, for issuers on \
-                 CM_EMBEDDED_APP_ISSUER_HOSTS (README: Configuration)"
-            );
-        }
         let identity = EmbeddedIdentity::new(
             crate::identity::IssuerPolicy {
-                hosts: issuer_hosts,
-                exact: integrations.embedded_app_issuer.clone(),
+                hosts: integrations.embedded.issuer_hosts.clone(),
+                exact: integrations.embedded.issuer.clone(),
             },
-            integrations.embedded_app_audience.clone(),
-            &integrations.embedded_app_org_ids,
+            integrations.embedded.audience.clone(),
+            &integrations.embedded.org_ids,
         );
         let Services {
             guests,
@@ -103,14 +92,7 @@ impl Application {
             })?),
             None => None,
         };
-        let throttles = crate::throttle::Throttles::new(
-            crate::throttle::Limits {
-                sign_in_per_minute: config.sign_in_per_minute,
-                sign_in_per_account_per_minute: config.sign_in_per_account_per_minute,
-                bad_credentials_per_minute: config.bad_credentials_per_minute,
-            },
-            client_ip_header,
-        );
+        let throttles = crate::throttle::Throttles::new(config.sign_in_limits(), client_ip_header);
         let headers =
             crate::headers::HeaderPolicy::new(&config.frame_ancestors, &integrations.public_url);
         let dedup_retention = Duration::from_secs(config.dedup_retention_hours * 3600);
@@ -130,7 +112,7 @@ impl Application {
             config: Arc::new(config),
         };
         let mut app_router = router(state.clone());
-        if state.integrations.sandbox {
+        if state.integrations.sandbox.is_some() {
             crate::sandbox_mount::seed_demo_agents(&state.store).await?;
             app_router = crate::sandbox_mount::router(&state.integrations, &state.store)
                 .await?
@@ -241,9 +223,10 @@ async fn maintain(
 /// tokens from other clusters name their own). None while sign-in from
 /// inside Webex is off (no audience).
 fn embedded_keys_url(i: &Integrations) -> Option<String> {
-    i.embedded_app_audience.as_ref()?;
+    i.embedded.audience.as_ref()?;
     let issuer = i
-        .embedded_app_issuer
+        .embedded
+        .issuer
         .as_deref()
         .unwrap_or("https://idbroker.webex.com/idb");
     Some(format!(
@@ -260,22 +243,22 @@ fn server_deps(state: &AppState) -> ServerDeps {
         store: state.store.clone(),
         auth: state.auth.clone(),
         conversations: state.conversations.clone(),
-        sandbox: i.sandbox,
+        sandbox: i.sandbox.is_some(),
         relay: state.relay.clone(),
         guests: state.guests.clone(),
         // Our own files, and customers' media hosts (https only).
         link_origins: std::iter::once(i.public_url.clone())
-            .chain(i.connect_api_url.iter().cloned())
+            .chain(i.connect.api_url.iter().cloned())
             .chain(state.config.fetch_allowed_hosts_connect.iter().cloned())
             .collect(),
         endpoints: vec![
             Endpoint {
                 name: "Webex REST API",
-                url: i.webex_api_url.clone(),
+                url: i.webex.api_url.clone(),
             },
             Endpoint {
                 name: "Webex OAuth (Sign in with Webex)",
-                url: i.webex_authorize_url.clone(),
+                url: i.webex.sign_in.as_ref().map(|s| s.authorize_url.clone()),
             },
             Endpoint {
                 name: "Embedded App verification key",
@@ -283,11 +266,11 @@ fn server_deps(state: &AppState) -> ServerDeps {
             },
             Endpoint {
                 name: "Webex Connect API",
-                url: i.connect_api_url.clone(),
+                url: i.connect.api_url.clone(),
             },
             Endpoint {
                 name: "Webex Connect startConversation webhook",
-                url: i.connect_webhook_url.clone(),
+                url: i.connect.trigger.as_ref().map(|t| t.url.clone()),
             },
         ],
     }

@@ -109,10 +109,7 @@ fn sign_in_error(message: &str) -> Response {
 /// "Sign in with Webex": off to the Webex authorize page.
 async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
     let i = &state.integrations;
-    let (Some(authorize), Some(client_id)) = (
-        i.webex_authorize_url.as_deref(),
-        i.webex_client_id.as_deref(),
-    ) else {
+    let Some(sign_in) = i.webex.sign_in.as_ref() else {
         return sign_in_error(
             "Sign in with Webex is not configured on this server (CM_WEBEX_CLIENT_ID)",
         );
@@ -123,9 +120,10 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
     let verifier = app::ssr::nonce();
     let redirect_uri = format!("{}/auth/webex/callback", i.public_url);
     let url = format!(
-        "{authorize}?{}",
+        "{}?{}",
+        sign_in.authorize_url,
         app::ssr::encode_query(&[
-            ("client_id", client_id),
+            ("client_id", sign_in.client_id.as_str()),
             ("response_type", "code"),
             ("redirect_uri", &redirect_uri),
             ("scope", "spark:people_read"),
@@ -194,11 +192,7 @@ async fn webex_callback(
         return sign_in_error("Webex returned no authorization code");
     };
     let i = &state.integrations;
-    let (Some(api), Some(client_id), Some(secret)) = (
-        i.webex_api_url.as_deref(),
-        i.webex_client_id.as_deref(),
-        i.webex_client_secret.as_ref(),
-    ) else {
+    let (Some(api), Some(sign_in)) = (i.webex.api_url.as_deref(), i.webex.sign_in.as_ref()) else {
         return sign_in_error("Sign in with Webex is not configured on this server");
     };
     let client = reqwest::Client::new();
@@ -208,8 +202,8 @@ async fn webex_callback(
         .timeout(std::time::Duration::from_secs(10))
         .form(&[
             ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("client_secret", secret.expose()),
+            ("client_id", sign_in.client_id.as_str()),
+            ("client_secret", sign_in.client_secret.expose()),
             ("code", &code),
             ("redirect_uri", &redirect_uri),
             ("code_verifier", &verifier),

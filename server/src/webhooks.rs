@@ -162,12 +162,11 @@ where
 
 /// The `token` query Connect deliveries carry, compared in constant time.
 fn token_valid(state: &AppState, token: Option<&str>) -> bool {
-    let expected = state
-        .integrations
-        .connect_inbound_token
-        .as_ref()
-        .map(|t| t.expose().to_string());
-    // The relay does not start without a token (see `build_relay`).
+    // The native relay does not start without a token.
+    let expected = match &state.integrations.relay {
+        crate::integrations::Relay::Native(native) => Some(native.inbound_token.expose()),
+        crate::integrations::Relay::Connect => None,
+    };
     match (expected, token) {
         (Some(e), Some(t)) => bool::from(e.as_bytes().ct_eq(t.as_bytes())),
         _ => false,

@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, RelayMode};
-use crate::integrations::{GuestMode, Integrations};
+use crate::config::Config;
+use crate::integrations::{GuestApp, Integrations, NativeRelay};
 use platform::connect::{ConnectMessaging, ConnectWebhook};
-use platform::fetch::{FetchRules, Fetcher};
-use platform::webex::{GuestIssuer, WebexClient};
 use relay::conversations::Conversations;
+use platform::fetch::{FetchRules, Fetcher};
 use relay::guests::{GuestAuth, GuestProvider, ServiceApp};
-use relay::media::{MediaCache, MediaSettings};
+use relay::media::MediaCache;
 use relay::{Relay, RelayClients, RelaySettings};
-use store::token_cipher::TokenCipher;
 use store::{Rules, Store};
+use store::token_cipher::TokenCipher;
+use platform::webex::{GuestIssuer, WebexClient};
 
 /// Opens the database and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -55,17 +55,19 @@ impl Services {
             .map_err(|e| anyhow::anyhow!("the guest app settings are unusable: {e}"))?;
         let media = build_media_cache(integrations, store, config)
             .map_err(|e| anyhow::anyhow!("the media cache settings are unusable: {e}"))?;
-        let relay = if config.relay_mode == RelayMode::Native {
-            let relay = build_relay(config, integrations, store, guests.clone(), media.clone())
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                    "the native relay (CM_RELAY_MODE=native, the default) needs its settings: {e}; \
-                     or set CM_RELAY_MODE=connect to let Webex Connect flows run the workflows"
+        let relay = match &integrations.relay {
+            crate::integrations::Relay::Native(native) => {
+                // Present: the native relay is resolved only with Webex and its guests.
+                let (Some(guests), Some(media)) = (guests.clone(), media.clone()) else {
+                    anyhow::bail!("the native relay needs CM_WEBEX_API_URL and the guest app");
+                };
+                Some(
+                    build_relay(config, integrations, native, store, guests, media).map_err(
+                        |e| anyhow::anyhow!("the native relay's settings are unusable: {e}"),
+                    )?,
                 )
-                })?;
-            Some(relay)
-        } else {
-            None
+            }
+            crate::integrations::Relay::Connect => None,
         };
         Ok(Services {
             guests,
@@ -75,20 +77,6 @@ impl Services {
     }
 }
 
-/// Refuses a native relay whose settings are missing, naming them.
-pub fn check_relay_settings(config: &Config) -> anyhow::Result<()> {
-    let missing = config.integrations.missing_for_native_relay();
-    if config.relay_mode == RelayMode::Native && !missing.is_empty() {
-        anyhow::bail!(
-            "the native relay (CM_RELAY_MODE=native, the default) needs settings that are \
-             not set: {}. Set them (README: Configuration), or set CM_RELAY_MODE=connect to \
-             let Webex Connect flows run the workflows, or CM_SANDBOX=true for a local demo",
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// Start conversation over the relay, or else the Connect startConversation webhook.
 pub fn conversations(
     config: &Config,
@@ -96,10 +84,11 @@ pub fn conversations(
     store: &Store,
     relay: Option<relay::Relay>,
 ) -> Conversations {
+    let trigger = i.connect.trigger.as_ref();
     let webhook = ConnectWebhook::new(
-        i.connect_webhook_url.clone(),
-        i.connect_webhook_key
-            .as_ref()
+        trigger.map(|t| t.url.clone()),
+        trigger
+            .and_then(|t| t.key.as_ref())
             .map(|k| k.expose().to_string()),
         Duration::from_secs(config.connect_timeout_secs),
     );
@@ -108,32 +97,21 @@ pub fn conversations(
 
 /// Guest logins (the REST service and the native relay), when
 /// `CM_WEBEX_API_URL` and the settings of the chosen guest app
-/// (`CM_WEBEX_GUESTS`) are set: `Ok(None)` when any is missing, an error
-/// when one is unusable.
+/// (`CM_WEBEX_GUESTS`) are set.
 pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestAuth>, String> {
-    let Some(api) = i.webex_api_url.as_deref() else {
+    let (Some(api), Some(app)) = (i.webex.api_url.as_deref(), i.guests.app.as_ref()) else {
         return Ok(None);
     };
-    let provider = match i.guest_mode {
-        GuestMode::ServiceApp => {
-            let (Some(id), Some(secret), Some(refresh)) = (
-                i.service_app_client_id.as_deref(),
-                i.service_app_client_secret.as_ref(),
-                i.service_app_refresh_token.as_ref(),
-            ) else {
-                return Ok(None);
-            };
-            GuestProvider::ServiceApp(
-                ServiceApp::new(id, secret.expose(), refresh.expose())
-                    .map_err(|e| format!("CM_SERVICE_APP_*: {e}"))?,
-            )
-        }
-        GuestMode::GuestIssuer => {
-            let (Some(id), Some(secret)) =
-                (i.guest_issuer_id.as_deref(), i.guest_issuer_secret.as_ref())
-            else {
-                return Ok(None);
-            };
+    let provider = match app {
+        GuestApp::ServiceApp {
+            client_id,
+            client_secret,
+            refresh_token,
+        } => GuestProvider::ServiceApp(
+            ServiceApp::new(client_id, client_secret.expose(), refresh_token.expose())
+                .map_err(|e| format!("CM_SERVICE_APP_*: {e}"))?,
+        ),
+        GuestApp::GuestIssuer { id, secret } => {
             tracing::warn!("guests come from a Guest Issuer app, which Webex has deprecated: move to a Service App (CM_WEBEX_GUESTS=service_app, README: Webex setup)");
             GuestProvider::GuestIssuer(
                 GuestIssuer::new(id, secret.expose())
@@ -141,7 +119,7 @@ pub fn build_guest_auth(i: &Integrations, store: &Store) -> Result<Option<GuestA
             )
         }
     };
-    let cipher = match i.token_encryption_key.as_ref() {
+    let cipher = match i.guests.token_key.as_ref() {
         Some(key) => Some(
             TokenCipher::from_base64(key.expose())
                 .map_err(|e| format!("CM_TOKEN_ENCRYPTION_KEY {e}"))?,
@@ -168,7 +146,7 @@ pub fn build_media_cache(
     store: &Store,
     config: &Config,
 ) -> Result<Option<MediaCache>, String> {
-    let Some(api) = i.webex_api_url.as_deref() else {
+    let Some(api) = i.webex.api_url.as_deref() else {
         return Ok(None);
     };
     let rules = FetchRules::new("Webex", Some(api), &config.fetch_allowed_hosts_webex)
@@ -178,51 +156,37 @@ pub fn build_media_cache(
         WebexClient::new(api, Duration::from_secs(30)),
         Fetcher::new(rules, config.fetch_limits()),
         &i.public_url,
-        MediaSettings {
-            ttl: Duration::from_secs(config.media_ttl_seconds),
-            max_bytes: config.media_max_bytes,
-            scan_wait: Duration::from_secs(config.media_scan_wait_seconds),
-            max_concurrent: config.media_max_concurrent as usize,
-        },
+        config.media(),
     )))
 }
 
-/// The relay, when every setting it needs is present.
+/// The native relay, from its checked settings.
 pub fn build_relay(
     config: &Config,
     i: &Integrations,
+    native: &NativeRelay,
     store: &Store,
-    guests: Option<GuestAuth>,
-    media: Option<MediaCache>,
+    guests: GuestAuth,
+    media: MediaCache,
 ) -> Result<Relay, String> {
-    let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is not set"));
-    let secret =
-        |v: &Option<crate::integrations::Secret>| v.as_ref().map(|s| s.expose().to_string());
-    let guests = guests.ok_or(
-        "CM_WEBEX_API_URL and the guest app's settings (CM_SERVICE_APP_*, or CM_GUEST_ISSUER_* with CM_WEBEX_GUESTS=guest_issuer) are needed",
-    )?;
-    let media = media.ok_or("CM_WEBEX_API_URL is not set")?;
-    let connect = need(i.connect_api_url.clone(), "CM_CONNECT_API_URL")?;
-    let key = need(secret(&i.connect_api_key), "CM_CONNECT_API_KEY")?;
-    let webhook_secret = need(secret(&i.webex_webhook_secret), "CM_WEBEX_WEBHOOK_SECRET")?;
-    // Connect's deliveries are authenticated by this token: no token, no relay.
-    let inbound_token = need(secret(&i.connect_inbound_token), "CM_CONNECT_INBOUND_TOKEN")?;
+    let m = &native.messaging;
     // Delivery receipts come back with the same token as inbound messages.
     let receipts = format!(
-        "{}/webhooks/connect/receipts?token={inbound_token}",
-        i.public_url
+        "{}/webhooks/connect/receipts?token={}",
+        i.public_url,
+        native.inbound_token.expose()
     );
     let messaging = ConnectMessaging::new(
-        &connect,
-        &key,
-        i.connect_whatsapp_app_id.as_deref().unwrap_or_default(),
-        i.connect_sms_sender_id.as_deref().unwrap_or_default(),
+        &m.api_url,
+        m.api_key.expose(),
+        &m.whatsapp_app_id,
+        &m.sms_sender_id,
         Some(receipts),
         Duration::from_secs(10),
     );
     let customer_media = FetchRules::new(
         "Connect",
-        Some(&connect),
+        Some(&m.api_url),
         &config.fetch_allowed_hosts_connect,
     )
     .map_err(|e| format!("CM_FETCH_ALLOWED_HOSTS_CONNECT: {e}"))?;
@@ -236,7 +200,7 @@ pub fn build_relay(
         },
         RelaySettings {
             webhook_url: format!("{}/webhooks/webex", i.public_url),
-            webhook_secret,
+            webhook_secret: native.webex_webhook_secret.expose().to_string(),
             attachment_text: config.relay_attachment_text.clone(),
             whatsapp_template: config.whatsapp_template_id.clone().map(|id| {
                 platform::connect::WhatsappTemplate {
@@ -245,7 +209,10 @@ pub fn build_relay(
                     variables: config.whatsapp_template_variables.clone(),
                 }
             }),
-            connect_webhook_secret: secret(&i.connect_webhook_secret),
+            connect_webhook_secret: native
+                .connect_webhook_secret
+                .as_ref()
+                .map(|s| s.expose().to_string()),
             // An hour short of the dedup retention (at least 2 hours).
             catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
         },

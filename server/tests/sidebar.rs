@@ -476,7 +476,7 @@ async fn in_sandbox_mode_the_trigger_lands_in_the_sandbox_connect_event_log() {
         .client
         .get(app.url(&format!(
             "/sandbox/control/events/{}",
-            server::integrations::SANDBOX_START_EVENT_ID
+            server::sandbox_mount::SANDBOX_START_EVENT_ID
         )))
         .send()
         .await
