@@ -40,7 +40,8 @@ use tracing::Instrument;
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
 use domain::error::DomainError;
-use domain::model::{Agent, Contact, MessageStatus, Session, SessionInput};
+use domain::input::{NewSession, SessionFields};
+use domain::model::{Agent, Contact, Customer, MessageStatus, Session, SessionStatus};
 use domain::Channel;
 use jobs::Task;
 use platform::connect::{ConnectMessaging, Outgoing, SendError};
@@ -157,15 +158,20 @@ impl Relay {
         let channel_id = contact.channels.get(channel).ok_or_else(|| {
             domain::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
         })?;
-        let input = SessionInput {
-            customer_channel: Some(channel.as_str().into()),
-            customer_channel_id: Some(channel_id.into()),
-            collab_agent_id: Some(agent.email.clone()),
-            contact_id: Some(contact.id.clone()),
-            status: Some("active".into()),
-            ..Default::default()
+        let new = NewSession {
+            // Stored ids are canonical already.
+            customer: Customer {
+                channel,
+                id: channel_id.to_string(),
+            },
+            fields: SessionFields {
+                agent: Some(agent.email.clone()),
+                contact_id: Some(contact.id.clone()),
+                status: Some(SessionStatus::Active),
+                ..Default::default()
+            },
         };
-        let (session, _) = self.store().upsert_session(ctx, &input).await?;
+        let (session, _) = self.store().upsert_session(ctx, &new).await?;
         self.store()
             .enqueue_now(&[jobs::provision(
                 &session,

@@ -8,8 +8,9 @@ use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
 use super::{Effects, Failure, Relay};
 use domain::error::DomainError;
+use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
-    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionInput, SessionStatus,
+    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionStatus,
 };
 use platform::fetch::FetchError;
 use platform::webex::AccessToken;
@@ -37,10 +38,11 @@ impl Relay {
         let customer = match customer {
             Some(customer) => customer,
             // A row from before jobs carried who wrote.
-            None => self
-                .store()
-                .customer(m.channel, "customer", &m.customer)
-                .map_err(|e| Failure::Fatal(e.to_string()))?,
+            None => {
+                let region = self.store().rules().phone_region;
+                Customer::parse(m.channel, "customer", &m.customer, region)
+                    .map_err(|e| Failure::Fatal(e.to_string()))?
+            }
         };
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = customer.id.clone();
@@ -112,11 +114,7 @@ impl Relay {
     /// No agent yet: a customer already assigned to one (their contact's
     /// owner) goes straight to them; anyone else is asked for their name.
     async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Result<(), Failure> {
-        if let Some(contact) = self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
             if let Some(owner) = contact.owner_agent_id.as_deref() {
                 if let Ok(agent) = self.store().agent_by_id(owner).await {
                     if !agent.disabled {
@@ -201,11 +199,7 @@ impl Relay {
         please_wait: bool,
     ) -> Result<(), Failure> {
         let ctx = AuditCtx::system();
-        let contact = match self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        let contact = match self.store().contact_by_channel(&m.who()).await? {
             Some(contact) => contact,
             None => {
                 let input = ContactInput {
@@ -215,7 +209,13 @@ impl Relay {
                     owner_agent_id: Some(agent.id.clone()),
                     version: None,
                 };
-                match self.store().create_contact(&ctx, &input).await {
+                // The name is the customer's own words: checked like any input.
+                let region = self.store().rules().phone_region;
+                let created = match NewContact::try_from((&input, region)) {
+                    Ok(new) => self.store().create_contact(&ctx, &new).await,
+                    Err(invalid) => Err(invalid.into()),
+                };
+                match created {
                     Ok(contact) => contact,
                     // The number is known on the other channel: that's them.
                     Err(DomainError::Duplicate { existing_id, .. }) => {
@@ -261,17 +261,18 @@ impl Relay {
         agent: Option<(&Agent, &str)>,
         status: SessionStatus,
     ) -> Result<Session, Failure> {
-        let input = SessionInput {
-            customer_channel: Some(m.channel.as_str().into()),
-            customer_channel_id: Some(m.customer.clone()),
-            collab_agent_id: agent.map(|(a, _)| a.email.clone()),
-            contact_id: agent.map(|(_, c)| c.to_string()),
-            status: Some(status.as_str().into()),
-            ..Default::default()
+        let new = NewSession {
+            customer: m.who(),
+            fields: SessionFields {
+                agent: agent.map(|(a, _)| a.email.clone()),
+                contact_id: agent.map(|(_, c)| c.to_string()),
+                status: Some(status),
+                ..Default::default()
+            },
         };
         Ok(self
             .store()
-            .upsert_session(&AuditCtx::system(), &input)
+            .upsert_session(&AuditCtx::system(), &new)
             .await?
             .0)
     }
@@ -393,11 +394,7 @@ impl Relay {
         session: Option<&Session>,
         m: &Inbound,
     ) -> Result<String, Failure> {
-        if let Some(contact) = self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
             return Ok(contact.name);
         }
         if let Some(session) = session {

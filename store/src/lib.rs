@@ -274,26 +274,6 @@ impl Paging {
     }
 }
 
-/// Trims optional text and treats empty as absent; enforces a length limit.
-pub(crate) fn clean_opt(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, domain::FieldError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > max => Err(domain::FieldError::new(
-            field,
-            format!("is too long (at most {max} characters)"),
-        )),
-        Some(v) if v.chars().any(char::is_control) => Err(domain::FieldError::new(
-            field,
-            "must not contain control characters",
-        )),
-        Some(v) => Ok(Some(v.to_string())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
