@@ -111,7 +111,11 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let messages = store.transcript_for(&web.agent, &session).await?;
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
-            let last = store.relay_state(&session.id).await?.last_inbound_at_ms;
+            let last = store
+                .conversation(&session.id)
+                .await?
+                .relay
+                .last_inbound_at_ms;
             Some(whatsapp_window(last, store::now_ms()))
         }
         domain::Channel::Sms => None,

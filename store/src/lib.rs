@@ -29,7 +29,7 @@ pub use contacts::ContactQuery;
 pub use domain::model::Message;
 pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
-pub use relay::{Attachment, NewMessage, RelayState};
+pub use relay::{Attachment, Conversation, NewMessage, RelayState};
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::{AttemptStatus, StartAttempt};
 

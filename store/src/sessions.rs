@@ -1,6 +1,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::Conversation;
 use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
@@ -9,6 +10,9 @@ use domain::model::{Customer, Page, Session, SessionStatus};
 
 const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
     collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
+/// The relay's columns, read with the session's (see `Conversation`).
+const RELAY_COLUMNS: &str =
+    "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at";
 const COLLAB_MAX: usize = 500;
 
 /// How to list sessions. Filters combine with AND.
@@ -28,7 +32,7 @@ pub enum UpsertOutcome {
     Updated,
 }
 
-fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     let channel: String = row.try_get("customer_channel")?;
     let status: String = row.try_get("status")?;
     Ok(Session {
@@ -205,6 +209,33 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
+    /// A session with the relay's state on it, in one read.
+    pub async fn conversation(&self, session_id: &str) -> Result<Conversation, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| DomainError::not_found("session", session_id))?;
+        Ok(Conversation::from_row(&row)?)
+    }
+
+    /// The customer's session with the relay's state on it, if they have one.
+    pub async fn conversation_of(
+        &self,
+        customer: &Customer,
+    ) -> Result<Option<Conversation>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
+        ))
+        .bind(customer.channel.as_str())
+        .bind(&customer.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Conversation::from_row).transpose()?)
+    }
+
     /// The customer's session, if they have one.
     pub async fn session_of(&self, customer: &Customer) -> Result<Option<Session>, DomainError> {
         let row = sqlx::query(&format!(
@@ -217,19 +248,19 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
-    /// Active sessions whose guest has a Webex webhook, with its id (what
-    /// the webhook health check looks at).
-    pub async fn sessions_with_webhooks(&self) -> Result<Vec<(Session, String)>, DomainError> {
+    /// Active sessions whose guest has a Webex webhook (what the webhook
+    /// health check looks at).
+    pub async fn conversations_with_webhooks(&self) -> Result<Vec<Conversation>, DomainError> {
         let rows = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}, webex_webhook_id FROM sessions
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions
               WHERE status = 'active' AND webex_webhook_id IS NOT NULL ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
-            .map(|row| Ok((session_from_row(row)?, row.try_get("webex_webhook_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+            .map(Conversation::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn session(&self, id: &str) -> Result<Session, DomainError> {
