@@ -59,7 +59,9 @@ pub async fn save_contact(
     version: String,
 ) -> Result<Contact, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
+    use domain::input::{ContactChanges, NewContact};
     use domain::model::ContactInput;
+    use domain::DomainError;
     let back = if id.is_empty() {
         "/contacts/new".to_string()
     } else {
@@ -70,6 +72,7 @@ pub async fn save_contact(
         require_csrf(&session, &csrf)?;
         let store = deps().store;
         let ctx = audit(&session.agent);
+        let region = store.rules().phone_region;
         let mut input = ContactInput {
             name: Some(name.clone()),
             msisdn: Some(msisdn.clone()),
@@ -77,7 +80,8 @@ pub async fn save_contact(
         };
         if id.is_empty() {
             input.owner_agent_id = Some(session.agent.id.clone());
-            Ok(store.create_contact(&ctx, &input).await?)
+            let new = NewContact::try_from((&input, region)).map_err(DomainError::from)?;
+            Ok(store.create_contact(&ctx, &new).await?)
         } else {
             let current = store.contact(&id).await?;
             if !domain::access::can_change_contact(&session.agent, &current) {
@@ -87,7 +91,8 @@ pub async fn save_contact(
                 ));
             }
             input.version = version.parse().ok();
-            Ok(store.update_contact(&ctx, &id, &input).await?)
+            let changes = ContactChanges::try_from((&input, region)).map_err(DomainError::from)?;
+            Ok(store.update_contact(&ctx, &id, &changes).await?)
         }
     }
     .await;

@@ -111,7 +111,11 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let messages = store.transcript_for(&web.agent, &session).await?;
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
-            let last = store.relay_state(&session.id).await?.last_inbound_at_ms;
+            let last = store
+                .conversation(&session.id)
+                .await?
+                .relay
+                .last_inbound_at_ms;
             Some(whatsapp_window(last, store::now_ms()))
         }
         domain::Channel::Sms => None,
@@ -131,7 +135,8 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
 #[server(endpoint = "sessions/end")]
 pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_csrf, Then};
-    use domain::model::SessionInput;
+    use domain::input::{SessionChanges, SessionFields};
+    use domain::model::SessionStatus;
     let result = async {
         let (web, session) = visible_session(&id).await?;
         require_csrf(&web, &csrf)?;
@@ -141,13 +146,16 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
                 "you cannot end this session",
             ));
         }
-        let input = SessionInput {
-            status: Some("ended".into()),
+        let changes = SessionChanges {
+            fields: SessionFields {
+                status: Some(SessionStatus::Ended),
+                ..Default::default()
+            },
             ..Default::default()
         };
         deps()
             .store
-            .update_session(&audit(&web.agent), &id, &input)
+            .update_session(&audit(&web.agent), &id, &changes)
             .await?;
         Ok(())
     }
@@ -164,7 +172,8 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
 #[server(endpoint = "sessions/take-over")]
 pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
-    use domain::model::SessionInput;
+    use domain::input::{NewSession, SessionFields};
+    use domain::model::Customer;
     let result = async {
         let web = require_agent()?;
         require_csrf(&web, &csrf)?;
@@ -182,13 +191,17 @@ pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> 
                 "no such session, or it is not yours",
             ));
         }
-        let input = SessionInput {
-            customer_channel: Some(session.customer_channel.as_str().into()),
-            customer_channel_id: Some(session.customer_channel_id.clone()),
-            collab_agent_id: Some(web.agent.email.clone()),
-            ..Default::default()
+        let new = NewSession {
+            customer: Customer {
+                channel: session.customer_channel,
+                id: session.customer_channel_id.clone(),
+            },
+            fields: SessionFields {
+                agent: Some(web.agent.email.clone()),
+                ..Default::default()
+            },
         };
-        store.upsert_session(&audit(&web.agent), &input).await?;
+        store.upsert_session(&audit(&web.agent), &new).await?;
         Ok(())
     }
     .await;

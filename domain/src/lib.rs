@@ -8,6 +8,8 @@
 pub mod access;
 pub mod channel;
 pub mod error;
+#[cfg(feature = "server")]
+pub mod input;
 pub mod links;
 pub mod model;
 #[macro_use]

@@ -169,6 +169,16 @@ pub struct Customer {
     pub id: String,
 }
 
+/// Where a customer without an agent is in the onboarding dialogue
+/// (`sessions.onboarding_step`; the lines are `relay::dialogue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnboardingStep {
+    AskName,
+    AskAgent,
+}
+
+crate::named_enum!(OnboardingStep, "onboarding step", { AskName => "ask_name", AskAgent => "ask_agent" });
+
 /// Which way a transcript line went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::inbound::{parse_inbound, parse_receipt, ParseError};
 use super::{jobs, Relay};
 use domain::error::DomainError;
-use domain::model::Session;
+use domain::model::{Customer, Session};
 use platform::connect::hub_signature_valid;
 use platform::webex::signature_valid;
 use store::Acceptance;
@@ -105,9 +105,8 @@ impl Relay {
             Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
         };
         // The number's one parse: the job carries the result.
-        let customer = self
-            .store()
-            .customer(inbound.channel, "customer", &inbound.customer)
+        let region = self.store().rules().phone_region;
+        let customer = Customer::parse(inbound.channel, "customer", &inbound.customer, region)
             .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         // Any message from the customer reopens WhatsApp's 24-hour window.
         let session = self.store().session_of(&customer).await?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Relay;
 use domain::error::{DomainError, FieldError};
-use domain::model::{Agent, Contact, Session};
+use domain::model::{Agent, Contact, Customer, Session};
 use domain::Channel;
 use platform::connect::{ConnectWebhook, StartConversationPayload, TriggerError};
 use store::{AttemptStatus, AuditCtx, Store};
@@ -305,7 +305,14 @@ impl Conversations {
         match earlier.status {
             AttemptStatus::Sent => {
                 let session = match self.mode() {
-                    Mode::Native => self.store.session_by_customer(channel, channel_id).await,
+                    Mode::Native => {
+                        // Stored ids are canonical already.
+                        let customer = Customer {
+                            channel,
+                            id: channel_id.to_string(),
+                        };
+                        self.store.session_of(&customer).await
+                    }
                     Mode::Connect => Ok(None),
                 };
                 match session {
@@ -326,7 +333,10 @@ impl Conversations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::model::{Actor, ContactInput, Role};
+    use domain::input::NewContact;
+    use domain::model::{Actor, Role};
+    use domain::phone::PhoneRegion;
+    use domain::Msisdn;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
     use store::Rules;
@@ -365,11 +375,11 @@ mod tests {
         let contact = store
             .create_contact(
                 &ctx,
-                &ContactInput {
-                    name: Some("Mr Doe".into()),
-                    msisdn: Some("+447700900123".into()),
-                    channels: Some(vec!["sms".into()]),
-                    ..Default::default()
+                &NewContact {
+                    name: "Mr Doe".into(),
+                    msisdn: Msisdn::parse("+447700900123", PhoneRegion::default()).unwrap(),
+                    channels: vec![Channel::Sms],
+                    owner_agent_id: None,
                 },
             )
             .await

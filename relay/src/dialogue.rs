@@ -10,14 +10,7 @@ pub const RESTART: &str = "START";
 /// Longest name we keep from the customer.
 const NAME_MAX: usize = 100;
 
-/// Where the customer is in the dialogue (`sessions.onboarding_step`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    AskName,
-    AskAgent,
-}
-
-domain::named_enum!(Step, "onboarding step", { AskName => "ask_name", AskAgent => "ask_agent" });
+pub use domain::model::OnboardingStep as Step;
 
 /// A routing request: the agent named and the text without the keyword.
 #[derive(Debug, Clone, PartialEq, Eq)]

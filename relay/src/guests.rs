@@ -185,7 +185,7 @@ impl GuestAuth {
 
     /// A fresh guest JWT for a customer on a channel, when guests come from
     /// a Guest Issuer (Service App guests have no JWT). `channel_id` should
-    /// be canonical (see `Store::canonical_channel_id`); a blank `name`
+    /// be canonical (see `Customer::parse`); a blank `name`
     /// becomes the channel id (the guest's display name in Webex).
     pub fn jwt(&self, channel: Channel, channel_id: &str, name: &str) -> Option<GuestJwt> {
         match &*self.provider {

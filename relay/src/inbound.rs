@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use domain::model::MessageStatus;
+use domain::model::{Customer, MessageStatus};
 
 use domain::Channel;
 
@@ -37,6 +37,17 @@ pub struct Inbound {
     /// location, a reaction, a note...), so it is no answer to a question.
     #[serde(default)]
     pub written_out: bool,
+}
+
+impl Inbound {
+    /// Who wrote. The job sets `customer` to the canonical id before it is
+    /// read (`Relay::customer_message`), so this is never parsed again.
+    pub fn who(&self) -> Customer {
+        Customer {
+            channel: self.channel,
+            id: self.customer.clone(),
+        }
+    }
 }
 
 /// A file the customer sent, at Connect's URL.

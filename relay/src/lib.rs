@@ -40,13 +40,16 @@ use tracing::Instrument;
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
 use domain::error::DomainError;
-use domain::model::{Agent, Contact, MessageStatus, Session, SessionInput};
+use domain::input::{NewSession, SessionFields};
+use domain::model::{
+    Agent, Contact, Customer, MessageStatus, OnboardingStep, Session, SessionStatus,
+};
 use domain::Channel;
 use jobs::Task;
 use platform::connect::{ConnectMessaging, Outgoing, SendError};
 use platform::fetch::Fetcher;
 use platform::webex::{guest_subject, AccessToken, WebexClient, WebexError};
-use store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelayState, RetryPolicy, Store};
+use store::{AuditCtx, Conversation, Intake, Job, NewJob, NewMessage, Outcome, RetryPolicy, Store};
 
 /// A claimed job is leased this long and the lease is renewed every third of
 /// it while the job runs: a job of a crashed server is retried after at most
@@ -157,15 +160,20 @@ impl Relay {
         let channel_id = contact.channels.get(channel).ok_or_else(|| {
             domain::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
         })?;
-        let input = SessionInput {
-            customer_channel: Some(channel.as_str().into()),
-            customer_channel_id: Some(channel_id.into()),
-            collab_agent_id: Some(agent.email.clone()),
-            contact_id: Some(contact.id.clone()),
-            status: Some("active".into()),
-            ..Default::default()
+        let new = NewSession {
+            // Stored ids are canonical already.
+            customer: Customer {
+                channel,
+                id: channel_id.to_string(),
+            },
+            fields: SessionFields {
+                agent: Some(agent.email.clone()),
+                contact_id: Some(contact.id.clone()),
+                status: Some(SessionStatus::Active),
+                ..Default::default()
+            },
         };
-        let (session, _) = self.store().upsert_session(ctx, &input).await?;
+        let (session, _) = self.store().upsert_session(ctx, &new).await?;
         self.store()
             .enqueue_now(&[jobs::provision(
                 &session,
@@ -288,26 +296,40 @@ impl Relay {
     }
 
     async fn run_once(&self, job: &Job, task: &Task) -> Result<(), Failure> {
+        // The session and the relay's state on it, read once for the job.
+        let conversation = match task {
+            Task::Provision { session_id, .. }
+            | Task::PostToAgent { session_id, .. }
+            | Task::WebexToCustomer { session_id, .. }
+            | Task::Receipt { session_id, .. } => {
+                Some(self.store().conversation(session_id).await?)
+            }
+            Task::CustomerMessage { .. } | Task::SendToCustomer { .. } => None,
+        };
+        let conversation = || conversation.as_ref().expect("read above for this task");
         match task {
             Task::Provision {
-                session_id,
                 agent_email,
                 contact_name,
-            } => self.provision(session_id, agent_email, contact_name).await,
+                ..
+            } => {
+                self.provision(conversation(), agent_email, contact_name)
+                    .await
+            }
             Task::CustomerMessage { message, customer } => {
                 self.customer_message(job, message.clone(), customer.clone())
                     .await
             }
             Task::PostToAgent {
-                session_id,
                 to,
                 text,
                 file_url,
                 message_id,
+                ..
             } => {
                 self.post_to_agent(
                     job,
-                    session_id,
+                    conversation(),
                     to.as_deref(),
                     text,
                     file_url.as_deref(),
@@ -315,10 +337,9 @@ impl Relay {
                 )
                 .await
             }
-            Task::WebexToCustomer {
-                session_id,
-                message_id,
-            } => self.webex_to_customer(session_id, message_id).await,
+            Task::WebexToCustomer { message_id, .. } => {
+                self.webex_to_customer(conversation(), message_id).await
+            }
             Task::SendToCustomer {
                 message_id,
                 key,
@@ -340,12 +361,12 @@ impl Relay {
                     .await
             }
             Task::Receipt {
-                session_id,
                 message_id,
                 from_agent,
                 receipt,
+                ..
             } => {
-                self.receipt(job, session_id, message_id, *from_agent, receipt)
+                self.receipt(job, conversation(), message_id, *from_agent, receipt)
                     .await
             }
         }
@@ -363,14 +384,15 @@ impl Relay {
 
     /// Guest Auth: the guest's access token (cached by guest, refreshed
     /// before it expires). The display name is looked up only for a login.
-    async fn token(&self, session: &Session) -> Result<AccessToken, Failure> {
+    async fn token(&self, conversation: &Conversation) -> Result<AccessToken, Failure> {
+        let session = &conversation.session;
         Ok(self
             .inner
             .guests
             .access_token_named(
                 session.customer_channel,
                 &session.customer_channel_id,
-                async || self.display_name(session).await,
+                async || self.display_name(conversation).await,
             )
             .await?)
     }
@@ -378,19 +400,18 @@ impl Relay {
     /// What the business calls the customer: their contact's name, the name
     /// they gave the dialogue, else their number. A lookup that fails falls
     /// back to the next (the name is only for display).
-    async fn display_name(&self, session: &Session) -> String {
+    async fn display_name(&self, conversation: &Conversation) -> String {
+        let session = &conversation.session;
         if let Some(id) = session.contact_id.as_deref() {
             if let Ok(contact) = self.store().contact(id).await {
                 return contact.name;
             }
         }
-        match self.store().relay_state(&session.id).await {
-            Ok(RelayState {
-                onboarding_name: Some(name),
-                ..
-            }) => name,
-            _ => session.customer_channel_id.clone(),
-        }
+        conversation
+            .relay
+            .onboarding_name
+            .clone()
+            .unwrap_or_else(|| session.customer_channel_id.clone())
     }
 
     /// Writes what a job decided, in one transaction, and marks the job done
@@ -398,7 +419,7 @@ impl Relay {
     async fn apply(&self, job: Option<&Job>, effects: Effects) -> Result<(), Failure> {
         let mut tx = self.store().begin_write().await?;
         if let Some((session, step, name)) = &effects.onboarding {
-            Store::set_onboarding(&mut tx, session, step.as_deref(), name.as_deref()).await?;
+            Store::set_onboarding(&mut tx, session, *step, name.as_deref()).await?;
         }
         if let Some(u) = &effects.status {
             let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
@@ -428,7 +449,7 @@ struct Effects {
     lines: Vec<NewMessage>,
     jobs: Vec<NewJob>,
     /// (session, step, name) of the onboarding dialogue.
-    onboarding: Option<(String, Option<String>, Option<String>)>,
+    onboarding: Option<(String, Option<OnboardingStep>, Option<String>)>,
     /// A transcript line's new status (a delivery receipt).
     status: Option<StatusUpdate>,
     /// The session whose customer was just sent the WhatsApp template.

@@ -8,12 +8,13 @@ use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
 use super::{Effects, Failure, Relay};
 use domain::error::DomainError;
+use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
-    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionInput, SessionStatus,
+    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionStatus,
 };
 use platform::fetch::FetchError;
 use platform::webex::AccessToken;
-use store::{Attachment, AuditCtx, Job, NewJob, NewMessage};
+use store::{Attachment, AuditCtx, Conversation, Job, NewJob, NewMessage};
 
 /// The largest MMS text part fetched (text parts are short; this is room to spare).
 const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
@@ -37,23 +38,21 @@ impl Relay {
         let customer = match customer {
             Some(customer) => customer,
             // A row from before jobs carried who wrote.
-            None => self
-                .store()
-                .customer(m.channel, "customer", &m.customer)
-                .map_err(|e| Failure::Fatal(e.to_string()))?,
+            None => {
+                let region = self.store().rules().phone_region;
+                Customer::parse(m.channel, "customer", &m.customer, region)
+                    .map_err(|e| Failure::Fatal(e.to_string()))?
+            }
         };
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = customer.id.clone();
-        let session = self.store().session_of(&customer).await?;
+        let conversation = self.store().conversation_of(&customer).await?;
+        let session = conversation.as_ref().map(|c| &c.session);
         let mut effects = Effects::default();
 
         // An MMS goes to an open conversation or nowhere (seed: MMS handler).
-        if m.mms
-            && !session
-                .as_ref()
-                .is_some_and(|s| s.status == SessionStatus::Active)
-        {
-            effects.add(self.say(session.as_ref(), &m, Line::SessionNotFound));
+        if m.mms && !session.is_some_and(|s| s.status == SessionStatus::Active) {
+            effects.add(self.say(session, &m, Line::SessionNotFound));
             return self.apply(Some(job), effects).await;
         }
         // Only now, the message known to belong to a conversation, are the
@@ -62,61 +61,52 @@ impl Relay {
         if let Some(request) = dialogue::routing_request(&text) {
             match self.find_agent(&request.agent).await? {
                 Some(agent) => {
-                    let name = self.customer_name(session.as_ref(), &m).await?;
+                    let name = self.customer_name(conversation.as_ref(), &m).await?;
                     return self
                         .connect_customer(job, &m, &agent, &name, &request.rest, true)
                         .await;
                 }
-                None => effects.add(self.say(session.as_ref(), &m, Line::AgentNotFound)),
+                None => effects.add(self.say(session, &m, Line::AgentNotFound)),
             }
             return self.apply(Some(job), effects).await;
         }
-        let Some(session) = session else {
+        let Some(conversation) = conversation else {
             return self.begin_dialogue(job, &m).await;
         };
+        let session = &conversation.session;
         match session.status {
             SessionStatus::Active => {
                 // A session made through the API (not by Start) has no guest
                 // yet: provision first, or the agent's replies go nowhere.
-                if self
-                    .store()
-                    .relay_state(&session.id)
-                    .await?
-                    .guest_id
-                    .is_none()
-                {
+                if conversation.guest_id().is_none() {
                     if let Some(agent) = session.collab_agent_id.as_deref() {
-                        let name = self.customer_name(Some(&session), &m).await?;
+                        let name = self.customer_name(Some(&conversation), &m).await?;
                         effects.jobs.push(provision_job(
-                            &session,
+                            session,
                             agent,
                             &name,
                             &format!("provision:{}", m.transid),
                         ));
                     }
                 }
-                self.forward(&session, &m, &text, &mut effects);
+                self.forward(session, &m, &text, &mut effects);
                 self.apply(Some(job), effects).await
             }
             SessionStatus::Ended if dialogue::is_restart(&text) => {
                 self.begin_dialogue(job, &m).await
             }
             SessionStatus::Ended => {
-                effects.add(self.say(Some(&session), &m, Line::SessionEnded));
+                effects.add(self.say(Some(session), &m, Line::SessionEnded));
                 self.apply(Some(job), effects).await
             }
-            SessionStatus::Onboarding => self.onboarding_step(job, &session, &m, &text).await,
+            SessionStatus::Onboarding => self.onboarding_step(job, &conversation, &m, &text).await,
         }
     }
 
     /// No agent yet: a customer already assigned to one (their contact's
     /// owner) goes straight to them; anyone else is asked for their name.
     async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Result<(), Failure> {
-        if let Some(contact) = self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
             if let Some(owner) = contact.owner_agent_id.as_deref() {
                 if let Ok(agent) = self.store().agent_by_id(owner).await {
                     if !agent.disabled {
@@ -129,11 +119,7 @@ impl Relay {
         }
         let session = self.route(m, None, SessionStatus::Onboarding).await?;
         let mut effects = Effects {
-            onboarding: Some((
-                session.id.clone(),
-                Some(Step::AskName.as_str().into()),
-                None,
-            )),
+            onboarding: Some((session.id.clone(), Some(Step::AskName), None)),
             ..Effects::default()
         };
         effects.add(self.say(Some(&session), m, Line::AskName));
@@ -143,17 +129,13 @@ impl Relay {
     async fn onboarding_step(
         &self,
         job: &Job,
-        session: &Session,
+        conversation: &Conversation,
         m: &Inbound,
         text: &str,
     ) -> Result<(), Failure> {
-        let state = self.store().relay_state(&session.id).await?;
+        let (session, state) = (&conversation.session, &conversation.relay);
         let mut effects = Effects::default();
-        match state
-            .onboarding_step
-            .as_deref()
-            .and_then(|s| s.parse::<Step>().ok())
-        {
+        match state.onboarding {
             Some(Step::AskAgent) => {
                 let Some(email) = dialogue::find_email(text) else {
                     effects.add(self.say(Some(session), m, Line::NotAnEmail));
@@ -161,7 +143,10 @@ impl Relay {
                 };
                 match self.find_agent(&email).await? {
                     Some(agent) => {
-                        let name = state.onboarding_name.unwrap_or_else(|| m.customer.clone());
+                        let name = state
+                            .onboarding_name
+                            .clone()
+                            .unwrap_or_else(|| m.customer.clone());
                         return self.connect_customer(job, m, &agent, &name, "", true).await;
                     }
                     None => {
@@ -174,11 +159,8 @@ impl Relay {
             // reaction is no name.
             _ => match dialogue::clean_name(text).filter(|_| !m.written_out) {
                 Some(name) => {
-                    effects.onboarding = Some((
-                        session.id.clone(),
-                        Some(Step::AskAgent.as_str().into()),
-                        Some(name.clone()),
-                    ));
+                    effects.onboarding =
+                        Some((session.id.clone(), Some(Step::AskAgent), Some(name.clone())));
                     effects.add(self.say(Some(session), m, Line::AskAgent { name }));
                 }
                 None => effects.add(self.say(Some(session), m, Line::AskName)),
@@ -201,11 +183,7 @@ impl Relay {
         please_wait: bool,
     ) -> Result<(), Failure> {
         let ctx = AuditCtx::system();
-        let contact = match self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        let contact = match self.store().contact_by_channel(&m.who()).await? {
             Some(contact) => contact,
             None => {
                 let input = ContactInput {
@@ -215,7 +193,13 @@ impl Relay {
                     owner_agent_id: Some(agent.id.clone()),
                     version: None,
                 };
-                match self.store().create_contact(&ctx, &input).await {
+                // The name is the customer's own words: checked like any input.
+                let region = self.store().rules().phone_region;
+                let created = match NewContact::try_from((&input, region)) {
+                    Ok(new) => self.store().create_contact(&ctx, &new).await,
+                    Err(invalid) => Err(invalid.into()),
+                };
+                match created {
                     Ok(contact) => contact,
                     // The number is known on the other channel: that's them.
                     Err(DomainError::Duplicate { existing_id, .. }) => {
@@ -261,17 +245,18 @@ impl Relay {
         agent: Option<(&Agent, &str)>,
         status: SessionStatus,
     ) -> Result<Session, Failure> {
-        let input = SessionInput {
-            customer_channel: Some(m.channel.as_str().into()),
-            customer_channel_id: Some(m.customer.clone()),
-            collab_agent_id: agent.map(|(a, _)| a.email.clone()),
-            contact_id: agent.map(|(_, c)| c.to_string()),
-            status: Some(status.as_str().into()),
-            ..Default::default()
+        let new = NewSession {
+            customer: m.who(),
+            fields: SessionFields {
+                agent: agent.map(|(a, _)| a.email.clone()),
+                contact_id: agent.map(|(_, c)| c.to_string()),
+                status: Some(status),
+                ..Default::default()
+            },
         };
         Ok(self
             .store()
-            .upsert_session(&AuditCtx::system(), &input)
+            .upsert_session(&AuditCtx::system(), &new)
             .await?
             .0)
     }
@@ -390,20 +375,14 @@ impl Relay {
     /// dialogue, WhatsApp's profile name, or their number.
     async fn customer_name(
         &self,
-        session: Option<&Session>,
+        conversation: Option<&Conversation>,
         m: &Inbound,
     ) -> Result<String, Failure> {
-        if let Some(contact) = self
-            .store()
-            .contact_by_channel(m.channel, &m.customer)
-            .await?
-        {
+        if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
             return Ok(contact.name);
         }
-        if let Some(session) = session {
-            if let Some(name) = self.store().relay_state(&session.id).await?.onboarding_name {
-                return Ok(name);
-            }
+        if let Some(name) = conversation.and_then(|c| c.relay.onboarding_name.clone()) {
+            return Ok(name);
         }
         Ok(m.profile_name.clone().unwrap_or_else(|| m.customer.clone()))
     }
@@ -456,13 +435,13 @@ impl Relay {
     pub(super) async fn post_to_agent(
         &self,
         job: &Job,
-        session_id: &str,
+        conversation: &Conversation,
         to: Option<&str>,
         text: &str,
         file: Option<&str>,
         line: Option<&str>,
     ) -> Result<(), Failure> {
-        let session = self.store().session(session_id).await?;
+        let session = &conversation.session;
         let to = match to {
             Some(to) => to.to_string(),
             None => session
@@ -470,7 +449,7 @@ impl Relay {
                 .clone()
                 .ok_or_else(|| Failure::Fatal("the session has no agent".into()))?,
         };
-        let token = self.token(&session).await?;
+        let token = self.token(conversation).await?;
         let Some(row) = line else {
             self.inner
                 .webex
@@ -483,7 +462,7 @@ impl Relay {
         // before posting again. A post that failed visibly resets the row.
         let status = self.store().message_status(row).await?;
         if job.attempts > 1 && status == Some(MessageStatus::Posting) {
-            let there = self.already_posted(&session.id, &token, text).await?;
+            let there = self.already_posted(conversation, &token, text).await?;
             tracing::info!(
                 attempt = job.attempts,
                 already_posted = there,
@@ -546,14 +525,14 @@ impl Relay {
     /// since, so page back until the guest's newest message (bounded).
     async fn already_posted(
         &self,
-        session_id: &str,
+        conversation: &Conversation,
         token: &AccessToken,
         text: &str,
     ) -> Result<bool, Failure> {
         const PAGE: u32 = 100;
         const PAGES: usize = 10;
-        let state = self.store().relay_state(session_id).await?;
-        let (Some(room), Some(guest)) = (state.room_id, state.guest_id) else {
+        let (Some(room), Some(guest)) = (&conversation.relay.room_id, conversation.guest_id())
+        else {
             return Ok(false);
         };
         let mut before: Option<String> = None;
@@ -561,7 +540,7 @@ impl Relay {
             let page = self
                 .inner
                 .webex
-                .recent_messages(token, &room, PAGE, before.as_deref())
+                .recent_messages(token, room, PAGE, before.as_deref())
                 .await?;
             if let Some(m) = page.iter().find(|m| m.person_id == guest) {
                 return Ok(m.text.as_deref() == Some(text));

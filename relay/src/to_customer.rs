@@ -10,7 +10,7 @@ use crate::media::MediaError;
 use domain::model::{Direction, MessageStatus, Session, SessionStatus};
 use domain::Channel;
 use platform::connect::{mms_type, Outgoing, PublicMedia, SendError};
-use store::{Attachment, Job, NewJob, NewMessage, RelayState};
+use store::{Attachment, Conversation, Job, NewJob, NewMessage, RelayState};
 
 /// Whether WhatsApp would refuse a free-form message now.
 fn outside_window(state: &RelayState, now_ms: i64) -> bool {
@@ -22,19 +22,19 @@ impl Relay {
     /// webhook, and a message from the guest that opens the agent's 1:1 space.
     pub(super) async fn provision(
         &self,
-        session_id: &str,
+        conversation: &Conversation,
         agent_email: &str,
         contact_name: &str,
     ) -> Result<(), Failure> {
-        let session = self.store().session(session_id).await?;
-        let token = self.token(&session).await?;
+        let session = &conversation.session;
+        let token = self.token(conversation).await?;
         let me = self.inner.webex.me(&token).await?;
-        let state = self.store().relay_state(&session.id).await?;
-        let webhook_id = match state.webhook_id {
+        let state = &conversation.relay;
+        let webhook_id = match state.webhook_id.clone() {
             // The guest's webhook exists: make sure it still fires (Webex
             // may have turned it off; the check turns it back on).
-            Some(id) if state.guest_id.as_deref() == Some(me.id.as_str()) => {
-                self.check_webhook(&session, &id, false).await?;
+            Some(id) if conversation.guest_id() == Some(me.id.as_str()) => {
+                self.check_webhook(conversation, &id, false).await?;
                 None
             }
             _ => Some(self.create_webhook(&token).await?),
@@ -63,14 +63,14 @@ impl Relay {
     /// file), to the customer on the session's channel.
     pub(super) async fn webex_to_customer(
         &self,
-        session_id: &str,
+        conversation: &Conversation,
         message_id: &str,
     ) -> Result<(), Failure> {
-        let session = self.store().session(session_id).await?;
-        let token = self.token(&session).await?;
+        let session = &conversation.session;
+        let token = self.token(conversation).await?;
         let message = self.inner.webex.message(&token, message_id).await?;
-        let state = self.store().relay_state(&session.id).await?;
-        if state.guest_id.as_deref() == Some(message.person_id.as_str()) {
+        let state = &conversation.relay;
+        if conversation.guest_id() == Some(message.person_id.as_str()) {
             return Ok(());
         }
         let author = message.person_email.clone();
@@ -87,7 +87,7 @@ impl Relay {
         };
         if let Some(why) = closed {
             notices.push(notice_job(
-                &session,
+                session,
                 format!("notice:{message_id}:closed"),
                 author.as_deref(),
                 &why,
@@ -137,7 +137,7 @@ impl Relay {
                 Err(MediaError::Storage(e)) => return Err(e.into()),
                 Err(e) => {
                     notices.push(notice_job(
-                        &session,
+                        session,
                         format!("notice:{message_id}:file"),
                         None,
                         &format!("Your file was not sent to the customer: {e}."),
@@ -149,7 +149,7 @@ impl Relay {
         if session.customer_channel == Channel::Sms {
             if let Some(m) = media.as_ref().filter(|m| mms_type(&m.mime).is_none()) {
                 notices.push(notice_job(
-                    &session,
+                    session,
                     format!("notice:{message_id}:mms-type"),
                     None,
                     &format!(
@@ -194,7 +194,7 @@ impl Relay {
             }
         };
         let now = store::now_ms();
-        if session.customer_channel == Channel::Whatsapp && outside_window(&state, now) {
+        if session.customer_channel == Channel::Whatsapp && outside_window(state, now) {
             // Not sent: the agent's line says why, the template goes instead.
             let mut effects = Effects {
                 jobs: notices,
@@ -208,7 +208,7 @@ impl Relay {
                 }),
                 ..Effects::default()
             };
-            self.template_fallback(&session, &state, message_id, &mut effects)
+            self.template_fallback(conversation, message_id, &mut effects)
                 .await?;
             return self.apply(None, effects).await;
         }
@@ -222,7 +222,7 @@ impl Relay {
             &outgoing,
             &row,
             Some(&row),
-            Some((&session, message_id)),
+            Some((session, message_id)),
         )
         .await
     }
@@ -303,12 +303,12 @@ impl Relay {
     pub(super) async fn receipt(
         &self,
         job: &Job,
-        session_id: &str,
+        conversation: &Conversation,
         line_id: &str,
         from_agent: bool,
         receipt: &Receipt,
     ) -> Result<(), Failure> {
-        let session = self.store().session(session_id).await?;
+        let session = &conversation.session;
         let current = self.store().message_status(line_id).await?;
         let Some(current) = current else {
             return Ok(());
@@ -328,12 +328,11 @@ impl Relay {
         };
         if failed && from_agent && session.collab_agent_id.is_some() {
             if receipt.code == "7710" && session.customer_channel == Channel::Whatsapp {
-                let state = self.store().relay_state(&session.id).await?;
-                self.template_fallback(&session, &state, line_id, &mut effects)
+                self.template_fallback(conversation, line_id, &mut effects)
                     .await?;
             } else {
                 effects.jobs.push(notice_job(
-                    &session,
+                    session,
                     format!("notice:{line_id}:failed"),
                     None,
                     &format!(
@@ -351,11 +350,11 @@ impl Relay {
     /// agent either way.
     async fn template_fallback(
         &self,
-        session: &Session,
-        state: &RelayState,
+        conversation: &Conversation,
         cause: &str,
         effects: &mut Effects,
     ) -> Result<(), Failure> {
+        let (session, state) = (&conversation.session, &conversation.relay);
         let rule = "The customer has not written on WhatsApp in the last 24 hours, and WhatsApp then allows only approved template messages";
         let notice =
             |text: String| notice_job(session, format!("notice:{cause}:template"), None, &text);
@@ -376,7 +375,7 @@ impl Relay {
             )));
             return Ok(());
         }
-        let customer = self.display_name(session).await;
+        let customer = self.display_name(conversation).await;
         let agent = match session.collab_agent_id.as_deref() {
             Some(email) => self
                 .store()
@@ -433,13 +432,8 @@ mod tests {
 
     fn state(last_inbound: Option<i64>) -> RelayState {
         RelayState {
-            guest_id: None,
-            webhook_id: None,
-            room_id: None,
-            onboarding_step: None,
-            onboarding_name: None,
             last_inbound_at_ms: last_inbound,
-            template_sent_at_ms: None,
+            ..RelayState::default()
         }
     }
 

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use super::{Failure, Relay};
-use domain::model::Session;
+
 use platform::webex::AccessToken;
-use store::now_ms;
+use store::{now_ms, Conversation};
 
 /// The name of the webhooks the relay creates for guests.
 const WEBHOOK_NAME: &str = "Contact Manager relay";
@@ -52,13 +52,17 @@ impl Relay {
     /// Webex (which documents no redelivery) may have given some up.
     pub async fn check_webhooks(&self, catch_up: bool) -> WebhookReport {
         let mut report = WebhookReport::default();
-        match self.store().sessions_with_webhooks().await {
-            Ok(sessions) => {
-                for (session, hook_id) in sessions {
-                    let mut found = self.check_webhook(&session, &hook_id, catch_up).await;
+        match self.store().conversations_with_webhooks().await {
+            Ok(conversations) => {
+                for conversation in conversations {
+                    let (session, hook_id) = (
+                        &conversation.session,
+                        conversation.relay.webhook_id.as_deref().unwrap_or_default(),
+                    );
+                    let mut found = self.check_webhook(&conversation, hook_id, catch_up).await;
                     if let Err(Failure::TokenRefused(error)) = &found {
-                        self.forget_refused_token(&session, error).await;
-                        found = self.check_webhook(&session, &hook_id, catch_up).await;
+                        self.forget_refused_token(session, error).await;
+                        found = self.check_webhook(&conversation, hook_id, catch_up).await;
                     }
                     match found {
                         Ok(Found::Active) => report.active += 1,
@@ -90,17 +94,18 @@ impl Relay {
 
     pub(super) async fn check_webhook(
         &self,
-        session: &Session,
+        conversation: &Conversation,
         hook_id: &str,
         catch_up: bool,
     ) -> Result<Found, Failure> {
-        let token = self.token(session).await?;
+        let session = &conversation.session;
+        let token = self.token(conversation).await?;
         let settings = &self.inner.settings;
         let webex = &self.inner.webex;
         match webex.webhook(&token, hook_id).await? {
             Some(hook) if hook.status == "active" && hook.target_url == settings.webhook_url => {
                 if catch_up {
-                    self.catch_up(session, &token).await?;
+                    self.catch_up(conversation, &token).await?;
                 }
                 Ok(Found::Active)
             }
@@ -114,13 +119,13 @@ impl Relay {
                         &settings.webhook_secret,
                     )
                     .await?;
-                self.catch_up(session, &token).await?;
+                self.catch_up(conversation, &token).await?;
                 Ok(Found::Reactivated)
             }
             None => {
                 let id = self.create_webhook(&token).await?;
                 self.store().set_webhook(&session.id, &id).await?;
-                self.catch_up(session, &token).await?;
+                self.catch_up(conversation, &token).await?;
                 Ok(Found::Recreated)
             }
         }
@@ -146,20 +151,24 @@ impl Relay {
     /// delivered: the dedup record of each delivered message makes the ones
     /// already relayed duplicates. Only messages younger than the dedup
     /// window are taken (older ones' records may be gone).
-    async fn catch_up(&self, session: &Session, token: &AccessToken) -> Result<(), Failure> {
-        let state = self.store().relay_state(&session.id).await?;
-        let Some(room) = state.room_id else {
+    async fn catch_up(
+        &self,
+        conversation: &Conversation,
+        token: &AccessToken,
+    ) -> Result<(), Failure> {
+        let session = &conversation.session;
+        let Some(room) = conversation.relay.room_id.as_deref() else {
             return Ok(());
         };
         let since = now_ms() - self.inner.settings.catch_up_window.as_millis() as i64;
         let newest = self
             .inner
             .webex
-            .recent_messages(token, &room, CATCH_UP_MESSAGES, None)
+            .recent_messages(token, room, CATCH_UP_MESSAGES, None)
             .await?;
         // Webex lists newest first; the customer gets them in the order written.
         for message in newest.iter().rev() {
-            let by_guest = state.guest_id.as_deref() == Some(message.person_id.as_str());
+            let by_guest = conversation.guest_id() == Some(message.person_id.as_str());
             let written_ms = message
                 .created
                 .as_deref()

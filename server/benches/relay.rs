@@ -93,14 +93,15 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(30);
     for number in &numbers {
         loop {
-            let session = store
-                .session_by_customer(domain::Channel::Sms, number)
+            let conversation = store
+                .conversation_of(&customer(domain::Channel::Sms, number))
                 .await
                 .unwrap()
                 .unwrap();
-            let state = store.relay_state(&session.id).await.unwrap();
-            if let (Some(guest), Some(_)) = (state.guest_id, state.room_id) {
-                guests.push(guest);
+            if let (Some(guest), Some(_)) =
+                (conversation.guest_id(), conversation.relay.room_id.as_ref())
+            {
+                guests.push(guest.to_string());
                 break;
             }
             if Instant::now() > deadline {
@@ -265,4 +266,10 @@ async fn main() {
         percentile(&e2e, 0.99)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A customer on a channel, from a number in any written form (region GB).
+fn customer(channel: domain::Channel, number: &str) -> domain::model::Customer {
+    domain::model::Customer::parse(channel, "customer", number, Default::default())
+        .expect("a valid test number")
 }

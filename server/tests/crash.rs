@@ -301,7 +301,7 @@ async fn the_onboarding_dialogue_survives_a_restart() {
     driver.customer_sends("sms", CUSTOMER, AGENT).await;
     phone_shows("You are now connected with").await;
     let session = store
-        .session_by_customer(domain::Channel::Sms, CUSTOMER)
+        .session_of(&customer(domain::Channel::Sms, CUSTOMER))
         .await
         .unwrap()
         .unwrap();
@@ -481,4 +481,10 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     // The crash happened mid-flow: messages were acknowledged after the restart too.
     assert!(acked(&customer_fates) + acked(&agent_fates) > acked_before_kill);
     store.close().await;
+}
+
+/// A customer on a channel, from a number in any written form (region GB).
+fn customer(channel: domain::Channel, number: &str) -> domain::model::Customer {
+    domain::model::Customer::parse(channel, "customer", number, Default::default())
+        .expect("a valid test number")
 }

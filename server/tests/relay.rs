@@ -73,7 +73,7 @@ async fn whatsapp_both_ways_then_agent_b_takes_over() {
     // Transcript.
     let session = app
         .store
-        .session_by_customer(domain::Channel::Whatsapp, "447700900123")
+        .session_of(&common::customer(domain::Channel::Whatsapp, "447700900123"))
         .await
         .unwrap()
         .unwrap();

@@ -41,7 +41,7 @@ async fn an_unknown_customer_is_asked_for_name_and_agent_then_connected() {
     phone_shows(&app, "sms", number, "could not find anyone with that email").await;
     assert!(
         app.store
-            .contact_by_channel(domain::Channel::Sms, number)
+            .contact_by_channel(&common::customer(domain::Channel::Sms, number))
             .await
             .unwrap()
             .is_none(),
@@ -55,7 +55,7 @@ async fn an_unknown_customer_is_asked_for_name_and_agent_then_connected() {
     // Create Agent Contact: owned by Agent A, named as the customer said.
     let contact = app
         .store
-        .contact_by_channel(domain::Channel::Sms, number)
+        .contact_by_channel(&common::customer(domain::Channel::Sms, number))
         .await
         .unwrap()
         .expect("a contact");
@@ -85,7 +85,7 @@ async fn an_unknown_customer_is_asked_for_name_and_agent_then_connected() {
         .any(|(_, t)| t.contains("nobody@example.com") || t == "Hi"));
     let session = app
         .store
-        .session_by_customer(domain::Channel::Sms, number)
+        .session_of(&common::customer(domain::Channel::Sms, number))
         .await
         .unwrap()
         .unwrap();
@@ -129,7 +129,7 @@ async fn the_routing_keyword_connects_straight_to_the_agent_without_the_keyword(
     // WhatsApp's profile name names the new contact.
     let contact = app
         .store
-        .contact_by_channel(domain::Channel::Whatsapp, number)
+        .contact_by_channel(&common::customer(domain::Channel::Whatsapp, number))
         .await
         .unwrap()
         .expect("a contact");
@@ -147,7 +147,7 @@ async fn the_routing_keyword_connects_straight_to_the_agent_without_the_keyword(
     phone_shows(&app, "whatsapp", other, "could not find anyone").await;
     assert!(app
         .store
-        .session_by_customer(domain::Channel::Whatsapp, other)
+        .session_of(&common::customer(domain::Channel::Whatsapp, other))
         .await
         .unwrap()
         .is_none());
@@ -165,7 +165,7 @@ async fn after_the_session_ended_the_customer_is_told_and_can_start_again() {
     let a = sign_in(&app, "agent-a@example.com").await;
     let session = app
         .store
-        .session_by_customer(domain::Channel::Sms, number)
+        .session_of(&common::customer(domain::Channel::Sms, number))
         .await
         .unwrap()
         .unwrap();
@@ -223,7 +223,7 @@ async fn an_mms_without_a_conversation_is_answered_session_not_found() {
     phone_shows(&app, "sms", number, "could not find an open conversation").await;
     assert!(app
         .store
-        .session_by_customer(domain::Channel::Sms, number)
+        .session_of(&common::customer(domain::Channel::Sms, number))
         .await
         .unwrap()
         .is_none());

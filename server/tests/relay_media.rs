@@ -34,7 +34,7 @@ async fn business_messages(app: &TestApp, channel: &str, number: &str) -> Vec<Va
 
 async fn session_id(app: &TestApp, channel: domain::Channel, number: &str) -> String {
     app.store
-        .session_by_customer(channel, number)
+        .session_of(&common::customer(channel, number))
         .await
         .unwrap()
         .expect("a session")

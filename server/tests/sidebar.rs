@@ -169,7 +169,7 @@ async fn agents_see_only_their_sessions_and_admin_only_pages() {
         .store
         .upsert_session(
             &AuditCtx::system(),
-            &session_of("sms", "agent-a@example.com"),
+            &common::valid(&session_of("sms", "agent-a@example.com")),
         )
         .await
         .unwrap();
@@ -177,7 +177,7 @@ async fn agents_see_only_their_sessions_and_admin_only_pages() {
         .store
         .upsert_session(
             &AuditCtx::system(),
-            &session_of("whatsapp", "agent-b@example.com"),
+            &common::valid(&session_of("whatsapp", "agent-b@example.com")),
         )
         .await
         .unwrap();

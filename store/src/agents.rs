@@ -1,8 +1,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{audit, clean_opt, format_ms, new_id, now_ms, AuditCtx, Store};
+use super::{audit, format_ms, new_id, now_ms, AuditCtx, Store};
 use domain::error::{DomainError, FieldError};
+use domain::input::text;
 use domain::model::{Agent, Role};
 
 pub(crate) const AGENT_COLUMNS: &str =
@@ -74,7 +75,7 @@ impl Store {
         role: Role,
     ) -> Result<Agent, DomainError> {
         let email = normalize_email("email", email)?;
-        let name = clean_opt("displayName", display_name, 200)?
+        let name = text("displayName", display_name, 200)?
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
         let mut tx = self.begin_write().await?;
         let before = sqlx::query(&format!(

@@ -1,10 +1,11 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{audit, clean_opt, format_ms, new_id, now_ms, opt_time, AuditCtx, Store};
+use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Store};
 use crate::api_key::{self, NewApiKey};
 use domain::access::{key_allows, ApiScope};
 use domain::error::{DomainError, FieldError};
+use domain::input::text;
 
 /// What is known about a key (never the key itself).
 #[derive(Debug, Clone, Serialize)]
@@ -120,8 +121,8 @@ impl Store {
         name: &str,
         grant: &KeyGrant,
     ) -> Result<(ApiKeyInfo, String), DomainError> {
-        let name = clean_opt("name", Some(name), 100)?
-            .ok_or_else(|| FieldError::new("name", "is required"))?;
+        let name =
+            text("name", Some(name), 100)?.ok_or_else(|| FieldError::new("name", "is required"))?;
         let NewApiKey {
             plaintext,
             hash,

@@ -1,15 +1,16 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{audit, clean_opt, format_ms, like_pattern, new_id, now_ms, AuditCtx, Paging, Store};
+use super::{audit, format_ms, like_pattern, new_id, now_ms, AuditCtx, Paging, Store};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
-use domain::model::{Contact, ContactChannels, ContactInput, Page};
+use domain::input::text;
+use domain::input::{ContactChanges, NewContact};
+use domain::model::{Contact, ContactChannels, Customer, Page};
 use domain::phone::Msisdn;
 
 const CONTACT_COLUMNS: &str =
     "c.id, c.name, c.msisdn, c.owner_agent_id, c.version, c.created_at, c.updated_at";
-const NAME_MAX: usize = 200;
 
 /// How to list contacts.
 #[derive(Debug, Clone, Default)]
@@ -19,14 +20,6 @@ pub struct ContactQuery {
     pub paging: Option<Paging>,
     /// Only the contacts owned by this agent id.
     pub owner_agent_id: Option<String>,
-}
-
-/// A contact input after validation.
-struct ValidContact {
-    name: String,
-    msisdn: Msisdn,
-    channels: Vec<Channel>,
-    owner_agent_id: Option<String>,
 }
 
 fn contact_from_row(row: &AnyRow, channels: ContactChannels) -> Result<Contact, sqlx::Error> {
@@ -42,50 +35,21 @@ fn contact_from_row(row: &AnyRow, channels: ContactChannels) -> Result<Contact, 
     })
 }
 
-fn parse_channels(input: Option<&Vec<String>>) -> Result<Vec<Channel>, FieldError> {
-    let Some(list) = input else {
-        return Ok(Channel::ALL.to_vec());
-    };
-    let mut out = Vec::new();
-    for name in list {
-        let channel = Channel::parse_field("channels", name)?;
-        if !out.contains(&channel) {
-            out.push(channel);
-        }
-    }
-    if out.is_empty() {
-        return Err(FieldError::new(
-            "channels",
-            "must name at least one channel",
-        ));
-    }
-    Ok(out)
-}
-
-fn validate_name(value: Option<&str>) -> Result<String, FieldError> {
-    clean_opt("name", value, NAME_MAX)?.ok_or_else(|| FieldError::new("name", "is required"))
-}
-
 impl Store {
-    fn parse_msisdn(&self, value: Option<&str>) -> Result<Msisdn, FieldError> {
-        Msisdn::parse(value.unwrap_or_default(), self.rules.phone_region)
-            .map_err(|why| FieldError::new("msisdn", why))
-    }
-
     async fn check_owner(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         owner: Option<&str>,
     ) -> Result<Option<String>, DomainError> {
-        let Some(owner) = clean_opt("ownerAgentId", owner, 100)? else {
+        let Some(owner) = owner else {
             return Ok(None);
         };
         let found = sqlx::query("SELECT id FROM agents WHERE id = $1")
-            .bind(&owner)
+            .bind(owner)
             .fetch_optional(&mut **tx)
             .await?;
         match found {
-            Some(_) => Ok(Some(owner)),
+            Some(_) => Ok(Some(owner.to_string())),
             None => Err(FieldError::new("ownerAgentId", "no agent has this id").into()),
         }
     }
@@ -114,24 +78,12 @@ impl Store {
     pub async fn create_contact(
         &self,
         ctx: &AuditCtx,
-        input: &ContactInput,
+        new: &NewContact,
     ) -> Result<Contact, DomainError> {
-        let valid = ValidContact {
-            name: validate_name(input.name.as_deref())?,
-            msisdn: self.parse_msisdn(input.msisdn.as_deref())?,
-            channels: parse_channels(input.channels.as_ref())?,
-            owner_agent_id: None,
-        };
-        if input.version.is_some() {
-            return Err(FieldError::new("version", "must not be set on create").into());
-        }
         let mut tx = self.begin_write().await?;
-        let valid = ValidContact {
-            owner_agent_id: self
-                .check_owner(&mut tx, input.owner_agent_id.as_deref())
-                .await?,
-            ..valid
-        };
+        let owner = self
+            .check_owner(&mut tx, new.owner_agent_id.as_deref())
+            .await?;
         let id = new_id();
         let now = now_ms();
         let inserted = sqlx::query(
@@ -140,21 +92,21 @@ impl Store {
              ON CONFLICT (msisdn) DO NOTHING RETURNING id",
         )
         .bind(&id)
-        .bind(&valid.name)
-        .bind(valid.msisdn.as_str())
-        .bind(&valid.owner_agent_id)
+        .bind(&new.name)
+        .bind(new.msisdn.as_str())
+        .bind(&owner)
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
             let existing: String = sqlx::query("SELECT id FROM contacts WHERE msisdn = $1")
-                .bind(valid.msisdn.as_str())
+                .bind(new.msisdn.as_str())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("id")?;
-            return Err(duplicate_msisdn(&valid.msisdn, existing));
+            return Err(duplicate_msisdn(&new.msisdn, existing));
         }
-        write_channels(&mut tx, &id, &valid.msisdn, &valid.channels).await?;
+        write_channels(&mut tx, &id, &new.msisdn, &new.channels).await?;
         let contact = load_contact(&mut tx, &id)
             .await?
             .ok_or_else(|| DomainError::not_found("contact", &id))?;
@@ -176,41 +128,27 @@ impl Store {
         &self,
         ctx: &AuditCtx,
         id: &str,
-        input: &ContactInput,
+        changes: &ContactChanges,
     ) -> Result<Contact, DomainError> {
-        // Validate what was sent before touching the database.
-        let name = input
-            .name
-            .as_deref()
-            .map(|n| validate_name(Some(n)))
-            .transpose()?;
-        let msisdn = input
-            .msisdn
-            .as_deref()
-            .map(|m| self.parse_msisdn(Some(m)))
-            .transpose()?;
-        let channels = input
-            .channels
-            .as_ref()
-            .map(|c| parse_channels(Some(c)))
-            .transpose()?;
-
         let mut tx = self.begin_write().await?;
         let current = load_contact(&mut tx, id)
             .await?
             .ok_or_else(|| DomainError::not_found("contact", id))?;
-        if let Some(expected) = input.version {
+        if let Some(expected) = changes.version {
             if expected != current.version {
                 return Err(stale(&current));
             }
         }
-        let owner = match &input.owner_agent_id {
-            Some(o) => self.check_owner(&mut tx, Some(o)).await?,
+        let owner = match &changes.owner_agent_id {
+            Some(o) => self.check_owner(&mut tx, o.as_deref()).await?,
             None => current.owner_agent_id.clone(),
         };
-        let name = name.unwrap_or_else(|| current.name.clone());
-        let msisdn = msisdn.unwrap_or_else(|| current.msisdn.clone());
-        let channels = channels.unwrap_or_else(|| {
+        let name = changes.name.clone().unwrap_or_else(|| current.name.clone());
+        let msisdn = changes
+            .msisdn
+            .clone()
+            .unwrap_or_else(|| current.msisdn.clone());
+        let channels = changes.channels.clone().unwrap_or_else(|| {
             Channel::ALL
                 .iter()
                 .copied()
@@ -304,7 +242,7 @@ impl Store {
             Some(p) => p,
             None => Paging::new(None, None)?,
         };
-        let q = clean_opt("q", query.q.as_deref(), 100)?;
+        let q = text("q", query.q.as_deref(), 100)?;
         let name_pattern = q.as_deref().map(|q| like_pattern(&q.to_lowercase()));
         let digits: String = q
             .as_deref()
@@ -360,8 +298,7 @@ impl Store {
     }
 
     /// Finds the contact with this phone number (any written form).
-    pub async fn contact_by_msisdn(&self, msisdn: &str) -> Result<Option<Contact>, DomainError> {
-        let msisdn = self.parse_msisdn(Some(msisdn))?;
+    pub async fn contact_by_msisdn(&self, msisdn: &Msisdn) -> Result<Option<Contact>, DomainError> {
         let row = sqlx::query("SELECT id FROM contacts WHERE msisdn = $1")
             .bind(msisdn.as_str())
             .fetch_optional(&self.pool)
@@ -381,15 +318,13 @@ impl Store {
     /// Finds the contact reached by this id on this channel.
     pub async fn contact_by_channel(
         &self,
-        channel: Channel,
-        channel_id: &str,
+        customer: &Customer,
     ) -> Result<Option<Contact>, DomainError> {
-        let channel_id = self.canonical_channel_id(channel, "channelId", channel_id)?;
         let row = sqlx::query(
             "SELECT contact_id FROM contact_channels WHERE channel = $1 AND channel_id = $2",
         )
-        .bind(channel.as_str())
-        .bind(&channel_id)
+        .bind(customer.channel.as_str())
+        .bind(&customer.id)
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -401,35 +336,6 @@ impl Store {
                 .await
             }
             None => Ok(None),
-        }
-    }
-
-    /// The canonical id of a customer on a channel: phone-addressed channels
-    /// accept any written form of the number.
-    /// A customer on a channel from a number in any written form; the
-    /// error names `field`.
-    pub fn customer(
-        &self,
-        channel: Channel,
-        field: &str,
-        channel_id: &str,
-    ) -> Result<domain::model::Customer, FieldError> {
-        Ok(domain::model::Customer {
-            channel,
-            id: self.canonical_channel_id(channel, field, channel_id)?,
-        })
-    }
-
-    pub fn canonical_channel_id(
-        &self,
-        channel: Channel,
-        field: &str,
-        channel_id: &str,
-    ) -> Result<String, FieldError> {
-        match channel {
-            Channel::Whatsapp | Channel::Sms => Msisdn::parse(channel_id, self.rules.phone_region)
-                .map(|m| m.channel_id(channel))
-                .map_err(|why| FieldError::new(field, why)),
         }
     }
 }

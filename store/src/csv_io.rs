@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AuditCtx, ContactQuery, Paging, Store};
 use domain::error::{DomainError, FieldError};
+use domain::input::NewContact;
 use domain::model::ContactInput;
 use domain::Channel;
 
@@ -88,7 +89,11 @@ pub async fn import_rows(
             owner_agent_id: owner_agent_id.map(str::to_string),
             ..Default::default()
         };
-        let error = match store.create_contact(ctx, &input).await {
+        let created = match NewContact::try_from((&input, store.rules().phone_region)) {
+            Ok(new) => store.create_contact(ctx, &new).await,
+            Err(invalid) => Err(invalid.into()),
+        };
+        let error = match created {
             Ok(_) => None,
             Err(DomainError::Invalid(f)) => Some(f.to_string()),
             Err(DomainError::Duplicate { existing_id, .. }) => {

@@ -29,7 +29,7 @@ pub use contacts::ContactQuery;
 pub use domain::model::Message;
 pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
-pub use relay::{Attachment, NewMessage, RelayState};
+pub use relay::{Attachment, Conversation, NewMessage, RelayState};
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::{AttemptStatus, StartAttempt};
 
@@ -271,26 +271,6 @@ impl Paging {
 
     pub(crate) fn offset(&self) -> i64 {
         i64::from(self.page - 1) * i64::from(self.per_page)
-    }
-}
-
-/// Trims optional text and treats empty as absent; enforces a length limit.
-pub(crate) fn clean_opt(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, domain::FieldError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > max => Err(domain::FieldError::new(
-            field,
-            format!("is too long (at most {max} characters)"),
-        )),
-        Some(v) if v.chars().any(char::is_control) => Err(domain::FieldError::new(
-            field,
-            "must not contain control characters",
-        )),
-        Some(v) => Ok(Some(v.to_string())),
     }
 }
 

@@ -2,11 +2,13 @@
 //! with delivery status, and the relay's state on the session (the guest's
 //! Webex ids, the onboarding dialogue, the WhatsApp template).
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::sessions::session_from_row;
 use super::{format_ms, new_id, now_ms, word, Store};
 use domain::error::DomainError;
-use domain::model::{Direction, Message, MessageStatus};
+use domain::model::{Direction, Message, MessageStatus, OnboardingStep, Session};
 use domain::Channel;
 
 /// A transcript line to add.
@@ -70,19 +72,50 @@ const MESSAGE_COLUMNS: &str =
     "id, session_id, direction, channel, body, provider, status, error_code, error_text,
      attachment_url, attachment_mime, attachment_name, created_at";
 
-/// The relay's state on a session.
-#[derive(Debug, Clone)]
+/// The relay's state on a session, beside what the API shows of it.
+#[derive(Debug, Clone, Default)]
 pub struct RelayState {
-    /// The guest's Webex person id, webhook and 1:1 space with the agent.
-    pub guest_id: Option<String>,
+    /// The guest's Webex webhook and 1:1 space with the agent (the guest's
+    /// person id is the session's `collab_guest_id`).
     pub webhook_id: Option<String>,
     pub room_id: Option<String>,
-    /// The onboarding dialogue (see `relay::dialogue`).
-    pub onboarding_step: Option<String>,
+    /// The onboarding dialogue: the step, and the name the customer gave.
+    pub onboarding: Option<OnboardingStep>,
     pub onboarding_name: Option<String>,
     /// The customer's last message (WhatsApp's 24-hour window).
     pub last_inbound_at_ms: Option<i64>,
     pub template_sent_at_ms: Option<i64>,
+}
+
+/// A session and the relay's state on it: one row, read once per job.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub session: Session,
+    pub relay: RelayState,
+}
+
+impl Conversation {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Conversation, sqlx::Error> {
+        Ok(Conversation {
+            session: session_from_row(row)?,
+            relay: RelayState {
+                webhook_id: row.try_get("webex_webhook_id")?,
+                room_id: row.try_get("webex_room_id")?,
+                // An unknown step is treated as no step: the dialogue asks again.
+                onboarding: row
+                    .try_get::<Option<String>, _>("onboarding_step")?
+                    .and_then(|s| s.parse().ok()),
+                onboarding_name: row.try_get("onboarding_name")?,
+                last_inbound_at_ms: row.try_get("last_inbound_at")?,
+                template_sent_at_ms: row.try_get("template_sent_at")?,
+            },
+        })
+    }
+
+    /// The guest's Webex person id, once provisioned.
+    pub fn guest_id(&self) -> Option<&str> {
+        self.session.collab_guest_id.as_deref()
+    }
 }
 
 impl Store {
@@ -225,38 +258,17 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn relay_state(&self, session_id: &str) -> Result<RelayState, DomainError> {
-        let row = sqlx::query(
-            "SELECT collab_guest_id, webex_webhook_id, webex_room_id, onboarding_step, onboarding_name,
-                    last_inbound_at, template_sent_at
-               FROM sessions WHERE id = $1",
-        )
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| DomainError::not_found("session", session_id))?;
-        Ok(RelayState {
-            guest_id: row.try_get("collab_guest_id")?,
-            webhook_id: row.try_get("webex_webhook_id")?,
-            room_id: row.try_get("webex_room_id")?,
-            onboarding_step: row.try_get("onboarding_step")?,
-            onboarding_name: row.try_get("onboarding_name")?,
-            last_inbound_at_ms: row.try_get("last_inbound_at")?,
-            template_sent_at_ms: row.try_get("template_sent_at")?,
-        })
-    }
-
     /// Moves the onboarding dialogue (None: out of it).
     pub async fn set_onboarding(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         session_id: &str,
-        step: Option<&str>,
+        step: Option<OnboardingStep>,
         name: Option<&str>,
     ) -> Result<(), DomainError> {
         sqlx::query(
             "UPDATE sessions SET onboarding_step = $1, onboarding_name = $2, updated_at = $3 WHERE id = $4",
         )
-        .bind(step)
+        .bind(step.map(OnboardingStep::as_str))
         .bind(name)
         .bind(now_ms())
         .bind(session_id)

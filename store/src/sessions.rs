@@ -1,13 +1,18 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{audit, clean_opt, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
+use super::Conversation;
+use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
-use domain::model::{Customer, Page, Session, SessionInput, SessionStatus};
+use domain::input::{text, NewSession, SessionChanges};
+use domain::model::{Customer, Page, Session, SessionStatus};
 
 const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
     collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
+/// The relay's columns, read with the session's (see `Conversation`).
+const RELAY_COLUMNS: &str =
+    "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at";
 const COLLAB_MAX: usize = 500;
 
 /// How to list sessions. Filters combine with AND.
@@ -27,7 +32,7 @@ pub enum UpsertOutcome {
     Updated,
 }
 
-fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     let channel: String = row.try_get("customer_channel")?;
     let status: String = row.try_get("status")?;
     Ok(Session {
@@ -46,46 +51,6 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         last_inbound_at: opt_time(row, "last_inbound_at")?,
         created_at: format_ms(row.try_get("created_at")?),
         updated_at: format_ms(row.try_get("updated_at")?),
-    })
-}
-
-/// The collaboration fields of a session input, validated.
-struct CollabFields {
-    agent: Option<String>,
-    guest: Option<String>,
-    extra: [Option<String>; 3],
-    contact_id: Option<String>,
-    status: Option<SessionStatus>,
-}
-
-fn collab_fields(input: &SessionInput) -> Result<CollabFields, FieldError> {
-    let status = match input.status.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<SessionStatus>().ok().ok_or_else(|| {
-            FieldError::new(
-                "status",
-                format!("unknown status {s:?}: expected onboarding, active or ended"),
-            )
-        })?),
-    };
-    Ok(CollabFields {
-        agent: clean_opt(
-            "collabAgentId",
-            input.collab_agent_id.as_deref(),
-            COLLAB_MAX,
-        )?,
-        guest: clean_opt(
-            "collabGuestId",
-            input.collab_guest_id.as_deref(),
-            COLLAB_MAX,
-        )?,
-        extra: [
-            clean_opt("collabExtra1", input.collab_extra1.as_deref(), COLLAB_MAX)?,
-            clean_opt("collabExtra2", input.collab_extra2.as_deref(), COLLAB_MAX)?,
-            clean_opt("collabExtra3", input.collab_extra3.as_deref(), COLLAB_MAX)?,
-        ],
-        contact_id: clean_opt("contactId", input.contact_id.as_deref(), 100)?,
-        status,
     })
 }
 
@@ -244,14 +209,31 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
-    /// The customer's session on a channel (channel id in any written form).
-    pub async fn session_by_customer(
+    /// A session with the relay's state on it, in one read.
+    pub async fn conversation(&self, session_id: &str) -> Result<Conversation, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| DomainError::not_found("session", session_id))?;
+        Ok(Conversation::from_row(&row)?)
+    }
+
+    /// The customer's session with the relay's state on it, if they have one.
+    pub async fn conversation_of(
         &self,
-        channel: Channel,
-        channel_id: &str,
-    ) -> Result<Option<Session>, DomainError> {
-        let customer = self.customer(channel, "customerChannelId", channel_id)?;
-        self.session_of(&customer).await
+        customer: &Customer,
+    ) -> Result<Option<Conversation>, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
+        ))
+        .bind(customer.channel.as_str())
+        .bind(&customer.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(Conversation::from_row).transpose()?)
     }
 
     /// The customer's session, if they have one.
@@ -266,19 +248,19 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
-    /// Active sessions whose guest has a Webex webhook, with its id (what
-    /// the webhook health check looks at).
-    pub async fn sessions_with_webhooks(&self) -> Result<Vec<(Session, String)>, DomainError> {
+    /// Active sessions whose guest has a Webex webhook (what the webhook
+    /// health check looks at).
+    pub async fn conversations_with_webhooks(&self) -> Result<Vec<Conversation>, DomainError> {
         let rows = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS}, webex_webhook_id FROM sessions
+            "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions
               WHERE status = 'active' AND webex_webhook_id IS NOT NULL ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
-            .map(|row| Ok((session_from_row(row)?, row.try_get("webex_webhook_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+            .map(Conversation::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn session(&self, id: &str) -> Result<Session, DomainError> {
@@ -289,25 +271,14 @@ impl Store {
     }
 
     /// Creates the customer's session on a channel, or, when one exists,
-    /// routes it to the agent in `input` (the latest agent to engage wins).
+    /// routes it to the agent in `new` (the latest agent to engage wins).
     /// There is never more than one session per customer and channel.
     pub async fn upsert_session(
         &self,
         ctx: &AuditCtx,
-        input: &SessionInput,
+        new: &NewSession,
     ) -> Result<(Session, UpsertOutcome), DomainError> {
-        let channel_name = clean_opt("customerChannel", input.customer_channel.as_deref(), 50)?
-            .ok_or_else(|| FieldError::new("customerChannel", "is required"))?;
-        let channel = Channel::parse_field("customerChannel", &channel_name)?;
-        let raw_id = clean_opt(
-            "customerChannelId",
-            input.customer_channel_id.as_deref(),
-            50,
-        )?
-        .ok_or_else(|| FieldError::new("customerChannelId", "is required"))?;
-        let channel_id = self.canonical_channel_id(channel, "customerChannelId", &raw_id)?;
-        let fields = collab_fields(input)?;
-
+        let (channel, channel_id, fields) = (new.customer.channel, &new.customer.id, &new.fields);
         let mut tx = self.begin_write().await?;
         check_contact(&mut tx, fields.contact_id.as_deref()).await?;
         // Without an explicit contact, link the contact known on this channel.
@@ -317,7 +288,7 @@ impl Store {
                 "SELECT contact_id FROM contact_channels WHERE channel = $1 AND channel_id = $2",
             )
             .bind(channel.as_str())
-            .bind(&channel_id)
+            .bind(channel_id)
             .fetch_optional(&mut *tx)
             .await?
             .map(|r| r.try_get::<String, _>("contact_id"))
@@ -335,7 +306,7 @@ impl Store {
         )
         .bind(&id)
         .bind(channel.as_str())
-        .bind(&channel_id)
+        .bind(channel_id)
         .bind(&fields.agent)
         .bind(&fields.guest)
         .bind(&fields.extra[0])
@@ -374,7 +345,7 @@ impl Store {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
         ))
         .bind(channel.as_str())
-        .bind(&channel_id)
+        .bind(channel_id)
         .fetch_one(&mut *tx)
         .await?;
         let before = session_from_row(&row)?;
@@ -422,32 +393,33 @@ impl Store {
         &self,
         ctx: &AuditCtx,
         id: &str,
-        input: &SessionInput,
+        changes: &SessionChanges,
     ) -> Result<Session, DomainError> {
-        let fields = collab_fields(input)?;
+        let fields = &changes.fields;
         let mut tx = self.begin_write().await?;
         let before = load_session(&mut tx, id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", id))?;
-        if let Some(channel) = input.customer_channel.as_deref() {
-            if Channel::parse_field("customerChannel", channel)? != before.customer_channel {
-                return Err(FieldError::new(
-                    "customerChannel",
-                    "cannot be changed: create a session for the other channel instead",
-                )
-                .into());
-            }
+        if changes
+            .channel
+            .is_some_and(|channel| channel != before.customer_channel)
+        {
+            return Err(FieldError::new(
+                "customerChannel",
+                "cannot be changed: create a session for the other channel instead",
+            )
+            .into());
         }
-        if let Some(raw) = input.customer_channel_id.as_deref() {
-            if self.canonical_channel_id(before.customer_channel, "customerChannelId", raw)?
-                != before.customer_channel_id
-            {
-                return Err(FieldError::new(
-                    "customerChannelId",
-                    "cannot be changed: create a session for the other customer instead",
-                )
-                .into());
-            }
+        if changes
+            .number
+            .as_ref()
+            .is_some_and(|n| n.channel_id(before.customer_channel) != before.customer_channel_id)
+        {
+            return Err(FieldError::new(
+                "customerChannelId",
+                "cannot be changed: create a session for the other customer instead",
+            )
+            .into());
         }
         check_contact(&mut tx, fields.contact_id.as_deref()).await?;
         let now = now_ms();
@@ -519,10 +491,10 @@ impl Store {
             Some(p) => p,
             None => Paging::new(None, None)?,
         };
-        let channel = clean_opt("customerChannel", query.customer_channel.as_deref(), 50)?
+        let channel = text("customerChannel", query.customer_channel.as_deref(), 50)?
             .map(|c| Channel::parse_field("customerChannel", &c))
             .transpose()?;
-        let channel_id = match clean_opt(
+        let channel_id = match text(
             "customerChannelId",
             query.customer_channel_id.as_deref(),
             50,
@@ -532,15 +504,16 @@ impl Store {
                 let channel = channel.ok_or_else(|| {
                     FieldError::new("customerChannel", "is required with customerChannelId")
                 })?;
-                Some(self.canonical_channel_id(channel, "customerChannelId", &raw)?)
+                let region = self.rules.phone_region;
+                Some(Customer::parse(channel, "customerChannelId", &raw, region)?.id)
             }
         };
-        let guest = clean_opt(
+        let guest = text(
             "collabGuestId",
             query.collab_guest_id.as_deref(),
             COLLAB_MAX,
         )?;
-        let agent = clean_opt(
+        let agent = text(
             "collabAgentId",
             query.collab_agent_id.as_deref(),
             COLLAB_MAX,

@@ -11,8 +11,9 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
-use domain::model::{Contact, ContactInput, Page};
-use domain::Channel;
+use domain::input::{ContactChanges, NewContact};
+use domain::model::{Contact, ContactInput, Customer, Page};
+use domain::{Channel, FieldError, Msisdn};
 use store::{ContactQuery, Paging, Store};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -64,19 +65,22 @@ pub async fn list(
         page: 1,
         per_page: paging.per_page,
     };
+    let region = store.rules().phone_region;
     if let Some(msisdn) = p.msisdn.as_deref() {
-        return Ok(Json(single(store.contact_by_msisdn(msisdn).await?)));
+        let msisdn = Msisdn::parse(msisdn, region).map_err(|why| FieldError::new("msisdn", why))?;
+        return Ok(Json(single(store.contact_by_msisdn(&msisdn).await?)));
     }
     match (p.channel.as_deref(), p.channel_id.as_deref()) {
         (Some(channel), Some(id)) => {
             let channel = Channel::parse_field("channel", channel)?;
-            return Ok(Json(single(store.contact_by_channel(channel, id).await?)));
+            let customer = Customer::parse(channel, "channelId", id, region)?;
+            return Ok(Json(single(store.contact_by_channel(&customer).await?)));
         }
         (Some(_), None) => {
-            return Err(domain::FieldError::new("channelId", "is required with channel").into())
+            return Err(FieldError::new("channelId", "is required with channel").into())
         }
         (None, Some(_)) => {
-            return Err(domain::FieldError::new("channel", "is required with channelId").into())
+            return Err(FieldError::new("channel", "is required with channelId").into())
         }
         (None, None) => {}
     }
@@ -105,7 +109,8 @@ pub async fn create(
     State(store): State<Store>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let contact = store.create_contact(&caller.audit(), &input).await?;
+    let new = NewContact::try_from((&input, store.rules().phone_region))?;
+    let contact = store.create_contact(&caller.audit(), &new).await?;
     let location = format!("/api/v1/contacts/{}", contact.id);
     Ok((
         StatusCode::CREATED,
@@ -150,8 +155,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<Json<Contact>, ApiError> {
+    let changes = ContactChanges::try_from((&input, store.rules().phone_region))?;
     Ok(Json(
-        store.update_contact(&caller.audit(), &id, &input).await?,
+        store.update_contact(&caller.audit(), &id, &changes).await?,
     ))
 }
 

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Services};
 use crate::state::AppState;
+use domain::model::Customer;
 use domain::{Channel, FieldError};
 use platform::webex::guest_subject;
 use store::format_ms;
@@ -92,9 +93,8 @@ pub async fn guest_token(
     if raw_id.trim().is_empty() {
         return Err(FieldError::new("channelId", "is required").into());
     }
-    let channel_id = state
-        .store
-        .canonical_channel_id(channel, "channelId", raw_id)?;
+    let region = state.store.rules().phone_region;
+    let channel_id = Customer::parse(channel, "channelId", raw_id, region)?.id;
     let name = body.name.as_deref().unwrap_or_default().trim();
     if name.chars().count() > NAME_MAX {
         return Err(FieldError::new(

@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 use super::contacts::query_params;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
+use domain::input::{NewSession, SessionChanges};
 use domain::model::{Page, Session, SessionInput};
 use store::{Paging, SessionQuery, Store, UpsertOutcome};
 
@@ -79,7 +80,8 @@ pub async fn create(
     State(store): State<Store>,
     ApiJson(input): ApiJson<SessionInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (session, outcome) = store.upsert_session(&caller.audit(), &input).await?;
+    let new = NewSession::try_from((&input, store.rules().phone_region))?;
+    let (session, outcome) = store.upsert_session(&caller.audit(), &new).await?;
     let status = match outcome {
         UpsertOutcome::Created => StatusCode::CREATED,
         UpsertOutcome::Updated => StatusCode::OK,
@@ -123,8 +125,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<SessionInput>,
 ) -> Result<Json<Session>, ApiError> {
+    let changes = SessionChanges::try_from((&input, store.rules().phone_region))?;
     Ok(Json(
-        store.update_session(&caller.audit(), &id, &input).await?,
+        store.update_session(&caller.audit(), &id, &changes).await?,
     ))
 }
 

@@ -15,6 +15,20 @@ use server::startup::Application;
 
 pub use sandbox::driver::{send, Browser};
 
+/// A customer on a channel, from a number in any written form (region GB).
+pub fn customer(channel: domain::Channel, number: &str) -> domain::model::Customer {
+    domain::model::Customer::parse(channel, "customer", number, Default::default())
+        .expect("a valid test number")
+}
+
+/// A wire input made into what the store takes, as the API does (region GB).
+pub fn valid<'a, I, T>(input: &'a I) -> T
+where
+    T: TryFrom<(&'a I, domain::phone::PhoneRegion), Error = domain::FieldError>,
+{
+    T::try_from((input, Default::default())).expect("the test's input is valid")
+}
+
 pub struct TestApp {
     pub base: String,
     pub key: String,

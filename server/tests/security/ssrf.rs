@@ -220,13 +220,13 @@ async fn a_redirect_from_an_allowed_host_to_another_is_not_followed() {
         .store
         .upsert_session(
             &AuditCtx::system(),
-            &domain::model::SessionInput {
+            &crate::common::valid(&domain::model::SessionInput {
                 customer_channel: Some("sms".into()),
                 customer_channel_id: Some(number.into()),
                 collab_agent_id: Some("agent-a@example.com".into()),
                 status: Some("active".into()),
                 ..Default::default()
-            },
+            }),
         )
         .await
         .unwrap();
