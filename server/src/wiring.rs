@@ -245,6 +245,7 @@ pub fn build_relay(
                     variables: config.whatsapp_template_variables.clone(),
                 }
             }),
+            connect_inbound_token: inbound_token,
             connect_webhook_secret: secret(&i.connect_webhook_secret),
             // An hour short of the dedup retention (at least 2 hours).
             catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
