@@ -58,7 +58,8 @@ pub async fn sign_in(email: String, password: String, next: String) -> Result<()
 /// Creates the server-side session and sets its cookie.
 #[cfg(feature = "ssr")]
 pub async fn start_session(deps: &crate::ssr::ServerDeps, agent: &Agent) -> Result<(), UiError> {
-    let cookie = crate::ssr::open_web_session(&deps.store, &deps.auth, agent, "password").await?;
+    let cookie =
+        crate::ssr::open_web_session(&deps.store, &deps.session_policy, agent, "password").await?;
     expect_context::<leptos_axum::ResponseOptions>()
         .append_header(http::header::SET_COOKIE, cookie);
     Ok(())
@@ -70,13 +71,14 @@ pub async fn sign_out(csrf: String) -> Result<(), UiError> {
     let session = require_agent()?;
     require_csrf(&session, &csrf)?;
     let deps = deps();
-    if let Some(token) = crate::ssr::session_cookie(&deps.auth) {
+    if let Some(token) = crate::ssr::session_cookie(&deps.session_policy) {
         deps.store.end_web_session(&token).await?;
     }
     let response = expect_context::<leptos_axum::ResponseOptions>();
     response.append_header(
         http::header::SET_COOKIE,
-        http::HeaderValue::from_str(&deps.auth.cookie("", None)).expect("cookie is ASCII"),
+        http::HeaderValue::from_str(&deps.session_policy.cookie("", None))
+            .expect("cookie is ASCII"),
     );
     finish(Ok(()), Then::Go("/sign-in?signed_out=1".into()), "/", &[])
 }

@@ -2,53 +2,12 @@
 //! agent, CSRF checks, and results for forms posted before hydration.
 
 use leptos::prelude::*;
-use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ErrorKind, UiError};
 use domain::model::{Actor, Agent};
 use relay::conversations::Conversations;
-use store::{AuditCtx, Store, WebSession};
-
-/// Cookie and lifetime settings of browser sessions.
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub cookie_name: &'static str,
-    /// `Secure` (and `SameSite=None; Partitioned` so the Webex sidebar iframe
-    /// keeps the cookie). Off only for plain-http localhost.
-    pub secure: bool,
-    pub idle: Duration,
-    pub lifetime: Duration,
-}
-
-impl AuthSettings {
-    pub fn new(secure: bool, idle: Duration, lifetime: Duration) -> Self {
-        AuthSettings {
-            cookie_name: if secure {
-                "__Host-cm_session"
-            } else {
-                "cm_session"
-            },
-            secure,
-            idle,
-            lifetime,
-        }
-    }
-
-    pub fn cookie(&self, value: &str, max_age: Option<Duration>) -> String {
-        let mut cookie = format!("{}={value}; Path=/; HttpOnly", self.cookie_name);
-        if self.secure {
-            cookie.push_str("; Secure; SameSite=None; Partitioned");
-        } else {
-            cookie.push_str("; SameSite=Lax");
-        }
-        match max_age {
-            Some(age) => cookie.push_str(&format!("; Max-Age={}", age.as_secs())),
-            None => cookie.push_str("; Max-Age=0"),
-        }
-        cookie
-    }
-}
+use store::{AuditCtx, SessionPolicy, Store, WebSession};
 
 /// A configured endpoint, for the admin's integrations view.
 #[derive(Debug, Clone)]
@@ -61,7 +20,8 @@ pub struct Endpoint {
 #[derive(Clone)]
 pub struct ServerDeps {
     pub store: Store,
-    pub auth: AuthSettings,
+    /// The session cookie and lifetimes (`store::SessionPolicy`).
+    pub session_policy: SessionPolicy,
     /// Start conversation, in the configured relay mode.
     pub conversations: Conversations,
     pub sandbox: bool,
@@ -99,9 +59,9 @@ pub fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The session cookie's value on this request.
-pub fn session_cookie(auth: &AuthSettings) -> Option<String> {
+pub fn session_cookie(policy: &SessionPolicy) -> Option<String> {
     let parts = use_context::<http::request::Parts>()?;
-    cookie_value(&parts.headers, auth.cookie_name)
+    cookie_value(&parts.headers, policy.cookie_name)
 }
 
 /// Only same-site paths may follow a sign-in, never another origin. Browsers
@@ -160,12 +120,12 @@ fn percent_decode_lossy(s: &str) -> String {
 /// `Set-Cookie` value. Every sign-in ends here.
 pub async fn open_web_session(
     store: &Store,
-    auth: &AuthSettings,
+    policy: &SessionPolicy,
     agent: &Agent,
     how: &str,
 ) -> Result<http::HeaderValue, domain::DomainError> {
     let (token, _) = store
-        .create_web_session(agent, auth.lifetime.as_millis() as i64)
+        .create_web_session(agent, policy.lifetime.as_millis() as i64)
         .await?;
     let ctx = AuditCtx::new(Actor::Agent(agent.email.clone()), None);
     store
@@ -178,7 +138,7 @@ pub async fn open_web_session(
         )
         .await?;
     Ok(
-        http::HeaderValue::from_str(&auth.cookie(&token, Some(auth.lifetime)))
+        http::HeaderValue::from_str(&policy.cookie(&token, Some(policy.lifetime)))
             .expect("cookie is ASCII"),
     )
 }

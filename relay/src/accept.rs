@@ -1,15 +1,15 @@
-//! The request path of the webhooks: verify, parse, deduplicate by provider
-//! id and store the job it causes (group-committed by the intake), then
-//! answer. Nothing here calls Webex or Connect.
+//! The request path of the webhooks: parse a body already verified (see
+//! `webhook_auth`), deduplicate by provider id and store the job it causes
+//! (group-committed by the intake), then answer. Nothing here calls Webex or
+//! Connect.
 
 use serde::Deserialize;
 
 use super::inbound::{parse_inbound, parse_receipt, ParseError};
+use super::webhook_auth::{ConnectInbound, ConnectReceipt, VerifiedBody, Webex};
 use super::{jobs, Relay};
 use domain::error::DomainError;
 use domain::model::{Customer, Session};
-use platform::connect::hub_signature_valid;
-use platform::webex::signature_valid;
 use store::Acceptance;
 
 /// What became of an accepted webhook.
@@ -24,8 +24,6 @@ pub enum Accepted {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
-    #[error("signature missing or wrong")]
-    BadSignature,
     #[error("malformed event: {0}")]
     Malformed(String),
     #[error(transparent)]
@@ -34,15 +32,7 @@ pub enum AcceptError {
 
 impl Relay {
     /// `POST /webhooks/webex`: a message was created in a space of a guest.
-    pub async fn accept_webex(
-        &self,
-        body: &[u8],
-        signature: Option<&str>,
-    ) -> Result<Accepted, AcceptError> {
-        if !signature.is_some_and(|s| signature_valid(&self.inner.settings.webhook_secret, body, s))
-        {
-            return Err(AcceptError::BadSignature);
-        }
+    pub async fn accept_webex(&self, body: VerifiedBody<Webex>) -> Result<Accepted, AcceptError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Envelope {
@@ -57,8 +47,8 @@ impl Relay {
             id: String,
             person_id: String,
         }
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        let envelope: Envelope = serde_json::from_slice(body.bytes())
+            .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         if envelope.resource != "messages" || envelope.event != "created" {
             return Ok(Accepted::Ignored("not a new message"));
         }
@@ -93,12 +83,10 @@ impl Relay {
     /// conversation.
     pub async fn accept_connect(
         &self,
-        body: &[u8],
-        signature: Option<&str>,
+        body: VerifiedBody<ConnectInbound>,
     ) -> Result<Accepted, AcceptError> {
-        self.check_hub_signature(body, signature, true)?;
-        let event: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        let event: serde_json::Value = serde_json::from_slice(body.bytes())
+            .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         let inbound = match parse_inbound(&event) {
             Ok(inbound) => inbound,
             Err(ParseError::NotRelayed(why)) => return Ok(Accepted::Ignored(why)),
@@ -128,15 +116,10 @@ impl Relay {
     /// we sent (it carries our transcript line's id as `correlationid`).
     pub async fn accept_receipt(
         &self,
-        body: &[u8],
-        signature: Option<&str>,
+        body: VerifiedBody<ConnectReceipt>,
     ) -> Result<Accepted, AcceptError> {
-        // Receipts come to the `notifyurl` of each send; Connect's pages do
-        // not say those are signed, so only a signature that is there is
-        // checked (a wrong one is refused).
-        self.check_hub_signature(body, signature, false)?;
-        let event: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| AcceptError::Malformed(e.to_string()))?;
+        let event: serde_json::Value = serde_json::from_slice(body.bytes())
+            .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         let receipt = match parse_receipt(&event) {
             Ok(r) => r,
             Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
@@ -178,29 +161,10 @@ impl Relay {
         .await
     }
 
-    /// With a hub secret configured, Connect's `x-hub-signature` must match
-    /// the raw body (`required`: also when it is missing).
-    fn check_hub_signature(
-        &self,
-        body: &[u8],
-        signature: Option<&str>,
-        required: bool,
-    ) -> Result<(), AcceptError> {
-        let Some(secret) = self.inner.settings.connect_webhook_secret.as_deref() else {
-            return Ok(());
-        };
-        match signature {
-            Some(s) if hub_signature_valid(secret, body, s) => Ok(()),
-            None if !required => Ok(()),
-            _ => Err(AcceptError::BadSignature),
-        }
-    }
-
-    /// Writes an accepted event (group-committed with others arriving at the
-    /// same time) and wakes the worker when it queued work.
     /// Accepts an agent's message found in the space rather than delivered
     /// by the webhook (see `webhook_health`): deduplicated against the
-    /// webhook's deliveries by the message id, as a redelivery would be.
+    /// webhook's deliveries by the message id, as a redelivery would be. No
+    /// body and no signature: we read the message from Webex ourselves.
     pub(super) async fn accept_missed(
         &self,
         session: &Session,
@@ -218,6 +182,8 @@ impl Relay {
         .await
     }
 
+    /// Writes an accepted event (group-committed with others arriving at the
+    /// same time) and wakes the worker when it queued work.
     async fn intake(
         &self,
         acceptance: Acceptance,

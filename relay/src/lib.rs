@@ -2,7 +2,8 @@
 //! Create Agent Contact, Web App Action Handler, Webex Message Handler,
 //! WhatsApp / SMS / MMS Message Handlers) run by this server.
 //!
-//! Webhooks are *accepted* on the request path ([`accept`]): verified,
+//! Webhooks are *accepted* on the request path ([`accept`]): verified first
+//! ([`webhook_auth`], the only maker of the bodies `accept` takes),
 //! deduplicated by provider id, and stored together with the outbox jobs
 //! they cause, before the 2xx. Everything else runs later in [`Relay::work`],
 //! from the outbox, in order per customer conversation: what the customer
@@ -27,6 +28,7 @@ pub mod media;
 pub mod request_id;
 mod to_agent;
 mod to_customer;
+pub mod webhook_auth;
 mod webhook_health;
 
 pub use accept::{AcceptError, Accepted};
@@ -67,6 +69,8 @@ pub struct RelaySettings {
     /// The approved WhatsApp template sent to customers outside the 24-hour
     /// window, with its variables.
     pub whatsapp_template: Option<platform::connect::WhatsappTemplate>,
+    /// The token Connect's deliveries carry in our URLs (`?token=`).
+    pub connect_inbound_token: String,
     /// Connect's outbound webhook hub secret: when set, customers' messages
     /// must carry a valid `x-hub-signature`.
     pub connect_webhook_secret: Option<String>,

@@ -5,9 +5,9 @@
 //! Answers are read by the product's own client (`platform::webex::WebexClient`)
 //! from a fake Webex on loopback that serves the fixtures and records what it
 //! was sent; the delivery envelope goes through the relay's own
-//! `accept_webex`. Shapes the product has no type for yet (Service App guests,
-//! the refresh grant, the webhook object) are checked as JSON: field names and
-//! types as documented.
+//! `verify_webhook` and `accept_webex`. Shapes the product has no type for
+//! yet (Service App guests, the refresh grant, the webhook object) are
+//! checked as JSON: field names and types as documented.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,6 +25,7 @@ use platform::webex::{
 };
 use relay::guests::{GuestAuth, GuestProvider};
 use relay::media::{MediaCache, MediaSettings};
+use relay::webhook_auth::{Presented, Refused, Webex};
 use relay::{AcceptError, Accepted, Relay, RelayClients, RelaySettings};
 use store::{Rules, Store};
 
@@ -531,11 +532,27 @@ async fn relay() -> (Relay, std::path::PathBuf) {
             webhook_secret: SECRET.into(),
             attachment_text: "(file)".into(),
             whatsapp_template: None,
+            connect_inbound_token: "token".into(),
             connect_webhook_secret: None,
             catch_up_window: Duration::from_secs(3600),
         },
     );
     (relay, path)
+}
+
+/// A delivery to `/webhooks/webex` as the server hands it on: verified
+/// (`x-spark-signature`), then accepted.
+async fn webex_delivers(
+    relay: &Relay,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<Result<Accepted, AcceptError>, Refused> {
+    let presented = Presented {
+        signature,
+        token: None,
+    };
+    let verified = relay.verify_webhook::<Webex>(presented, Bytes::copy_from_slice(body))?;
+    Ok(relay.accept_webex(verified).await)
 }
 
 #[tokio::test]
@@ -548,31 +565,33 @@ async fn the_documented_delivery_envelope_is_verified_parsed_and_deduplicated() 
     // webhook's creator (`data.personId` == `createdBy`): for a guest's
     // webhook that is our own relayed post, never sent back.
     assert_eq!(
-        relay
-            .accept_webex(body.as_bytes(), Some(ENVELOPE_SIGNATURE))
+        webex_delivers(&relay, body.as_bytes(), Some(ENVELOPE_SIGNATURE))
             .await
+            .unwrap()
             .unwrap(),
         Accepted::Ignored("written by the guest")
     );
     // Webex may deliver again: the same data.id does nothing twice.
     assert_eq!(
-        relay
-            .accept_webex(body.as_bytes(), Some(ENVELOPE_SIGNATURE))
+        webex_delivers(&relay, body.as_bytes(), Some(ENVELOPE_SIGNATURE))
             .await
+            .unwrap()
             .unwrap(),
         Accepted::Duplicate
     );
     // No or a wrong signature: refused before anything is read.
-    assert!(matches!(
-        relay.accept_webex(body.as_bytes(), None).await,
-        Err(AcceptError::BadSignature)
-    ));
-    assert!(matches!(
-        relay
-            .accept_webex(body.as_bytes(), Some(&sign(b"another body")))
-            .await,
-        Err(AcceptError::BadSignature)
-    ));
+    assert_eq!(
+        webex_delivers(&relay, body.as_bytes(), None)
+            .await
+            .unwrap_err(),
+        Refused
+    );
+    assert_eq!(
+        webex_delivers(&relay, body.as_bytes(), Some(&sign(b"another body")))
+            .await
+            .unwrap_err(),
+        Refused
+    );
 
     // Someone else (an agent) wrote in the guest's space: the guest is looked
     // up by createdBy; this store has no session for it, so nothing is queued.
@@ -582,9 +601,9 @@ async fn the_documented_delivery_envelope_is_verified_parsed_and_deduplicated() 
     agent["actorId"] = "the-agent".into();
     let agent = serde_json::to_vec(&agent).unwrap();
     assert_eq!(
-        relay
-            .accept_webex(&agent, Some(&sign(&agent)))
+        webex_delivers(&relay, &agent, Some(&sign(&agent)))
             .await
+            .unwrap()
             .unwrap(),
         Accepted::Ignored("no session for this guest")
     );
@@ -594,9 +613,9 @@ async fn the_documented_delivery_envelope_is_verified_parsed_and_deduplicated() 
     other["resource"] = "memberships".into();
     let other = serde_json::to_vec(&other).unwrap();
     assert_eq!(
-        relay
-            .accept_webex(&other, Some(&sign(&other)))
+        webex_delivers(&relay, &other, Some(&sign(&other)))
             .await
+            .unwrap()
             .unwrap(),
         Accepted::Ignored("not a new message")
     );
@@ -606,8 +625,8 @@ async fn the_documented_delivery_envelope_is_verified_parsed_and_deduplicated() 
     partial.as_object_mut().unwrap().remove("createdBy");
     let partial = serde_json::to_vec(&partial).unwrap();
     assert!(matches!(
-        relay.accept_webex(&partial, Some(&sign(&partial))).await,
-        Err(AcceptError::Malformed(_))
+        webex_delivers(&relay, &partial, Some(&sign(&partial))).await,
+        Ok(Err(AcceptError::Malformed(_)))
     ));
 
     for suffix in ["", "-wal", "-shm"] {

@@ -17,5 +17,6 @@ pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod web_auth;
+pub mod webhook_auth;
 pub mod webhooks;
 pub mod wiring;

@@ -20,8 +20,8 @@ use crate::integrations::Integrations;
 use crate::state::AppState;
 use crate::wiring::Services;
 use crate::{api, ops, web_auth};
-use app::ssr::{AuthSettings, Endpoint, ServerDeps};
-use store::Store;
+use app::ssr::{Endpoint, ServerDeps};
+use store::{SessionPolicy, Store};
 
 pub struct Application {
     relay: Option<relay::Relay>,
@@ -66,7 +66,7 @@ impl Application {
         for warning in &integrations.warnings {
             tracing::warn!("{warning}");
         }
-        let auth = AuthSettings::new(
+        let session_policy = SessionPolicy::new(
             integrations.public_url.starts_with("https://"),
             Duration::from_secs(config.session_idle_minutes * 60),
             Duration::from_secs(config.session_max_hours * 3600),
@@ -105,7 +105,7 @@ impl Application {
             guests,
             media,
             integrations: Arc::new(integrations),
-            auth,
+            session_policy,
             identity: Arc::new(identity),
             leptos_options,
             store: store.clone(),
@@ -241,7 +241,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
     let i = &state.integrations;
     ServerDeps {
         store: state.store.clone(),
-        auth: state.auth.clone(),
+        session_policy: state.session_policy.clone(),
         conversations: state.conversations.clone(),
         sandbox: i.sandbox.is_some(),
         relay: state.relay.clone(),

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::identity::EmbeddedIdentity;
 use crate::integrations::Integrations;
-use app::ssr::AuthSettings;
 use relay::conversations::Conversations;
-use store::Store;
+use store::{SessionPolicy, Store};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -19,7 +18,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub integrations: Arc<Integrations>,
-    pub auth: AuthSettings,
+    /// The browser session cookie and lifetimes.
+    pub session_policy: SessionPolicy,
     pub identity: Arc<EmbeddedIdentity>,
     /// The native relay, when `CM_RELAY_MODE=native`.
     pub relay: Option<relay::Relay>,

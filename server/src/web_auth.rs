@@ -21,10 +21,10 @@ pub async fn resolve_session(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = cookie_value(req.headers(), state.auth.cookie_name) {
+    if let Some(token) = cookie_value(req.headers(), state.session_policy.cookie_name) {
         match state
             .store
-            .web_session(&token, state.auth.idle.as_millis() as i64)
+            .web_session(&token, state.session_policy.idle.as_millis() as i64)
             .await
         {
             Ok(Some(session)) => {
@@ -133,7 +133,11 @@ async fn webex_start(State(state): State<AppState>, Query(q): Query<StartQuery>)
         ])
     );
     let next = safe_next(q.next.as_deref().unwrap_or_default());
-    let secure = if state.auth.secure { "; Secure" } else { "" };
+    let secure = if state.session_policy.secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{STATE_COOKIE}={nonce}|{verifier}|{}; Path=/auth/webex; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
         app::ssr::encode_query(&[("n", &next)]).trim_start_matches("n=")
@@ -256,7 +260,7 @@ async fn finish_sign_in(
         Ok(a) => a,
         Err(e) => return sign_in_error(&e.to_string()),
     };
-    match open_web_session(&state.store, &state.auth, &agent, how).await {
+    match open_web_session(&state.store, &state.session_policy, &agent, how).await {
         Ok(cookie) => {
             let mut response = Redirect::to(next).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -307,7 +311,7 @@ async fn embedded_sign_in(
                 .into_response()
         }
     };
-    match open_web_session(&state.store, &state.auth, &agent, "embedded-app").await {
+    match open_web_session(&state.store, &state.session_policy, &agent, "embedded-app").await {
         Ok(cookie) => {
             let mut response = Json(serde_json::json!({ "signedIn": agent.email })).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);

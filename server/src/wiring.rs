@@ -7,14 +7,14 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::integrations::{GuestApp, Integrations, NativeRelay};
 use platform::connect::{ConnectMessaging, ConnectWebhook};
-use relay::conversations::Conversations;
 use platform::fetch::{FetchRules, Fetcher};
+use platform::webex::{GuestIssuer, WebexClient};
+use relay::conversations::Conversations;
 use relay::guests::{GuestAuth, GuestProvider, ServiceApp};
 use relay::media::MediaCache;
 use relay::{Relay, RelayClients, RelaySettings};
-use store::{Rules, Store};
 use store::token_cipher::TokenCipher;
-use platform::webex::{GuestIssuer, WebexClient};
+use store::{Rules, Store};
 
 /// Opens the database and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -209,6 +209,7 @@ pub fn build_relay(
                     variables: config.whatsapp_template_variables.clone(),
                 }
             }),
+            connect_inbound_token: native.inbound_token.expose().to_string(),
             connect_webhook_secret: native
                 .connect_webhook_secret
                 .as_ref()

@@ -17,6 +17,7 @@ mod intake;
 mod outbox;
 pub mod password;
 mod relay;
+mod session_policy;
 mod sessions;
 mod starts;
 pub mod token_cipher;
@@ -30,6 +31,7 @@ pub use domain::model::Message;
 pub use intake::{Acceptance, Intake};
 pub use outbox::{DeadJob, Job, NewJob, Outcome, RetryPolicy};
 pub use relay::{Attachment, Conversation, NewMessage, RelayState};
+pub use session_policy::SessionPolicy;
 pub use sessions::{SessionQuery, UpsertOutcome};
 pub use starts::{AttemptStatus, StartAttempt};
 

@@ -12,3 +12,4 @@ mod headers;
 mod identity;
 mod render;
 mod ssrf;
+mod webhooks;
