@@ -24,6 +24,20 @@ pub async fn get_me() -> Result<Option<Me>, UiError> {
     }))
 }
 
+/// The ways to sign in this server offers besides a local password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInWays {
+    /// "Sign in with Webex" (OAuth) is configured.
+    pub webex: bool,
+    /// The Embedded App sign-in inside the Webex sidebar is configured.
+    pub embedded: bool,
+}
+
+#[server(endpoint = "sign-in/ways")]
+pub async fn get_sign_in_ways() -> Result<SignInWays, UiError> {
+    Ok(crate::ssr::deps().sign_in_ways)
+}
+
 #[server(endpoint = "sign-in")]
 pub async fn sign_in(email: String, password: String, next: String) -> Result<(), UiError> {
     use crate::error::ErrorKind;
@@ -119,6 +133,8 @@ pub fn SignInPage() -> impl IntoView {
             n
         }
     };
+    let ways = Resource::new(|| (), |_| get_sign_in_ways());
+    let ways = move || ways.get().and_then(Result::ok).unwrap_or_default();
 
     view! {
         <section class="card narrow">
@@ -126,10 +142,21 @@ pub fn SignInPage() -> impl IntoView {
             <Show when=move || !q("signed_out").is_empty()>
                 <p class="notice" role="status">"You are signed out."</p>
             </Show>
-            <a class="button secondary" rel="external" href=move || format!("/auth/webex/start?next={}", next())>
-                "Sign in with Webex"
-            </a>
-            <p class="muted">"or with a local account:"</p>
+            <Suspense fallback=|| ()>
+                <Show when=move || ways().webex>
+                    <a class="button secondary" rel="external" href=move || format!("/auth/webex/start?next={}", next())>
+                        "Sign in with Webex"
+                    </a>
+                </Show>
+                <Show when=move || ways().embedded>
+                    <p class="muted">
+                        "In the Webex App, open Contact Manager from the sidebar: it signs you in as your Webex user."
+                    </p>
+                </Show>
+                <Show when=move || ways().webex || ways().embedded>
+                    <p class="muted">"Or with a local account:"</p>
+                </Show>
+            </Suspense>
             <ActionForm action=action attr:class="form" attr:novalidate=true>
                 <input type="hidden" name="next" value=next />
                 <label for="email">"Email"</label>

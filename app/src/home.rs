@@ -1,18 +1,113 @@
 use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use serde::{Deserialize, Serialize};
 
-/// The start page: what this is and how to connect Webex Connect to it.
+use crate::error::UiError;
+
+/// What the start page shows a signed-in agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Home {
+    pub name: String,
+    pub admin: bool,
+    /// Conversations routed to this agent, whatever their state.
+    pub conversations: i64,
+    pub contacts: i64,
+}
+
+/// The start page's data; `None` when nobody is signed in.
+#[server(endpoint = "home")]
+pub async fn get_home() -> Result<Option<Home>, UiError> {
+    use crate::ssr::{deps, web_session};
+    use store::{ContactQuery, Paging, SessionQuery};
+    let Some(web) = web_session() else {
+        return Ok(None);
+    };
+    let store = deps().store;
+    // Only the totals are wanted: one row a page.
+    let one = Some(Paging::new(Some(1), Some(1)).map_err(domain::DomainError::from)?);
+    let conversations = store
+        .list_sessions(&SessionQuery {
+            collab_agent_id: Some(web.agent.email.clone()),
+            paging: one,
+            ..Default::default()
+        })
+        .await?
+        .total;
+    let contacts = store
+        .list_contacts(&ContactQuery {
+            paging: one,
+            ..Default::default()
+        })
+        .await?
+        .total;
+    Ok(Some(Home {
+        name: web.agent.display_name,
+        admin: web.agent.role == domain::model::Role::Admin,
+        conversations,
+        contacts,
+    }))
+}
+
+/// The start page: signed out, the way to sign in; signed in, where the
+/// agent's work is.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let (show_setup, set_show_setup) = signal(false);
+    let epoch = use_context::<crate::layout::AuthEpoch>();
+    let home = Resource::new(move || epoch.map(|e| e.0.get()), |_| get_home());
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || home.get().map(|r| match r {
+                Ok(Some(home)) => view! { <Welcome home /> }.into_any(),
+                Ok(None) => view! { <Redirect path="/sign-in" /> }.into_any(),
+                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+fn count(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+#[component]
+fn Welcome(home: Home) -> impl IntoView {
     view! {
         <header class="app-header">
             <h1>"Contact Manager"</h1>
-            <p class="lede">"Chat with customers on WhatsApp and SMS from your Webex App."</p>
+            <p class="lede">{format!("Hello, {}.", home.name)}</p>
         </header>
+        <section class="card">
+            <h2>"Your work"</h2>
+            <ul class="home-links">
+                <li>
+                    <a href="/sessions">"Sessions"</a>
+                    " · " {count(home.conversations, "conversation routed to you", "conversations routed to you")}
+                </li>
+                <li>
+                    <a href="/contacts">"Contacts"</a>
+                    " · " {count(home.contacts, "contact", "contacts")}
+                    " · start a WhatsApp or SMS conversation from a contact"
+                </li>
+            </ul>
+        </section>
+        {home.admin.then(|| view! { <ConnectSetup /> })}
+    }
+}
+
+/// For admins: how Webex Connect flows reach this server.
+#[component]
+fn ConnectSetup() -> impl IntoView {
+    let (show_setup, set_show_setup) = signal(false);
+    view! {
         <section class="card">
             <h2>"Connect Webex Connect"</h2>
             <p>
-                "Webex Connect flows call this server's REST API to look up contacts and route sessions."
+                "Webex Connect flows call this server's REST API to look up contacts and route sessions. "
+                <a href="/admin">"Admin"</a> " has the API keys and the integrations' state."
             </p>
             <button
                 type="button"

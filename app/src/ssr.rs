@@ -30,6 +30,8 @@ pub struct ServerDeps {
     /// Guest logins; `None` when the guest app is not configured.
     pub guests: Option<relay::guests::GuestAuth>,
     pub endpoints: Vec<Endpoint>,
+    /// What the sign-in page offers besides a local password.
+    pub sign_in_ways: crate::auth::SignInWays,
     /// Origins and host patterns whose URLs pages may link to or load
     /// (`domain::links::linkable`): this site and the allowed media hosts.
     pub link_origins: Vec<String>,

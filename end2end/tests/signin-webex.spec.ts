@@ -13,8 +13,9 @@ test("Sign in with Webex: OAuth code flow through the Webex sign-in page", async
 
 test("inside Webex: the sidebar start page signs in with the Embedded App identity token", async ({ page }) => {
   await page.goto("/embedded?sandboxUser=agent-a@example.com");
-  await expect(page).toHaveURL(/\/contacts/);
-  await expect(page.getByText("Agent A")).toBeVisible();
+  // The same start page as "/" for a signed-in agent.
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByText("Hello, Agent A.")).toBeVisible();
 });
 
 test("inside Webex: when Webex shares no identity the page says so and offers another way", async ({ page }) => {

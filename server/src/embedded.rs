@@ -103,7 +103,7 @@ const SCRIPT: &str = r#"// Embedded App SDK 2.x (docs/platform-contracts.md): `n
       body: JSON.stringify({ token: user.token }),
     });
     if (response.ok) {
-      window.location.replace("/contacts");
+      window.location.replace("/");
     } else {
       const body = await response.json().catch(() => ({}));
       fail(body.error || "Sign-in was refused.");

@@ -118,7 +118,7 @@ impl Application {
                 .await?
                 .merge(app_router);
             tracing::info!(
-                "sandbox on: sidebar {url}/sign-in · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
+                "sandbox on: sidebar {url}/ · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
                 url = state.integrations.public_url
             );
         }
@@ -244,6 +244,10 @@ fn server_deps(state: &AppState) -> ServerDeps {
         session_policy: state.session_policy.clone(),
         conversations: state.conversations.clone(),
         sandbox: i.sandbox.is_some(),
+        sign_in_ways: app::auth::SignInWays {
+            webex: i.webex.sign_in.is_some(),
+            embedded: i.embedded.audience.is_some(),
+        },
         relay: state.relay.clone(),
         guests: state.guests.clone(),
         // Our own files, and customers' media hosts (https only).
