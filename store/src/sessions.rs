@@ -238,14 +238,7 @@ impl Store {
 
     /// The customer's session, if they have one.
     pub async fn session_of(&self, customer: &Customer) -> Result<Option<Session>, DomainError> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
-        ))
-        .bind(customer.channel.as_str())
-        .bind(&customer.id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(session_from_row).transpose()?)
+        Ok(self.conversation_of(customer).await?.map(|c| c.session))
     }
 
     /// Active sessions whose guest has a Webex webhook (what the webhook
