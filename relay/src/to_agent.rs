@@ -461,6 +461,11 @@ impl Relay {
         // row still says "posting"): Webex has no idempotency key, so look
         // before posting again. A post that failed visibly resets the row.
         let status = self.store().message_status(row).await?;
+        // Posted, then the process died before the job was marked done.
+        if status.is_some_and(|s| s >= MessageStatus::Sent && s != MessageStatus::Failed) {
+            tracing::info!(attempt = job.attempts, status = ?status, "already posted");
+            return Ok(());
+        }
         if job.attempts > 1 && status == Some(MessageStatus::Posting) {
             let there = self.already_posted(conversation, &token, text).await?;
             tracing::info!(
