@@ -568,12 +568,29 @@ async fn ops_endpoints_and_unknown_routes() {
 }
 
 #[tokio::test]
-async fn home_page_is_rendered_on_the_server() {
+async fn the_start_page_sends_visitors_to_sign_in_rendered_on_the_server() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/")).send().await.unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // As a browser asks for it (leptos_axum redirects page loads, not data calls).
+    let response = no_redirects
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response.headers()[reqwest::header::LOCATION],
+        "/sign-in",
+        "signed out, / leads to sign-in"
+    );
+    let response = app.client.get(app.url("/sign-in")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
-    assert!(html.contains("<h1>Contact Manager</h1>"), "{html}");
+    assert!(html.contains("<h1>Sign in</h1>"), "{html}");
     assert!(
         html.contains("/pkg/contact_manager.js"),
         "hydration script is linked"
