@@ -2,10 +2,15 @@
 //! same transaction as the change that causes it, then delivered by a worker.
 //!
 //! Rows with the same ordering key (a session) are delivered strictly in
-//! order: a row is claimable only when no earlier row of its key is pending.
-//! A claim is a lease (`locked_until`): a worker that dies mid-delivery leaves
-//! the row claimable again when the lease ends, so delivery is at least once;
-//! the idempotency key lets the receiver drop the duplicate.
+//! order: only the key's head, its earliest pending row, is claimable. Heads
+//! live in `outbox_heads` (one row per key with pending work: the job and when
+//! it is due), set when a job is enqueued into a key with nothing pending and
+//! moved on in the transaction that makes the head done or dead, so a claim
+//! reads the due heads through an index and costs O(batch), not O(backlog).
+//! A claim is a lease (`locked_until`, and the head due again at its end): a
+//! worker that dies mid-delivery leaves the row claimable again when the lease
+//! ends, so delivery is at least once; the idempotency key lets the receiver
+//! drop the duplicate.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -118,7 +123,23 @@ impl Store {
             .bind(now)
             .fetch_optional(&mut **tx)
             .await?;
-            added += usize::from(inserted.is_some());
+            let Some(row) = inserted else { continue };
+            let id: i64 = row.try_get("id")?;
+            // A key with no pending job gets this one as its head; a key with
+            // a head keeps it. On Postgres the no-op update locks the head's
+            // row: a transaction moving the head on either waits for this one
+            // (and then sees this job) or went first (and then this insert
+            // finds the row gone and makes this job the head).
+            sqlx::query(
+                "INSERT INTO outbox_heads (ordering_key, job_id, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (ordering_key) DO UPDATE SET job_id = outbox_heads.job_id",
+            )
+            .bind(&job.ordering_key)
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            added += 1;
         }
         Ok(added)
     }
@@ -132,32 +153,54 @@ impl Store {
     }
 
     /// Leases up to `limit` due jobs, at most one per ordering key and only
-    /// the earliest pending one of each key.
+    /// the earliest pending one of each key: the due rows of `outbox_heads`,
+    /// read through its index, so a claim costs the same whatever the
+    /// backlog behind the heads.
     pub async fn claim_jobs(&self, limit: i64, lease: Duration) -> Result<Vec<Job>, DomainError> {
         let now = now_ms();
+        let until = now + lease.as_millis() as i64;
         let skip_locked = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let mut tx = self.begin_write().await?;
+        // A leased head is due again when its lease ends.
+        let heads = sqlx::query(&format!(
+            "UPDATE outbox_heads SET due_at = $1
+              WHERE ordering_key IN (
+                SELECT ordering_key FROM outbox_heads WHERE due_at <= $2
+                 ORDER BY due_at, job_id LIMIT $3 {skip_locked})
+              RETURNING ordering_key, job_id"
+        ))
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("ordering_key")?, r.try_get("job_id")?)))
+        .collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?;
+        if heads.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let placeholders = (0..heads.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
+            // `NOT IN ('done', 'dead')` is `= 'pending'` (the only other
+            // status) in a form SQLite does not answer through `outbox_due`,
+            // which would read every pending row instead of these few ids.
             "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2
-              WHERE id IN (
-                SELECT o.id FROM outbox o
-                 WHERE o.status = 'pending' AND o.next_attempt_at <= $2
-                   AND (o.locked_until IS NULL OR o.locked_until < $2)
-                   AND NOT EXISTS (SELECT 1 FROM outbox p
-                                    WHERE p.ordering_key = o.ordering_key AND p.status = 'pending' AND p.id < o.id)
-                 ORDER BY o.id LIMIT $3 {skip_locked})
+              WHERE id IN ({placeholders}) AND status NOT IN ('done', 'dead')
               RETURNING id, kind, ordering_key, idempotency_key, payload, attempts"
         );
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(now + lease.as_millis() as i64)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let mut query = sqlx::query(&sql).bind(until).bind(now);
+        for (_, id) in &heads {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         let mut jobs = rows
             .iter()
             .map(|r| {
@@ -172,38 +215,71 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // A head that is no longer pending (it cannot be, but a row edited by
+        // hand could make it so) must not hold its key up: put it right.
+        if jobs.len() < heads.len() {
+            for (key, id) in &heads {
+                if !jobs.iter().any(|j| j.id == *id) {
+                    settle_head(&mut tx, key).await?;
+                }
+            }
+        }
+        tx.commit().await?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
 
     /// Marks a job done inside the transaction that made its effects, so a
-    /// job whose effects are only database writes runs exactly once.
+    /// job whose effects are only database writes runs exactly once. The
+    /// key's next pending job becomes its head in the same transaction.
     pub async fn complete_job(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         job_id: i64,
     ) -> Result<(), DomainError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2",
+        let key = sqlx::query(
+            "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
+             RETURNING ordering_key",
         )
         .bind(now_ms())
         .bind(job_id)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
+        if let Some(row) = key {
+            settle_head(tx, &row.try_get::<String, _>("ordering_key")?).await?;
+        }
         Ok(())
     }
 
     /// Keeps a running job's lease: a worker renews it while it works, so a
     /// lease can be short and a job of a crashed worker is retried soon.
     pub async fn extend_lease(&self, job_id: i64, lease: Duration) -> Result<(), DomainError> {
-        sqlx::query("UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'pending'")
-            .bind(now_ms() + lease.as_millis() as i64)
+        let until = now_ms() + lease.as_millis() as i64;
+        let mut tx = self.begin_write().await?;
+        let key = sqlx::query(
+            "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'pending'
+             RETURNING ordering_key",
+        )
+        .bind(until)
+        .bind(job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = key {
+            sqlx::query(
+                "UPDATE outbox_heads SET due_at = $1 WHERE ordering_key = $2 AND job_id = $3",
+            )
+            .bind(until)
+            .bind(row.try_get::<String, _>("ordering_key")?)
             .bind(job_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Records how a claimed job went: done, retried later, or dead.
+    /// Records how a claimed job went: done, retried later, or dead. The
+    /// key's head follows in the same transaction: the next pending job when
+    /// this one is done or dead, this one again at its next try.
     pub async fn finish_job(
         &self,
         job: &Job,
@@ -228,18 +304,24 @@ impl Store {
                 }
             }
         };
-        sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let key = sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error),
                     locked_until = NULL, updated_at = $4
-              WHERE id = $5 AND status = 'pending'",
+              WHERE id = $5 AND status = 'pending'
+              RETURNING ordering_key",
         )
         .bind(status)
         .bind(next)
         .bind(error)
         .bind(now)
         .bind(job.id)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(row) = key {
+            settle_head(&mut tx, &row.try_get::<String, _>("ordering_key")?).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -276,6 +358,44 @@ impl Store {
                 .try_get("n")?,
         )
     }
+}
+
+/// Points a key's head at its earliest pending job, due when that job is
+/// (its next try, or the end of its lease), or removes the head when the key
+/// has nothing pending. Runs in the transaction that changed the key's jobs.
+///
+/// On Postgres the head's row is locked first, and the earliest pending job
+/// read after: a transaction enqueueing into the key holds that lock until it
+/// commits, so the job it adds is seen here, never left without a head.
+async fn settle_head(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ordering_key: &str,
+) -> Result<(), DomainError> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT job_id FROM outbox_heads WHERE ordering_key = $1 FOR UPDATE")
+            .bind(ordering_key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    // The earliest pending job is the head, due at its next try or at the
+    // end of its lease; no pending job, no head.
+    let moved = sqlx::query(
+        "INSERT INTO outbox_heads (ordering_key, job_id, due_at)
+         SELECT ordering_key, id,
+                CASE WHEN locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END
+           FROM outbox WHERE ordering_key = $1 AND status = 'pending' ORDER BY id LIMIT 1
+         ON CONFLICT (ordering_key) DO UPDATE SET job_id = excluded.job_id, due_at = excluded.due_at",
+    )
+    .bind(ordering_key)
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        sqlx::query("DELETE FROM outbox_heads WHERE ordering_key = $1")
+            .bind(ordering_key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

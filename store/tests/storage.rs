@@ -172,6 +172,10 @@ on_both_databases!(
     browser_sessions_expire_and_end,
     outbox_keeps_order_per_key_retries_and_dead_letters,
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
+    outbox_a_crashed_lease_holds_its_key_until_it_ends,
+    outbox_interleaved_keys_each_run_in_order,
+    outbox_rows_from_before_the_heads_are_claimed_in_order,
+    outbox_concurrent_claimers_never_share_a_key,
     guest_tokens_are_cached_by_subject,
     media_files_keep_their_bytes_and_expire,
     transcript_views_start_at_a_takeover,
@@ -963,6 +967,291 @@ async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].idempotency_key, first[0].idempotency_key);
     assert_eq!(second[0].attempts, 2);
+}
+
+/// Claims everything claimable, by idempotency key.
+async fn claim_keys(store: &Store, lease: std::time::Duration) -> (Vec<store::Job>, Vec<String>) {
+    let jobs = store.claim_jobs(100, lease).await.unwrap();
+    let keys = jobs.iter().map(|j| j.idempotency_key.clone()).collect();
+    (jobs, keys)
+}
+
+async fn outbox_a_crashed_lease_holds_its_key_until_it_ends(store: &Store) {
+    use std::time::Duration;
+    use store::{Outcome, RetryPolicy};
+    store
+        .enqueue_now(&[job("s1", 1), job("s1", 2), job("s2", 1)])
+        .await
+        .unwrap();
+    let (first, keys) = claim_keys(store, Duration::from_secs(1)).await;
+    assert_eq!(keys, ["s1-1", "s2-1"]);
+    store
+        .finish_job(&first[1], &Outcome::Done, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    // s1-1's worker died: while its lease runs nothing of s1 goes, not even s1-2.
+    assert!(claim_keys(store, Duration::from_secs(30))
+        .await
+        .1
+        .is_empty());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (again, keys) = claim_keys(store, Duration::from_secs(30)).await;
+    assert_eq!(keys, ["s1-1"], "the lease ended: the same job again, first");
+    assert_eq!(again[0].attempts, 2);
+    // A renewed lease keeps the job its worker's past the first lease's end.
+    store.enqueue_now(&[job("s3", 1)]).await.unwrap();
+    let (s3, _) = claim_keys(store, Duration::from_millis(100)).await;
+    store
+        .extend_lease(s3[0].id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        claim_keys(store, Duration::from_secs(30))
+            .await
+            .1
+            .is_empty(),
+        "a renewed lease is not taken over"
+    );
+    store
+        .finish_job(&again[0], &Outcome::Done, &RetryPolicy::default(), 1.0)
+        .await
+        .unwrap();
+    assert_eq!(claim_keys(store, Duration::from_secs(30)).await.1, ["s1-2"]);
+}
+
+async fn outbox_interleaved_keys_each_run_in_order(store: &Store) {
+    use std::collections::HashMap;
+    use std::time::Duration;
+    use store::{Outcome, RetryPolicy};
+    let lease = Duration::from_secs(30);
+    // Two conversations written turn about, one job a transaction.
+    for n in 1..=4 {
+        store.enqueue_now(&[job("a", n)]).await.unwrap();
+        store.enqueue_now(&[job("b", n)]).await.unwrap();
+    }
+    let policy = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(1),
+    };
+    let retry = Outcome::Retry {
+        error: "HTTP 503".into(),
+        retry_after: None,
+    };
+    let mut ran: HashMap<String, Vec<String>> = HashMap::new();
+    let mut rounds = 0;
+    while store.pending_jobs().await.unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 50, "the outbox does not drain: {ran:?}");
+        let (jobs, _) = claim_keys(store, lease).await;
+        let mut keys: Vec<&str> = jobs.iter().map(|j| j.ordering_key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), jobs.len(), "one job per key at a time");
+        for j in &jobs {
+            ran.entry(j.ordering_key.clone())
+                .or_default()
+                .push(j.idempotency_key.clone());
+            match (j.idempotency_key.as_str(), j.attempts) {
+                // a-2 fails once, then goes; b-2 fails for good (dead).
+                ("a-2", 1) | ("b-2", _) => store.finish_job(j, &retry, &policy, 1.0).await.unwrap(),
+                // a-3 is done the way a job that only writes is: its writes,
+                // a job it causes in its own key, and its completion commit
+                // together; the new job runs after a-4.
+                ("a-3", _) => {
+                    let mut tx = store.begin_write().await.unwrap();
+                    Store::enqueue(&mut tx, &[job("a", 5)]).await.unwrap();
+                    Store::complete_job(&mut tx, j.id).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+                _ => store
+                    .finish_job(j, &Outcome::Done, &policy, 1.0)
+                    .await
+                    .unwrap(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert_eq!(ran["a"], ["a-1", "a-2", "a-2", "a-3", "a-4", "a-5"]);
+    assert_eq!(ran["b"], ["b-1", "b-2", "b-2", "b-3", "b-4"]);
+    let dead: Vec<String> = store
+        .dead_jobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.ordering_key)
+        .collect();
+    assert_eq!(dead, ["b"]);
+}
+
+async fn outbox_rows_from_before_the_heads_are_claimed_in_order(store: &Store) {
+    use std::time::Duration;
+    use store::{Outcome, RetryPolicy};
+    // A database as it was before migration 0010, with rows the earlier code
+    // wrote: done, dead, retried, leased and waiting ones.
+    let mut tx = store.begin_write().await.unwrap();
+    for sql in [
+        "DROP TABLE outbox_heads",
+        "DELETE FROM _sqlx_migrations WHERE version = 10",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    let now = now_ms();
+    let rows: [(&str, &str, &str, i64, Option<i64>); 9] = [
+        ("k1-1", "k1", "done", now - 5_000, None),
+        ("k1-2", "k1", "pending", now - 1_000, None),
+        ("k1-3", "k1", "pending", now - 2_000, None),
+        ("k2-1", "k2", "pending", now - 1_000, Some(now + 1_500)),
+        ("k2-2", "k2", "pending", now - 1_000, None),
+        ("k3-1", "k3", "dead", now - 5_000, None),
+        ("k3-2", "k3", "pending", now + 3_600_000, None),
+        ("k3-3", "k3", "pending", now - 1_000, None),
+        ("k4-1", "k4", "done", now - 5_000, None),
+    ];
+    for (idem, key, status, next, locked) in rows {
+        sqlx::query(
+            "INSERT INTO outbox (kind, ordering_key, idempotency_key, payload, status, attempts,
+                                 next_attempt_at, locked_until, created_at, updated_at)
+             VALUES ('test.call', $1, $2, '{}', $3, 1, $4, $5, $6, $6)",
+        )
+        .bind(key)
+        .bind(idem)
+        .bind(status)
+        .bind(next)
+        .bind(locked)
+        .bind(now - 10_000)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    store
+        .migrate()
+        .await
+        .expect("migration 0010 runs on the old rows");
+
+    let lease = Duration::from_secs(30);
+    let done = |j: store::Job| async move {
+        store
+            .finish_job(&j, &Outcome::Done, &RetryPolicy::default(), 1.0)
+            .await
+            .unwrap()
+    };
+    // k1's earliest pending row, though k1-3 was due sooner; k2's is leased,
+    // k3's waits for its retry: nothing else of theirs may go.
+    let (jobs, keys) = claim_keys(store, lease).await;
+    assert_eq!(keys, ["k1-2"]);
+    assert_eq!(jobs[0].attempts, 2);
+    for j in jobs {
+        done(j).await;
+    }
+    assert_eq!(claim_keys(store, lease).await.1, ["k1-3"]);
+    // The old lease ends: the leased row again, then the next.
+    tokio::time::sleep(Duration::from_millis((now + 1_600 - now_ms()).max(0) as u64)).await;
+    let (jobs, keys) = claim_keys(store, lease).await;
+    assert_eq!(keys, ["k2-1"]);
+    for j in jobs {
+        done(j).await;
+    }
+    assert_eq!(claim_keys(store, lease).await.1, ["k2-2"]);
+    assert_eq!(store.pending_jobs().await.unwrap(), 4);
+    // New jobs join the keys behind the old rows.
+    store
+        .enqueue_now(&[job("k3", 9), job("k4", 9)])
+        .await
+        .unwrap();
+    assert_eq!(claim_keys(store, lease).await.1, ["k4-9"]);
+}
+
+async fn outbox_concurrent_claimers_never_share_a_key(store: &Store) {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    use store::{Outcome, RetryPolicy};
+    const KEYS: u32 = 12;
+    const PER_KEY: u32 = 15;
+    // Jobs keep arriving while four workers drain: two writers, each with
+    // keys of its own, so each key's order is the order its writer wrote.
+    let mut writers = Vec::new();
+    for w in 0..2u32 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..PER_KEY {
+                for k in (w..KEYS).step_by(2) {
+                    store
+                        .enqueue_now(&[job(&format!("k{k}"), n)])
+                        .await
+                        .unwrap();
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let writing = Arc::new(AtomicUsize::new(writers.len()));
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let ran: Arc<Mutex<HashMap<String, Vec<u32>>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (store, running, ran, writing) =
+            (store.clone(), running.clone(), ran.clone(), writing.clone());
+        workers.push(tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                assert!(Instant::now() < deadline, "the outbox does not drain");
+                let jobs = store.claim_jobs(4, Duration::from_secs(60)).await.unwrap();
+                if jobs.is_empty() {
+                    if writing.load(Ordering::SeqCst) == 0
+                        && store.pending_jobs().await.unwrap() == 0
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                for j in &jobs {
+                    assert!(
+                        running.lock().unwrap().insert(j.ordering_key.clone()),
+                        "{} was claimed while its key had a job running",
+                        j.idempotency_key
+                    );
+                    assert_eq!(j.attempts, 1, "{} was claimed twice", j.idempotency_key);
+                    let n = j.payload["n"].as_u64().unwrap() as u32;
+                    ran.lock()
+                        .unwrap()
+                        .entry(j.ordering_key.clone())
+                        .or_default()
+                        .push(n);
+                }
+                tokio::task::yield_now().await;
+                for j in &jobs {
+                    running.lock().unwrap().remove(&j.ordering_key);
+                    store
+                        .finish_job(j, &Outcome::Done, &RetryPolicy::default(), 1.0)
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+        writing.fetch_sub(1, Ordering::SeqCst);
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(
+        store.pending_jobs().await.unwrap(),
+        0,
+        "no key was left without a head"
+    );
+    let ran = ran.lock().unwrap();
+    let in_order: Vec<u32> = (0..PER_KEY).collect();
+    for k in 0..KEYS {
+        assert_eq!(ran[&format!("k{k}")], in_order, "key k{k}");
+    }
 }
 
 async fn guest_tokens_are_cached_by_subject(store: &Store) {
