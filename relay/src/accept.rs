@@ -9,7 +9,7 @@ use super::inbound::{parse_inbound, parse_receipt, ParseError};
 use super::webhook_auth::{ConnectInbound, ConnectReceipt, VerifiedBody, Webex};
 use super::{jobs, Relay};
 use domain::error::DomainError;
-use domain::model::{Customer, Session};
+use domain::model::Session;
 use store::Acceptance;
 
 /// What became of an accepted webhook.
@@ -93,8 +93,8 @@ impl Relay {
             Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
         };
         // The number's one parse: the job carries the result.
-        let region = self.store().rules().phone_region;
-        let customer = Customer::parse(inbound.channel, "customer", &inbound.customer, region)
+        let customer = inbound
+            .parse_customer(self.store().rules().phone_region)
             .map_err(|e| AcceptError::Malformed(e.to_string()))?;
         // Any message from the customer reopens WhatsApp's 24-hour window.
         let session = self.store().session_of(&customer).await?;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::Relay;
 use domain::error::{DomainError, FieldError};
+use domain::input::text;
 use domain::model::{Agent, Contact, Customer, Session};
 use domain::Channel;
 use platform::connect::{ConnectWebhook, StartConversationPayload, TriggerError};
@@ -31,22 +32,8 @@ impl AttemptKey {
     /// The caller's id `raw` (given in `field`) within `scope`, so that
     /// different callers' ids (a page's nonce, an API key's ids) never meet.
     pub fn new(scope: &str, field: &str, raw: &str) -> Result<AttemptKey, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(FieldError::new(field, "is required"));
-        }
-        if raw.chars().count() > ATTEMPT_ID_MAX {
-            return Err(FieldError::new(
-                field,
-                format!("is too long (at most {ATTEMPT_ID_MAX} characters)"),
-            ));
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        let raw = text(field, Some(raw), ATTEMPT_ID_MAX)?
+            .ok_or_else(|| FieldError::new(field, "is required"))?;
         Ok(AttemptKey {
             key: format!("{scope}:{raw}"),
             field: field.to_string(),

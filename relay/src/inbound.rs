@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use domain::model::{Customer, MessageStatus};
+use domain::phone::PhoneRegion;
+use domain::FieldError;
 
 use domain::Channel;
 
@@ -47,6 +49,12 @@ impl Inbound {
             channel: self.channel,
             id: self.customer.clone(),
         }
+    }
+
+    /// Who wrote, from the id as Connect gave it (any written form of the
+    /// number, read in `region`): the one parse of a message's sender.
+    pub fn parse_customer(&self, region: PhoneRegion) -> Result<Customer, FieldError> {
+        Customer::parse(self.channel, "customer", &self.customer, region)
     }
 }
 

@@ -38,11 +38,9 @@ impl Relay {
         let customer = match customer {
             Some(customer) => customer,
             // A row from before jobs carried who wrote.
-            None => {
-                let region = self.store().rules().phone_region;
-                Customer::parse(m.channel, "customer", &m.customer, region)
-                    .map_err(|e| Failure::Fatal(e.to_string()))?
-            }
+            None => m
+                .parse_customer(self.store().rules().phone_region)
+                .map_err(|e| Failure::Fatal(e.to_string()))?,
         };
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = customer.id.clone();

@@ -297,7 +297,7 @@ impl Store {
         })
     }
 
-    /// Finds the contact with this phone number (any written form).
+    /// Finds the contact with this phone number.
     pub async fn contact_by_msisdn(&self, msisdn: &Msisdn) -> Result<Option<Contact>, DomainError> {
         let row = sqlx::query("SELECT id FROM contacts WHERE msisdn = $1")
             .bind(msisdn.as_str())

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Services};
 use crate::state::AppState;
+use domain::input::text;
 use domain::model::Customer;
 use domain::{Channel, FieldError};
 use platform::webex::guest_subject;
@@ -95,24 +96,14 @@ pub async fn guest_token(
     }
     let region = state.store.rules().phone_region;
     let channel_id = Customer::parse(channel, "channelId", raw_id, region)?.id;
-    let name = body.name.as_deref().unwrap_or_default().trim();
-    if name.chars().count() > NAME_MAX {
-        return Err(FieldError::new(
-            "name",
-            format!("is too long (at most {NAME_MAX} characters)"),
-        )
-        .into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err(FieldError::new("name", "must not contain control characters").into());
-    }
+    let name = text("name", body.name.as_deref(), NAME_MAX)?.unwrap_or_default();
     let guests = state.guests.as_ref().ok_or_else(|| {
         ApiError::NotConfigured(
             "guest tokens need CM_WEBEX_API_URL and a guest app: CM_SERVICE_APP_CLIENT_ID, CM_SERVICE_APP_CLIENT_SECRET and CM_SERVICE_APP_REFRESH_TOKEN (or CM_WEBEX_GUESTS=guest_issuer with CM_GUEST_ISSUER_ID and CM_GUEST_ISSUER_SECRET)"
                 .into(),
         )
     })?;
-    let jwt = guests.jwt(channel, &channel_id, name);
+    let jwt = guests.jwt(channel, &channel_id, &name);
     let mut answer = GuestToken {
         subject: guest_subject(channel, &channel_id),
         jwt_expires_at: jwt.as_ref().map(|j| format_ms(j.expires_at_ms)),
@@ -122,7 +113,7 @@ pub async fn guest_token(
     };
     if body.exchange || answer.jwt.is_none() {
         let token = guests
-            .access_token(channel, &channel_id, name)
+            .access_token(channel, &channel_id, &name)
             .await
             .map_err(ApiError::Guest)?;
         answer.access_token_expires_at = Some(format_ms(token.expires_at_ms));
