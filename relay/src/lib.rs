@@ -58,6 +58,9 @@ use store::{AuditCtx, Conversation, Intake, Job, NewJob, NewMessage, Outcome, Re
 /// this long.
 const LEASE: Duration = Duration::from_secs(15);
 
+/// Jobs one worker runs at once (each of a different conversation).
+const IN_FLIGHT: usize = 64;
+
 /// How the relay behaves (each is a setting; see the README).
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -190,72 +193,92 @@ impl Relay {
         Ok(session)
     }
 
-    /// Delivers outbox jobs until `stop` fires.
+    /// Delivers outbox jobs until `stop` fires, then lets the running ones end.
+    ///
+    /// Up to [`IN_FLIGHT`] jobs run at once, each of a different conversation
+    /// (a claim hands out only heads). A conversation's next job is claimed
+    /// as soon as a slot frees, not when a whole batch has ended: one slow
+    /// call holds up its own conversation only.
     pub async fn work(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut running = tokio::task::JoinSet::new();
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            let jobs = match self.store().claim_jobs(32, LEASE).await {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed");
-                    Vec::new()
+            let free = IN_FLIGHT - running.len();
+            let claimed = if free == 0 {
+                0
+            } else {
+                match self.store().claim_jobs(free as i64, LEASE).await {
+                    Ok(jobs) => {
+                        let claimed = jobs.len();
+                        for job in jobs {
+                            running.spawn(self.clone().deliver(job));
+                        }
+                        claimed
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox claim failed");
+                        0
+                    }
                 }
             };
-            if jobs.is_empty() {
-                tokio::select! {
-                    _ = self.inner.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = stop.changed() => {}
-                }
+            // A full claim may have left more due jobs: claim again at once.
+            if claimed > 0 && claimed == free {
                 continue;
             }
-            // Jobs of one claim have distinct ordering keys: run them side by side.
-            let mut running = tokio::task::JoinSet::new();
-            for job in jobs {
-                let relay = self.clone();
-                // One job's path reads in the logs under its span. The
-                // ordering key holds a phone number, so it stays out.
-                let span = tracing::info_span!(
-                    "job",
-                    id = job.id,
-                    kind = %job.kind,
-                    attempt = job.attempts,
-                    session = tracing::field::Empty,
-                    request_id = jobs::request_of(&job).unwrap_or("-"),
-                );
-                running.spawn(
-                    async move {
-                        // Jobs this one causes carry the same request id.
-                        let outcome = match jobs::request_of(&job) {
-                            Some(id) => {
-                                crate::request_id::scope(id.to_string(), relay.run_leased(&job))
-                                    .await
-                            }
-                            None => relay.run_leased(&job).await,
-                        };
-                        if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
-                            tracing::warn!(error = %error, "delivery failed");
-                        }
-                        let jitter = rand::random::<f64>();
-                        if let Err(e) = relay
-                            .store()
-                            .finish_job(&job, &outcome, &relay.inner.policy, jitter)
-                            .await
-                        {
-                            tracing::error!(error = %e, "could not record a delivery outcome");
-                        }
-                    }
-                    .instrument(span),
-                );
+            tokio::select! {
+                // A slot is free and the job's conversation may have its next one due.
+                Some(_) = running.join_next(), if !running.is_empty() => {
+                    // Take every other ended job too: one claim for all of them.
+                    while running.try_join_next().is_some() {}
+                }
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => {}
             }
-            while running.join_next().await.is_some() {}
         }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Runs one claimed job and records how it went.
+    async fn deliver(self, job: Job) {
+        // One job's path reads in the logs under its span. The ordering key
+        // holds a phone number, so it stays out.
+        let span = tracing::info_span!(
+            "job",
+            id = job.id,
+            kind = %job.kind,
+            attempt = job.attempts,
+            session = tracing::field::Empty,
+            request_id = jobs::request_of(&job).unwrap_or("-"),
+        );
+        async move {
+            // Jobs this one causes carry the same request id.
+            let outcome = match jobs::request_of(&job) {
+                Some(id) => crate::request_id::scope(id.to_string(), self.run_leased(&job)).await,
+                None => self.run_leased(&job).await,
+            };
+            // Done with its writes: nothing left to record.
+            let Some(outcome) = outcome else { return };
+            if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
+                tracing::warn!(error = %error, "delivery failed");
+            }
+            let jitter = rand::random::<f64>();
+            if let Err(e) = self
+                .store()
+                .finish_job(&job, &outcome, &self.inner.policy, jitter)
+                .await
+            {
+                tracing::error!(error = %e, "could not record a delivery outcome");
+            }
+        }
+        .instrument(span)
+        .await
     }
 
     /// Runs a job, renewing its lease until it ends.
-    async fn run_leased(&self, job: &Job) -> Outcome {
+    async fn run_leased(&self, job: &Job) -> Option<Outcome> {
         let run = self.run(job);
         tokio::pin!(run);
         let mut renew =
@@ -274,10 +297,11 @@ impl Relay {
 
     /// Runs a job; when Webex refused the guest's token (401), the token is
     /// dropped and the job runs once more with a new login before it fails.
-    async fn run(&self, job: &Job) -> Outcome {
+    /// The outcome to record, or None when the job's own writes recorded it.
+    async fn run(&self, job: &Job) -> Option<Outcome> {
         let task = match Task::from_job(job) {
             Ok(task) => task,
-            Err(error) => return Outcome::Fatal { error },
+            Err(error) => return Some(Outcome::Fatal { error }),
         };
         if let Some(session) = task.session_id() {
             tracing::Span::current().record("session", session);
@@ -293,13 +317,16 @@ impl Relay {
             }
         }
         match result {
-            Ok(()) => Outcome::Done,
-            Err(Failure::Retry(error, retry_after)) => Outcome::Retry { error, retry_after },
-            Err(Failure::Fatal(error) | Failure::TokenRefused(error)) => Outcome::Fatal { error },
+            Ok(Done::Recorded) => None,
+            Ok(Done::Unrecorded) => Some(Outcome::Done),
+            Err(Failure::Retry(error, retry_after)) => Some(Outcome::Retry { error, retry_after }),
+            Err(Failure::Fatal(error) | Failure::TokenRefused(error)) => {
+                Some(Outcome::Fatal { error })
+            }
         }
     }
 
-    async fn run_once(&self, job: &Job, task: &Task) -> Result<(), Failure> {
+    async fn run_once(&self, job: &Job, task: &Task) -> Ran {
         // The session and the relay's state on it, read once for the job.
         let conversation = match task {
             Task::Provision { session_id, .. }
@@ -420,7 +447,7 @@ impl Relay {
 
     /// Writes what a job decided, in one transaction, and marks the job done
     /// in it when given: a job that only writes runs exactly once.
-    async fn apply(&self, job: Option<&Job>, effects: Effects) -> Result<(), Failure> {
+    async fn apply(&self, job: Option<&Job>, effects: Effects) -> Ran {
         let mut tx = self.store().begin_write().await?;
         if let Some((session, step, name)) = &effects.onboarding {
             Store::set_onboarding(&mut tx, session, *step, name.as_deref()).await?;
@@ -443,7 +470,10 @@ impl Relay {
         if !effects.jobs.is_empty() {
             self.inner.wake.notify_one();
         }
-        Ok(())
+        Ok(match job {
+            Some(_) => Done::Recorded,
+            None => Done::Unrecorded,
+        })
     }
 }
 
@@ -473,6 +503,18 @@ impl Effects {
         self.jobs.push(job);
     }
 }
+
+/// How a job step ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    /// Marked done in the transaction of its writes ([`Relay::apply`]).
+    Recorded,
+    /// The worker is still to mark it done.
+    Unrecorded,
+}
+
+/// A job step's end.
+type Ran = Result<Done, Failure>;
 
 /// How a job step failed.
 enum Failure {

@@ -6,7 +6,7 @@
 use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
-use super::{Effects, Failure, Relay};
+use super::{Done, Effects, Failure, Ran, Relay, StatusUpdate};
 use domain::error::DomainError;
 use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
@@ -34,7 +34,7 @@ impl Relay {
         job: &Job,
         mut m: Inbound,
         customer: Option<Customer>,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let customer = match customer {
             Some(customer) => customer,
             // A row from before jobs carried who wrote.
@@ -103,7 +103,7 @@ impl Relay {
 
     /// No agent yet: a customer already assigned to one (their contact's
     /// owner) goes straight to them; anyone else is asked for their name.
-    async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Result<(), Failure> {
+    async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Ran {
         if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
             if let Some(owner) = contact.owner_agent_id.as_deref() {
                 if let Ok(agent) = self.store().agent_by_id(owner).await {
@@ -130,7 +130,7 @@ impl Relay {
         conversation: &Conversation,
         m: &Inbound,
         text: &str,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let (session, state) = (&conversation.session, &conversation.relay);
         let mut effects = Effects::default();
         match state.onboarding {
@@ -179,7 +179,7 @@ impl Relay {
         name: &str,
         rest: &str,
         please_wait: bool,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let ctx = AuditCtx::system();
         let contact = match self.store().contact_by_channel(&m.who()).await? {
             Some(contact) => contact,
@@ -438,7 +438,7 @@ impl Relay {
         text: &str,
         file: Option<&str>,
         line: Option<&str>,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let session = &conversation.session;
         let to = match to {
             Some(to) => to.to_string(),
@@ -453,7 +453,7 @@ impl Relay {
                 .webex
                 .message_person(&token, &to, text, file)
                 .await?;
-            return Ok(());
+            return Ok(Done::Unrecorded);
         };
         // A retry may follow a post that succeeded just before a crash (the
         // row still says "posting"): Webex has no idempotency key, so look
@@ -462,7 +462,7 @@ impl Relay {
         // Posted, then the process died before the job was marked done.
         if status.is_some_and(|s| s >= MessageStatus::Sent && s != MessageStatus::Failed) {
             tracing::info!(attempt = job.attempts, status = ?status, "already posted");
-            return Ok(());
+            return Ok(Done::Unrecorded);
         }
         if job.attempts > 1 && status == Some(MessageStatus::Posting) {
             let there = self.already_posted(conversation, &token, text).await?;
@@ -475,7 +475,7 @@ impl Relay {
                 self.store()
                     .set_message_status(row, MessageStatus::Sent, None, None)
                     .await?;
-                return Ok(());
+                return Ok(Done::Unrecorded);
             }
         } else if job.attempts > 1 {
             tracing::info!(attempt = job.attempts, status = ?status, "retrying a post");
@@ -490,11 +490,19 @@ impl Relay {
             .await
         {
             Ok(posted) => {
-                self.store().save_room(&session.id, &posted.room_id).await?;
-                self.store()
-                    .set_message_status(row, MessageStatus::Sent, None, None)
-                    .await?;
-                Ok(())
+                if conversation.relay.room_id.as_deref() != Some(posted.room_id.as_str()) {
+                    self.store().save_room(&session.id, &posted.room_id).await?;
+                }
+                // The line's status and the job's end commit together.
+                let effects = Effects {
+                    status: Some(StatusUpdate {
+                        line: row.to_string(),
+                        status: MessageStatus::Sent,
+                        error: None,
+                    }),
+                    ..Effects::default()
+                };
+                self.apply(Some(job), effects).await
             }
             Err(e) => {
                 let failure = Failure::from(e.clone());

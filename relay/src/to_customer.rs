@@ -5,7 +5,7 @@
 
 use super::inbound::Receipt;
 use super::jobs::{self, notice as notice_job};
-use super::{whatsapp_window_closes_at, Effects, Failure, Relay, StatusUpdate};
+use super::{whatsapp_window_closes_at, Done, Effects, Failure, Ran, Relay, StatusUpdate};
 use crate::media::MediaError;
 use domain::model::{Direction, MessageStatus, Session, SessionStatus};
 use domain::Channel;
@@ -25,7 +25,7 @@ impl Relay {
         conversation: &Conversation,
         agent_email: &str,
         contact_name: &str,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let session = &conversation.session;
         let token = self.token(conversation).await?;
         let me = self.inner.webex.me(&token).await?;
@@ -56,7 +56,7 @@ impl Relay {
             .message_person(&token, agent_email, &greeting, None)
             .await?;
         self.store().save_room(&session.id, &posted.room_id).await?;
-        Ok(())
+        Ok(Done::Unrecorded)
     }
 
     /// Webex Message Handler: the agent's message (text and at most one
@@ -65,13 +65,13 @@ impl Relay {
         &self,
         conversation: &Conversation,
         message_id: &str,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let session = &conversation.session;
         let token = self.token(conversation).await?;
         let message = self.inner.webex.message(&token, message_id).await?;
         let state = &conversation.relay;
         if conversation.guest_id() == Some(message.person_id.as_str()) {
-            return Ok(());
+            return Ok(Done::Unrecorded);
         }
         let author = message.person_email.clone();
         let mut notices = Vec::new();
@@ -103,7 +103,7 @@ impl Relay {
             .as_ref()
             .is_some_and(|m| m.status != MessageStatus::Queued)
         {
-            return Ok(());
+            return Ok(Done::Unrecorded);
         }
         let own_text = message
             .text
@@ -237,7 +237,7 @@ impl Relay {
         key: &str,
         row: Option<&str>,
         notice: Option<(&Session, &str)>,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         match self
             .inner
             .connect
@@ -250,7 +250,7 @@ impl Relay {
                         .set_message_status(row, MessageStatus::Sent, Some(&transid), None)
                         .await?;
                 }
-                Ok(())
+                Ok(Done::Unrecorded)
             }
             Err(SendError::Refused { code, description }) => {
                 if let Some(row) = row {
@@ -287,10 +287,10 @@ impl Relay {
         key: &str,
         row: Option<&str>,
         outgoing: &Outgoing,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         if let Some(row) = row {
             if self.store().message_status(row).await? != Some(MessageStatus::Queued) {
-                return Ok(());
+                return Ok(Done::Unrecorded);
             }
         }
         self.send((channel, customer), outgoing, key, row, None)
@@ -307,15 +307,15 @@ impl Relay {
         line_id: &str,
         from_agent: bool,
         receipt: &Receipt,
-    ) -> Result<(), Failure> {
+    ) -> Ran {
         let session = &conversation.session;
         let current = self.store().message_status(line_id).await?;
         let Some(current) = current else {
-            return Ok(());
+            return Ok(Done::Unrecorded);
         };
         // Statuses only move forward: a late "submitted" does not undo "read".
         if receipt.status <= current {
-            return Ok(());
+            return Ok(Done::Unrecorded);
         }
         let failed = receipt.status == MessageStatus::Failed;
         let mut effects = Effects {
@@ -417,12 +417,12 @@ impl Relay {
     }
 
     /// Queues notices to agents (idempotent by key).
-    async fn notify(&self, notices: Vec<NewJob>) -> Result<(), Failure> {
+    async fn notify(&self, notices: Vec<NewJob>) -> Ran {
         if !notices.is_empty() {
             self.store().enqueue_now(&notices).await?;
             self.inner.wake.notify_one();
         }
-        Ok(())
+        Ok(Done::Unrecorded)
     }
 }
 

@@ -46,6 +46,8 @@ async fn reset(State(sandbox): State<Shared>) -> StatusCode {
 #[derive(Deserialize)]
 struct CallsQuery {
     kind: Option<String>,
+    /// Only calls after this sequence number (a benchmark reads its own).
+    since: Option<u64>,
 }
 
 async fn calls(State(sandbox): State<Shared>, Query(q): Query<CallsQuery>) -> Json<Value> {
@@ -54,6 +56,7 @@ async fn calls(State(sandbox): State<Shared>, Query(q): Query<CallsQuery>) -> Js
         .calls
         .iter()
         .filter(|c| q.kind.as_deref().is_none_or(|k| c.kind == k))
+        .filter(|c| q.since.is_none_or(|since| c.seq > since))
         .collect();
     Json(json!({ "items": items }))
 }

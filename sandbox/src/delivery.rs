@@ -1,6 +1,10 @@
 //! Outgoing HTTP from the sandbox to the product: Webex webhooks, Connect
-//! inbound messages and delivery receipts. One background task sends them in
-//! order, applying the delivery faults (duplicate, out of order).
+//! inbound messages and delivery receipts. One background task takes them in
+//! order, applies the delivery faults (duplicate, out of order) and hands
+//! them to [`LANES`] senders: a delivery's lane is its webhook's, or the
+//! customer's for receipts, so each conversation's deliveries go in order
+//! while different conversations' go side by side, as the platforms do.
+//! Customers' inbound messages share one lane (in the order they were sent).
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -17,6 +21,8 @@ const HOLD_LIMIT: Duration = Duration::from_secs(2);
 /// but after a short pause instead of 60 s.
 const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(300);
+/// Deliveries in flight at once (each lane sends one at a time).
+const LANES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +59,7 @@ pub struct DeliveryFault {
     pub only: Option<DeliveryKind>,
 }
 
+#[derive(Clone)]
 pub struct Delivery {
     kind: DeliveryKind,
     url: String,
@@ -62,6 +69,8 @@ pub struct Delivery {
     /// The Webex webhook this delivery is for: its outcome counts toward the
     /// webhook's deactivation, and nothing is sent once it is inactive.
     webhook_id: Option<String>,
+    /// Deliveries with the same lane key go one at a time, in order.
+    lane: Option<String>,
 }
 
 impl Delivery {
@@ -78,7 +87,26 @@ impl Delivery {
             headers,
             generation: 0,
             webhook_id: None,
+            lane: None,
         }
+    }
+
+    /// Orders this delivery with the others of `key` (e.g. a customer's receipts).
+    pub fn in_lane(mut self, key: String) -> Self {
+        self.lane = Some(key);
+        self
+    }
+
+    fn lane_index(&self) -> usize {
+        use std::hash::{Hash, Hasher};
+        let key = self
+            .webhook_id
+            .as_deref()
+            .or(self.lane.as_deref())
+            .unwrap_or(&self.url);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        (hasher.finish() % LANES as u64) as usize
     }
 
     pub fn for_webhook(mut self, webhook_id: String) -> Self {
@@ -126,6 +154,17 @@ pub fn enqueue(sandbox: &Shared, mut delivery: Delivery) {
 }
 
 async fn run(sandbox: Weak<Sandbox>, mut rx: UnboundedReceiver<Delivery>) {
+    let lanes: Vec<UnboundedSender<Delivery>> = (0..LANES)
+        .map(|_| {
+            let (tx, rx) = unbounded_channel();
+            tokio::spawn(lane(sandbox.clone(), rx));
+            tx
+        })
+        .collect();
+    // The lanes live as long as this task, so a send cannot fail.
+    let dispatch = |delivery: Delivery| {
+        let _ = lanes[delivery.lane_index()].send(delivery);
+    };
     let mut held: Vec<Delivery> = Vec::new();
     loop {
         let next = if held.is_empty() {
@@ -134,10 +173,7 @@ async fn run(sandbox: Weak<Sandbox>, mut rx: UnboundedReceiver<Delivery>) {
             match tokio::time::timeout(HOLD_LIMIT, rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    let Some(sandbox) = sandbox.upgrade() else {
-                        return;
-                    };
-                    flush(&sandbox, &mut held).await;
+                    held.drain(..).rev().for_each(dispatch);
                     continue;
                 }
             }
@@ -150,26 +186,29 @@ async fn run(sandbox: Weak<Sandbox>, mut rx: UnboundedReceiver<Delivery>) {
             continue; // queued before a reset
         }
         match take_fault(&sandbox, delivery.kind) {
-            None => send(&sandbox, &delivery).await,
+            None => dispatch(delivery),
             Some((DeliveryMode::Duplicate, _)) => {
-                send(&sandbox, &delivery).await;
-                send(&sandbox, &delivery).await;
+                dispatch(delivery.clone());
+                dispatch(delivery);
             }
             Some((DeliveryMode::OutOfOrder, last)) => {
                 held.push(delivery);
                 if last {
-                    flush(&sandbox, &mut held).await;
+                    held.drain(..).rev().for_each(dispatch);
                 }
             }
         }
     }
 }
 
-async fn flush(sandbox: &Sandbox, held: &mut Vec<Delivery>) {
-    let generation = sandbox.world().generation;
-    for delivery in held.drain(..).rev() {
-        if delivery.generation == generation {
-            send(sandbox, &delivery).await;
+/// Sends one lane's deliveries, one at a time.
+async fn lane(sandbox: Weak<Sandbox>, mut rx: UnboundedReceiver<Delivery>) {
+    while let Some(delivery) = rx.recv().await {
+        let Some(sandbox) = sandbox.upgrade() else {
+            return;
+        };
+        if sandbox.world().generation == delivery.generation {
+            send(&sandbox, &delivery).await;
         }
     }
 }

@@ -110,6 +110,14 @@ impl Driver {
         items(self.sandbox_get(&path).await)
     }
 
+    /// The calls of one kind logged after sequence number `since`.
+    pub async fn calls_since(&self, kind: &str, since: u64) -> Vec<Value> {
+        items(
+            self.sandbox_get(&format!("/control/calls?kind={kind}&since={since}"))
+                .await,
+        )
+    }
+
     /// What was sent through Connect (accepted requests and phone messages).
     pub async fn connect_messages(&self) -> Vec<Value> {
         items(self.sandbox_get("/control/connect/messages").await)

@@ -74,7 +74,7 @@ impl Store {
         .bind(seq)
         .bind(bytes)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -95,7 +95,7 @@ impl Store {
         .bind(Vec::<u8>::new())
         .bind(info.created_at_ms)
         .bind(info.expires_at_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -118,7 +118,7 @@ impl Store {
     pub async fn delete_media_chunks(&self, media_id: &str) -> Result<(), DomainError> {
         sqlx::query("DELETE FROM media_chunks WHERE media_id = $1")
             .bind(media_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -196,18 +196,18 @@ impl Store {
             "DELETE FROM media_chunks WHERE media_id IN (SELECT id FROM attachments WHERE expires_at <= $1)",
         )
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let done = sqlx::query("DELETE FROM attachments WHERE expires_at <= $1")
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query(
             "DELETE FROM media_chunks WHERE created_at <= $1
              AND media_id NOT IN (SELECT id FROM attachments)",
         )
         .bind(now_ms - ORPHAN_CHUNK_AGE_MS)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -216,7 +216,7 @@ impl Store {
         self.delete_media_chunks(id).await?;
         sqlx::query("DELETE FROM attachments WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

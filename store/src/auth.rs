@@ -157,7 +157,7 @@ impl Store {
                 )
                 .bind(presented)
                 .bind(&agent.id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await;
                 if let Err(e) = linked {
                     tracing::warn!(error = %e, "could not link the agent to their Webex person");
@@ -196,7 +196,7 @@ impl Store {
         .bind(&csrf)
         .bind(now)
         .bind(now + lifetime_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok((
             token,
@@ -243,7 +243,7 @@ impl Store {
             sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE token_hash = $2")
                 .bind(now)
                 .bind(&hash)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         }
         Ok(Some(WebSession {
@@ -255,7 +255,7 @@ impl Store {
     pub async fn end_web_session(&self, token: &str) -> Result<(), DomainError> {
         sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
             .bind(token_hash(token))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -55,11 +55,11 @@ impl Store {
         .bind(cipher.seal(&token.token, subject))
         .bind(token.expires_at_ms)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         sqlx::query("DELETE FROM guest_tokens WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -68,7 +68,7 @@ impl Store {
     pub async fn forget_guest_token(&self, subject: &str) -> Result<(), DomainError> {
         sqlx::query("DELETE FROM guest_tokens WHERE subject = $1")
             .bind(subject)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

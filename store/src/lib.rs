@@ -80,7 +80,12 @@ pub struct Rules {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Reads (and, on Postgres, everything).
     pool: AnyPool,
+    /// Writes. On SQLite one connection: writers wait their turn in order
+    /// here instead of in SQLite's busy handler, which sleeps up to 100 ms
+    /// between tries and lets a free lock sit idle. On Postgres the same pool.
+    writer: AnyPool,
     backend: Backend,
     rules: Rules,
 }
@@ -95,32 +100,46 @@ impl Store {
             Backend::Sqlite => sqlite_url_with_create(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let options = match backend {
-            // Write-ahead logging lets readers run beside the one writer; the
-            // busy timeout makes writers queue instead of failing.
-            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => options.max_connections(16),
+        let options = |connections| {
+            let options = AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(connections);
+            match backend {
+                // Write-ahead logging lets readers run beside the one writer.
+                Backend::Sqlite => options.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        // A write from outside this process still waits.
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                }),
+                Backend::Postgres => options,
+            }
         };
-        let pool = options.connect(&url).await?;
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = options(1).connect(&url).await?;
+                (options(8).connect(&url).await?, writer)
+            }
+            Backend::Postgres => {
+                let pool = options(16).connect(&url).await?;
+                (pool.clone(), pool)
+            }
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             rules,
         })
@@ -132,7 +151,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| DomainError::Storage(format!("migration failed: {e}")))
     }
@@ -153,14 +172,15 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Starts a transaction that will write. SQLite takes the write lock up
     /// front, so a transaction that reads first cannot fail on upgrade.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }

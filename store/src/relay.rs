@@ -196,7 +196,7 @@ impl Store {
         connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        update_status(&self.pool, id, status, connect_transid, error).await
+        update_status(&self.writer, id, status, connect_transid, error).await
     }
 
     pub async fn message_by_provider_id(
@@ -333,7 +333,7 @@ impl Store {
         .bind(webhook_id)
         .bind(now_ms())
         .bind(session_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -343,7 +343,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET webex_webhook_id = $1 WHERE id = $2")
             .bind(webhook_id)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -361,7 +361,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET webex_room_id = $1 WHERE id = $2")
             .bind(room_id)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -45,7 +45,7 @@ impl Store {
         .bind(contact_id)
         .bind(channel)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(inserted.is_some())
     }
@@ -64,7 +64,7 @@ impl Store {
         .bind(failure)
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

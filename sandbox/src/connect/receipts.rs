@@ -73,7 +73,7 @@ fn update_status(
         if world.generation != generation {
             return;
         }
-        let Some(message) = world.phone.iter_mut().find(|m| m.id == transid) else {
+        let Some(message) = world.phone.iter_mut().rev().find(|m| m.id == transid) else {
             return;
         };
         message.status = status.to_string();
@@ -99,7 +99,8 @@ fn update_status(
     }});
     delivery::enqueue(
         sandbox,
-        Delivery::json(DeliveryKind::Receipt, target.notify_url, &body),
+        Delivery::json(DeliveryKind::Receipt, target.notify_url, &body)
+            .in_lane(target.destination.clone()),
     );
 }
 

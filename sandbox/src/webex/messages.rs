@@ -479,9 +479,11 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let world = sandbox.world();
+    // Newest first: the message a webhook announced is a recent one.
     let message = world
         .messages
         .iter()
+        .rev()
         .find(|m| m.id == id && world.is_member(&m.room_id, &caller.id))
         .ok_or_else(|| ApiError::not_found("The requested resource could not be found."))?;
     Ok(Json(message_json(&sandbox, message)))

@@ -1,0 +1,720 @@
+//! Relay benchmark (a command, not a test): `cargo bench -p server --bench relay`,
+//! or `scripts/bench` for every benchmark in one table.
+//!
+//! Starts the product in native relay mode with the sandbox as Webex and
+//! Connect, on SQLite (a file in the temp directory) or, with `--postgres`,
+//! on a Postgres database of its own (`TEST_POSTGRES_URL` names the server;
+//! the database is dropped afterwards). It provisions 200 SMS conversations,
+//! then over real HTTP on loopback:
+//! 1. **Acknowledgement.** 32 closed-loop clients post customers' webhooks
+//!    for 5 s, to the product and to [`floor`] (the least any service can do
+//!    for the same webhook, on the same database); the product's rate and
+//!    p99 are given beside the floor's. Then signed Webex webhooks, the same
+//!    way. The outbox each burst leaves is drained and timed.
+//! 2. **Capacity.** Paced loads at rising rates, customers' and agents'
+//!    messages alternating over the 200 conversations, 4 s each: the time
+//!    from each POST to the message's arrival at the other side (the guest's
+//!    post into the agent's space; the send to the customer through
+//!    Connect), and how many were still on their way when the load stopped.
+//!    Capacity is the highest rate with p99 <= 50 ms and at most 100 ms of
+//!    messages left behind.
+//! 3. **One busy conversation.** One customer sends 100 messages a second
+//!    for 4 s: the rate they reach the agent, and whether in order.
+//! 4. **Pages.** The signed-in agent's contacts page, rendered on the
+//!    server, for 1 and for 32 closed-loop clients.
+//!
+//! Client, server, worker and sandbox share the machine's cores. Prints its
+//! rows of the table `scripts/bench` prints (`| measure | database | result |
+//! goal |`).
+
+mod floor;
+
+use reqwest::Client;
+use sandbox::driver::Driver;
+use serde_json::{json, Value};
+use server::config::Config;
+use server::integrations::Secret;
+use server::startup::Application;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+
+const WEBHOOK_SECRET: &str = "bench-webhook-secret";
+const INBOUND_TOKEN: &str = "bench-inbound-token";
+const HUB_SECRET: &str = "bench-connect-hub-secret";
+const CONVERSATIONS: usize = 200;
+const CONCURRENCY: usize = 32;
+const BURST: Duration = Duration::from_secs(5);
+const RATES: [u64; 5] = [100, 250, 500, 1_000, 2_000];
+const PACED: Duration = Duration::from_secs(4);
+const BUSY_RATE: u64 = 100;
+/// A paced run meets its rate when p99 is at most this...
+const P99_GOAL_MS: f64 = 50.0;
+/// ...and what is still on its way when the load stops is at most this much of it.
+const LEFT_BEHIND: Duration = Duration::from_millis(100);
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// One row of the table.
+fn row(measure: &str, database: &str, result: String, goal: &str) {
+    println!("| {measure} | {database} | {result} | {goal} |");
+}
+
+/// Where the product's database lives, and how it goes away.
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Db {
+    fn name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Postgres { .. } => "Postgres",
+        }
+    }
+
+    /// Creates a database called `name` (for Postgres; a file for SQLite).
+    async fn create(&self, name: &str) -> String {
+        match self {
+            Db::Sqlite(dir) => format!("sqlite://{}/{name}.db", dir.display()),
+            Db::Postgres {
+                admin_url,
+                name: base,
+            } => {
+                use sqlx::Connection;
+                let mut admin = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {base}_{name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create a bench database");
+                let (server, _) = admin_url.rsplit_once('/').expect("URL names a database");
+                format!("{server}/{base}_{name}")
+            }
+        }
+    }
+
+    async fn drop_all(&self) {
+        match self {
+            Db::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Db::Postgres { admin_url, name } => {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
+                    for db in ["product", "floor"] {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS {name}_{db} WITH (FORCE)"
+                        ))
+                        .execute(&mut admin)
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    sqlx::any::install_default_drivers();
+    let id = std::process::id();
+    let db = if std::env::args().any(|a| a == "--postgres") {
+        let admin_url = std::env::var("TEST_POSTGRES_URL").expect(
+            "--postgres needs TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
+        );
+        Db::Postgres {
+            admin_url,
+            name: format!("cm_bench_{id}"),
+        }
+    } else {
+        let dir = std::env::temp_dir().join(format!("cm-bench-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Db::Sqlite(dir)
+    };
+    run(&db).await;
+    db.drop_all().await;
+}
+
+async fn run(db: &Db) {
+    let database = db.name();
+    let url = db.create("product").await;
+    let mut config = Config::for_tests(url);
+    config.integrations.sandbox = true;
+    config.relay_mode = server::config::RelayMode::Native;
+    config.integrations.webex_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+    config.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
+    config.integrations.connect_webhook_secret = Some(Secret::new(HUB_SECRET));
+    config.max_body_bytes = 1 << 20;
+    let app = Application::build(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    let store = app.store().clone();
+    tokio::spawn(app.run_until_stopped());
+    let driver = Driver {
+        http: Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY)
+            .build()
+            .unwrap(),
+        ..Driver::mounted(&base)
+    };
+    let (conversations, cookie) = provision(&driver, &store).await;
+    let agent_token = driver.agent_token("agent-a@example.com").await;
+    eprintln!(
+        "{database}: {CONVERSATIONS} conversations provisioned; {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // 1. Acknowledgement: the floor first, while the product is idle.
+    let floor = floor::start(&db.create("floor").await, INBOUND_TOKEN, HUB_SECRET).await;
+    let floor_driver = Driver {
+        http: driver.http.clone(),
+        ..Driver::mounted(&format!("http://{floor}"))
+    };
+    let floor_ack = burst(Arc::new(customer_webhook(
+        &floor_driver,
+        &conversations,
+        "floor",
+    )))
+    .await;
+    let ack = burst(Arc::new(customer_webhook(&driver, &conversations, "burst"))).await;
+    let (floor_rate, floor_p99) = (floor_ack.rate(), floor_ack.p(0.99));
+    row(
+        "customer webhooks acknowledged (32 clients, 5 s)",
+        database,
+        format!(
+            "{:.0}/s = {:.0} % of the floor ({floor_rate:.0}/s); p50 {:.1} ms, p99 {:.1} ms (floor {floor_p99:.1} ms)",
+            ack.rate(),
+            100.0 * ack.rate() / floor_rate,
+            ack.p(0.5),
+            ack.p(0.99)
+        ),
+        ">= 80 % of the floor, p99 <= 20 ms",
+    );
+    let (drained, took) = drain(&store).await;
+    let delivering = ack.elapsed + took;
+    row(
+        "delivery of that burst (it starts with the burst)",
+        database,
+        format!(
+            "{} messages delivered {:.1} s after the burst ended = {:.0}/s",
+            ack.latencies.len(),
+            took.as_secs_f64(),
+            ack.latencies.len() as f64 / delivering.as_secs_f64()
+        ),
+        "keeps up with acknowledgement",
+    );
+    eprintln!("  ({drained} jobs)");
+
+    // Signed Webex webhooks (agent → customer). The messages do not exist in
+    // Webex, so their deliveries fail at once; this measures the ack.
+    let guests: Vec<String> = conversations.iter().map(|c| c.guest.clone()).collect();
+    let d = driver.clone();
+    let webex = burst(Arc::new(move |n| {
+        let body = json!({
+            "id": "bench-webhook", "resource": "messages", "event": "created",
+            "createdBy": guests[n % guests.len()],
+            "data": { "id": format!("bench-msg-{n}"), "personId": "bench-agent", "roomId": "r" }
+        })
+        .to_string();
+        d.webex_webhook(WEBHOOK_SECRET, body)
+    }))
+    .await;
+    row(
+        "signed Webex webhooks acknowledged (32 clients, 5 s)",
+        database,
+        format!(
+            "{:.0}/s; p50 {:.1} ms, p99 {:.1} ms",
+            webex.rate(),
+            webex.p(0.5),
+            webex.p(0.99)
+        ),
+        ">= 2,000/s, p99 <= 20 ms",
+    );
+    drain(&store).await;
+
+    // 2. Capacity: paced, mixed, rising.
+    let mut capacity = None;
+    for rate in RATES {
+        let load = Load {
+            driver: &driver,
+            agent_token: &agent_token,
+            conversations: &conversations,
+            store: &store,
+        };
+        let result = load
+            .paced(&format!("r{rate}"), rate, PACED, Mix::Both)
+            .await;
+        let left_limit = (rate as f64 * LEFT_BEHIND.as_secs_f64()).ceil() as usize;
+        let met = result.p99() <= P99_GOAL_MS && result.left_behind <= left_limit;
+        if met {
+            capacity = Some(rate);
+        }
+        row(
+            &format!("{rate} messages/s for 4 s, customers' and agents' mixed"),
+            database,
+            format!(
+                "{} of {} relayed; p50 {:.1} ms, p99 {:.1} ms; {} on their way at the end ({} jobs), all there {:.1} s later{}",
+                result.arrived.len(),
+                result.sent,
+                result.p50(),
+                result.p99(),
+                result.left_behind,
+                result.backlog_jobs,
+                result.drained_after.as_secs_f64(),
+                if met { "" } else { " (over)" }
+            ),
+            "p99 <= 50 ms, <= 100 ms of messages left",
+        );
+    }
+    row(
+        "capacity (highest rate within both goals)",
+        database,
+        match capacity {
+            Some(rate) => format!("{rate} messages/s"),
+            None => format!("below {} messages/s", RATES[0]),
+        },
+        ">= 1,000 messages/s (SQLite)",
+    );
+
+    // 3. One busy conversation.
+    let busy = Load {
+        driver: &driver,
+        agent_token: &agent_token,
+        conversations: &conversations[..1],
+        store: &store,
+    }
+    .paced("busy", BUSY_RATE, PACED, Mix::Customers)
+    .await;
+    let span = busy
+        .arrived
+        .iter()
+        .map(|m| m.arrived_ms)
+        .fold(f64::NAN, f64::max);
+    // Arrivals are in the sandbox's log order.
+    let in_order = busy.arrived.windows(2).all(|w| w[0].index < w[1].index);
+    row(
+        &format!("one conversation, {BUSY_RATE} customer messages/s for 4 s"),
+        database,
+        format!(
+            "{} of {} relayed, {}; {:.0} messages/s reached the agent; p50 {:.1} ms, p99 {:.1} ms",
+            busy.arrived.len(),
+            busy.sent,
+            if in_order { "in order" } else { "OUT OF ORDER" },
+            busy.arrived.len() as f64 / (span / 1000.0),
+            busy.p50(),
+            busy.p99()
+        ),
+        ">= 50 messages/s, in order",
+    );
+    // 4. The agent's contacts page, rendered on the server.
+    let first = driver
+        .http
+        .get(driver.product_url("/contacts"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.url().path(),
+        "/contacts",
+        "signed in, not sent to sign in"
+    );
+    assert!(
+        first.text().await.unwrap().contains("Customer 1"),
+        "the page lists contacts"
+    );
+    for clients in [1, CONCURRENCY] {
+        let (d, cookie) = (driver.clone(), cookie.clone());
+        let page = burst_with(
+            clients,
+            Arc::new(move |_| {
+                d.http
+                    .get(d.product_url("/contacts"))
+                    .header("cookie", &cookie)
+                    .header("accept", "text/html")
+            }),
+        )
+        .await;
+        row(
+            &format!("contacts page, signed in ({CONVERSATIONS} contacts, first page), {clients} client(s) for 5 s"),
+            database,
+            format!(
+                "{:.0} pages/s; p50 {:.1} ms, p99 {:.1} ms",
+                page.rate(),
+                page.p(0.5),
+                page.p(0.99)
+            ),
+            if clients == 1 { "" } else { "p99 <= 10 ms" },
+        );
+    }
+
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    row(
+        "peak memory of the run (product, sandbox and clients in one process)",
+        database,
+        format!("{} MB", peak_kb / 1024),
+        "",
+    );
+}
+
+/// A provisioned conversation: its customer, guest and agent's space.
+struct Conversation {
+    number: String,
+    guest: String,
+    room: String,
+}
+
+/// Agent A starts an SMS conversation with each customer; waits until each
+/// has its guest and space.
+async fn provision(driver: &Driver, store: &Store) -> (Vec<Conversation>, String) {
+    let agent = store.agent_by_email("agent-a@example.com").await.unwrap();
+    store
+        .set_password(&store::AuditCtx::system(), &agent.id, "bench-password-1")
+        .await
+        .unwrap();
+    let agent = driver
+        .sign_in("agent-a@example.com", "bench-password-1")
+        .await;
+    let numbers: Vec<String> = (0..CONVERSATIONS)
+        .map(|i| format!("+4477009{:05}", 10000 + i))
+        .collect();
+    for (i, number) in numbers.iter().enumerate() {
+        agent
+            .start_conversation(&format!("Customer {i}"), number, "sms")
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut out = Vec::new();
+    for number in numbers {
+        loop {
+            let customer = domain::model::Customer::parse(
+                domain::Channel::Sms,
+                "customer",
+                &number,
+                Default::default(),
+            )
+            .expect("a valid test number");
+            let conversation = store.conversation_of(&customer).await.unwrap().unwrap();
+            if let (Some(guest), Some(room)) =
+                (conversation.guest_id(), conversation.relay.room_id.as_ref())
+            {
+                out.push(Conversation {
+                    number: number.clone(),
+                    guest: guest.to_string(),
+                    room: room.clone(),
+                });
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "provisioning did not finish: pending {}, dead {:?}",
+                    store.pending_jobs().await.unwrap(),
+                    store.dead_jobs(3).await.unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    drain(store).await;
+    (out, agent.cookie)
+}
+
+/// Connect delivering customer `n`'s message (round robin over the conversations).
+fn customer_webhook(
+    driver: &Driver,
+    conversations: &[Conversation],
+    label: &'static str,
+) -> impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static {
+    let driver = driver.clone();
+    let numbers: Vec<String> = conversations.iter().map(|c| c.number.clone()).collect();
+    move |n| {
+        let body = json!({
+            "channel": "SMS", "tid": format!("{label}-{n}"), "oa": numbers[n % numbers.len()],
+            "da": "CONTACTMGR", "message": format!("{label} {n}")
+        })
+        .to_string();
+        driver.connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
+    }
+}
+
+/// The latencies of a closed-loop burst.
+struct Burst {
+    latencies: Vec<f64>,
+    elapsed: Duration,
+}
+
+impl Burst {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn p(&self, p: f64) -> f64 {
+        percentile(&self.latencies, p)
+    }
+}
+
+/// `CONCURRENCY` clients each send the next request as soon as the last is
+/// answered, for `BURST`; every answer must be a 2xx.
+async fn burst(make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>) -> Burst {
+    burst_with(CONCURRENCY, make).await
+}
+
+async fn burst_with(
+    clients: usize,
+    make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>,
+) -> Burst {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let make = make.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while start.elapsed() < BURST {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                let r = make(n).send().await.expect("server answers");
+                assert!(r.status().is_success(), "{}", r.status());
+                // The whole answer, as a client reads it.
+                r.bytes().await.expect("the body arrives");
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    Burst { latencies, elapsed }
+}
+
+/// Waits until the outbox is empty; how many jobs were pending, and how long it took.
+async fn drain(store: &Store) -> (i64, Duration) {
+    let start = Instant::now();
+    let pending = store.pending_jobs().await.unwrap();
+    while store.pending_jobs().await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "the outbox did not drain in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (pending, start.elapsed())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    /// Customers' and agents' messages alternate in each conversation.
+    Both,
+    Customers,
+}
+
+impl Mix {
+    /// Whether message `n` of a load over `count` conversations is an agent's.
+    fn is_agents(self, n: usize, count: usize) -> bool {
+        self == Mix::Both && (n / count) % 2 == 1
+    }
+}
+
+struct Load<'a> {
+    driver: &'a Driver,
+    agent_token: &'a str,
+    conversations: &'a [Conversation],
+    store: &'a Store,
+}
+
+/// A message that arrived: which one, when (ms after the load started),
+/// and how long after it was sent.
+struct Arrival {
+    index: usize,
+    arrived_ms: f64,
+    latency_ms: f64,
+}
+
+struct Paced {
+    sent: usize,
+    /// In the order they arrived.
+    arrived: Vec<Arrival>,
+    /// Sorted latencies.
+    latencies: Vec<f64>,
+    /// Messages not yet at the other side when the load stopped.
+    left_behind: usize,
+    backlog_jobs: i64,
+    /// From the end of the load until the outbox was empty.
+    drained_after: Duration,
+}
+
+impl Paced {
+    fn p50(&self) -> f64 {
+        percentile(&self.latencies, 0.5)
+    }
+    fn p99(&self) -> f64 {
+        percentile(&self.latencies, 0.99)
+    }
+}
+
+impl Load<'_> {
+    /// Sends `rate` messages a second for `duration`, round robin over the
+    /// conversations; message `n` carries the text `{label}-{n}-end`.
+    async fn paced(&self, label: &str, rate: u64, duration: Duration, mix: Mix) -> Paced {
+        let since = self
+            .driver
+            .calls(Some("api"))
+            .await
+            .last()
+            .and_then(|c| c["seq"].as_u64())
+            .unwrap_or(0);
+        let total = (rate as f64 * duration.as_secs_f64()) as usize;
+        let start = Instant::now();
+        let started_at = chrono::Utc::now();
+        // Message n is due at n / rate, in conversation n mod the count. A
+        // conversation's messages go one after another, each once the last is
+        // acknowledged, as a platform delivers them: their order is defined.
+        let count = self.conversations.len();
+        let mut tasks = Vec::with_capacity(count);
+        for (c, conversation) in self.conversations.iter().enumerate() {
+            let driver = self.driver.clone();
+            let (number, room, token, label) = (
+                conversation.number.clone(),
+                conversation.room.clone(),
+                self.agent_token.to_string(),
+                label.to_string(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut sent = Vec::new();
+                for n in (c..total).step_by(count) {
+                    let due = start + Duration::from_micros(n as u64 * 1_000_000 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    let text = format!("{label}-{n}-end");
+                    sent.push((n, chrono::Utc::now()));
+                    if mix.is_agents(n, count) {
+                        driver.agent_writes(&token, &room, &text).await;
+                    } else {
+                        let body = json!({ "channel": "SMS", "tid": text, "oa": number,
+                                           "da": "CONTACTMGR", "message": text })
+                        .to_string();
+                        let r = driver
+                            .connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(r.status().is_success(), "{}", r.status());
+                    }
+                }
+                sent
+            }));
+        }
+        let mut sent_at = vec![started_at; total];
+        for t in tasks {
+            for (n, at) in t.await.unwrap() {
+                sent_at[n] = at;
+            }
+        }
+        let ended_at = chrono::Utc::now();
+        let backlog_jobs = self.store.pending_jobs().await.unwrap();
+        let (_, drained_after) = drain(self.store).await;
+        // Let the last sends be logged.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let prefix = format!("{label}-");
+        let mut arrived = Vec::new();
+        let mut seen = HashMap::new();
+        for call in self.driver.calls_since("api", since).await {
+            if call["method"] != "POST" {
+                continue;
+            }
+            let Some(index) = tagged(&call, &prefix).filter(|&n| n < total) else {
+                continue;
+            };
+            if !arrives(&call, mix.is_agents(index, count)) {
+                continue;
+            }
+            let Ok(at) = chrono::DateTime::parse_from_rfc3339(call["at"].as_str().unwrap_or(""))
+            else {
+                continue;
+            };
+            // The first arrival counts (a retry's second post would be a duplicate).
+            if seen.insert(index, ()).is_some() {
+                continue;
+            }
+            let at = at.with_timezone(&chrono::Utc);
+            arrived.push(Arrival {
+                index,
+                arrived_ms: ms_between(started_at, at),
+                latency_ms: ms_between(sent_at[index], at),
+            });
+        }
+        let load_ms = ms_between(started_at, ended_at);
+        let left_behind = total - arrived.iter().filter(|a| a.arrived_ms <= load_ms).count();
+        let mut latencies: Vec<f64> = arrived.iter().map(|a| a.latency_ms).collect();
+        latencies.sort_by(f64::total_cmp);
+        for (who, agent) in [("customers'", false), ("agents'", true)] {
+            let mut of: Vec<f64> = arrived
+                .iter()
+                .filter(|a| mix.is_agents(a.index, count) == agent)
+                .map(|a| a.latency_ms)
+                .collect();
+            of.sort_by(f64::total_cmp);
+            if !of.is_empty() {
+                eprintln!(
+                    "  {label}: {who} {} arrived, p50 {:.1} ms, p99 {:.1} ms",
+                    of.len(),
+                    percentile(&of, 0.5),
+                    percentile(&of, 0.99)
+                );
+            }
+        }
+        Paced {
+            sent: total,
+            arrived,
+            latencies,
+            left_behind,
+            backlog_jobs,
+            drained_after,
+        }
+    }
+}
+
+fn ms_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0) as f64 / 1000.0
+}
+
+/// Where a message arrives: an agent's at Connect (a send to the customer),
+/// a customer's at Webex (the guest's post into the agent's space; the
+/// agent's own post is at Webex too, but is where it starts).
+fn arrives(call: &Value, from_agent: bool) -> bool {
+    let path = call["path"].as_str().unwrap_or_default();
+    if from_agent {
+        path.starts_with("/connect/")
+    } else {
+        path == "/webex/v1/messages"
+    }
+}
+
+/// The `n` of the first `{prefix}{n}-end` in the call's body.
+fn tagged(call: &Value, prefix: &str) -> Option<usize> {
+    let body = call["body"].as_str()?;
+    let start = body.find(prefix)? + prefix.len();
+    let len = body[start..].find("-end")?;
+    body[start..start + len].parse().ok()
+}
