@@ -54,9 +54,26 @@ build_site() {
   rm -rf target/site && mkdir -p target/site/pkg
   wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name contact_manager \
     "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  if [ "${CM_RELEASE:-0}" = 1 ]; then optimize_wasm target/site/pkg/contact_manager_bg.wasm; fi
   cp style/main.css target/site/pkg/contact_manager.css
   cp -r public/. target/site/
   vendor_embedded_sdk
+}
+
+# Shrinks the release bundle with binaryen's wasm-opt (pinned in
+# vendor/binaryen, from the npm registry): about a third of the size.
+optimize_wasm() {
+  local wasm="$1" dir="vendor/binaryen"
+  if [ ! -x "$dir/node_modules/.bin/wasm-opt" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "fetching the pinned wasm-opt (npm ci in $dir)"
+    npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  fi
+  log "optimizing the browser bundle (wasm-opt -Oz)"
+  # The features rustc's wasm32 target enables by default.
+  "$dir/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$wasm.opt" "$wasm"
+  mv "$wasm.opt" "$wasm"
 }
 
 # The Webex Embedded App SDK, pinned in vendor/webex-embedded-app-sdk (its

@@ -22,7 +22,7 @@ const HOLD_LIMIT: Duration = Duration::from_secs(2);
 const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(300);
 /// Deliveries in flight at once (each lane sends one at a time).
-const LANES: usize = 8;
+const LANES: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
