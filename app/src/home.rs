@@ -107,7 +107,8 @@ fn ConnectSetup() -> impl IntoView {
             <h2>"Connect Webex Connect"</h2>
             <p>
                 "Webex Connect flows call this server's REST API to look up contacts and route sessions. "
-                <a href="/admin">"Admin"</a> " has the API keys and the integrations' state."
+                "Admin has the " <a href="/admin/keys">"API keys"</a> " and the "
+                <a href="/admin/integrations">"integrations' state"</a> "."
             </p>
             <button
                 type="button"

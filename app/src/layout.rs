@@ -66,6 +66,14 @@ pub fn Nav() -> impl IntoView {
             }
         });
     }
+    // The section the page belongs to is marked for screen readers and the eye.
+    let pathname = leptos_router::hooks::use_location().pathname;
+    let here = move |section: &'static str| {
+        move || {
+            let path = pathname.get();
+            (path == section || path.starts_with(&format!("{section}/"))).then_some("page")
+        }
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Contact Manager"</a>
@@ -74,9 +82,9 @@ pub fn Nav() -> impl IntoView {
                     let admin = me.agent.role == domain::model::Role::Admin;
                     view! {
                         <nav aria-label="Main">
-                            <a href="/contacts">"Contacts"</a>
-                            <a href="/sessions">"Sessions"</a>
-                            {admin.then(|| view! { <a href="/admin">"Admin"</a> })}
+                            <a href="/contacts" aria-current=here("/contacts")>"Contacts"</a>
+                            <a href="/sessions" aria-current=here("/sessions")>"Sessions"</a>
+                            {admin.then(|| view! { <a href="/admin" aria-current=here("/admin")>"Admin"</a> })}
                         </nav>
                         <ActionForm action=sign_out attr:class="signout">
                             <input type="hidden" name="csrf" value=me.csrf.clone() />
@@ -95,9 +103,24 @@ pub fn FieldError(id: &'static str, message: Signal<Option<String>>) -> impl Int
     view! { <p id=id class="field-error">{move || message.get()}</p> }
 }
 
-/// An API time (RFC 3339, UTC) as the pages show it: `2026-11-21 08:15`,
-/// with `:30` seconds when asked.
-pub fn display_time(rfc3339: &str, seconds: bool) -> String {
-    let len = if seconds { 19 } else { 16 };
-    rfc3339.replace('T', " ").chars().take(len).collect()
+/// `k=v&k=v` with the values percent-encoded, for links and redirects.
+pub fn encode_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
