@@ -882,7 +882,11 @@ fn AuditLog() -> impl IntoView {
                                     <strong>{e.action}</strong>
                                     <span class="muted small"><Time at=e.at.clone() />{format!(" · {}", e.actor)}</span>
                                     <span class="muted small">{e.entity}</span>
-                                    {e.request_id.map(|id| view! { <span class="muted small">{format!("request {id}")}</span> })}
+                                    {e.request_id.map(|id| {
+                                        // The first 8 characters tell requests apart on a page; the whole id is on hover.
+                                        let short: String = id.chars().take(8).collect();
+                                        view! { <span class="muted small" title=id>{format!("request {short}…")}</span> }
+                                    })}
                                 </li>
                             }).collect_view()}
                         </ul>
