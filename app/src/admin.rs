@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::UiError;
-use crate::layout::SignedIn;
+use crate::layout::{ErrorNotice, Reloading, SignedIn};
 use crate::time::Time;
 use domain::model::{Agent, Role};
 
@@ -538,7 +538,7 @@ fn Agents(me: Me) -> impl IntoView {
                 let csrf = csrf.clone();
                 let my_id = my_id.clone();
                 agents.get().map(move |r| match r {
-                    Err(e) => error_view(e),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| agents.refetch()) /> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="empty">"No agents yet: add one below."</p> }.into_any(),
                     Ok(list) => view! {
                         <ul class="session-list" aria-label="Agents">
@@ -692,7 +692,7 @@ fn ApiKeys(me: Me) -> impl IntoView {
             {move || {
                 let csrf = csrf.clone();
                 keys.get().map(move |r| match r {
-                    Err(e) => error_view(e),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| keys.refetch()) /> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="empty">"No API keys yet: create one below."</p> }.into_any(),
                     Ok(list) => view! {
                         <ul class="session-list" aria-label="API keys">
@@ -764,7 +764,7 @@ fn Integrations(me: Me) -> impl IntoView {
     view! {
         <Suspense fallback=|| loading("Checking each endpoint…")>
             {move || status.get().map(|r| match r {
-                Err(e) => error_view(e),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| status.refetch()) /> }.into_any(),
                 Ok(list) => view! {
                     <ul class="session-list" aria-label="Integrations">
                         {list.into_iter().map(|i| view! {
@@ -837,6 +837,7 @@ fn AuditLog() -> impl IntoView {
             )
         )
     };
+    let (busy, set_busy) = signal(false);
     let filtered = move || {
         ["actor", "action", "entity", "entity_id"]
             .iter()
@@ -865,9 +866,10 @@ fn AuditLog() -> impl IntoView {
                 </div>
             </form>
         </details>
-        <Transition fallback=|| loading("Loading the audit log…")>
+        <Reloading busy=busy what="Loading the audit log…" />
+        <Transition set_pending=set_busy>
             {move || entries.get().map(|r| match r {
-                Err(e) => error_view(e),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| entries.refetch()) /> }.into_any(),
                 Ok(p) if p.entries.is_empty() && p.page == 1 => view! {
                     <p class="empty">{if filtered() { "No entries match these filters." } else { "The audit log is empty." }}</p>
                 }.into_any(),
@@ -912,7 +914,7 @@ fn DeadLetters() -> impl IntoView {
         <p class="muted small">"Calls to Webex or Connect that failed after every retry (the newest 100)."</p>
         <Transition fallback=|| loading("Loading undelivered calls…")>
             {move || jobs.get().map(|r| match r {
-                Err(e) => error_view(e),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| jobs.refetch()) /> }.into_any(),
                 Ok(list) if list.is_empty() => view! { <p class="empty">"Nothing undelivered: every call got through."</p> }.into_any(),
                 Ok(list) => view! {
                     <ul class="session-list" aria-label="Undelivered">

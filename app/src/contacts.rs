@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::{ErrorKind, UiError};
-use crate::layout::{FieldError, SignedIn};
+use crate::layout::{ErrorNotice, FieldError, Reloading, SignedIn};
 use domain::model::{Contact, Page};
 use domain::Channel;
 
@@ -294,6 +294,7 @@ fn ContactList(me: Me) -> impl IntoView {
         None => flash(),
     };
     let csrf = me.csrf.clone();
+    let (busy, set_busy) = signal(false);
     let page_href = move |n: u32| {
         format!(
             "/contacts?{}",
@@ -321,11 +322,12 @@ fn ContactList(me: Me) -> impl IntoView {
             {move || start_ok().map(|m| view! { <p class="notice success" role="status">{m}</p> })}
             {move || start_error().map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
         </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading contacts…"</p> }>
+        <Reloading busy=busy what="Loading contacts…" />
+        <Transition set_pending=set_busy>
             {move || {
                 let csrf = csrf.clone();
                 contacts.get().map(move |result| match result {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| contacts.refetch()) /> }.into_any(),
                     Ok(view) => {
                         if nonce.get_untracked().is_empty() {
                             nonce.set(view.nonce.clone());
@@ -433,11 +435,11 @@ fn ContactForm(me: Me) -> impl IntoView {
     };
     let csrf = me.csrf.clone();
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the contact…"</p> }>
             {move || {
                 let csrf = csrf.clone();
                 existing.get().map(move |r| match r {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| existing.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
                     Ok(contact) => {
                         let is_new = contact.is_none();
                         let typed = |k: &str| query.with(|m| m.get(k));
@@ -505,11 +507,11 @@ fn DeleteContact(me: Me) -> impl IntoView {
     let delete = ServerAction::<DeleteContact>::new();
     let csrf = me.csrf.clone();
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the contact…"</p> }>
             {move || {
                 let csrf = csrf.clone();
                 contact.get().map(move |r| match r {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| contact.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
                     Ok(ContactLine { contact: c, number }) => view! {
                         <h1>"Delete contact?"</h1>
                         <p>"Delete " <strong>{c.name.clone()}</strong> " (" {number} ") permanently? Their sessions keep routing, without a contact."</p>
@@ -520,7 +522,9 @@ fn DeleteContact(me: Me) -> impl IntoView {
                         <ActionForm action=delete attr:class="form-actions">
                             <input type="hidden" name="csrf" value=csrf.clone() />
                             <input type="hidden" name="id" value=c.id.clone() />
-                            <button type="submit" class="danger" disabled=move || delete.pending().get()>{format!("Delete {}", c.name)}</button>
+                            <button type="submit" class="danger" disabled=move || delete.pending().get()>
+                                {let label = format!("Delete {}", c.name); move || if delete.pending().get() { "Deleting…".to_string() } else { label.clone() }}
+                            </button>
                             <a href=format!("/contacts/{}", c.id)>"Cancel"</a>
                         </ActionForm>
                     }.into_any(),

@@ -59,7 +59,7 @@ pub fn HomePage() -> impl IntoView {
             {move || home.get().map(|r| match r {
                 Ok(Some(home)) => view! { <Welcome home /> }.into_any(),
                 Ok(None) => view! { <Redirect path="/sign-in" /> }.into_any(),
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <crate::layout::ErrorNotice error=e retry=Callback::new(move |_| home.refetch()) /> }.into_any(),
             })}
         </Suspense>
     }

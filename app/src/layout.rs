@@ -36,7 +36,7 @@ where
             {move || me.get().map(|r| match r {
                 Ok(Some(me)) => render(me).into_any(),
                 Ok(None) => view! { <SignedOutNotice /> }.into_any(),
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| me.refetch()) /> }.into_any(),
             })}
         </Suspense>
     }
@@ -89,12 +89,51 @@ pub fn Nav() -> impl IntoView {
                         <ActionForm action=sign_out attr:class="signout">
                             <input type="hidden" name="csrf" value=me.csrf.clone() />
                             <span class="muted small" title=me.agent.email.clone()>{me.agent.display_name.clone()}</span>
-                            <button type="submit" class="link">"Sign out"</button>
+                            <button type="submit" class="link" disabled=move || sign_out.pending().get()>
+                                {move || if sign_out.pending().get() { "Signing out…" } else { "Sign out" }}
+                            </button>
                         </ActionForm>
+                        {move || sign_out.value().get().and_then(|r| r.err()).map(|e| view! {
+                            <p class="notice error signout-error" role="alert">{format!("Not signed out: {}", e.message)}</p>
+                        })}
                     }
                 })}
             </Transition>
         </header>
+    }
+}
+
+/// A failed load, said plainly, with a way to try again (the server may
+/// have been unreachable for a moment) or to sign in again.
+#[component]
+pub fn ErrorNotice(
+    error: UiError,
+    /// Loads the data again; without it the person can only reload the page.
+    #[prop(optional)]
+    retry: Option<Callback<()>>,
+) -> impl IntoView {
+    let signed_out = error.kind == crate::error::ErrorKind::SignedOut;
+    view! {
+        <div class="notice error" role="alert">
+            <p>{error.message}</p>
+            {if signed_out {
+                Some(view! { <p><a href="/sign-in">"Sign in"</a></p> }.into_any())
+            } else {
+                retry.map(|retry| view! {
+                    <p><button type="button" class="secondary" on:click=move |_| retry.run(())>"Try again"</button></p>
+                }.into_any())
+            }}
+        </div>
+    }
+}
+
+/// While a list loads (first, or again for another page or a search) this
+/// line says so; rows already shown stay. The live region is always in the
+/// page, so screen readers announce the text when it appears.
+#[component]
+pub fn Reloading(busy: ReadSignal<bool>, what: &'static str) -> impl IntoView {
+    view! {
+        <p class="muted small loading-line" aria-live="polite">{move || busy.get().then_some(what)}</p>
     }
 }
 

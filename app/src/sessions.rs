@@ -10,7 +10,7 @@ use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
 use crate::error::UiError;
-use crate::layout::SignedIn;
+use crate::layout::{ErrorNotice, Reloading, SignedIn};
 use crate::time::Time;
 use domain::model::{Direction, Message, MessageStatus, Role, Session, SessionStatus};
 
@@ -247,6 +247,7 @@ fn SessionList(me: Me) -> impl IntoView {
     let page = move || query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1u32));
     let sessions = Resource::new(move || (scope(), page()), |(s, p)| list_sessions(s, p));
     let admin = me.agent.role == Role::Admin;
+    let (busy, set_busy) = signal(false);
     view! {
         <div class="page-head">
             <h1>"Sessions"</h1>
@@ -257,9 +258,10 @@ fn SessionList(me: Me) -> impl IntoView {
                 </nav>
             })}
         </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
+        <Reloading busy=busy what="Loading sessions…" />
+        <Transition set_pending=set_busy>
             {move || sessions.get().map(|r| match r {
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| sessions.refetch()) /> }.into_any(),
                 Ok(v) if v.rows.is_empty() => view! {
                     <div class="empty"><p>{if v.all { "No sessions yet." } else { "No customers are routed to you yet. Start a conversation from Contacts." }}</p></div>
                 }.into_any(),
@@ -335,13 +337,13 @@ fn SessionDetail() -> impl IntoView {
         } else {
             view! { <p class="notice success" role="status">{m}</p> }.into_any()
         })}
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the session…"</p> }>
             {move || {
                 session.get().map(move |r| match r {
                     Err(e) if e.kind == crate::error::ErrorKind::SignedOut => {
                         view! { <crate::layout::SignedOutNotice /> }.into_any()
                     }
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| session.refetch()) /> }.into_any(),
                     Ok(page) => {
                         let window = page.window.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
@@ -368,7 +370,9 @@ fn SessionDetail() -> impl IntoView {
                                     <ActionForm action=take>
                                         <input type="hidden" name="csrf" value=c1 />
                                         <input type="hidden" name="id" value=id1 />
-                                        <button type="submit" disabled=move || take.pending().get()>"Take over"</button>
+                                        <button type="submit" disabled=move || take.pending().get()>
+                                            {move || if take.pending().get() { "Taking over…" } else { "Take over" }}
+                                        </button>
                                     </ActionForm>
                                 })}
                                 {(!ended && !confirming_end()).then(|| view! {
@@ -383,7 +387,9 @@ fn SessionDetail() -> impl IntoView {
                                         <ActionForm action=end>
                                             <input type="hidden" name="csrf" value=c2 />
                                             <input type="hidden" name="id" value=id2.clone() />
-                                            <button type="submit" class="danger" disabled=move || end.pending().get()>"End session"</button>
+                                            <button type="submit" class="danger" disabled=move || end.pending().get()>
+                                                {move || if end.pending().get() { "Ending…" } else { "End session" }}
+                                            </button>
                                         </ActionForm>
                                         <a class="button secondary" href=cancel.clone()>"Cancel"</a>
                                     </div>
