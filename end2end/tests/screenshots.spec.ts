@@ -97,4 +97,18 @@ test("screenshots of the main pages at 320 px, light and dark", async ({ browser
     await shoot(page, "audit-log", scheme, false);
     await context.close();
   }
+
+  // The sandbox's one-screen demo at the end of the same story.
+  const wide = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: "Europe/London" });
+  const demo = await wide.newPage();
+  await signIn(demo, accounts.a);
+  await demo.goto("/sandbox/demo");
+  const sidebar = demo.frameLocator('iframe[title="Contact Manager sidebar"]');
+  await sidebar.getByRole("link", { name: "Sessions" }).first().click();
+  await sidebar.getByRole("link", { name: customer.name }).click();
+  await expect(sidebar.getByRole("list", { name: "Messages" })).toContainText("Thank you!");
+  await expect(demo.frameLocator(`iframe[title="The agent's Webex App"]`).getByRole("log", { name: "Conversation" })).toContainText("Thank you!");
+  await expect(demo.frameLocator(`iframe[title="The customer's phone"]`).getByRole("log", { name: "Conversation" })).toContainText("Thank you!");
+  await demo.screenshot({ path: path.join(out, "sandbox-demo.png"), animations: "disabled" });
+  await wide.close();
 });
