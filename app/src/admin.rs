@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::UiError;
-use crate::layout::{ErrorNotice, Reloading, SignedIn};
+use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
 use crate::time::Time;
 use domain::model::{Agent, Role};
 
@@ -866,7 +866,7 @@ fn AuditLog() -> impl IntoView {
                 </div>
             </form>
         </details>
-        <Reloading busy=busy what="Loading the audit log…" />
+        <LoadingLine busy=busy what="Loading the audit log…" />
         <Transition set_pending=set_busy>
             {move || entries.get().map(|r| match r {
                 Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| entries.refetch()) /> }.into_any(),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::{ErrorKind, UiError};
-use crate::layout::{ErrorNotice, FieldError, Reloading, SignedIn};
+use crate::layout::{ErrorNotice, FieldError, LoadingLine, SignedIn};
 use domain::model::{Contact, Page};
 use domain::Channel;
 
@@ -322,7 +322,7 @@ fn ContactList(me: Me) -> impl IntoView {
             {move || start_ok().map(|m| view! { <p class="notice success" role="status">{m}</p> })}
             {move || start_error().map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
         </div>
-        <Reloading busy=busy what="Loading contacts…" />
+        <LoadingLine busy=busy what="Loading contacts…" />
         <Transition set_pending=set_busy>
             {move || {
                 let csrf = csrf.clone();

@@ -131,7 +131,7 @@ pub fn ErrorNotice(
 /// line says so; rows already shown stay. The live region is always in the
 /// page, so screen readers announce the text when it appears.
 #[component]
-pub fn Reloading(busy: ReadSignal<bool>, what: &'static str) -> impl IntoView {
+pub fn LoadingLine(busy: ReadSignal<bool>, what: &'static str) -> impl IntoView {
     view! {
         <p class="muted small loading-line" aria-live="polite">{move || busy.get().then_some(what)}</p>
     }

@@ -10,7 +10,7 @@ use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
 use crate::error::UiError;
-use crate::layout::{ErrorNotice, Reloading, SignedIn};
+use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
 use crate::time::Time;
 use domain::model::{Direction, Message, MessageStatus, Role, Session, SessionStatus};
 
@@ -258,7 +258,7 @@ fn SessionList(me: Me) -> impl IntoView {
                 </nav>
             })}
         </div>
-        <Reloading busy=busy what="Loading sessions…" />
+        <LoadingLine busy=busy what="Loading sessions…" />
         <Transition set_pending=set_busy>
             {move || sessions.get().map(|r| match r {
                 Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| sessions.refetch()) /> }.into_any(),
