@@ -30,7 +30,13 @@ export default defineConfig({
   },
   projects: [
     // The server started with CM_RELAY_MODE=native: everything but the Connect trigger.
-    { name: "native", testIgnore: /start-conversation\.spec/ },
+    { name: "native", testIgnore: [/start-conversation\.spec/, /screenshots\.spec/] },
+    // The README's screenshots, on a server with a database of their own.
+    {
+      name: "screenshots",
+      testMatch: /screenshots\.spec/,
+      use: { baseURL: process.env.SCREENSHOTS_BASE_URL ?? process.env.BASE_URL ?? "http://127.0.0.1:3000" },
+    },
     // A second server with CM_RELAY_MODE=connect: the Start buttons trigger Webex Connect.
     {
       name: "connect-mode",

@@ -4,6 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Where cargo writes (CARGO_TARGET_DIR if set, so two worktrees need not share one).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # A one-off build (CI) gains nothing from incremental caches, which take tens of GB.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
@@ -53,7 +55,7 @@ build_site() {
   cargo build -p frontend --lib --target wasm32-unknown-unknown $profile_flag
   rm -rf target/site && mkdir -p target/site/pkg
   wasm-bindgen --target web --no-typescript --out-dir target/site/pkg --out-name contact_manager \
-    "target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+    "$TARGET_DIR/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   if [ "${CM_RELEASE:-0}" = 1 ]; then optimize_wasm target/site/pkg/contact_manager_bg.wasm; fi
   cp style/main.css target/site/pkg/contact_manager.css
   cp -r public/. target/site/
@@ -94,5 +96,5 @@ build_server() {
 }
 
 server_bin() {
-  if [ "${CM_RELEASE:-0}" = 1 ]; then echo "$ROOT/target/release/contact-manager"; else echo "$ROOT/target/debug/contact-manager"; fi
+  if [ "${CM_RELEASE:-0}" = 1 ]; then echo "$TARGET_DIR/release/contact-manager"; else echo "$TARGET_DIR/debug/contact-manager"; fi
 }

@@ -1,5 +1,6 @@
-//! Admin: agents and roles, API keys, integrations health, audit log.
-//! Every server function here checks that the caller is an admin.
+//! Admin: agents and roles, API keys, integrations health, undelivered
+//! calls, the audit log; each on its own page under `/admin`. Every server
+//! function here checks that the caller is an admin.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::UiError;
-use crate::layout::SignedIn;
+use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
+use crate::time::Time;
 use domain::model::{Agent, Role};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,8 @@ pub struct IntegrationView {
     pub url: Option<String>,
     pub status: String,
     pub ok: bool,
+    /// When the status was last checked, if not just now (RFC 3339).
+    pub checked_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,8 +93,8 @@ pub async fn add_agent(
     .await;
     finish(
         result,
-        Then::Reload("/admin?agent_saved=1".into()),
-        "/admin",
+        Then::Reload("/admin/agents?agent_saved=1".into()),
+        "/admin/agents",
         &[("email", &email)],
     )
 }
@@ -119,8 +123,8 @@ pub async fn set_agent_access(
     .await;
     finish(
         result,
-        Then::Reload("/admin?agent_saved=1".into()),
-        "/admin",
+        Then::Reload("/admin/agents?agent_saved=1".into()),
+        "/admin/agents",
         &[],
     )
 }
@@ -199,8 +203,8 @@ pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
     .await;
     finish(
         result,
-        Then::Reload("/admin?key_revoked=1".into()),
-        "/admin",
+        Then::Reload("/admin/keys?key_revoked=1".into()),
+        "/admin/keys",
         &[],
     )
 }
@@ -224,6 +228,7 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
             url: e.url.clone(),
             status,
             ok,
+            checked_at: None,
         });
     }
     if let Some(guests) = &deps.guests {
@@ -233,6 +238,7 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
             url: None,
             status: check.detail,
             ok: check.ok,
+            checked_at: None,
         });
     } else {
         out.push(IntegrationView {
@@ -240,15 +246,18 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
             url: None,
             status: "not configured (CM_WEBEX_GUESTS and its settings)".into(),
             ok: false,
+            checked_at: None,
         });
     }
     if let Some(relay) = &deps.relay {
-        let (status, ok) = webhook_health(&relay.webhook_report());
+        let report = relay.webhook_report();
+        let (status, ok) = webhook_health(&report);
         out.push(IntegrationView {
             name: "Guests' Webex webhooks".into(),
             url: None,
             status,
             ok,
+            checked_at: report.checked_at_ms.map(store::format_ms),
         });
     }
     Ok(out)
@@ -257,9 +266,9 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
 /// The last round of webhook checks in a sentence, and whether all is well.
 #[cfg(feature = "ssr")]
 fn webhook_health(r: &relay::WebhookReport) -> (String, bool) {
-    let Some(at) = r.checked_at_ms else {
+    if r.checked_at_ms.is_none() {
         return ("not checked yet".into(), true);
-    };
+    }
     let mut parts = vec![format!("{} active", r.active)];
     if r.reactivated > 0 {
         parts.push(format!("{} turned back on", r.reactivated));
@@ -274,10 +283,7 @@ fn webhook_health(r: &relay::WebhookReport) -> (String, bool) {
             r.failed.join("; ")
         ));
     }
-    (
-        format!("{} (checked {})", parts.join(", "), store::format_ms(at)),
-        r.failed.is_empty(),
-    )
+    (parts.join(", "), r.failed.is_empty())
 }
 
 /// Checks every active session's webhook now, turning inactive ones back
@@ -294,7 +300,12 @@ pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
         Ok(())
     }
     .await;
-    finish(result, Then::Reload("/admin#int-h".into()), "/admin", &[])
+    finish(
+        result,
+        Then::Reload("/admin/integrations?checked=1".into()),
+        "/admin/integrations",
+        &[],
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,14 +334,34 @@ pub async fn dead_letters() -> Result<Vec<DeadLetterView>, UiError> {
         .collect())
 }
 
+/// Audit entries a page shows.
+pub const AUDIT_PER_PAGE: usize = 25;
+/// The store reads the newest entries up to a limit, so a page costs the
+/// rows before it: paging stops here (the filters reach further back).
+pub const AUDIT_MAX_PAGES: u32 = 40;
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditView>,
+    pub page: u32,
+    /// Older matching entries exist beyond this page.
+    pub more: bool,
+}
+
 #[server(endpoint = "admin/audit")]
 pub async fn search_audit(
     actor: String,
     action: String,
     entity: String,
-) -> Result<Vec<AuditView>, UiError> {
+    entity_id: Option<String>,
+    page: Option<u32>,
+) -> Result<AuditPage, UiError> {
     use store::AuditFilter;
     admin()?;
+    let entity_id = entity_id.unwrap_or_default();
+    let page = page.unwrap_or(1).clamp(1, AUDIT_MAX_PAGES);
+    let wanted = page as usize * AUDIT_PER_PAGE;
     let entries = crate::ssr::deps()
         .store
         .search_audit(
@@ -338,35 +369,74 @@ pub async fn search_audit(
                 actor: Some(actor),
                 action: Some(action),
                 entity_type: Some(entity).filter(|e| !e.is_empty()),
-                entity_id: None,
+                entity_id: Some(entity_id.trim().to_string()).filter(|e| !e.is_empty()),
             },
-            100,
+            wanted as i64 + 1,
         )
         .await?;
-    Ok(entries
-        .into_iter()
-        .map(|e| AuditView {
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            entity: format!("{} {}", e.entity_type, e.entity_id),
-            request_id: e.request_id,
-        })
-        .collect())
+    let more = entries.len() > wanted;
+    Ok(AuditPage {
+        entries: entries
+            .into_iter()
+            .skip(wanted - AUDIT_PER_PAGE)
+            .take(AUDIT_PER_PAGE)
+            .map(|e| AuditView {
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                entity: format!("{} {}", e.entity_type, e.entity_id),
+                request_id: e.request_id,
+            })
+            .collect(),
+        page,
+        more,
+    })
 }
 
+/// The admin sections, each a page of its own.
+const SECTIONS: [(&str, &str, &str); 5] = [
+    (
+        "/admin/agents",
+        "Agents",
+        "Who can sign in, and who is an admin.",
+    ),
+    (
+        "/admin/keys",
+        "API keys",
+        "Keys for Webex Connect flows and other callers of the REST API.",
+    ),
+    (
+        "/admin/integrations",
+        "Integrations",
+        "Whether Webex and Webex Connect answer; the guests' webhooks.",
+    ),
+    (
+        "/admin/undelivered",
+        "Undelivered",
+        "Calls to Webex or Connect that failed after every retry.",
+    ),
+    (
+        "/admin/audit",
+        "Audit log",
+        "Every change: who made it, when, on which request.",
+    ),
+];
+
+/// An admin page: the section links, the title, then `body` for admins;
+/// others are told the page is not for them.
 #[component]
-pub fn AdminPage() -> impl IntoView {
+fn AdminFrame<F, V>(title: &'static str, body: F) -> impl IntoView
+where
+    F: Fn(Me) -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
     view! {
-        <SignedIn render=|me| {
+        <SignedIn render=move |me| {
             if me.agent.role == Role::Admin {
                 view! {
-                    <h1>"Admin"</h1>
-                    <Agents me=me.clone() />
-                    <ApiKeys me=me.clone() />
-                    <Integrations me=me.clone() />
-                    <DeadLetters />
-                    <AuditLog />
+                    <AdminNav current=title />
+                    <h1>{title}</h1>
+                    {body(me)}
                 }.into_any()
             } else {
                 view! { <p class="notice error" role="alert">"Only admins can see this page."</p> }.into_any()
@@ -375,8 +445,66 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
+#[component]
+fn AdminNav(current: &'static str) -> impl IntoView {
+    view! {
+        <nav class="subnav" aria-label="Admin sections">
+            <a href="/admin" aria-current=(current == "Admin").then_some("page")>"Overview"</a>
+            {SECTIONS.iter().map(|(href, name, _)| view! {
+                <a href=*href aria-current=(current == *name).then_some("page")>{*name}</a>
+            }).collect_view()}
+        </nav>
+    }
+}
+
+/// `/admin`: what each section is for.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    view! {
+        <AdminFrame title="Admin" body=|_| view! {
+            <ul class="section-list">
+                {SECTIONS.iter().map(|(href, name, what)| view! {
+                    <li>
+                        <a href=*href>{*name}</a>
+                        <p class="muted small">{*what}</p>
+                    </li>
+                }).collect_view()}
+            </ul>
+        } />
+    }
+}
+
+#[component]
+pub fn AdminAgentsPage() -> impl IntoView {
+    view! { <AdminFrame title="Agents" body=|me| view! { <Agents me /> } /> }
+}
+
+#[component]
+pub fn AdminKeysPage() -> impl IntoView {
+    view! { <AdminFrame title="API keys" body=|me| view! { <ApiKeys me /> } /> }
+}
+
+#[component]
+pub fn AdminIntegrationsPage() -> impl IntoView {
+    view! { <AdminFrame title="Integrations" body=|me| view! { <Integrations me /> } /> }
+}
+
+#[component]
+pub fn AdminUndeliveredPage() -> impl IntoView {
+    view! { <AdminFrame title="Undelivered" body=|_| view! { <DeadLetters /> } /> }
+}
+
+#[component]
+pub fn AdminAuditPage() -> impl IntoView {
+    view! { <AdminFrame title="Audit log" body=|_| view! { <AuditLog /> } /> }
+}
+
 fn error_view(e: UiError) -> AnyView {
     view! { <p class="notice error" role="alert">{e.message}</p> }.into_any()
+}
+
+fn loading(what: &'static str) -> impl IntoView {
+    view! { <p class="muted" role="status">{what}</p> }
 }
 
 #[component]
@@ -400,72 +528,127 @@ fn Agents(me: Me) -> impl IntoView {
     };
     let csrf = me.csrf.clone();
     let csrf2 = me.csrf.clone();
+    let my_id = me.agent.id.clone();
     view! {
-        <section class="card" aria-labelledby="agents-h">
-            <h2 id="agents-h">"Agents"</h2>
+        <div aria-live="polite">
             {move || message().map(|(err, m)| view! { <p class=if err { "notice error" } else { "notice success" } role=if err { "alert" } else { "status" }>{m}</p> })}
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    let csrf = csrf.clone();
-                    agents.get().map(move |r| match r {
-                        Err(e) => error_view(e),
-                        Ok(list) => view! {
-                            <ul class="session-list" aria-label="Agents">
-                                {list.into_iter().map(|a| {
-                                    let csrf = csrf.clone();
-                                    let (csrf_a, csrf_b) = (csrf.clone(), csrf.clone());
-                                    let (id_a, id_b) = (a.id.clone(), a.id.clone());
-                                    let other_role = if a.role == Role::Admin { "agent" } else { "admin" };
-                                    let role_label = format!("Make {} {}", a.email, if a.role == Role::Admin { "an agent" } else { "an admin" });
-                                    let toggle_label = format!("{} {}", if a.disabled { "Enable" } else { "Disable" }, a.email);
-                                    view! {
-                                        <li class="session">
-                                            <strong>{a.display_name.clone()}</strong>
-                                            <span class="muted small">{format!("{} · {}{}", a.email, a.role.as_str(), if a.disabled { " · disabled" } else { "" })}</span>
-                                            <div class="form-actions">
-                                                <ActionForm action=access>
-                                                    <input type="hidden" name="csrf" value=csrf_a />
-                                                    <input type="hidden" name="id" value=id_a />
-                                                    <input type="hidden" name="role" value=other_role />
-                                                    <input type="hidden" name="disabled" value="" />
-                                                    <button type="submit" class="secondary" aria-label=role_label>{if a.role == Role::Admin { "Make agent" } else { "Make admin" }}</button>
-                                                </ActionForm>
-                                                <ActionForm action=access>
-                                                    <input type="hidden" name="csrf" value=csrf_b />
-                                                    <input type="hidden" name="id" value=id_b />
-                                                    <input type="hidden" name="role" value="" />
-                                                    <input type="hidden" name="disabled" value=if a.disabled { "false" } else { "true" } />
-                                                    <button type="submit" class="secondary" aria-label=toggle_label>{if a.disabled { "Enable" } else { "Disable" }}</button>
-                                                </ActionForm>
-                                            </div>
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                    })
-                }}
-            </Transition>
-            <h3>"Add an agent"</h3>
+        </div>
+        <Transition fallback=|| loading("Loading agents…")>
+            {move || {
+                let csrf = csrf.clone();
+                let my_id = my_id.clone();
+                agents.get().map(move |r| match r {
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| agents.refetch()) /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No agents yet: add one below."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="session-list" aria-label="Agents">
+                            {list.into_iter().map(|a| {
+                                let me = a.id == my_id;
+                                view! { <AgentRow agent=a me csrf=csrf.clone() access /> }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })
+            }}
+        </Transition>
+        <section class="card" aria-labelledby="add-agent-h">
+            <h2 id="add-agent-h">"Add an agent"</h2>
+            <p class="muted small">"They sign in with Webex (or the Webex sidebar) as this email address."</p>
             <ActionForm action=add attr:class="form">
                 <input type="hidden" name="csrf" value=csrf2 />
                 <label for="agent-email">"Email"</label>
-                <input id="agent-email" name="email" type="email" required />
+                <input id="agent-email" name="email" type="email" required autocomplete="off" />
                 <label for="agent-name">"Name"</label>
-                <input id="agent-name" name="name" />
+                <input id="agent-name" name="name" autocomplete="off" />
                 <label for="agent-role">"Role"</label>
                 <select id="agent-role" name="role">
                     <option value="agent">"Agent"</option>
                     <option value="admin">"Admin"</option>
                 </select>
-                <div class="form-actions"><button type="submit">"Add agent"</button></div>
+                <div class="form-actions">
+                    <button type="submit" disabled=move || add.pending().get()>
+                        {move || if add.pending().get() { "Adding…" } else { "Add agent" }}
+                    </button>
+                </div>
             </ActionForm>
         </section>
     }
 }
 
+/// One agent, with the role switch and, after a confirmation, disabling.
+/// Admins cannot demote or disable themselves (the store refuses it too).
+#[component]
+fn AgentRow(
+    agent: Agent,
+    me: bool,
+    csrf: String,
+    access: ServerAction<SetAgentAccess>,
+) -> impl IntoView {
+    let a = agent;
+    let admin = a.role == Role::Admin;
+    let other_role = if admin { "agent" } else { "admin" };
+    let role_label = format!(
+        "Make {} {}",
+        a.email,
+        if admin { "an agent" } else { "an admin" }
+    );
+    let toggle_label = format!(
+        "{} {}",
+        if a.disabled { "Enable" } else { "Disable" },
+        a.email
+    );
+    let (csrf_a, csrf_b) = (csrf.clone(), csrf);
+    let (id_a, id_b) = (a.id.clone(), a.id.clone());
+    let toggle = move |label: String| {
+        view! {
+            <ActionForm action=access>
+                <input type="hidden" name="csrf" value=csrf_b.clone() />
+                <input type="hidden" name="id" value=id_b.clone() />
+                <input type="hidden" name="role" value="" />
+                <input type="hidden" name="disabled" value=if a.disabled { "false" } else { "true" } />
+                <button type="submit" class=if a.disabled { "secondary" } else { "danger" } aria-label=label
+                    disabled=move || access.pending().get()>
+                    {if a.disabled { "Enable" } else { "Disable" }}
+                </button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <li class="session">
+            <strong>{a.display_name.clone()} {me.then_some(" (you)")}</strong>
+            <span class="muted small">{format!("{} · {}{}", a.email, a.role.as_str(), if a.disabled { " · disabled" } else { "" })}</span>
+            {(!me).then(|| view! {
+                <div class="form-actions">
+                    <ActionForm action=access>
+                        <input type="hidden" name="csrf" value=csrf_a />
+                        <input type="hidden" name="id" value=id_a />
+                        <input type="hidden" name="role" value=other_role />
+                        <input type="hidden" name="disabled" value="" />
+                        <button type="submit" class="secondary" aria-label=role_label
+                            disabled=move || access.pending().get()>
+                            {if admin { "Make agent" } else { "Make admin" }}
+                        </button>
+                    </ActionForm>
+                    {if a.disabled {
+                        toggle(toggle_label).into_any()
+                    } else {
+                        view! {
+                            <details class="confirm-details">
+                                <summary>{format!("Disable {}…", a.display_name)}</summary>
+                                <p>"They are signed out everywhere at once and cannot sign in until enabled again. Their customers stay routed to them."</p>
+                                {toggle(toggle_label)}
+                            </details>
+                        }.into_any()
+                    }}
+                </div>
+            })}
+        </li>
+    }
+}
+
 #[component]
 fn ApiKeys(me: Me) -> impl IntoView {
+    let query = use_query_map();
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(
@@ -474,10 +657,25 @@ fn ApiKeys(me: Me) -> impl IntoView {
     );
     let csrf = me.csrf.clone();
     let csrf2 = me.csrf.clone();
+    let revoke_notice = move || match revoke.value().get() {
+        Some(Err(e)) => Some(error_view(e)),
+        Some(Ok(())) => {
+            Some(view! { <p class="notice success" role="status">"Key revoked"</p> }.into_any())
+        }
+        None => query.with(|m| {
+            m.get("error")
+                .map(|e| error_view(UiError::new(crate::error::ErrorKind::Failed, e)))
+                .or_else(|| {
+                    m.get("key_revoked").map(|_| {
+                        view! { <p class="notice success" role="status">"Key revoked"</p> }
+                            .into_any()
+                    })
+                })
+        }),
+    };
     view! {
-        <section class="card" aria-labelledby="keys-h">
-            <h2 id="keys-h">"API keys"</h2>
-            <p class="muted small">"Webex Connect flows send a key in the " <code>"key"</code> " header."</p>
+        <p class="muted small">"Webex Connect flows send a key in the " <code>"key"</code> " header."</p>
+        <div aria-live="polite">
             {move || match create.value().get() {
                 Some(Ok(k)) => Some(view! {
                     <div class="notice success" role="status">
@@ -488,46 +686,59 @@ fn ApiKeys(me: Me) -> impl IntoView {
                 Some(Err(e)) => Some(error_view(e)),
                 None => None,
             }}
-            {move || revoke.value().get().and_then(|r| r.err()).map(error_view)}
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    let csrf = csrf.clone();
-                    keys.get().map(move |r| match r {
-                        Err(e) => error_view(e),
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No API keys yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <ul class="session-list" aria-label="API keys">
-                                {list.into_iter().map(|k| {
-                                    let csrf = csrf.clone();
-                                    let label = format!("Revoke key {}", k.name);
-                                    view! {
-                                        <li class="session">
-                                            <strong>{k.name.clone()}</strong>
-                                            <span class="muted small">{format!("{}… · scopes {} · created {}{} · last used {}{}", k.prefix, k.scopes.join(", "), &k.created_at[..10.min(k.created_at.len())], k.expires_at.as_deref().map(|at| format!(" · expires {}", &at[..10.min(at.len())])).unwrap_or_default(), k.last_used_at.clone().unwrap_or_else(|| "never".into()), if k.revoked { " · revoked" } else { "" })}</span>
-                                            {(!k.revoked).then(|| view! {
-                                                <details>
-                                                    <summary>"Revoke…"</summary>
-                                                    <p>"Flows using this key will stop working at once."</p>
-                                                    <ActionForm action=revoke>
-                                                        <input type="hidden" name="csrf" value=csrf.clone() />
-                                                        <input type="hidden" name="id" value=k.id.clone() />
-                                                        <button type="submit" class="danger">{label}</button>
-                                                    </ActionForm>
-                                                </details>
-                                            })}
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                    })
-                }}
-            </Transition>
-            <h3>"Create a key"</h3>
+            {revoke_notice}
+        </div>
+        <Transition fallback=|| loading("Loading API keys…")>
+            {move || {
+                let csrf = csrf.clone();
+                keys.get().map(move |r| match r {
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| keys.refetch()) /> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No API keys yet: create one below."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="session-list" aria-label="API keys">
+                            {list.into_iter().map(|k| {
+                                let csrf = csrf.clone();
+                                let label = format!("Revoke key {}", k.name);
+                                view! {
+                                    <li class="session">
+                                        <strong>{k.name.clone()} {k.revoked.then(|| view! { <span class="tag">"revoked"</span> })}</strong>
+                                        <span class="muted small">
+                                            {format!("{}… · scopes {}", k.prefix, k.scopes.join(", "))}
+                                        </span>
+                                        <span class="muted small">
+                                            "created " <Time at=k.created_at.clone() />
+                                            {k.expires_at.clone().map(|at| view! { " · expires " <Time at /> })}
+                                            " · last used "
+                                            {match k.last_used_at.clone() {
+                                                Some(at) => view! { <Time at /> }.into_any(),
+                                                None => "never".into_any(),
+                                            }}
+                                        </span>
+                                        {(!k.revoked).then(|| view! {
+                                            <details class="confirm-details">
+                                                <summary>"Revoke…"</summary>
+                                                <p>"Flows using this key will stop working at once."</p>
+                                                <ActionForm action=revoke>
+                                                    <input type="hidden" name="csrf" value=csrf.clone() />
+                                                    <input type="hidden" name="id" value=k.id.clone() />
+                                                    <button type="submit" class="danger" disabled=move || revoke.pending().get()>{label}</button>
+                                                </ActionForm>
+                                            </details>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                })
+            }}
+        </Transition>
+        <section class="card" aria-labelledby="create-key-h">
+            <h2 id="create-key-h">"Create a key"</h2>
             <ActionForm action=create attr:class="form">
                 <input type="hidden" name="csrf" value=csrf2 />
                 <label for="key-name">"Name"</label>
-                <input id="key-name" name="name" required placeholder="e.g. webex-connect" />
+                <input id="key-name" name="name" required placeholder="e.g. webex-connect" autocomplete="off" />
                 <fieldset>
                     <legend>"Scopes"</legend>
                     <label><input type="checkbox" name="scope_connect" value="on" checked /> " connect: contacts, sessions, agents"</label>
@@ -536,7 +747,11 @@ fn ApiKeys(me: Me) -> impl IntoView {
                 </fieldset>
                 <label for="key-days">"Expires after (days, empty: never)"</label>
                 <input id="key-days" name="expires_in_days" type="number" min="1" max="3650" inputmode="numeric" placeholder="e.g. 90" />
-                <div class="form-actions"><button type="submit">"Create key"</button></div>
+                <div class="form-actions">
+                    <button type="submit" disabled=move || create.pending().get()>
+                        {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+                    </button>
+                </div>
             </ActionForm>
         </section>
     }
@@ -547,31 +762,34 @@ fn Integrations(me: Me) -> impl IntoView {
     let check = ServerAction::<CheckWebhooks>::new();
     let status = Resource::new(move || check.version().get(), |_| integrations_status());
     view! {
-        <section class="card" aria-labelledby="int-h">
-            <h2 id="int-h">"Integrations"</h2>
-            <ActionForm action=check attr:class="form-actions">
-                <input type="hidden" name="csrf" value=me.csrf.clone() />
-                <button type="submit" class="secondary">"Check guests' webhooks now"</button>
-            </ActionForm>
+        <Suspense fallback=|| loading("Checking each endpoint…")>
+            {move || status.get().map(|r| match r {
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| status.refetch()) /> }.into_any(),
+                Ok(list) => view! {
+                    <ul class="session-list" aria-label="Integrations">
+                        {list.into_iter().map(|i| view! {
+                            <li class="session">
+                                <strong>{i.name}</strong>
+                                {i.url.map(|url| view! { <span class="muted small">{url}</span> })}
+                                <span class=if i.ok { "ok" } else { "bad" }>
+                                    {if i.ok { "✓ " } else { "✗ " }}
+                                    {i.status}
+                                    {i.checked_at.map(|at| view! { " (checked " <Time at /> ")" })}
+                                </span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            })}
+        </Suspense>
+        <ActionForm action=check attr:class="form-actions">
+            <input type="hidden" name="csrf" value=me.csrf.clone() />
+            <button type="submit" class="secondary" disabled=move || check.pending().get()>"Check guests' webhooks now"</button>
+        </ActionForm>
+        <div aria-live="polite">
             {move || check.pending().get().then(|| view! { <p class="muted" role="status">"Checking every active conversation's webhook…"</p> })}
             {move || check.value().get().and_then(|r| r.err()).map(error_view)}
-            <Suspense fallback=|| view! { <p class="muted" role="status">"Checking endpoints…"</p> }>
-                {move || status.get().map(|r| match r {
-                    Err(e) => error_view(e),
-                    Ok(list) => view! {
-                        <ul class="session-list" aria-label="Integrations">
-                            {list.into_iter().map(|i| view! {
-                                <li class="session">
-                                    <strong>{i.name}</strong>
-                                    {i.url.map(|url| view! { <span class="muted small">{url}</span> })}
-                                    <span class=if i.ok { "ok" } else { "bad" }>{i.status}</span>
-                                </li>
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                })}
-            </Suspense>
-        </section>
+        </div>
     }
 }
 
@@ -579,14 +797,56 @@ fn Integrations(me: Me) -> impl IntoView {
 fn AuditLog() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.with(|m| m.get(k).unwrap_or_default());
+    let page = move || {
+        query.with(|m| {
+            m.get("page")
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1)
+        })
+    };
     let entries = Resource::new(
-        move || (get("actor"), get("action"), get("entity")),
-        |(actor, action, entity)| search_audit(actor, action, entity),
+        move || {
+            (
+                get("actor"),
+                get("action"),
+                get("entity"),
+                get("entity_id"),
+                page(),
+            )
+        },
+        |(actor, action, entity, entity_id, page)| {
+            search_audit(actor, action, entity, Some(entity_id), Some(page))
+        },
     );
+    // A page link keeps the filters.
+    let page_href = move |n: u32| {
+        format!(
+            "/admin/audit?{}",
+            crate::layout::encode_query(
+                &[
+                    ("actor", get("actor")),
+                    ("action", get("action")),
+                    ("entity", get("entity")),
+                    ("entity_id", get("entity_id")),
+                    ("page", n.to_string()),
+                ]
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>()
+            )
+        )
+    };
+    let (busy, set_busy) = signal(false);
+    let filtered = move || {
+        ["actor", "action", "entity", "entity_id"]
+            .iter()
+            .any(|k| !get(k).is_empty())
+    };
     view! {
-        <section class="card" aria-labelledby="audit-h">
-            <h2 id="audit-h">"Audit log"</h2>
-            <form method="get" action="/admin" class="form">
+        <details class="card filters" open=filtered>
+            <summary>"Filters"</summary>
+            <form method="get" action="/admin/audit" class="form" role="search" aria-label="Audit log filters">
                 <label for="f-actor">"Who"</label>
                 <input id="f-actor" name="actor" value=move || get("actor") placeholder="email or key name" />
                 <label for="f-action">"Action"</label>
@@ -598,25 +858,52 @@ fn AuditLog() -> impl IntoView {
                         view! { <option value=v selected=selected>{if v.is_empty() { "any" } else { v }}</option> }
                     }).collect_view()}
                 </select>
-                <div class="form-actions"><button type="submit" class="secondary">"Filter"</button></div>
+                <label for="f-entity-id">"Record id"</label>
+                <input id="f-entity-id" name="entity_id" value=move || get("entity_id") autocomplete="off" />
+                <div class="form-actions">
+                    <button type="submit" class="secondary">"Filter"</button>
+                    <a href="/admin/audit">"Clear filters"</a>
+                </div>
             </form>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || entries.get().map(|r| match r {
-                    Err(e) => error_view(e),
-                    Ok(list) if list.is_empty() => view! { <p class="muted">"No matching entries."</p> }.into_any(),
-                    Ok(list) => view! {
+        </details>
+        <LoadingLine busy=busy what="Loading the audit log…" />
+        <Transition set_pending=set_busy>
+            {move || entries.get().map(|r| match r {
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| entries.refetch()) /> }.into_any(),
+                Ok(p) if p.entries.is_empty() && p.page == 1 => view! {
+                    <p class="empty">{if filtered() { "No entries match these filters." } else { "The audit log is empty." }}</p>
+                }.into_any(),
+                Ok(p) => {
+                    let current = p.page;
+                    let last_allowed = current >= AUDIT_MAX_PAGES && p.more;
+                    view! {
+                        {p.entries.is_empty().then(|| view! { <p class="empty">"No entries on this page."</p> })}
                         <ul class="session-list" aria-label="Audit entries">
-                            {list.into_iter().map(|e| view! {
+                            {p.entries.into_iter().map(|e| view! {
                                 <li class="session">
                                     <strong>{e.action}</strong>
-                                    <span class="muted small">{format!("{} · {} · {}", crate::layout::display_time(&e.at, true), e.actor, e.entity)}</span>
+                                    <span class="muted small"><Time at=e.at.clone() />{format!(" · {}", e.actor)}</span>
+                                    <span class="muted small">{e.entity}</span>
+                                    {e.request_id.map(|id| {
+                                        // The first 8 characters tell requests apart on a page; the whole id is on hover.
+                                        let short: String = id.chars().take(8).collect();
+                                        view! { <span class="muted small" title=id>{format!("request {short}…")}</span> }
+                                    })}
                                 </li>
                             }).collect_view()}
                         </ul>
-                    }.into_any(),
-                })}
-            </Transition>
-        </section>
+                        <nav class="pager" aria-label="Audit log pages">
+                            <span>{format!("Page {current}")}</span>
+                            {(current > 1).then(|| view! { <a href=page_href(current - 1)>"Newer"</a> })}
+                            {(p.more && current < AUDIT_MAX_PAGES).then(|| view! { <a href=page_href(current + 1)>"Older"</a> })}
+                        </nav>
+                        {last_allowed.then(|| view! {
+                            <p class="muted small">"Older entries exist: narrow the filters to reach them."</p>
+                        })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -624,26 +911,23 @@ fn AuditLog() -> impl IntoView {
 fn DeadLetters() -> impl IntoView {
     let jobs = Resource::new(|| (), |_| dead_letters());
     view! {
-        <section class="card" aria-labelledby="dead-h">
-            <h2 id="dead-h">"Undelivered"</h2>
-            <p class="muted small">"Calls to Webex or Connect that failed after every retry."</p>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || jobs.get().map(|r| match r {
-                    Err(e) => error_view(e),
-                    Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing undelivered."</p> }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="session-list" aria-label="Undelivered">
-                            {list.into_iter().map(|j| view! {
-                                <li class="session">
-                                    <a href=format!("/sessions/{}", j.session)>{j.kind.clone()}</a>
-                                    <span class="small bad">{j.error.clone()}</span>
-                                    <span class="muted small">{format!("{} attempts · {}", j.attempts, j.created_at)}</span>
-                                </li>
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                })}
-            </Transition>
-        </section>
+        <p class="muted small">"Calls to Webex or Connect that failed after every retry (the newest 100)."</p>
+        <Transition fallback=|| loading("Loading undelivered calls…")>
+            {move || jobs.get().map(|r| match r {
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| jobs.refetch()) /> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="empty">"Nothing undelivered: every call got through."</p> }.into_any(),
+                Ok(list) => view! {
+                    <ul class="session-list" aria-label="Undelivered">
+                        {list.into_iter().map(|j| view! {
+                            <li class="session">
+                                <a href=format!("/sessions/{}", j.session)>{j.kind.clone()}</a>
+                                <span class="small bad">{j.error.clone()}</span>
+                                <span class="muted small">{format!("{} attempts · ", j.attempts)}<Time at=j.created_at.clone() /></span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            })}
+        </Transition>
     }
 }

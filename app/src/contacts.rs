@@ -6,15 +6,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::{ErrorKind, UiError};
-use crate::layout::{FieldError, SignedIn};
+use crate::layout::{ErrorNotice, FieldError, LoadingLine, SignedIn};
 use domain::model::{Contact, Page};
 use domain::Channel;
 
 /// A page of contacts, and a fresh nonce for Start conversation attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContactsView {
-    pub page: Page<Contact>,
+    pub page: Page<ContactLine>,
     pub nonce: String,
+}
+
+/// A contact, with its number as people write it (`+44 7700 900123`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactLine {
+    pub contact: Contact,
+    pub number: String,
+}
+
+#[cfg(feature = "ssr")]
+impl From<Contact> for ContactLine {
+    fn from(contact: Contact) -> Self {
+        ContactLine {
+            number: contact.msisdn.for_people(),
+            contact,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,16 +55,21 @@ pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError
         })
         .await?;
     Ok(ContactsView {
-        page,
+        page: Page {
+            items: page.items.into_iter().map(ContactLine::from).collect(),
+            page: page.page,
+            per_page: page.per_page,
+            total: page.total,
+        },
         nonce: crate::ssr::nonce(),
     })
 }
 
 #[server(endpoint = "contacts/get")]
-pub async fn get_contact(id: String) -> Result<Contact, UiError> {
+pub async fn get_contact(id: String) -> Result<ContactLine, UiError> {
     use crate::ssr::{deps, require_agent};
     require_agent()?;
-    Ok(deps().store.contact(&id).await?)
+    Ok(deps().store.contact(&id).await?.into())
 }
 
 #[server(endpoint = "contacts/save")]
@@ -96,6 +118,15 @@ pub async fn save_contact(
         }
     }
     .await;
+    // A stale edit shows the number as it is now, written for people.
+    let result = result.map_err(|mut e| {
+        if let Some(msisdn) = e.current.as_mut().and_then(|c| c.get_mut("msisdn")) {
+            if let Some(number) = msisdn.as_str().map(domain::phone::for_people) {
+                *msisdn = serde_json::Value::String(number);
+            }
+        }
+        e
+    });
     let saved_name = result.as_ref().map(|c| c.name.clone()).unwrap_or_default();
     finish(
         result,
@@ -263,6 +294,13 @@ fn ContactList(me: Me) -> impl IntoView {
         None => flash(),
     };
     let csrf = me.csrf.clone();
+    let (busy, set_busy) = signal(false);
+    let page_href = move |n: u32| {
+        format!(
+            "/contacts?{}",
+            crate::layout::encode_query(&[("q", &q()), ("page", &n.to_string())])
+        )
+    };
 
     view! {
         <div class="page-head">
@@ -284,11 +322,12 @@ fn ContactList(me: Me) -> impl IntoView {
             {move || start_ok().map(|m| view! { <p class="notice success" role="status">{m}</p> })}
             {move || start_error().map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
         </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading contacts…"</p> }>
+        <LoadingLine busy=busy what="Loading contacts…" />
+        <Transition set_pending=set_busy>
             {move || {
                 let csrf = csrf.clone();
                 contacts.get().map(move |result| match result {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| contacts.refetch()) /> }.into_any(),
                     Ok(view) => {
                         if nonce.get_untracked().is_empty() {
                             nonce.set(view.nonce.clone());
@@ -309,14 +348,14 @@ fn ContactList(me: Me) -> impl IntoView {
                         }
                         let rows = view.page.items.into_iter().map(|c| {
                             let csrf = csrf.clone();
-                            view! { <ContactRow contact=c csrf start nonce /> }
+                            view! { <ContactRow line=c csrf start nonce /> }
                         }).collect_view();
                         view! {
                             <ul class="contact-list" aria-label="Contacts">{rows}</ul>
                             <nav class="pager" aria-label="Pages">
                                 <span>{format!("Page {current} of {pages} · {total} contacts")}</span>
-                                {(current > 1).then(|| view! { <a href=format!("/contacts?q={}&page={}", q(), current - 1)>"Previous"</a> })}
-                                {(current < pages).then(|| view! { <a href=format!("/contacts?q={}&page={}", q(), current + 1)>"Next"</a> })}
+                                {(current > 1).then(|| view! { <a href=page_href(current - 1)>"Previous"</a> })}
+                                {(current < pages).then(|| view! { <a href=page_href(current + 1)>"Next"</a> })}
                             </nav>
                         }.into_any()
                     }
@@ -328,11 +367,12 @@ fn ContactList(me: Me) -> impl IntoView {
 
 #[component]
 fn ContactRow(
-    contact: Contact,
+    line: ContactLine,
     csrf: String,
     start: ServerAction<StartConversation>,
     nonce: RwSignal<String>,
 ) -> impl IntoView {
+    let ContactLine { contact, number } = line;
     let buttons = Channel::ALL
         .iter()
         .copied()
@@ -359,7 +399,7 @@ fn ContactRow(
         <li class="contact">
             <div class="contact-main">
                 <a class="contact-name" href=format!("/contacts/{}", contact.id)>{contact.name.clone()}</a>
-                <span class="muted">{contact.msisdn.to_string()}</span>
+                <span class="muted number">{number}</span>
             </div>
             <div class="contact-actions">{buttons}</div>
         </li>
@@ -395,16 +435,17 @@ fn ContactForm(me: Me) -> impl IntoView {
     };
     let csrf = me.csrf.clone();
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the contact…"</p> }>
             {move || {
                 let csrf = csrf.clone();
                 existing.get().map(move |r| match r {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| existing.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
                     Ok(contact) => {
                         let is_new = contact.is_none();
                         let typed = |k: &str| query.with(|m| m.get(k));
-                        let name = typed("name").or_else(|| contact.as_ref().map(|c| c.name.clone())).unwrap_or_default();
-                        let msisdn = typed("msisdn").or_else(|| contact.as_ref().map(|c| c.msisdn.to_string())).unwrap_or_default();
+                        let name = typed("name").or_else(|| contact.as_ref().map(|c| c.contact.name.clone())).unwrap_or_default();
+                        let msisdn = typed("msisdn").or_else(|| contact.as_ref().map(|c| c.number.clone())).unwrap_or_default();
+                        let contact = contact.map(|c| c.contact);
                         let version = contact.as_ref().map(|c| c.version.to_string()).unwrap_or_default();
                         let cid = contact.as_ref().map(|c| c.id.clone()).unwrap_or_default();
                         let delete_href = format!("/contacts/{cid}/delete");
@@ -466,14 +507,14 @@ fn DeleteContact(me: Me) -> impl IntoView {
     let delete = ServerAction::<DeleteContact>::new();
     let csrf = me.csrf.clone();
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the contact…"</p> }>
             {move || {
                 let csrf = csrf.clone();
                 contact.get().map(move |r| match r {
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
-                    Ok(c) => view! {
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| contact.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
+                    Ok(ContactLine { contact: c, number }) => view! {
                         <h1>"Delete contact?"</h1>
-                        <p>"Delete " <strong>{c.name.clone()}</strong> " (" {c.msisdn.to_string()} ") permanently? Their sessions keep routing, without a contact."</p>
+                        <p>"Delete " <strong>{c.name.clone()}</strong> " (" {number} ") permanently? Their sessions keep routing, without a contact."</p>
                         {move || match delete.value().get() {
                             Some(Err(e)) => Some(e.message),
                             _ => query.with(|m| m.get("error")),
@@ -481,7 +522,9 @@ fn DeleteContact(me: Me) -> impl IntoView {
                         <ActionForm action=delete attr:class="form-actions">
                             <input type="hidden" name="csrf" value=csrf.clone() />
                             <input type="hidden" name="id" value=c.id.clone() />
-                            <button type="submit" class="danger" disabled=move || delete.pending().get()>{format!("Delete {}", c.name)}</button>
+                            <button type="submit" class="danger" disabled=move || delete.pending().get()>
+                                {let label = format!("Delete {}", c.name); move || if delete.pending().get() { "Deleting…".to_string() } else { label.clone() }}
+                            </button>
                             <a href=format!("/contacts/{}", c.id)>"Cancel"</a>
                         </ActionForm>
                     }.into_any(),

@@ -52,8 +52,21 @@ impl UiError {
 impl FromServerFnError for UiError {
     type Encoder = JsonEncoding;
 
+    /// Failures before the server could answer, said as the person meets them.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        UiError::new(ErrorKind::Failed, format!("the request failed: {value}"))
+        use ServerFnErrorErr as E;
+        let message = match value {
+            E::Request(_) => {
+                "could not reach the server: check your connection, then try again".to_string()
+            }
+            // A proxy's error page, or a server on its way down or up.
+            E::Deserialization(_) | E::Response(_) => {
+                "the server did not answer properly: it may be restarting; try again in a moment"
+                    .to_string()
+            }
+            other => format!("the request failed: {other}"),
+        };
+        UiError::new(ErrorKind::Failed, message)
     }
 }
 

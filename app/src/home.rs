@@ -59,7 +59,7 @@ pub fn HomePage() -> impl IntoView {
             {move || home.get().map(|r| match r {
                 Ok(Some(home)) => view! { <Welcome home /> }.into_any(),
                 Ok(None) => view! { <Redirect path="/sign-in" /> }.into_any(),
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <crate::layout::ErrorNotice error=e retry=Callback::new(move |_| home.refetch()) /> }.into_any(),
             })}
         </Suspense>
     }
@@ -107,7 +107,8 @@ fn ConnectSetup() -> impl IntoView {
             <h2>"Connect Webex Connect"</h2>
             <p>
                 "Webex Connect flows call this server's REST API to look up contacts and route sessions. "
-                <a href="/admin">"Admin"</a> " has the API keys and the integrations' state."
+                "Admin has the " <a href="/admin/keys">"API keys"</a> " and the "
+                <a href="/admin/integrations">"integrations' state"</a> "."
             </p>
             <button
                 type="button"

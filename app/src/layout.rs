@@ -36,7 +36,7 @@ where
             {move || me.get().map(|r| match r {
                 Ok(Some(me)) => render(me).into_any(),
                 Ok(None) => view! { <SignedOutNotice /> }.into_any(),
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| me.refetch()) /> }.into_any(),
             })}
         </Suspense>
     }
@@ -66,6 +66,14 @@ pub fn Nav() -> impl IntoView {
             }
         });
     }
+    // The section the page belongs to is marked for screen readers and the eye.
+    let pathname = leptos_router::hooks::use_location().pathname;
+    let here = move |section: &'static str| {
+        move || {
+            let path = pathname.get();
+            (path == section || path.starts_with(&format!("{section}/"))).then_some("page")
+        }
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Contact Manager"</a>
@@ -74,19 +82,58 @@ pub fn Nav() -> impl IntoView {
                     let admin = me.agent.role == domain::model::Role::Admin;
                     view! {
                         <nav aria-label="Main">
-                            <a href="/contacts">"Contacts"</a>
-                            <a href="/sessions">"Sessions"</a>
-                            {admin.then(|| view! { <a href="/admin">"Admin"</a> })}
+                            <a href="/contacts" aria-current=here("/contacts")>"Contacts"</a>
+                            <a href="/sessions" aria-current=here("/sessions")>"Sessions"</a>
+                            {admin.then(|| view! { <a href="/admin" aria-current=here("/admin")>"Admin"</a> })}
                         </nav>
                         <ActionForm action=sign_out attr:class="signout">
                             <input type="hidden" name="csrf" value=me.csrf.clone() />
                             <span class="muted small" title=me.agent.email.clone()>{me.agent.display_name.clone()}</span>
-                            <button type="submit" class="link">"Sign out"</button>
+                            <button type="submit" class="link" disabled=move || sign_out.pending().get()>
+                                {move || if sign_out.pending().get() { "Signing out…" } else { "Sign out" }}
+                            </button>
                         </ActionForm>
+                        {move || sign_out.value().get().and_then(|r| r.err()).map(|e| view! {
+                            <p class="notice error signout-error" role="alert">{format!("Not signed out: {}", e.message)}</p>
+                        })}
                     }
                 })}
             </Transition>
         </header>
+    }
+}
+
+/// A failed load, said plainly, with a way to try again (the server may
+/// have been unreachable for a moment) or to sign in again.
+#[component]
+pub fn ErrorNotice(
+    error: UiError,
+    /// Loads the data again; without it the person can only reload the page.
+    #[prop(optional)]
+    retry: Option<Callback<()>>,
+) -> impl IntoView {
+    let signed_out = error.kind == crate::error::ErrorKind::SignedOut;
+    view! {
+        <div class="notice error" role="alert">
+            <p>{error.message}</p>
+            {if signed_out {
+                Some(view! { <p><a href="/sign-in">"Sign in"</a></p> }.into_any())
+            } else {
+                retry.map(|retry| view! {
+                    <p><button type="button" class="secondary" on:click=move |_| retry.run(())>"Try again"</button></p>
+                }.into_any())
+            }}
+        </div>
+    }
+}
+
+/// While a list loads (first, or again for another page or a search) this
+/// line says so; rows already shown stay. The live region is always in the
+/// page, so screen readers announce the text when it appears.
+#[component]
+pub fn LoadingLine(busy: ReadSignal<bool>, what: &'static str) -> impl IntoView {
+    view! {
+        <p class="muted small loading-line" aria-live="polite">{move || busy.get().then_some(what)}</p>
     }
 }
 
@@ -95,9 +142,24 @@ pub fn FieldError(id: &'static str, message: Signal<Option<String>>) -> impl Int
     view! { <p id=id class="field-error">{move || message.get()}</p> }
 }
 
-/// An API time (RFC 3339, UTC) as the pages show it: `2026-11-21 08:15`,
-/// with `:30` seconds when asked.
-pub fn display_time(rfc3339: &str, seconds: bool) -> String {
-    let len = if seconds { 19 } else { 16 };
-    rfc3339.replace('T', " ").chars().take(len).collect()
+/// `k=v&k=v` with the values percent-encoded, for links and redirects.
+pub fn encode_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

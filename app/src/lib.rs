@@ -16,6 +16,7 @@ pub mod layout;
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod time;
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -41,6 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     layout::provide_me();
+    time::provide_clock();
     view! {
         <Stylesheet id="leptos" href="/pkg/contact_manager.css" />
         <Link rel="icon" href="/favicon.svg" />
@@ -62,6 +64,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sessions") view=sessions::SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/agents") view=admin::AdminAgentsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/keys") view=admin::AdminKeysPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/integrations") view=admin::AdminIntegrationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/undelivered") view=admin::AdminUndeliveredPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

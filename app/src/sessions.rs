@@ -10,13 +10,16 @@ use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
 use crate::error::UiError;
-use crate::layout::{display_time, SignedIn};
+use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
+use crate::time::Time;
 use domain::model::{Direction, Message, MessageStatus, Role, Session, SessionStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
     pub session: Session,
     pub contact_name: Option<String>,
+    /// The customer's number as people write it (`+44 7700 900123`).
+    pub customer: String,
     /// The transcript (filled for the detail view only).
     #[serde(default)]
     pub messages: Vec<Message>,
@@ -37,6 +40,7 @@ async fn with_contact(store: &store::Store, session: Session) -> SessionRow {
         None => None,
     };
     SessionRow {
+        customer: domain::phone::for_people(&session.customer_channel_id),
         session,
         contact_name,
         messages: Vec::new(),
@@ -94,14 +98,24 @@ async fn visible_session(id: &str) -> Result<(store::WebSession, Session), UiErr
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionPage {
     pub row: SessionRow,
-    /// WhatsApp's 24-hour window, for WhatsApp sessions: open until when,
-    /// or closed.
-    pub window: Option<String>,
+    /// WhatsApp's 24-hour window, for WhatsApp sessions.
+    pub window: Option<WhatsappWindow>,
     pub viewer_email: String,
     pub csrf: String,
     /// Where files may be linked from (this site, allowed media hosts):
     /// other URLs in the transcript are shown as text.
     pub link_origins: Vec<String>,
+}
+
+/// Whether the agent's next WhatsApp message goes as written or as the template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WhatsappWindow {
+    /// Open until then (RFC 3339).
+    OpenUntil(String),
+    /// The customer last wrote more than 24 hours ago.
+    Expired,
+    /// The customer has not written yet.
+    NotOpened,
 }
 
 #[server(endpoint = "sessions/get")]
@@ -233,6 +247,7 @@ fn SessionList(me: Me) -> impl IntoView {
     let page = move || query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1u32));
     let sessions = Resource::new(move || (scope(), page()), |(s, p)| list_sessions(s, p));
     let admin = me.agent.role == Role::Admin;
+    let (busy, set_busy) = signal(false);
     view! {
         <div class="page-head">
             <h1>"Sessions"</h1>
@@ -243,9 +258,10 @@ fn SessionList(me: Me) -> impl IntoView {
                 </nav>
             })}
         </div>
-        <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
+        <LoadingLine busy=busy what="Loading sessions…" />
+        <Transition set_pending=set_busy>
             {move || sessions.get().map(|r| match r {
-                Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| sessions.refetch()) /> }.into_any(),
                 Ok(v) if v.rows.is_empty() => view! {
                     <div class="empty"><p>{if v.all { "No sessions yet." } else { "No customers are routed to you yet. Start a conversation from Contacts." }}</p></div>
                 }.into_any(),
@@ -255,12 +271,15 @@ fn SessionList(me: Me) -> impl IntoView {
                         <ul class="session-list" aria-label="Sessions">
                             {v.rows.into_iter().map(|row| {
                                 let s = row.session;
-                                let who = row.contact_name.unwrap_or_else(|| s.customer_channel_id.clone());
+                                let named = row.contact_name.is_some();
+                                let who = row.contact_name.unwrap_or_else(|| row.customer.clone());
                                 view! {
                                     <li class="session">
                                         <a href=format!("/sessions/{}", s.id)>{who}</a>
+                                        {named.then(|| view! { <span class="muted small number">{row.customer.clone()}</span> })}
                                         <span class="muted small">
-                                            {format!("{} · {} · {}", label(s.customer_channel), status_label(s.status), display_time(&s.updated_at, false))}
+                                            {format!("{} · {} · ", label(s.customer_channel), status_label(s.status))}
+                                            <Time at=s.updated_at.clone() />
                                         </span>
                                         {all.then(|| view! { <span class="muted small">{format!("Agent: {}", s.collab_agent_id.clone().unwrap_or_else(|| "none".into()))}</span> })}
                                     </li>
@@ -318,13 +337,13 @@ fn SessionDetail() -> impl IntoView {
         } else {
             view! { <p class="notice success" role="status">{m}</p> }.into_any()
         })}
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading the session…"</p> }>
             {move || {
                 session.get().map(move |r| match r {
                     Err(e) if e.kind == crate::error::ErrorKind::SignedOut => {
                         view! { <crate::layout::SignedOutNotice /> }.into_any()
                     }
-                    Err(e) => view! { <p class="notice error" role="alert">{e.message}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| session.refetch()) /> }.into_any(),
                     Ok(page) => {
                         let window = page.window.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
@@ -336,22 +355,24 @@ fn SessionDetail() -> impl IntoView {
                         let (id1, id2, id3) = (s.id.clone(), s.id.clone(), s.id.clone());
                         let cancel = format!("/sessions/{}", s.id);
                         view! {
-                            <h1>{row.contact_name.clone().unwrap_or_else(|| s.customer_channel_id.clone())}</h1>
+                            <h1>{row.contact_name.clone().unwrap_or_else(|| row.customer.clone())}</h1>
                             <dl class="facts">
                                 <dt>"Channel"</dt><dd>{label(s.customer_channel)}</dd>
-                                <dt>"Customer"</dt><dd>{s.customer_channel_id.clone()}</dd>
+                                <dt>"Customer"</dt><dd class="number">{row.customer.clone()}</dd>
                                 <dt>"Agent"</dt><dd>{s.collab_agent_id.clone().unwrap_or_else(|| "none".into())}</dd>
                                 <dt>"Status"</dt><dd>{status_label(s.status)}</dd>
-                                {window.map(|w| view! { <dt>"WhatsApp window"</dt><dd>{w}</dd> })}
-                                <dt>"Last activity"</dt><dd>{s.updated_at.clone()}</dd>
-                                <dt>"Started"</dt><dd>{s.created_at.clone()}</dd>
+                                {window.map(|window| view! { <dt>"WhatsApp window"</dt><dd><WindowState window /></dd> })}
+                                <dt>"Last activity"</dt><dd><Time at=s.updated_at.clone() /></dd>
+                                <dt>"Started"</dt><dd><Time at=s.created_at.clone() /></dd>
                             </dl>
                             <div class="form-actions">
                                 {(!mine).then(|| view! {
                                     <ActionForm action=take>
                                         <input type="hidden" name="csrf" value=c1 />
                                         <input type="hidden" name="id" value=id1 />
-                                        <button type="submit" disabled=move || take.pending().get()>"Take over"</button>
+                                        <button type="submit" disabled=move || take.pending().get()>
+                                            {move || if take.pending().get() { "Taking over…" } else { "Take over" }}
+                                        </button>
                                     </ActionForm>
                                 })}
                                 {(!ended && !confirming_end()).then(|| view! {
@@ -366,7 +387,9 @@ fn SessionDetail() -> impl IntoView {
                                         <ActionForm action=end>
                                             <input type="hidden" name="csrf" value=c2 />
                                             <input type="hidden" name="id" value=id2.clone() />
-                                            <button type="submit" class="danger" disabled=move || end.pending().get()>"End session"</button>
+                                            <button type="submit" class="danger" disabled=move || end.pending().get()>
+                                                {move || if end.pending().get() { "Ending…" } else { "End session" }}
+                                            </button>
                                         </ActionForm>
                                         <a class="button secondary" href=cancel.clone()>"Cancel"</a>
                                     </div>
@@ -381,16 +404,27 @@ fn SessionDetail() -> impl IntoView {
     }
 }
 
-/// How WhatsApp's 24-hour window stands, in words.
+/// How WhatsApp's 24-hour window stands.
 #[cfg(feature = "ssr")]
-fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> String {
-    match (last_inbound_ms, relay::whatsapp_window_closes_at(last_inbound_ms)) {
-        (_, Some(closes)) if now_ms <= closes => format!(
-            "open until {} UTC",
-            crate::layout::display_time(&store::format_ms(closes), false)
-        ),
-        (Some(_), _) => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into(),
-        (None, _) => "closed: the customer has not written yet; your next message goes as the template".into(),
+fn whatsapp_window(last_inbound_ms: Option<i64>, now_ms: i64) -> WhatsappWindow {
+    match (
+        last_inbound_ms,
+        relay::whatsapp_window_closes_at(last_inbound_ms),
+    ) {
+        (_, Some(closes)) if now_ms <= closes => {
+            WhatsappWindow::OpenUntil(store::format_ms(closes))
+        }
+        (Some(_), _) => WhatsappWindow::Expired,
+        (None, _) => WhatsappWindow::NotOpened,
+    }
+}
+
+#[component]
+fn WindowState(window: WhatsappWindow) -> impl IntoView {
+    match window {
+        WhatsappWindow::OpenUntil(at) => view! { "open until " <Time at /> }.into_any(),
+        WhatsappWindow::Expired => "closed: the customer last wrote more than 24 hours ago; your next message goes as the template".into_any(),
+        WhatsappWindow::NotOpened => "closed: the customer has not written yet; your next message goes as the template".into_any(),
     }
 }
 
@@ -451,7 +485,7 @@ fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoVie
                         });
                         view! {
                             <li class=format!("msg {}", m.direction)>
-                                <span class="muted small">{format!("{who} · {}", display_time(&m.created_at, false))}</span>
+                                <span class="muted small">{format!("{who} · ")}<Time at=m.created_at.clone() /></span>
                                 <p>{m.body.clone()}</p>
                                 {file}
                                 <span class=if failed { "small bad" } else { "small muted" }>{status_text(&m)}</span>

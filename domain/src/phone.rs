@@ -48,7 +48,7 @@ impl fmt::Display for Msisdn {
 }
 
 #[cfg(feature = "server")]
-pub use parse::{PhoneRegion, MAX_INPUT_LEN};
+pub use parse::{for_people, PhoneRegion, MAX_INPUT_LEN};
 
 #[cfg(feature = "server")]
 mod parse {
@@ -145,6 +145,35 @@ mod parse {
                 Ok(r) => Err(format!("not a valid phone number: {}", r.length_problem)),
             }
         }
+    }
+
+    impl Msisdn {
+        /// The number as people write it: `+44 7700 900123`.
+        pub fn for_people(&self) -> String {
+            for_people(self.as_str())
+        }
+    }
+
+    /// A number, or a customer's channel id (E.164, or WhatsApp's digits
+    /// without `+`), as people write it: international format with the
+    /// country's grouping (`+44 7700 900123`). Anything else is shown as it is.
+    pub fn for_people(id: &str) -> String {
+        let digits = id.strip_prefix('+').unwrap_or(id);
+        if digits.is_empty()
+            || digits.len() > MAX_INPUT_LEN
+            || !digits.bytes().all(|c| c.is_ascii_digit())
+        {
+            return id.to_string();
+        }
+        let e164 = format!("+{digits}");
+        let formatted = catch_unwind(AssertUnwindSafe(|| {
+            phonenumber::parse(None, &e164).ok().map(|n| {
+                n.format()
+                    .mode(phonenumber::Mode::International)
+                    .to_string()
+            })
+        }));
+        formatted.ok().flatten().unwrap_or(e164)
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -290,6 +319,19 @@ mod parse {
             assert!(Msisdn::parse("3520+010", gb())
                 .unwrap_err()
                 .contains("+ may only come first"));
+        }
+
+        #[test]
+        fn numbers_for_people_are_international_and_grouped() {
+            let m = Msisdn::parse("07700900123", gb()).unwrap();
+            assert_eq!(m.for_people(), "+44 7700 900123");
+            // WhatsApp ids are digits without the +.
+            assert_eq!(for_people("447700900123"), "+44 7700 900123");
+            assert_eq!(for_people("+12015550123"), "+1 201-555-0123");
+            assert_eq!(for_people("+33612345678"), "+33 6 12 34 56 78");
+            // Not a number: shown as it is.
+            assert_eq!(for_people("guest-42"), "guest-42");
+            assert_eq!(for_people(""), "");
         }
 
         #[test]

@@ -106,14 +106,15 @@ test("sessions: mine, detail, take over and end; admins see all", async ({ page,
 
   await signIn(page, accounts.a);
   await page.getByRole("link", { name: "Sessions" }).click();
-  await expect(page.getByRole("list", { name: "Sessions" }).getByRole("link", { name: created.body.customerChannelId })).toHaveCount(0);
+  // Numbers are shown as people write them: uniquePhone() is "+44 7700 900NNN".
+  await expect(page.getByRole("list", { name: "Sessions" }).getByRole("link", { name: phone })).toHaveCount(0);
   await page.goto(`/sessions/${id}`);
   await expect(page.getByRole("alert")).toContainText("no such session");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, accounts.admin);
   await page.goto("/sessions?scope=all");
-  await page.getByRole("link", { name: created.body.customerChannelId }).first().click();
+  await page.getByRole("link", { name: phone }).first().click();
   await hydrated(page);
   await expect(page.getByText(accounts.b.email)).toBeVisible();
   await page.getByRole("button", { name: "Take over" }).click();
@@ -131,29 +132,50 @@ test("sessions: mine, detail, take over and end; admins see all", async ({ page,
   expect(after.body.status).toBe("ended");
 });
 
-test("admin: API key shown once and revoked after confirmation; agents; audit log; agents cannot open it", async ({ page }) => {
+test("admin: each section on its own page; API key shown once, revoked after confirmation; agents; audit log; agents cannot open it", async ({ page }) => {
   await signIn(page, accounts.admin);
   await page.getByRole("link", { name: "Admin" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Admin");
+  const sections = page.getByRole("navigation", { name: "Admin sections" });
+
+  await page.getByRole("main").getByRole("listitem").getByRole("link", { name: "API keys" }).click();
+  await expect(page).toHaveURL(/\/admin\/keys$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("API keys");
+  await expect(sections.getByRole("link", { name: "API keys" })).toHaveAttribute("aria-current", "page");
   await hydrated(page);
   const name = `flows-${Date.now()}`;
-  const keys = page.getByRole("region", { name: "API keys" });
-  await keys.getByLabel("Name").fill(name);
-  await keys.getByRole("button", { name: "Create key" }).click();
+  await page.getByLabel("Name").fill(name);
+  await page.getByRole("button", { name: "Create key" }).click();
   const key = page.getByLabel("New API key");
   await expect(key).toHaveText(/^cm_[0-9a-f]{64}$/);
   await page.reload();
   await expect(page.getByText(/^cm_[0-9a-f]{64}$/)).toHaveCount(0);
   const row = page.getByRole("list", { name: "API keys" }).getByRole("listitem").filter({ hasText: name });
+  // Revoking asks first.
+  await expect(row.getByRole("button", { name: `Revoke key ${name}` })).toBeHidden();
   await row.getByText("Revoke…").click();
   await row.getByRole("button", { name: `Revoke key ${name}` }).click();
+  await expect(page.getByRole("status")).toHaveText("Key revoked");
   await expect(page.getByRole("list", { name: "API keys" }).getByRole("listitem").filter({ hasText: name })).toContainText("revoked");
 
-  await page.getByRole("region", { name: "Agents" }).getByLabel("Email").fill("new.agent@example.com");
+  await sections.getByRole("link", { name: "Agents" }).click();
+  await expect(page).toHaveURL(/\/admin\/agents$/);
+  const agents = page.getByRole("list", { name: "Agents" });
+  // An admin cannot demote or disable themselves.
+  const self = agents.getByRole("listitem").filter({ hasText: accounts.admin.email });
+  await expect(self).toContainText("(you)");
+  await expect(self.getByRole("button")).toHaveCount(0);
+  await page.getByLabel("Email").fill("new.agent@example.com");
   await page.getByRole("button", { name: "Add agent" }).click();
-  await expect(page.getByRole("list", { name: "Agents" })).toContainText("new.agent@example.com");
-  await page.getByRole("button", { name: "Disable new.agent@example.com" }).click();
-  await expect(page.getByRole("list", { name: "Agents" }).getByRole("listitem").filter({ hasText: "new.agent@example.com" })).toContainText("disabled");
+  await expect(agents).toContainText("new.agent@example.com");
+  const added = agents.getByRole("listitem").filter({ hasText: "new.agent@example.com" });
+  await expect(added.getByRole("button", { name: "Disable new.agent@example.com" })).toBeHidden();
+  await added.locator("summary").click();
+  await expect(added).toContainText("signed out everywhere at once");
+  await added.getByRole("button", { name: "Disable new.agent@example.com" }).click();
+  await expect(agents.getByRole("listitem").filter({ hasText: "new.agent@example.com" })).toContainText("disabled");
 
+  await sections.getByRole("link", { name: "Integrations" }).click();
   const integrations = page.getByRole("list", { name: "Integrations" });
   await expect(integrations).toContainText("Webex Connect startConversation webhook");
   // Which guest app is in use, and that it works (the sandbox's Service App answers).
@@ -162,24 +184,70 @@ test("admin: API key shown once and revoked after confirmation; agents; audit lo
   await expect(guests).toContainText(/works \(the Service App has \d+ guests\)/);
   await page.getByRole("button", { name: "Check guests' webhooks now" }).click();
   await expect(integrations.getByRole("listitem").filter({ hasText: "Guests' Webex webhooks" })).toContainText(/\d+ active.*\(checked /);
+
+  await sections.getByRole("link", { name: "Undelivered" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Undelivered");
+  await expect(page.getByText(/Nothing undelivered|attempts/).first()).toBeVisible();
+
+  await sections.getByRole("link", { name: "Audit log" }).click();
+  await page.locator("summary", { hasText: "Filters" }).click();
   await page.getByLabel("Action").fill("api_key.revoke");
   await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/action=api_key\.revoke/);
   await expect(page.getByRole("list", { name: "Audit entries" })).toContainText("api_key.revoke");
+  await expect(page.getByRole("list", { name: "Audit entries" })).not.toContainText("contact.");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, accounts.a);
   await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
-  await page.goto("/admin");
-  await expect(page.getByRole("alert")).toHaveText("Only admins can see this page.");
+  for (const path of ["/admin", "/admin/keys", "/admin/audit"]) {
+    await page.goto(path);
+    await expect(page.getByRole("alert")).toHaveText("Only admins can see this page.");
+  }
+});
+
+test("admin: the audit log pages through entries, newest first, keeping its filters", async ({ page, request }) => {
+  // 30 contacts made through the API: 30 audit entries by the test's API key.
+  const stamp = Date.now();
+  for (let i = 0; i < 30; i++) {
+    const made = await api(request, "POST", "/api/v1/contacts", { name: `Audit Page ${stamp}-${i}`, msisdn: `+4477006${String(stamp).slice(-2)}${String(i).padStart(3, "0")}` });
+    expect(made.status).toBe(201);
+  }
+  await signIn(page, accounts.admin);
+  await page.goto("/admin/audit?action=contact.create&actor=e2e");
+  const entries = page.getByRole("list", { name: "Audit entries" }).getByRole("listitem");
+  await expect(entries).toHaveCount(25);
+  const pages = page.getByRole("navigation", { name: "Audit log pages" });
+  await expect(pages).toContainText("Page 1");
+  await expect(pages.getByRole("link", { name: "Newer" })).toHaveCount(0);
+  await pages.getByRole("link", { name: "Older" }).click();
+  await expect(pages).toContainText("Page 2");
+  await expect(page).toHaveURL(/action=contact\.create/);
+  await expect(page).toHaveURL(/actor=e2e/);
+  expect(await entries.count()).toBeGreaterThanOrEqual(5);
+  for (const text of await entries.allTextContents()) expect(text).toContain("contact.create");
+  await pages.getByRole("link", { name: "Newer" }).click();
+  await expect(pages).toContainText("Page 1");
+  await expect(entries).toHaveCount(25);
+  // No match: the page says so.
+  await page.goto("/admin/audit?action=no-such-action");
+  await expect(page.getByText("No entries match these filters.")).toBeVisible();
 });
 
 test("fits the 320 px sidebar, keyboard focus is visible", async ({ page }) => {
   await page.setViewportSize({ width: 320, height: 720 });
   await signIn(page, accounts.a);
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   for (const path of ["/contacts", "/contacts/new", "/sessions", "/sign-in"]) {
     await page.goto(path);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    expect(overflow, path).toBe(0);
+    expect(await overflow(), path).toBe(0);
+  }
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, accounts.admin);
+  for (const path of ["/admin", "/admin/agents", "/admin/keys", "/admin/integrations", "/admin/undelivered", "/admin/audit"]) {
+    await page.goto(path);
+    await expect(page.getByRole("heading", { level: 1 })).toBeVisible();
+    expect(await overflow(), path).toBe(0);
   }
   await page.goto("/contacts");
   await page.screenshot({ path: "test-results/contacts-320.png", fullPage: true });

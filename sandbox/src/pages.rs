@@ -1,9 +1,10 @@
-//! The two sandbox pages (customer phone, Webex agent client) and the small
-//! JSON endpoints they poll. The pages are plain HTML with vanilla JS.
+//! The sandbox pages (customer phone, Webex agent client, and the demo that
+//! shows both beside the product's sidebar) and the small JSON endpoints
+//! they poll. The pages are plain HTML with vanilla JS.
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -16,11 +17,14 @@ use crate::webex::messages::{self, content_url};
 
 const PHONE_HTML: &str = include_str!("../pages/phone.html");
 const CLIENT_HTML: &str = include_str!("../pages/webex_client.html");
+const DEMO_HTML: &str = include_str!("../pages/demo.html");
 /// Files sent from the phone: WhatsApp media limits are far below this.
 const MAX_PHONE_UPLOAD: usize = 20 * 1024 * 1024;
 
 pub fn router() -> Router<Shared> {
     Router::new()
+        .route("/", get(to_demo))
+        .route("/demo", get(|| async { Html(DEMO_HTML) }))
         .route("/phone", get(|| async { Html(PHONE_HTML) }))
         .route("/phone/api/thread", get(phone_thread))
         .route(
@@ -38,6 +42,18 @@ pub fn router() -> Router<Shared> {
             post(client_send).layer(DefaultBodyLimit::max(crate::webex::MAX_BODY_BYTES)),
         )
         .route("/webex-client/api/files/{id}", get(client_file))
+}
+
+/// The sandbox's root leads to the demo (its own path, so the product's
+/// security headers, meant for the product's pages, stay off it).
+async fn to_demo(State(sandbox): State<Shared>) -> Redirect {
+    let base = &sandbox.config.base_url;
+    // The path part of the base URL: "http://host:port/sandbox" → "/sandbox".
+    let path = base
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("");
+    Redirect::to(&format!("{}/demo", path.trim_end_matches('/')))
 }
 
 #[derive(Deserialize)]

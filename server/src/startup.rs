@@ -118,7 +118,7 @@ impl Application {
                 .await?
                 .merge(app_router);
             tracing::info!(
-                "sandbox on: sidebar {url}/ · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
+                "sandbox on: the whole story on one screen {url}/sandbox/demo · sidebar {url}/ · customer phone {url}/sandbox/phone · Webex agent client {url}/sandbox/webex-client",
                 url = state.integrations.public_url
             );
         }
