@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::UiError;
-use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
+use crate::layout::{ErrorNotice, LoadingLine, LoadingTransition, SignedIn};
 use crate::time::Time;
 use domain::model::{Agent, Role};
 
@@ -867,7 +867,7 @@ fn AuditLog() -> impl IntoView {
             </form>
         </details>
         <LoadingLine busy=busy what="Loading the audit log…" />
-        <Transition set_pending=set_busy>
+        <LoadingTransition busy=set_busy>
             {move || entries.get().map(|r| match r {
                 Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| entries.refetch()) /> }.into_any(),
                 Ok(p) if p.entries.is_empty() && p.page == 1 => view! {
@@ -903,7 +903,7 @@ fn AuditLog() -> impl IntoView {
                     }.into_any()
                 }
             })}
-        </Transition>
+        </LoadingTransition>
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
 use crate::error::{ErrorKind, UiError};
-use crate::layout::{ErrorNotice, FieldError, LoadingLine, SignedIn};
+use crate::layout::{ErrorNotice, FieldError, LoadingLine, LoadingTransition, SignedIn};
 use domain::model::{Contact, Page};
 use domain::Channel;
 
@@ -323,7 +323,7 @@ fn ContactList(me: Me) -> impl IntoView {
             {move || start_error().map(|m| view! { <p class="notice error" role="alert">{m}</p> })}
         </div>
         <LoadingLine busy=busy what="Loading contacts…" />
-        <Transition set_pending=set_busy>
+        <LoadingTransition busy=set_busy>
             {move || {
                 let csrf = csrf.clone();
                 contacts.get().map(move |result| match result {
@@ -361,7 +361,7 @@ fn ContactList(me: Me) -> impl IntoView {
                     }
                 })
             }}
-        </Transition>
+        </LoadingTransition>
     }
 }
 

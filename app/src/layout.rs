@@ -127,6 +127,25 @@ pub fn ErrorNotice(
     }
 }
 
+/// A `Transition` that tells `busy` when its resources are loading, in the
+/// browser only. On the server, Leptos 0.8.23 runs `set_pending`'s effect
+/// after the page's owner is gone: under load it panicked on a disposed
+/// value and could leave the response hanging.
+#[component]
+pub fn LoadingTransition<Chil>(
+    busy: WriteSignal<bool>,
+    children: TypedChildren<Chil>,
+) -> impl IntoView
+where
+    Chil: IntoView + Send + 'static,
+{
+    Transition(TransitionProps {
+        fallback: Default::default(),
+        set_pending: cfg!(feature = "hydrate").then(|| busy.into()),
+        children,
+    })
+}
+
 /// While a list loads (first, or again for another page or a search) this
 /// line says so; rows already shown stay. The live region is always in the
 /// page, so screen readers announce the text when it appears.

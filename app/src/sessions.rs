@@ -10,7 +10,7 @@ use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
 use crate::error::UiError;
-use crate::layout::{ErrorNotice, LoadingLine, SignedIn};
+use crate::layout::{ErrorNotice, LoadingLine, LoadingTransition, SignedIn};
 use crate::time::Time;
 use domain::model::{Direction, Message, MessageStatus, Role, Session, SessionStatus};
 
@@ -259,7 +259,7 @@ fn SessionList(me: Me) -> impl IntoView {
             })}
         </div>
         <LoadingLine busy=busy what="Loading sessions…" />
-        <Transition set_pending=set_busy>
+        <LoadingTransition busy=set_busy>
             {move || sessions.get().map(|r| match r {
                 Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| sessions.refetch()) /> }.into_any(),
                 Ok(v) if v.rows.is_empty() => view! {
@@ -290,7 +290,7 @@ fn SessionList(me: Me) -> impl IntoView {
                     }.into_any()
                 }
             })}
-        </Transition>
+        </LoadingTransition>
     }
 }
 

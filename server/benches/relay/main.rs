@@ -35,7 +35,6 @@ use serde_json::{json, Value};
 use server::config::Config;
 use server::integrations::Secret;
 use server::startup::Application;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +123,10 @@ impl Db {
 
 #[tokio::main]
 async fn main() {
+    // The product's log, when asked for (e.g. RUST_LOG=warn), on stderr.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        server::telemetry::init(server::config::LogFormat::Text, Some(&filter));
+    }
     sqlx::any::install_default_drivers();
     let id = std::process::id();
     let db = if std::env::args().any(|a| a == "--postgres") {
@@ -262,14 +265,18 @@ async fn run(db: &Db) {
             &format!("{rate} messages/s for 4 s, customers' and agents' mixed"),
             database,
             format!(
-                "{} of {} relayed; p50 {:.1} ms, p99 {:.1} ms; {} on their way at the end ({} jobs), all there {:.1} s later{}",
+                "{} of {} relayed; p50 {:.1} ms, p99 {:.1} ms; {} on their way when the load stopped ({} jobs in our outbox); {}{}",
                 result.arrived.len(),
                 result.sent,
                 result.p50(),
                 result.p99(),
                 result.left_behind,
                 result.backlog_jobs,
-                result.drained_after.as_secs_f64(),
+                if result.arrived.len() == result.sent {
+                    format!("the last arrived {:.1} s later", result.drained_after.as_secs_f64())
+                } else {
+                    format!("MISSING {} after {:.0} s", result.sent - result.arrived.len(), result.drained_after.as_secs_f64())
+                },
                 if met { "" } else { " (over)" }
             ),
             "p99 <= 50 ms, <= 100 ms of messages left",
@@ -560,7 +567,7 @@ struct Paced {
     /// Messages not yet at the other side when the load stopped.
     left_behind: usize,
     backlog_jobs: i64,
-    /// From the end of the load until the outbox was empty.
+    /// From the end of the load until the last message arrived.
     drained_after: Duration,
 }
 
@@ -632,38 +639,26 @@ impl Load<'_> {
         }
         let ended_at = chrono::Utc::now();
         let backlog_jobs = self.store.pending_jobs().await.unwrap();
-        let (_, drained_after) = drain(self.store).await;
-        // Let the last sends be logged.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-
+        // Until every message is at the other side (the platforms' own queues
+        // included, not only our outbox), or nothing more comes for 30 s.
+        let waited = Instant::now();
         let prefix = format!("{label}-");
         let mut arrived = Vec::new();
-        let mut seen = HashMap::new();
-        for call in self.driver.calls_since("api", since).await {
-            if call["method"] != "POST" {
-                continue;
+        let mut last_progress = Instant::now();
+        loop {
+            let calls = self.driver.calls_since("api", since).await;
+            let now = self.arrivals(&calls, &prefix, total, mix, started_at, &sent_at);
+            if now.len() > arrived.len() {
+                last_progress = Instant::now();
             }
-            let Some(index) = tagged(&call, &prefix).filter(|&n| n < total) else {
-                continue;
-            };
-            if !arrives(&call, mix.is_agents(index, count)) {
-                continue;
+            arrived = now;
+            if arrived.len() == total || last_progress.elapsed() > Duration::from_secs(30) {
+                break;
             }
-            let Ok(at) = chrono::DateTime::parse_from_rfc3339(call["at"].as_str().unwrap_or(""))
-            else {
-                continue;
-            };
-            // The first arrival counts (a retry's second post would be a duplicate).
-            if seen.insert(index, ()).is_some() {
-                continue;
-            }
-            let at = at.with_timezone(&chrono::Utc);
-            arrived.push(Arrival {
-                index,
-                arrived_ms: ms_between(started_at, at),
-                latency_ms: ms_between(sent_at[index], at),
-            });
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        let drained_after = waited.elapsed();
+        drain(self.store).await;
         let load_ms = ms_between(started_at, ended_at);
         let left_behind = total - arrived.iter().filter(|a| a.arrived_ms <= load_ms).count();
         let mut latencies: Vec<f64> = arrived.iter().map(|a| a.latency_ms).collect();
@@ -692,6 +687,49 @@ impl Load<'_> {
             backlog_jobs,
             drained_after,
         }
+    }
+}
+
+impl Load<'_> {
+    /// The messages of a load found in the sandbox's log, in arrival order.
+    fn arrivals(
+        &self,
+        calls: &[Value],
+        prefix: &str,
+        total: usize,
+        mix: Mix,
+        started_at: chrono::DateTime<chrono::Utc>,
+        sent_at: &[chrono::DateTime<chrono::Utc>],
+    ) -> Vec<Arrival> {
+        let count = self.conversations.len();
+        let mut arrived = Vec::new();
+        let mut seen = vec![false; total];
+        for call in calls {
+            if call["method"] != "POST" {
+                continue;
+            }
+            let Some(index) = tagged(call, prefix).filter(|&n| n < total) else {
+                continue;
+            };
+            if !arrives(call, mix.is_agents(index, count)) {
+                continue;
+            }
+            let Ok(at) = chrono::DateTime::parse_from_rfc3339(call["at"].as_str().unwrap_or(""))
+            else {
+                continue;
+            };
+            // The first arrival counts (a retry's second post would be a duplicate).
+            if std::mem::replace(&mut seen[index], true) {
+                continue;
+            }
+            let at = at.with_timezone(&chrono::Utc);
+            arrived.push(Arrival {
+                index,
+                arrived_ms: ms_between(started_at, at),
+                latency_ms: ms_between(sent_at[index], at),
+            });
+        }
+        arrived
     }
 }
 
