@@ -46,6 +46,16 @@ use domain::phone::PhoneRegion;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// How every SQLite connection is set up (the benchmark's floor uses the
+/// same): write-ahead logging lets readers run beside the one writer; a
+/// write from outside this process still waits for the lock.
+pub const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -105,22 +115,11 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .max_connections(connections);
             match backend {
-                // Write-ahead logging lets readers run beside the one writer.
                 Backend::Sqlite => options.after_connect(|conn, _| {
                     Box::pin(async move {
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        // A write from outside this process still waits.
-                        sqlx::query("PRAGMA busy_timeout = 10000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
                         Ok(())
                     })
                 }),

@@ -2,7 +2,7 @@
 //! the product. It verifies the hub signature (the product's own check, on
 //! the raw bytes), then in one transaction inserts the dedup key and one
 //! outbox row, commits and answers 200. Same database, same settings as the
-//! product (SQLite: WAL, `synchronous = NORMAL`, one writer connection), a
+//! product (SQLite: `store::SQLITE_PRAGMAS`, one writer connection), a
 //! database of its own. The product's acknowledgement is reported as a ratio
 //! to it, measured in the same run.
 
@@ -36,11 +36,7 @@ pub async fn start(url: &str, token: &str, hub_secret: &str) -> SocketAddr {
             .max_connections(1)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
-                        "PRAGMA busy_timeout = 10000",
-                    ] {
+                    for pragma in store::SQLITE_PRAGMAS {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())

@@ -644,14 +644,28 @@ impl Load<'_> {
         let waited = Instant::now();
         let prefix = format!("{label}-");
         let mut arrived = Vec::new();
+        let mut seen = vec![false; total];
+        // Each poll reads only the calls logged since the last one, so
+        // waiting takes little from the delivery it waits for.
+        let mut cursor = since;
         let mut last_progress = Instant::now();
         loop {
-            let calls = self.driver.calls_since("api", since).await;
-            let now = self.arrivals(&calls, &prefix, total, mix, started_at, &sent_at);
-            if now.len() > arrived.len() {
+            let calls = self.driver.calls_since("api", cursor).await;
+            cursor = calls
+                .last()
+                .and_then(|c| c["seq"].as_u64())
+                .unwrap_or(cursor);
+            let before = arrived.len();
+            let found = Found {
+                prefix: &prefix,
+                mix,
+                started_at,
+                sent_at: &sent_at,
+            };
+            self.arrivals(&calls, &found, &mut seen, &mut arrived);
+            if arrived.len() > before {
                 last_progress = Instant::now();
             }
-            arrived = now;
             if arrived.len() == total || last_progress.elapsed() > Duration::from_secs(30) {
                 break;
             }
@@ -688,30 +702,25 @@ impl Load<'_> {
             drained_after,
         }
     }
-}
 
-impl Load<'_> {
-    /// The messages of a load found in the sandbox's log, in arrival order.
+    /// Adds the messages of a load found in these calls of the sandbox's
+    /// log to `arrived`, in arrival order; `seen` marks those already there.
     fn arrivals(
         &self,
         calls: &[Value],
-        prefix: &str,
-        total: usize,
-        mix: Mix,
-        started_at: chrono::DateTime<chrono::Utc>,
-        sent_at: &[chrono::DateTime<chrono::Utc>],
-    ) -> Vec<Arrival> {
+        found: &Found<'_>,
+        seen: &mut [bool],
+        arrived: &mut Vec<Arrival>,
+    ) {
         let count = self.conversations.len();
-        let mut arrived = Vec::new();
-        let mut seen = vec![false; total];
         for call in calls {
             if call["method"] != "POST" {
                 continue;
             }
-            let Some(index) = tagged(call, prefix).filter(|&n| n < total) else {
+            let Some(index) = tagged(call, found.prefix).filter(|&n| n < seen.len()) else {
                 continue;
             };
-            if !arrives(call, mix.is_agents(index, count)) {
+            if !arrives(call, found.mix.is_agents(index, count)) {
                 continue;
             }
             let Ok(at) = chrono::DateTime::parse_from_rfc3339(call["at"].as_str().unwrap_or(""))
@@ -725,12 +734,20 @@ impl Load<'_> {
             let at = at.with_timezone(&chrono::Utc);
             arrived.push(Arrival {
                 index,
-                arrived_ms: ms_between(started_at, at),
-                latency_ms: ms_between(sent_at[index], at),
+                arrived_ms: ms_between(found.started_at, at),
+                latency_ms: ms_between(found.sent_at[index], at),
             });
         }
-        arrived
     }
+}
+
+/// What tells a load's messages and their times.
+struct Found<'a> {
+    /// Message n carries `{prefix}{n}-end`.
+    prefix: &'a str,
+    mix: Mix,
+    started_at: chrono::DateTime<chrono::Utc>,
+    sent_at: &'a [chrono::DateTime<chrono::Utc>],
 }
 
 fn ms_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> f64 {
