@@ -90,6 +90,21 @@ vendor_embedded_sdk() {
     target/site/vendor/webex-embedded-app-sdk.js
 }
 
+# The local Postgres (127.0.0.1:5432, trust auth), started if it is
+# installed but down. Fails when there is none.
+LOCAL_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+ensure_postgres() {
+  command -v pg_isready >/dev/null || return 1
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 && command -v pg_ctlcluster >/dev/null; then
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+      log "starting Postgres $version"
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    done
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  pg_isready -q -h 127.0.0.1 -p 5432
+}
+
 build_server() {
   log "building the server"
   if [ "${CM_RELEASE:-0}" = 1 ]; then cargo build -p server --release; else cargo build -p server; fi

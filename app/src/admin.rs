@@ -250,7 +250,7 @@ pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
         });
     }
     if let Some(relay) = &deps.relay {
-        let report = relay.webhook_report();
+        let report = relay.webhook_report().await;
         let (status, ok) = webhook_health(&report);
         out.push(IntegrationView {
             name: "Guests' Webex webhooks".into(),

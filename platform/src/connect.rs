@@ -73,7 +73,12 @@ impl ConnectWebhook {
         if let Some(key) = &self.key {
             request = request.header("key", key);
         }
-        let response = request.send().await.map_err(|e| {
+        let response = request.send().await;
+        crate::count_answer(
+            "connect",
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let response = response.map_err(|e| {
             if e.is_timeout() {
                 TriggerError::Timeout(self.timeout.as_secs())
             } else {
@@ -278,15 +283,19 @@ impl ConnectMessaging {
             .header("Idempotency-Key", key)
             .json(&body)
             .send()
-            .await
-            .map_err(|e| SendError::Unavailable {
-                reason: if e.is_timeout() {
-                    "no answer in time".into()
-                } else {
-                    root_cause(&e)
-                },
-                retry_after: None,
-            })?;
+            .await;
+        crate::count_answer(
+            "connect",
+            response.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let response = response.map_err(|e| SendError::Unavailable {
+            reason: if e.is_timeout() {
+                "no answer in time".into()
+            } else {
+                root_cause(&e)
+            },
+            retry_after: None,
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -506,6 +506,7 @@ impl WebexClient {
             .await
             .map_err(DownloadError::from)?;
         let status = fetched.status().as_u16();
+        crate::count_answer("webex", Some(status));
         match status {
             200..=299 => {}
             423 => {
@@ -658,6 +659,7 @@ pub fn signature_valid(secret: &str, body: &[u8], signature_hex: &str) -> bool {
 async fn read<T: serde::de::DeserializeOwned>(
     response: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<T, WebexError> {
+    crate::count_answer("webex", response.as_ref().ok().map(|r| r.status().as_u16()));
     let response = response.map_err(|e| WebexError::Unavailable {
         message: if e.is_timeout() {
             "no answer in time".into()

@@ -17,10 +17,17 @@ use store::{Job, NewJob};
 /// The payload field naming the request a job comes from (see
 /// `crate::request_id`); unknown to [`Task`], so it never changes what runs.
 pub(crate) const REQUEST_ID: &str = "requestId";
+/// When that request was accepted (ms since the epoch).
+pub(crate) const ACCEPTED_AT: &str = "acceptedAt";
 
 /// The request a claimed job comes from, if it was recorded.
 pub(crate) fn request_of(job: &Job) -> Option<&str> {
     job.payload.get(REQUEST_ID).and_then(|v| v.as_str())
+}
+
+/// When the request a claimed job comes from was accepted, if recorded.
+pub(crate) fn accepted_at_of(job: &Job) -> Option<i64> {
+    job.payload.get(ACCEPTED_AT).and_then(|v| v.as_i64())
 }
 
 /// What a job does, with what it needs.
@@ -126,6 +133,9 @@ impl Task {
         // Not part of the task: the request it comes from, for the logs.
         if let Some(id) = crate::request_id::current() {
             row.insert(REQUEST_ID.into(), id.into());
+        }
+        if let Some(at) = crate::request_id::accepted_at_ms() {
+            row.insert(ACCEPTED_AT.into(), at.into());
         }
         NewJob {
             kind,

@@ -109,8 +109,7 @@ struct Inner {
     policy: RetryPolicy,
     intake: Intake,
     wake: Notify,
-    /// The last round of webhook checks, and a request for the next one.
-    webhook_report: std::sync::Mutex<WebhookReport>,
+    /// A request for the next round of webhook checks.
     check_webhooks: Notify,
 }
 
@@ -144,7 +143,6 @@ impl Relay {
                 settings,
                 policy: RetryPolicy::default(),
                 wake: Notify::new(),
-                webhook_report: Default::default(),
                 check_webhooks: Notify::new(),
             }),
         }
@@ -255,10 +253,16 @@ impl Relay {
         );
         async move {
             // Jobs this one causes carry the same request id.
-            let outcome = match jobs::request_of(&job) {
-                Some(id) => crate::request_id::scope(id.to_string(), self.run_leased(&job)).await,
-                None => self.run_leased(&job).await,
+            let outcome = match (jobs::request_of(&job), jobs::accepted_at_of(&job)) {
+                (Some(id), Some(at)) => {
+                    crate::request_id::scope_from(id.to_string(), at, self.run_leased(&job)).await
+                }
+                (Some(id), None) => {
+                    crate::request_id::scope(id.to_string(), self.run_leased(&job)).await
+                }
+                _ => self.run_leased(&job).await,
             };
+            self.count_attempt(&job, outcome.as_ref());
             // Done with its writes: nothing left to record.
             let Some(outcome) = outcome else { return };
             if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
@@ -275,6 +279,33 @@ impl Relay {
         }
         .instrument(span)
         .await
+    }
+
+    /// Counts the attempt for `/metrics` (`None`: done, recorded by the
+    /// job's own writes) and, for a message that reached its destination,
+    /// how long it took from its acceptance.
+    fn count_attempt(&self, job: &Job, outcome: Option<&Outcome>) {
+        let result = match outcome {
+            None | Some(Outcome::Done) => "done",
+            Some(Outcome::Retry { .. }) if job.attempts < self.inner.policy.max_attempts => "retry",
+            Some(_) => "dead",
+        };
+        let kind = job.kind.clone();
+        metrics::counter!("cm_outbox_attempts_total", "kind" => kind.clone(), "result" => result)
+            .increment(1);
+        if result == "dead" {
+            metrics::counter!("cm_outbox_dead_letters_total", "kind" => kind.clone()).increment(1);
+        }
+        let direction = match kind.as_str() {
+            "post_to_agent" => "to_agent",
+            "webex_to_customer" | "send_to_customer" => "to_customer",
+            _ => return,
+        };
+        if let (Some(at), "done") = (jobs::accepted_at_of(job), result) {
+            let seconds = (store::now_ms() - at).max(0) as f64 / 1000.0;
+            metrics::histogram!("cm_relay_end_to_end_seconds", "direction" => direction)
+                .record(seconds);
+        }
     }
 
     /// Runs a job, renewing its lease until it ends.

@@ -18,8 +18,11 @@ use store::{now_ms, Conversation};
 /// The name of the webhooks the relay creates for guests.
 const WEBHOOK_NAME: &str = "Contact Manager relay";
 
+/// The background task's name, for its lease and its stored report.
+pub const WEBHOOK_CHECK_TASK: &str = "webhook-check";
+
 /// A round of checks, as the admin page shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookReport {
     /// When the last round finished (None: none yet).
     pub checked_at_ms: Option<i64>,
@@ -88,7 +91,15 @@ impl Relay {
             Err(e) => report.failed.push(format!("could not list sessions: {e}")),
         }
         report.checked_at_ms = Some(now_ms());
-        *self.inner.webhook_report.lock().expect("not poisoned") = report.clone();
+        // Stored, not kept in memory: the admin page may be served by another replica.
+        let saved = serde_json::to_value(&report).expect("a report serialises");
+        if let Err(e) = self
+            .store()
+            .save_task_report(WEBHOOK_CHECK_TASK, &saved)
+            .await
+        {
+            tracing::warn!(error = %e, "could not store the webhook report");
+        }
         report
     }
 
@@ -188,13 +199,16 @@ impl Relay {
         Ok(())
     }
 
-    /// The last round's report.
-    pub fn webhook_report(&self) -> WebhookReport {
-        self.inner
-            .webhook_report
-            .lock()
-            .expect("not poisoned")
-            .clone()
+    /// The last round's report, whichever replica ran it.
+    pub async fn webhook_report(&self) -> WebhookReport {
+        match self.store().task_report(WEBHOOK_CHECK_TASK).await {
+            Ok(Some(saved)) => serde_json::from_value(saved.report).unwrap_or_default(),
+            Ok(None) => WebhookReport::default(),
+            Err(e) => WebhookReport {
+                failed: vec![format!("could not read the last report: {e}")],
+                ..WebhookReport::default()
+            },
+        }
     }
 
     /// Asks for a round soon (a sign of trouble); calls close together
@@ -204,30 +218,54 @@ impl Relay {
     }
 
     /// Checks the webhooks at start, every `every`, and soon after
-    /// [`Relay::check_webhooks_soon`], until `stop` fires.
+    /// [`Relay::check_webhooks_soon`], until `stop` fires. `holder` names
+    /// this process for the periodic round's lease.
     pub async fn watch_webhooks(
         &self,
         every: Duration,
+        holder: &str,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         /// Signs of trouble come in bursts: wait for the burst to pass.
         const SETTLE: Duration = Duration::from_secs(5);
         // The first round follows a start: deliveries may have failed while
         // this server was down, so it catches up too.
-        let mut catch_up = true;
+        let (mut catch_up, mut periodic) = (true, false);
         loop {
             if *stop.borrow() {
-                return;
+                break;
             }
-            self.check_webhooks(catch_up).await;
-            catch_up = tokio::select! {
-                _ = tokio::time::sleep(every) => false,
+            // The periodic round runs on one replica, the lease's holder.
+            // A round after a start or a sign of trouble runs where that was
+            // seen: its catch-up is safe twice (the dedup records keep a
+            // message from being relayed twice).
+            if !periodic || self.holds_lease(holder, every * 2).await {
+                self.check_webhooks(catch_up).await;
+            }
+            (catch_up, periodic) = tokio::select! {
+                _ = tokio::time::sleep(every) => (false, true),
                 _ = self.inner.check_webhooks.notified() => {
                     tokio::time::sleep(SETTLE).await;
-                    true
+                    (true, false)
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             };
+        }
+        // Another replica need not wait for the lease to run out.
+        let _ = self.store().release_lease(WEBHOOK_CHECK_TASK, holder).await;
+    }
+
+    async fn holds_lease(&self, holder: &str, ttl: Duration) -> bool {
+        match self
+            .store()
+            .take_lease(WEBHOOK_CHECK_TASK, holder, ttl)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the webhook check's lease");
+                false
+            }
         }
     }
 }

@@ -180,6 +180,11 @@ pub struct Config {
     #[arg(long, default_value_t = 900, global = true)]
     #[serde(deserialize_with = "at_least::<_, _, 10>")]
     pub webhook_check_seconds: u64,
+
+    /// Bearer token Prometheus must send to read `/metrics` (`Authorization:
+    /// Bearer ...`). Unset: `/metrics` is off (404). Secret: at least 16 characters.
+    #[arg(long, global = true)]
+    pub metrics_token: Option<crate::integrations::Secret>,
     /// Media transfers at once (downloads into the media cache and out of
     /// `/media`); over it `/media` answers 503 with `Retry-After`.
     #[arg(long, default_value_t = 8, global = true)]

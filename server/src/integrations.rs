@@ -265,6 +265,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_CONNECT_API_KEY",
     "CM_CONNECT_WEBHOOK_KEY",
     "CM_TOKEN_ENCRYPTION_KEY",
+    "CM_METRICS_TOKEN",
 ];
 
 /// The Embedded App SDK (npm `@webex/embedded-app-sdk`, pinned in

@@ -10,6 +10,7 @@ pub mod headers;
 pub mod identity;
 pub mod integrations;
 pub mod media;
+pub mod metrics;
 pub mod ops;
 pub mod sandbox_mount;
 pub mod startup;

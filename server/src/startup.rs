@@ -33,6 +33,8 @@ pub struct Application {
     router: Router,
     store: Store,
     grace: Duration,
+    /// This process among the replicas, for background tasks' leases.
+    instance: String,
 }
 
 impl Application {
@@ -45,6 +47,14 @@ impl Application {
             .check_sandbox_is_private(config.bind)
             .map_err(anyhow::Error::msg)?;
         Integrations::check(&config)?;
+        if let Some(token) = &config.metrics_token {
+            anyhow::ensure!(
+                token.expose().chars().count() >= crate::metrics::MIN_TOKEN_CHARS,
+                "CM_METRICS_TOKEN must be at least {} characters",
+                crate::metrics::MIN_TOKEN_CHARS
+            );
+        }
+        crate::metrics::recorder();
         let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -131,6 +141,7 @@ impl Application {
             router: app_router,
             store,
             grace,
+            instance: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -155,10 +166,12 @@ impl Application {
             .map(|relay| tokio::spawn(async move { relay.work(stop_rx).await }));
         let webhook_watch = self.relay.clone().map(|relay| {
             let (every, stop) = (self.webhook_check, stop_worker.subscribe());
-            tokio::spawn(async move { relay.watch_webhooks(every, stop).await })
+            let holder = self.instance.clone();
+            tokio::spawn(async move { relay.watch_webhooks(every, &holder, stop).await })
         });
         let maintenance = tokio::spawn(maintain(
             self.store.clone(),
+            self.instance.clone(),
             self.throttles.clone(),
             self.dedup_retention,
             stop_worker.subscribe(),
@@ -181,9 +194,10 @@ impl Application {
         // The worker finishes the deliveries it holds; unfinished jobs stay
         // in the outbox for the next start.
         let _ = stop_worker.send(true);
-        maintenance.abort();
+        // Both end at the stop signal, giving their leases up on the way.
+        let _ = tokio::time::timeout(Duration::from_secs(2), maintenance).await;
         if let Some(watch) = webhook_watch {
-            watch.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(2), watch).await;
         }
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
@@ -194,27 +208,42 @@ impl Application {
     }
 }
 
+/// The housekeeping task's name, for its lease.
+const MAINTENANCE_TASK: &str = "maintenance";
+
 /// Housekeeping every few minutes: forget webhook ids past the dedup
-/// retention and rate-limit state that has refilled.
+/// retention (on one replica at a time: the lease's holder) and this
+/// process's rate-limit state that has refilled.
 async fn maintain(
     store: Store,
+    holder: String,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const EVERY: Duration = Duration::from_secs(300);
     loop {
-        let cutoff = store::now_ms() - dedup_retention.as_millis() as i64;
-        match store.prune_inbound_events(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "pruned old webhook dedup records"),
-            Err(e) => tracing::warn!(error = %e, "could not prune webhook dedup records"),
+        match store.take_lease(MAINTENANCE_TASK, &holder, EVERY * 2).await {
+            Ok(true) => prune(&store, dedup_retention).await,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not take the housekeeping lease"),
         }
         throttles.sweep();
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
+    }
+    let _ = store.release_lease(MAINTENANCE_TASK, &holder).await;
+}
+
+/// What the database no longer needs to keep.
+async fn prune(store: &Store, dedup_retention: Duration) {
+    let cutoff = store::now_ms() - dedup_retention.as_millis() as i64;
+    match store.prune_inbound_events(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned old webhook dedup records"),
+        Err(e) => tracing::warn!(error = %e, "could not prune webhook dedup records"),
     }
 }
 

@@ -155,6 +155,8 @@ impl Throttles {
 
 /// A 429 with `Retry-After` in whole seconds (at least 1).
 pub fn too_many(wait: Duration, what: &str) -> Response {
+    metrics::counter!("cm_rate_limit_refusals_total", "limit" => what.replace(' ', "_"))
+        .increment(1);
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
     let mut response = (

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use serde_json::json;
 
+use crate::metrics::WebhookResult;
 use crate::state::AppState;
 use crate::webhook_auth::Verified;
 use relay::webhook_auth::{ConnectInbound, ConnectReceipt, Webex};
@@ -27,41 +29,41 @@ pub fn routes() -> Router<AppState> {
             "/webhooks/connect/receipts",
             post(connect_receipts).get(saved_ok),
         )
+        .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
 }
 
 fn answer(result: Result<Accepted, AcceptError>) -> Response {
-    match result {
-        Ok(Accepted::Queued) => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "queued" })),
-        )
-            .into_response(),
+    let (status, body, counted) = match result {
+        Ok(Accepted::Queued) => (StatusCode::OK, json!({ "status": "queued" }), "queued"),
         Ok(Accepted::Duplicate) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "status": "duplicate" })),
-        )
-            .into_response(),
+            json!({ "status": "duplicate" }),
+            "duplicate",
+        ),
         Ok(Accepted::Ignored(why)) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "status": "ignored", "reason": why })),
-        )
-            .into_response(),
+            json!({ "status": "ignored", "reason": why }),
+            "ignored",
+        ),
         // Poison input is answered 2xx-free but final: retrying cannot fix it.
         Err(AcceptError::Malformed(why)) => (
             StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": why })),
-        )
-            .into_response(),
+            json!({ "error": why }),
+            "malformed",
+        ),
         // Not stored: the sender must retry.
         Err(AcceptError::Storage(e)) => {
             tracing::error!(error = %e, "webhook could not be stored");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "error": "try again" })),
+                json!({ "error": "try again" }),
+                "not_stored",
             )
-                .into_response()
         }
-    }
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(WebhookResult(counted));
+    response
 }
 
 /// The answer to a webhook URL's save test (axum answers HEAD from GET).

@@ -588,9 +588,8 @@ async fn the_jobs_a_webhook_causes_carry_its_request_id() {
     assert_eq!(r.headers()["x-request-id"], "trace-req-1");
     // The customer has no session: the dialogue's reply is a second job,
     // made by the first, and carries the same id.
-    let pool = sqlx::SqlitePool::connect(&app.database_url())
-        .await
-        .unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url()).await.unwrap();
     let mut kinds = Vec::new();
     for _ in 0..200 {
         kinds = sqlx::query_as::<_, (String,)>(
@@ -608,4 +607,55 @@ async fn the_jobs_a_webhook_causes_carry_its_request_id() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(kinds, ["customer_message", "send_to_customer"], "{kinds:?}");
+}
+
+/// `/metrics` for Prometheus, behind its bearer token: a relayed message
+/// shows up as an acknowledged webhook, an outbox attempt, a delivery time
+/// and Webex's answers; the queue is read from the database at each scrape.
+#[tokio::test]
+async fn metrics_count_what_the_relay_did_for_a_scraper_with_the_token() {
+    const TOKEN: &str = "a-metrics-token-for-the-tests";
+    let app = native_app_with(|c| c.metrics_token = Some(Secret::new(TOKEN))).await;
+    let scrape = |token: Option<&'static str>| {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(Some("not-the-token-at-all")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (token, room) = start_conversation(&app, "Mr Metrics", "+447700900181", "sms").await;
+    customer_sends(&app, "sms", "+447700900181", "counted, I hope").await;
+    eventually("the customer's message in the space", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(r, t)| *r == room && t == "counted, I hope")
+    })
+    .await;
+    // Tests share the process's recorder: look for this test's series, not totals.
+    let series = [
+        "cm_webhook_requests_total{source=\"connect_inbound\",result=\"queued\"}",
+        "cm_webhook_ack_seconds_bucket{source=\"connect_inbound\",le=\"0.1\"}",
+        "cm_outbox_attempts_total{kind=\"post_to_agent\",result=\"done\"}",
+        "cm_relay_end_to_end_seconds_bucket{direction=\"to_agent\",le=\"+Inf\"}",
+        "cm_platform_responses_total{platform=\"webex\",status=\"200\"}",
+        "cm_sign_ins_total{method=\"password\",result=\"ok\"}",
+        "cm_outbox_pending_jobs ",
+        "cm_outbox_oldest_pending_age_seconds ",
+        "cm_outbox_dead_jobs ",
+    ];
+    let (status, text) = scrape(Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    for s in series {
+        assert!(text.contains(s), "{s} missing from:\n{text}");
+    }
 }

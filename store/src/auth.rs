@@ -31,6 +31,20 @@ pub enum SignInError {
     WrongWebexAccount(String),
 }
 
+/// Counts a sign-in for `/metrics` (`cm_sign_ins_total{method, result}`).
+fn count_sign_in(method: &str, checked: &Result<Agent, SignInError>) {
+    let result = match checked {
+        Ok(_) => "ok",
+        Err(SignInError::BadCredentials) => "bad_credentials",
+        Err(SignInError::UnknownAgent(_)) => "unknown_agent",
+        Err(SignInError::Disabled(_)) => "disabled",
+        Err(SignInError::Busy) => "busy",
+        Err(SignInError::WrongWebexAccount(_)) => "wrong_webex_account",
+    };
+    metrics::counter!("cm_sign_ins_total", "method" => method.to_string(), "result" => result)
+        .increment(1);
+}
+
 /// Whether two Webex person ids name the same person. Webex ids are base64
 /// of `ciscospark://{cluster}/PEOPLE/{uuid}`; identity tokens may carry the
 /// bare uuid. Both forms compare by the uuid.
@@ -76,6 +90,12 @@ impl Store {
     /// Checks a local account's password. Unknown emails cost the same time
     /// as wrong passwords.
     pub async fn verify_password(&self, email: &str, password: &str) -> Result<Agent, SignInError> {
+        let checked = self.check_password(email, password).await;
+        count_sign_in("password", &checked);
+        checked
+    }
+
+    async fn check_password(&self, email: &str, password: &str) -> Result<Agent, SignInError> {
         let email = email.trim().to_ascii_lowercase();
         let row = sqlx::query(&format!(
             "SELECT {AGENT_COLUMNS}, password_hash FROM agents WHERE email = $1"
@@ -120,6 +140,17 @@ impl Store {
     /// reassigned or spoofed by another Webex org). A mismatch is refused and
     /// audited.
     pub async fn agent_for_sign_in(
+        &self,
+        email: &str,
+        webex_person_id: Option<&str>,
+        how: &str,
+    ) -> Result<Agent, SignInError> {
+        let checked = self.check_proven_agent(email, webex_person_id, how).await;
+        count_sign_in(how, &checked);
+        checked
+    }
+
+    async fn check_proven_agent(
         &self,
         email: &str,
         webex_person_id: Option<&str>,

@@ -55,6 +55,14 @@ pub struct DeadJob {
     pub created_at: String,
 }
 
+/// See [`Store::outbox_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub oldest_pending_age_ms: i64,
+    pub dead: i64,
+}
+
 /// Retry policy: exponential backoff with full jitter, never sooner than a
 /// server's Retry-After, at most `max_attempts` tries.
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +244,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         job_id: i64,
     ) -> Result<(), DomainError> {
+        lock_head_of(tx, job_id).await?;
         let key = sqlx::query(
             "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
              RETURNING ordering_key",
@@ -255,6 +264,7 @@ impl Store {
     pub async fn extend_lease(&self, job_id: i64, lease: Duration) -> Result<(), DomainError> {
         let until = now_ms() + lease.as_millis() as i64;
         let mut tx = self.begin_write().await?;
+        lock_head_of(&mut tx, job_id).await?;
         let key = sqlx::query(
             "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND status = 'pending'
              RETURNING ordering_key",
@@ -305,6 +315,7 @@ impl Store {
             }
         };
         let mut tx = self.begin_write().await?;
+        lock_head_of(&mut tx, job.id).await?;
         let key = sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error),
                     locked_until = NULL, updated_at = $4
@@ -349,6 +360,24 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// The queue at a glance, for `/metrics`: jobs waiting, how long the
+    /// oldest has waited, and jobs given up.
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, DomainError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest,
+                    (SELECT COUNT(*) FROM outbox WHERE status = 'dead') AS dead
+               FROM outbox WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(OutboxStats {
+            pending: row.try_get("pending")?,
+            oldest_pending_age_ms: oldest.map_or(0, |t| (now_ms() - t).max(0)),
+            dead: row.try_get("dead")?,
+        })
+    }
+
     /// How many jobs are waiting (for health and metrics).
     pub async fn pending_jobs(&self) -> Result<i64, DomainError> {
         Ok(
@@ -358,6 +387,26 @@ impl Store {
                 .try_get("n")?,
         )
     }
+}
+
+/// On Postgres, locks the head of the job's key before the job's own row is
+/// touched. A claim locks heads first and their jobs second; doing the same
+/// here means a completion and a claim of the same key (its lease just ran
+/// out) wait for each other instead of deadlocking. SQLite has one writer.
+async fn lock_head_of(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: i64,
+) -> Result<(), DomainError> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query(
+            "SELECT job_id FROM outbox_heads
+              WHERE ordering_key = (SELECT ordering_key FROM outbox WHERE id = $1) FOR UPDATE",
+        )
+        .bind(job_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Points a key's head at its earliest pending job, due when that job is

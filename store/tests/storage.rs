@@ -13,6 +13,7 @@ use domain::model::{
 };
 use domain::phone::PhoneRegion;
 use domain::{Channel, DomainError, FieldError, Msisdn};
+use store::scratch::ScratchDb;
 use store::{
     now_ms, AuditCtx, ContactQuery, KeyGrant, Paging, Rules, SessionQuery, Store, UpsertOutcome,
 };
@@ -59,74 +60,39 @@ fn session_for(channel: &str, id: &str, agent: &str) -> SessionInput {
 
 struct TestDb {
     store: Store,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    File(std::path::PathBuf),
-    Database { admin_url: String, name: String },
+    db: ScratchDb,
 }
 
 impl TestDb {
-    async fn sqlite() -> TestDb {
-        let path = std::env::temp_dir().join(format!("cm-storage-{}.db", uuid::Uuid::new_v4()));
-        let store = Store::connect(&format!("sqlite://{}", path.display()), Rules::default())
+    async fn open(db: ScratchDb) -> TestDb {
+        let store = Store::connect(&db.url(), Rules::default())
             .await
-            .expect("open sqlite");
-        store.migrate().await.expect("migrate sqlite");
-        TestDb {
-            store,
-            cleanup: Cleanup::File(path),
-        }
+            .expect("open the database");
+        store.migrate().await.expect("migrate");
+        TestDb { store, db }
+    }
+
+    async fn sqlite() -> TestDb {
+        TestDb::open(ScratchDb::sqlite("cm-storage")).await
     }
 
     async fn postgres() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+        let Ok(admin_url) = std::env::var(store::scratch::POSTGRES_ENV) else {
             if std::env::var("REQUIRE_POSTGRES").as_deref() == Ok("1") {
                 panic!("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
             }
             eprintln!("SKIPPED: Postgres storage test (set TEST_POSTGRES_URL to run it)");
             return None;
         };
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let name = format!("cm_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        let db = ScratchDb::postgres(&admin_url, "cm_test")
             .await
-            .expect("connect to Postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        admin.close().await.ok();
-        let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
-        let store = Store::connect(&format!("{base}/{name}"), Rules::default())
-            .await
-            .expect("open postgres");
-        store.migrate().await.expect("migrate postgres");
-        Some(TestDb {
-            store,
-            cleanup: Cleanup::Database { admin_url, name },
-        })
+            .expect("create a Postgres test database");
+        Some(TestDb::open(db).await)
     }
 
     async fn finish(self) {
         self.store.close().await;
-        match self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Cleanup::Database { admin_url, name } => {
-                use sqlx::Connection;
-                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }
-            }
-        }
+        self.db.remove().await;
     }
 }
 
@@ -176,6 +142,7 @@ on_both_databases!(
     outbox_interleaved_keys_each_run_in_order,
     outbox_rows_from_before_the_heads_are_claimed_in_order,
     outbox_concurrent_claimers_never_share_a_key,
+    background_leases_have_one_holder_until_they_run_out,
     guest_tokens_are_cached_by_subject,
     media_files_keep_their_bytes_and_expire,
     transcript_views_start_at_a_takeover,
@@ -1544,5 +1511,73 @@ async fn transcript_views_start_at_a_takeover(store: &Store) {
             serde_json::json!("a@example.com"),
             serde_json::json!("person-b")
         )]
+    );
+}
+
+async fn background_leases_have_one_holder_until_they_run_out(store: &Store) {
+    use std::time::Duration;
+    let long = Duration::from_secs(60);
+    // Replicas ask at once: exactly one wins.
+    let asks = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .take_lease("prune", &format!("replica-{i}"), long)
+                .await
+        })
+    });
+    let mut winners = 0;
+    for ask in asks {
+        winners += usize::from(ask.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1, "one holder at a time");
+
+    // The holder renews; another replica is refused; another task is free.
+    assert!(store.take_lease("check", "a", long).await.unwrap());
+    assert!(
+        store.take_lease("check", "a", long).await.unwrap(),
+        "renewed"
+    );
+    assert!(!store.take_lease("check", "b", long).await.unwrap());
+    // Given up (a graceful stop): the next asker gets it at once.
+    store.release_lease("check", "a").await.unwrap();
+    assert!(store.take_lease("check", "b", long).await.unwrap());
+    // A holder that stops renewing (it died) loses it when it runs out.
+    assert!(store
+        .take_lease("short", "c", Duration::from_millis(50))
+        .await
+        .unwrap());
+    assert!(!store.take_lease("short", "d", long).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(
+        store.take_lease("short", "d", long).await.unwrap(),
+        "taken over"
+    );
+    assert!(!store.take_lease("short", "c", long).await.unwrap());
+
+    // A report is kept for every replica to read, apart from who holds the lease.
+    assert_eq!(store.task_report("check").await.unwrap(), None);
+    let report = serde_json::json!({"active": 2});
+    store.save_task_report("check", &report).await.unwrap();
+    store
+        .save_task_report("never-leased", &report)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.task_report("check").await.unwrap().unwrap().report,
+        report
+    );
+    assert_eq!(
+        store
+            .task_report("never-leased")
+            .await
+            .unwrap()
+            .unwrap()
+            .report,
+        report
+    );
+    assert!(
+        !store.take_lease("check", "e", long).await.unwrap(),
+        "reporting keeps the holder"
     );
 }

@@ -1,5 +1,6 @@
-//! Starts the real server on an ephemeral port with a fresh SQLite database,
-//! and hands out the shared test driver (`sandbox::driver`) pointed at it.
+//! Starts the real server on an ephemeral port with a fresh database (SQLite,
+//! or Postgres with `CM_TEST_DATABASE=postgres`), and hands out the shared
+//! test driver (`sandbox::driver`) pointed at it.
 #![allow(dead_code)]
 
 pub mod relay;
@@ -37,7 +38,7 @@ pub struct TestApp {
     pub client: Client,
     /// Drives the product and its sandbox (mounted at `/sandbox`) over HTTP.
     pub driver: Driver,
-    db_path: std::path::PathBuf,
+    db: store::scratch::ScratchDb,
 }
 
 impl TestApp {
@@ -46,8 +47,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let db_path = std::env::temp_dir().join(format!("cm-api-{}.db", uuid::Uuid::new_v4()));
-        let mut config = Config::for_tests(format!("sqlite://{}", db_path.display()));
+        let db = store::scratch::ScratchDb::from_env("cm_api").await;
+        let mut config = Config::for_tests(db.url());
         adjust(&mut config);
         let app = Application::build(config).await.expect("server starts");
         let base = format!("http://{}", app.addr());
@@ -68,13 +69,13 @@ impl TestApp {
             store,
             client: driver.http.clone(),
             driver,
-            db_path,
+            db,
         }
     }
 
-    /// The test's SQLite database, for checks no API exposes.
+    /// The test's database, for checks no API exposes.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.db_path.display())
+        self.db.url()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -119,9 +120,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db_path.display()));
-        }
+        self.db.remove_blocking();
     }
 }
 

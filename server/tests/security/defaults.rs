@@ -126,3 +126,20 @@ async fn the_sandbox_call_log_shows_no_secrets() {
         assert!(!log.contains(secret), "{secret} is in the call log");
     }
 }
+
+/// `/metrics` says how busy the relay is and who signs in: off unless a
+/// token is set, and a token too short to resist guessing stops the start.
+#[tokio::test]
+async fn metrics_are_off_unless_a_long_enough_token_is_set() {
+    let app = native_app_with(|_| {}).await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+
+    let bind = format!("127.0.0.1:{}", free_port());
+    let err = refuses_to_start(&[
+        ("CM_SANDBOX", "true"),
+        ("CM_BIND", &bind),
+        ("CM_METRICS_TOKEN", "short"),
+    ]);
+    assert!(err.contains("CM_METRICS_TOKEN"), "{err}");
+}
