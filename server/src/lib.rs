@@ -11,6 +11,7 @@ pub mod identity;
 pub mod integrations;
 pub mod media;
 pub mod ops;
+pub mod privacy;
 pub mod sandbox_mount;
 pub mod startup;
 pub mod state;

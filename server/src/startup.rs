@@ -27,6 +27,8 @@ pub struct Application {
     relay: Option<relay::Relay>,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
+    /// How long transcripts and media are kept.
+    retention: domain::privacy::Retention,
     /// How often the guests' webhooks are checked.
     webhook_check: Duration,
     listener: TcpListener,
@@ -126,6 +128,7 @@ impl Application {
             relay: state.relay.clone(),
             throttles,
             dedup_retention,
+            retention: state.config.retention(),
             webhook_check,
             listener,
             router: app_router,
@@ -161,6 +164,7 @@ impl Application {
             self.store.clone(),
             self.throttles.clone(),
             self.dedup_retention,
+            self.retention,
             stop_worker.subscribe(),
         ));
         let service = self
@@ -195,11 +199,13 @@ impl Application {
 }
 
 /// Housekeeping every few minutes: forget webhook ids past the dedup
-/// retention and rate-limit state that has refilled.
+/// retention, transcripts and media past theirs, and rate-limit state that
+/// has refilled.
 async fn maintain(
     store: Store,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
+    retention: domain::privacy::Retention,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const EVERY: Duration = Duration::from_secs(300);
@@ -210,6 +216,7 @@ async fn maintain(
             Ok(n) => tracing::info!(removed = n, "pruned old webhook dedup records"),
             Err(e) => tracing::warn!(error = %e, "could not prune webhook dedup records"),
         }
+        crate::privacy::prune(&store, retention).await;
         throttles.sweep();
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
@@ -250,6 +257,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
         },
         relay: state.relay.clone(),
         guests: state.guests.clone(),
+        retention: state.config.retention(),
         // Our own files, and customers' media hosts (https only).
         link_origins: std::iter::once(i.public_url.clone())
             .chain(i.connect.api_url.iter().cloned())
@@ -338,6 +346,7 @@ fn people(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(web_auth::routes())
         .merge(crate::contacts_csv::routes())
+        .merge(crate::privacy::routes())
         .merge(crate::media::routes())
         .leptos_routes_with_context(
             state,
