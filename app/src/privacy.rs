@@ -40,14 +40,32 @@ fn parse(field: &str, number: &str) -> Result<domain::Msisdn, UiError> {
 
 #[server(endpoint = "admin/privacy/find")]
 pub async fn find_customer(number: String) -> Result<HeldView, UiError> {
-    admin(None)?;
-    let msisdn = parse("number", &number)?;
-    let held = crate::ssr::deps().store.held_about(&msisdn).await?;
-    Ok(HeldView {
-        shown: msisdn.for_people(),
-        number: msisdn.as_str().to_string(),
-        held,
-    })
+    let result = async {
+        admin(None)?;
+        let msisdn = parse("number", &number)?;
+        let held = crate::ssr::deps().store.held_about(&msisdn).await?;
+        Ok(HeldView {
+            shown: msisdn.for_people(),
+            number: msisdn.as_str().to_string(),
+            held,
+        })
+    }
+    .await;
+    // Never the number in a redirect's query: the page shows results only live.
+    done(result)
+}
+
+/// The fitting status for a failure; a form posted before hydration is sent
+/// back to the page.
+#[cfg(feature = "ssr")]
+fn done<T>(result: Result<T, UiError>) -> Result<T, UiError> {
+    use crate::ssr::{finish, Then};
+    finish(
+        result,
+        Then::Reload("/admin/privacy".into()),
+        "/admin/privacy",
+        &[],
+    )
 }
 
 /// Erases the number's customer. `confirm` is the number typed again, in
@@ -58,19 +76,23 @@ pub async fn erase_customer(
     number: String,
     confirm: String,
 ) -> Result<ErasureReport, UiError> {
-    let s = admin(Some(&csrf))?;
-    let msisdn = parse("number", &number)?;
-    let typed = parse("confirm", &confirm)?;
-    if typed != msisdn {
-        return Err(UiError::field(
-            "confirm",
-            "this is not the number being erased: type it again to confirm",
-        ));
+    let result = async {
+        let s = admin(Some(&csrf))?;
+        let msisdn = parse("number", &number)?;
+        let typed = parse("confirm", &confirm)?;
+        if typed != msisdn {
+            return Err(UiError::field(
+                "confirm",
+                "this is not the number being erased: type it again to confirm",
+            ));
+        }
+        Ok(crate::ssr::deps()
+            .store
+            .erase_customer(&crate::ssr::audit(&s.agent), &msisdn)
+            .await?)
     }
-    Ok(crate::ssr::deps()
-        .store
-        .erase_customer(&crate::ssr::audit(&s.agent), &msisdn)
-        .await?)
+    .await;
+    done(result)
 }
 
 #[server(endpoint = "admin/privacy/retention")]
