@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
-use domain::channel::Channel;
 
 /// The guest's identity within the issuer (defined in `domain`, where the
 /// store finds a customer's rows by it too).
@@ -703,6 +702,7 @@ fn error_answer(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::channel::Channel;
 
     #[test]
     fn subjects_separate_channels() {
