@@ -394,7 +394,7 @@ pub async fn search_audit(
 }
 
 /// The admin sections, each a page of its own.
-const SECTIONS: [(&str, &str, &str); 5] = [
+const SECTIONS: [(&str, &str, &str); 6] = [
     (
         "/admin/agents",
         "Agents",
@@ -420,12 +420,17 @@ const SECTIONS: [(&str, &str, &str); 5] = [
         "Audit log",
         "Every change: who made it, when, on which request.",
     ),
+    (
+        "/admin/privacy",
+        "Privacy",
+        "What is held about a customer's number: export it, or erase it. Retention.",
+    ),
 ];
 
 /// An admin page: the section links, the title, then `body` for admins;
 /// others are told the page is not for them.
 #[component]
-fn AdminFrame<F, V>(title: &'static str, body: F) -> impl IntoView
+pub(crate) fn AdminFrame<F, V>(title: &'static str, body: F) -> impl IntoView
 where
     F: Fn(Me) -> V + Send + Sync + 'static,
     V: IntoView + 'static,

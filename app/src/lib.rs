@@ -13,6 +13,7 @@ pub mod error;
 mod home;
 pub mod import;
 pub mod layout;
+pub mod privacy;
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/integrations") view=admin::AdminIntegrationsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/undelivered") view=admin::AdminUndeliveredPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/privacy") view=privacy::PrivacyPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

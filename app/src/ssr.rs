@@ -35,6 +35,8 @@ pub struct ServerDeps {
     /// Origins and host patterns whose URLs pages may link to or load
     /// (`domain::links::linkable`): this site and the allowed media hosts.
     pub link_origins: Vec<String>,
+    /// How long transcripts and media are kept (the Privacy page shows it).
+    pub retention: domain::privacy::Retention,
 }
 
 pub fn deps() -> ServerDeps {

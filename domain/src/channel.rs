@@ -33,6 +33,18 @@ impl Channel {
     }
 }
 
+/// The guest's identity within the issuer: channel and channel id together,
+/// because SMS and WhatsApp share the phone number but are different guests.
+/// Also the ordering key of the customer's outbox jobs and the key of their
+/// cached guest token.
+pub fn guest_subject(channel: Channel, channel_id: &str) -> String {
+    format!(
+        "{}_{}",
+        channel.as_str(),
+        channel_id.trim_start_matches('+')
+    )
+}
+
 crate::named_enum!(Channel, "channel", { Whatsapp => "whatsapp", Sms => "sms" });
 
 #[cfg(test)]

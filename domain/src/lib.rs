@@ -15,6 +15,7 @@ pub mod model;
 #[macro_use]
 pub mod names;
 pub mod phone;
+pub mod privacy;
 pub mod times;
 
 pub use channel::Channel;

@@ -152,6 +152,33 @@ mod parse {
         pub fn for_people(&self) -> String {
             for_people(self.as_str())
         }
+
+        /// Text that, found in stored text, means this number is in it: the
+        /// national significant number (`7700900123`, inside the E.164, the
+        /// WhatsApp and the `07700900123` forms), and the grouped
+        /// international (`+44 7700 900123`) and national (`07700 900123`)
+        /// forms. Used to find and erase the number everywhere.
+        pub fn written_forms(&self) -> Vec<String> {
+            let grouped = catch_unwind(AssertUnwindSafe(|| {
+                phonenumber::parse(None, self.as_str()).ok().map(|n| {
+                    (
+                        n.national().value().to_string(),
+                        n.format().mode(phonenumber::Mode::National).to_string(),
+                    )
+                })
+            }))
+            .ok()
+            .flatten();
+            let mut forms = vec![self.digits().to_string(), self.for_people()];
+            if let Some((significant, national)) = grouped {
+                // The significant number is in the digits form: keep the shorter.
+                forms[0] = significant;
+                forms.push(national);
+            }
+            forms.retain(|f| f.chars().filter(char::is_ascii_digit).count() >= 6);
+            forms.dedup();
+            forms
+        }
     }
 
     /// A number, or a customer's channel id (E.164, or WhatsApp's digits
@@ -290,6 +317,15 @@ mod parse {
             assert_eq!(
                 Msisdn::parse("(201) 555-0123", us).unwrap().as_str(),
                 "+12015550123"
+            );
+        }
+
+        #[test]
+        fn written_forms_cover_the_ways_a_number_is_stored() {
+            let m = Msisdn::parse("+447700900123", gb()).unwrap();
+            assert_eq!(
+                m.written_forms(),
+                ["7700900123", "+44 7700 900123", "07700 900123"]
             );
         }
 

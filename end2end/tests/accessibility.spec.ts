@@ -65,6 +65,7 @@ for (const scheme of ["light", "dark"] as const) {
     await check("/admin/integrations", () => expect(page.getByRole("list", { name: "Integrations" })).toBeVisible());
     await check("/admin/undelivered", h1("Undelivered"));
     await check("/admin/audit", () => expect(page.getByRole("list", { name: "Audit entries" })).toBeVisible());
+    await check("/admin/privacy", () => expect(page.getByRole("list", { name: "Retention in force" })).toBeVisible());
 
     // The sandbox's pages: the customer's phone, the agent's Webex App, the Webex sign-in.
     await check("/sandbox/phone", async () => {

@@ -6,17 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::fetch::{FetchError, Fetched, Fetcher};
-use domain::channel::Channel;
 
-/// The guest's identity within the issuer: channel and channel id together,
-/// because SMS and WhatsApp share the phone number but are different guests.
-pub fn guest_subject(channel: Channel, channel_id: &str) -> String {
-    format!(
-        "{}_{}",
-        channel.as_str(),
-        channel_id.trim_start_matches('+')
-    )
-}
+/// The guest's identity within the issuer (defined in `domain`, where the
+/// store finds a customer's rows by it too).
+pub use domain::channel::guest_subject;
 
 /// A Webex Guest Issuer app.
 #[derive(Clone)]
@@ -711,6 +704,7 @@ fn error_answer(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::channel::Channel;
 
     #[test]
     fn subjects_separate_channels() {

@@ -174,6 +174,17 @@ pub struct Config {
     #[serde(deserialize_with = "at_least::<_, _, 2>")]
     pub dedup_retention_hours: u64,
 
+    /// Days transcript lines are kept (and finished outbox jobs, whose
+    /// payloads carry the same texts); older ones are deleted by the
+    /// housekeeping task. 0 keeps them for ever.
+    #[arg(long, default_value_t = 0, global = true)]
+    pub transcript_retention_days: u32,
+
+    /// Days cached media files are kept, however long their link
+    /// (`media_ttl_seconds`) would still serve them. 0: until the link expires.
+    #[arg(long, default_value_t = 0, global = true)]
+    pub media_retention_days: u32,
+
     /// Seconds between checks of the guests' Webex webhooks (native relay): an
     /// inactive one is turned back on, a missing one created again. They are
     /// also checked at start-up and soon after a Webex delivery we could not accept.
@@ -318,6 +329,14 @@ impl Config {
             scan_wait: Duration::from_secs(self.media_scan_wait_seconds),
             max_concurrent: self.media_max_concurrent as usize,
         }
+    }
+
+    /// How long transcripts and media are kept.
+    pub fn retention(&self) -> domain::privacy::Retention {
+        domain::privacy::Retention::from_days(
+            self.transcript_retention_days,
+            self.media_retention_days,
+        )
     }
 
     /// The database URL with any password replaced, safe to log.
@@ -821,6 +840,11 @@ mod tests {
             e,
             "CM_DEDUP_RETENTION_HOURS: must be at least 2, not 1 (from the command line)"
         );
+        let e = err(&[("CM_TRANSCRIPT_RETENTION_DAYS", "-1")], &[]);
+        assert!(
+            e.starts_with("CM_TRANSCRIPT_RETENTION_DAYS: ") && e.contains("(from the environment)"),
+            "{e}"
+        );
         let e = err(&[("CM_RELAY_MODE", "both")], &[]);
         assert!(
             e.starts_with("CM_RELAY_MODE: ") && e.contains("native"),
@@ -879,6 +903,10 @@ mod tests {
         assert!(c.fetch_allowed_hosts_connect.is_empty());
         let defaults = load(None, &[], &[]);
         assert_eq!(c.media_max_bytes, defaults.media_max_bytes);
+        // Nothing is pruned unless asked for.
+        assert_eq!(defaults.retention(), domain::privacy::Retention::default());
+        let kept = load(None, &[("CM_TRANSCRIPT_RETENTION_DAYS", "30")], &[]).retention();
+        assert_eq!((kept.transcript_days, kept.media_days), (Some(30), None));
         assert_eq!(
             c.integrations.embedded_app_issuer_hosts,
             defaults.integrations.embedded_app_issuer_hosts

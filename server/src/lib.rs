@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod media;
 pub mod metrics;
 pub mod ops;
+pub mod privacy;
 pub mod sandbox_mount;
 pub mod startup;
 pub mod state;

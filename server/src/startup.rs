@@ -27,6 +27,8 @@ pub struct Application {
     relay: Option<relay::Relay>,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
+    /// How long transcripts and media are kept.
+    retention: domain::privacy::Retention,
     /// How often the guests' webhooks are checked.
     webhook_check: Duration,
     listener: TcpListener,
@@ -136,6 +138,7 @@ impl Application {
             relay: state.relay.clone(),
             throttles,
             dedup_retention,
+            retention: state.config.retention(),
             webhook_check,
             listener,
             router: app_router,
@@ -174,6 +177,7 @@ impl Application {
             self.instance.clone(),
             self.throttles.clone(),
             self.dedup_retention,
+            self.retention,
             stop_worker.subscribe(),
         ));
         let service = self
@@ -212,19 +216,23 @@ impl Application {
 const MAINTENANCE_TASK: &str = "maintenance";
 
 /// Housekeeping every few minutes: forget webhook ids past the dedup
-/// retention (on one replica at a time: the lease's holder) and this
-/// process's rate-limit state that has refilled.
+/// retention, transcripts and media past theirs (on one replica at a time:
+/// the lease's holder), and this process's rate-limit state that has refilled.
 async fn maintain(
     store: Store,
     holder: String,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
+    retention: domain::privacy::Retention,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     const EVERY: Duration = Duration::from_secs(300);
     loop {
         match store.take_lease(MAINTENANCE_TASK, &holder, EVERY * 2).await {
-            Ok(true) => prune(&store, dedup_retention).await,
+            Ok(true) => {
+                prune(&store, dedup_retention).await;
+                crate::privacy::prune(&store, retention).await;
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not take the housekeeping lease"),
         }
@@ -279,6 +287,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
         },
         relay: state.relay.clone(),
         guests: state.guests.clone(),
+        retention: state.config.retention(),
         // Our own files, and customers' media hosts (https only).
         link_origins: std::iter::once(i.public_url.clone())
             .chain(i.connect.api_url.iter().cloned())
@@ -367,6 +376,7 @@ fn people(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(web_auth::routes())
         .merge(crate::contacts_csv::routes())
+        .merge(crate::privacy::routes())
         .merge(crate::media::routes())
         .leptos_routes_with_context(
             state,

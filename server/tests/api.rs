@@ -526,6 +526,8 @@ async fn openapi_documents_every_route_and_every_documented_operation_exists() {
         "POST /api/v1/conversations/start",
         "POST /api/v1/guests/token",
         "POST /api/v1/attachments",
+        "POST /api/v1/privacy/erase",
+        "GET /api/v1/privacy/export",
     ];
     served.sort();
     assert_eq!(documented, served);
@@ -957,4 +959,105 @@ async fn a_trigger_connect_did_not_take_answers_with_the_reason() {
             .any(|e| e.action == "conversation.start"
                 && e.after.as_ref().unwrap()["status"] == "failed"));
     }
+}
+
+#[tokio::test]
+async fn privacy_export_and_erase_need_an_admin_key_and_a_valid_number() {
+    let app = TestApp::spawn().await;
+    let jane = create_contact(&app, "Jane Roe", "+447700900123").await;
+    let olga = create_contact(&app, "Olga Other", "+447700900456").await;
+    let erase = |key: &str, body: Value| {
+        send(
+            app.client
+                .post(app.url("/api/v1/privacy/erase"))
+                .header("key", key)
+                .json(&body),
+        )
+    };
+    let export = |key: &str, query: &str| {
+        send(
+            app.client
+                .get(app.url(&format!("/api/v1/privacy/export{query}")))
+                .header("key", key),
+        )
+    };
+
+    // The Connect flows' key may not.
+    let (status, body) = erase(&app.key, json!({ "number": "+447700900123" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "insufficient_scope");
+    assert_eq!(body["scope"], "admin");
+    let (status, _) = export(&app.key, "?number=%2B447700900123").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let grant = store::KeyGrant::new(&[domain::access::ApiScope::Admin], None).unwrap();
+    let (_, admin) = app
+        .store
+        .create_api_key(&store::AuditCtx::system(), "dpo", &grant)
+        .await
+        .unwrap();
+
+    // Bad input names the field and changes nothing.
+    for (body, field) in [
+        (json!({ "number": "call me" }), "number"),
+        (json!({ "number": "+44 12" }), "number"),
+        (json!({}), "number"),
+        (
+            json!({ "number": "+447700900123", "contactId": jane["id"] }),
+            "contactId",
+        ),
+        (json!({ "phone": "+447700900123" }), "phone"),
+    ] {
+        let (status, err) = erase(&admin, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err}");
+        assert_eq!(err["field"], field, "{body}: {err}");
+    }
+    let (status, err) = export(&admin, "?number=abc").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "number");
+    let (status, err) = export(&admin, "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["field"], "number");
+    let (status, err) = erase(&admin, json!({ "contactId": "no-such-contact" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    let (status, page) = app.get("/api/v1/contacts").await;
+    assert_eq!((status, page["total"].clone()), (StatusCode::OK, json!(2)));
+
+    // Export: any written form of the number.
+    let (status, data) = export(&admin, "?number=07700%20900123").await;
+    assert_eq!(status, StatusCode::OK, "{data}");
+    assert_eq!(data["number"], "+447700900123");
+    assert_eq!(data["contacts"][0]["name"], "Jane Roe");
+    assert_eq!(data["held"]["contacts"], 1);
+
+    // Erase by number, then by contact id.
+    let (status, report) = erase(&admin, json!({ "number": "07700 900123" })).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["removed"]["contacts"], 1);
+    assert_eq!(report["removed"]["contactChannels"], 2);
+    assert!(report["erasureId"].is_string());
+    let (_, found) = app.get("/api/v1/contacts?msisdn=%2B447700900123").await;
+    assert_eq!(found["total"], 0);
+    let (_, found) = app.get("/api/v1/contacts?msisdn=%2B447700900456").await;
+    assert_eq!(found["total"], 1, "the other customer is untouched");
+    let (status, report) = erase(&admin, json!({ "contactId": olga["id"] })).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["removed"]["contacts"], 1);
+    let (_, page) = app.get("/api/v1/contacts").await;
+    assert_eq!(page["total"], 0);
+
+    // Each erasure is audited under the key's name, never with the number.
+    let erasures = app
+        .store
+        .audit_entries(Some("privacy"), None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = erasures.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["privacy.erase", "privacy.erase", "privacy.export"]
+    );
+    assert!(erasures.iter().all(|e| e.actor == "api-key:dpo"));
+    let text = serde_json::to_string(&erasures).unwrap();
+    assert!(!text.contains("7700900123") && !text.contains("7700900456"));
 }

@@ -224,6 +224,28 @@ async fn agents_see_only_their_sessions_and_admin_only_pages() {
     }
     let (status, _) = a.call("admin/keys/create", &[("name", "sneaky")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Privacy is for admins: finding, erasing, exporting.
+    let (status, _) = a
+        .read("admin/privacy/find", &[("number", "+447700900123")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = a
+        .call(
+            "admin/privacy/erase",
+            &[("number", "+447700900123"), ("confirm", "+447700900123")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let export = app
+        .client
+        .post(app.url("/admin/privacy/export.json"))
+        .header("cookie", &a.cookie)
+        .header("origin", &app.base)
+        .form(&[("number", "+447700900123"), ("csrf", a.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::FORBIDDEN);
     let (status, _) = a
         .read(
             "admin/audit",
@@ -549,5 +571,89 @@ async fn embedded_identity_tokens_are_verified() {
     assert!(
         body["error"].as_str().unwrap().contains("disabled"),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_finds_exports_and_erases_a_customer_after_confirming() {
+    let app = TestApp::spawn().await;
+    add_agent(&app, "admin@example.com", Role::Admin).await;
+    let admin = sign_in(&app, "admin@example.com").await;
+    let (status, saved) = admin
+        .call(
+            "contacts/save",
+            &[
+                ("id", ""),
+                ("name", "Jane Roe"),
+                ("msisdn", "07700 900123"),
+                ("version", ""),
+            ],
+        )
+        .await;
+    assert!(status.is_success(), "{saved}");
+
+    let (status, err) = admin
+        .read("admin/privacy/find", &[("number", "nope")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["field"], "number");
+    let (status, found) = admin
+        .read("admin/privacy/find", &[("number", "+44 7700 900123")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["number"], "+447700900123");
+    assert_eq!(found["held"]["contacts"], 1);
+
+    let export = app
+        .client
+        .post(app.url("/admin/privacy/export.json"))
+        .header("cookie", &admin.cookie)
+        .header("origin", &app.base)
+        .form(&[("number", "07700900123"), ("csrf", admin.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    assert!(export.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let data: Value = export.json().await.unwrap();
+    assert_eq!(data["contacts"][0]["name"], "Jane Roe");
+
+    // The number typed again must be the same number; a mismatch erases nothing.
+    let (status, err) = admin
+        .call(
+            "admin/privacy/erase",
+            &[("number", "+447700900123"), ("confirm", "+447700900124")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["field"], "confirm");
+    assert_eq!(
+        app.store
+            .held_about(&domain::Msisdn::from_trusted("+447700900123".into()))
+            .await
+            .unwrap()
+            .contacts,
+        1
+    );
+    let (status, report) = admin
+        .call(
+            "admin/privacy/erase",
+            &[("number", "+447700900123"), ("confirm", "07700 900123")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["removed"]["contacts"], 1);
+    let (_, found) = admin
+        .read("admin/privacy/find", &[("number", "+447700900123")])
+        .await;
+    assert_eq!(found["held"]["contacts"], 0);
+    let (status, retention) = admin.read("admin/privacy/retention", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        retention,
+        json!({ "transcriptDays": null, "mediaDays": null })
     );
 }

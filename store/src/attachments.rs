@@ -37,9 +37,9 @@ impl std::fmt::Debug for MediaFile {
     }
 }
 
-const INFO_COLUMNS: &str = "id, filename, mime_type, size, created_at, expires_at";
+pub(crate) const INFO_COLUMNS: &str = "id, filename, mime_type, size, created_at, expires_at";
 
-fn info_from_row(row: &AnyRow) -> Result<MediaFileInfo, sqlx::Error> {
+pub(crate) fn info_from_row(row: &AnyRow) -> Result<MediaFileInfo, sqlx::Error> {
     Ok(MediaFileInfo {
         id: row.try_get("id")?,
         filename: row.try_get("filename")?,

@@ -416,7 +416,7 @@ async fn lock_head_of(
 /// On Postgres the head's row is locked first, and the earliest pending job
 /// read after: a transaction enqueueing into the key holds that lock until it
 /// commits, so the job it adds is seen here, never left without a head.
-async fn settle_head(
+pub(crate) async fn settle_head(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ordering_key: &str,
 ) -> Result<(), DomainError> {

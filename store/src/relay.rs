@@ -68,7 +68,7 @@ impl NewMessage {
     }
 }
 
-const MESSAGE_COLUMNS: &str =
+pub(crate) const MESSAGE_COLUMNS: &str =
     "id, session_id, direction, channel, body, provider, status, error_code, error_text,
      attachment_url, attachment_mime, attachment_name, created_at";
 
@@ -403,7 +403,7 @@ async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     Ok(())
 }
 
-fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
+pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
     Ok(Message {
         id: r.try_get("id")?,
         session_id: r.try_get("session_id")?,

@@ -8,10 +8,10 @@ use domain::error::{DomainError, FieldError};
 use domain::input::{text, NewSession, SessionChanges};
 use domain::model::{Customer, Page, Session, SessionStatus};
 
-const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
+pub(crate) const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
     collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
 /// The relay's columns, read with the session's (see `Conversation`).
-const RELAY_COLUMNS: &str =
+pub(crate) const RELAY_COLUMNS: &str =
     "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at";
 const COLLAB_MAX: usize = 500;
 

@@ -146,6 +146,9 @@ on_both_databases!(
     guest_tokens_are_cached_by_subject,
     media_files_keep_their_bytes_and_expire,
     transcript_views_start_at_a_takeover,
+    erasure_leaves_no_trace_of_the_number,
+    erasure_of_a_number_with_nothing_held_is_recorded,
+    retention_prunes_old_transcripts_and_media_but_not_live_work,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -1579,5 +1582,581 @@ async fn background_leases_have_one_holder_until_they_run_out(store: &Store) {
     assert!(
         !store.take_lease("check", "e", long).await.unwrap(),
         "reporting keeps the holder"
+    );
+}
+
+/// One customer with data in every table that can hold it: a contact (then
+/// renamed, for an audit row with before and after), a session per channel,
+/// transcript lines with a cached file, guest tokens, relay jobs (one done,
+/// one pending), webhook dedup records, a start attempt, audit events.
+/// Returns the contact's id.
+async fn seed_customer(store: &Store, number: &str, name: &str, tag: &str) -> String {
+    use store::{Attachment, MediaFileInfo, NewMessage};
+    let msisdn = Msisdn::parse(number, PhoneRegion::default()).unwrap();
+    let digits = msisdn.digits().to_string();
+    let created = store
+        .create_contact(&ctx(), &valid(&contact("Temp name", number)))
+        .await
+        .unwrap();
+    let renamed = store
+        .update_contact(
+            &ctx(),
+            &created.id,
+            &valid(&ContactInput {
+                name: Some(name.into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let agent = store
+        .upsert_agent(&AuditCtx::system(), "agent@example.com", None, Role::Agent)
+        .await
+        .unwrap();
+    let now = now_ms();
+    let media_id = format!("media{tag}000000000000000");
+    store
+        .insert_media_file(
+            &MediaFileInfo {
+                id: media_id.clone(),
+                filename: "photo.jpg".into(),
+                mime_type: "image/jpeg".into(),
+                size: 5,
+                created_at_ms: now,
+                expires_at_ms: now + 3_600_000,
+            },
+            b"bytes",
+        )
+        .await
+        .unwrap();
+    let cipher = store::token_cipher::TokenCipher::generate();
+    for (channel, id) in [
+        ("sms", msisdn.as_str().to_string()),
+        ("whatsapp", digits.clone()),
+    ] {
+        let mut input = session_for(channel, &id, "agent@example.com");
+        input.collab_guest_id = Some(format!("guest-{tag}-{channel}"));
+        input.contact_id = Some(renamed.id.clone());
+        let (session, _) = store.upsert_session(&ctx(), &valid(&input)).await.unwrap();
+        let subject = format!("{channel}_{digits}");
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("UPDATE sessions SET onboarding_name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(&session.id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let inbound = NewMessage::new(
+            &session.id,
+            Direction::Inbound,
+            channel.parse().unwrap(),
+            &format!("hello, {name} here, call me on {}", msisdn.for_people()),
+            MessageStatus::Received,
+        )
+        .from_provider("connect", &format!("tx-{tag}-{channel}"))
+        .with_attachment(Some(Attachment {
+            url: format!("https://cm.example/media/{media_id}/photo.jpg"),
+            mime: Some("image/jpeg".into()),
+            name: Some("photo.jpg".into()),
+        }));
+        Store::add_message(&mut tx, &inbound).await.unwrap();
+        Store::accept_event(&mut tx, "connect", &format!("tx-{tag}-{channel}"))
+            .await
+            .unwrap();
+        Store::accept_event(
+            &mut tx,
+            "connect-receipt",
+            &format!("rx-{tag}:{}:delivered", inbound.id),
+        )
+        .await
+        .unwrap();
+        for n in 0..2 {
+            Store::enqueue(
+                &mut tx,
+                &[store::NewJob {
+                    kind: "customer_message".into(),
+                    ordering_key: subject.clone(),
+                    idempotency_key: format!("connect:tx-{tag}-{channel}-{n}"),
+                    payload: serde_json::json!({ "customer": { "id": id }, "text": format!("from {name}") }),
+                }],
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        store
+            .cache_guest_token(
+                &cipher,
+                &subject,
+                &domain::model::AccessToken {
+                    token: "secret".into(),
+                    expires_at_ms: now + 3_600_000,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // The first job of each conversation is delivered; the second waits.
+    for job in store
+        .claim_jobs(10, std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+    {
+        if job.ordering_key.ends_with(&digits) {
+            store
+                .finish_job(&job, &store::Outcome::Done, &Default::default(), 0.5)
+                .await
+                .unwrap();
+        } else {
+            // Another customer's: handed back at once.
+            store
+                .extend_lease(job.id, std::time::Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    }
+    store
+        .begin_start_attempt(&format!("start-{tag}"), &agent.id, &renamed.id, "sms")
+        .await
+        .unwrap();
+    store
+        .record_event(
+            &ctx(),
+            "conversation.start",
+            "contact",
+            &renamed.id,
+            &serde_json::json!({ "payload": { "channelId": digits, "contactName": name } }),
+        )
+        .await
+        .unwrap();
+    // A note about something else that mentions the number.
+    store
+        .record_event(
+            &ctx(),
+            "note",
+            "misc",
+            &format!("note-{tag}"),
+            &serde_json::json!({ "text": format!("{} asked for a call back", msisdn.for_people()) }),
+        )
+        .await
+        .unwrap();
+    renamed.id
+}
+
+/// Every table's row count.
+async fn row_counts(store: &Store) -> Vec<(String, i64)> {
+    use sqlx::Row;
+    let mut tx = store.begin_write().await.unwrap();
+    let sql = match store.backend() {
+        store::Backend::Sqlite => {
+            "SELECT name AS t FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        }
+        store::Backend::Postgres => {
+            "SELECT table_name::text AS t FROM information_schema.tables
+              WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name"
+        }
+    };
+    let tables: Vec<String> = sqlx::query(sql)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("t"))
+        .collect();
+    let mut counts = Vec::new();
+    for table in tables {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .get("n");
+        counts.push((table, n));
+    }
+    tx.rollback().await.unwrap();
+    counts
+}
+
+/// Where `needle` is in any text column of any table: `table.column` names.
+async fn text_columns_holding(store: &Store, needles: &[&str]) -> Vec<String> {
+    use sqlx::Row;
+    let mut tx = store.begin_write().await.unwrap();
+    let columns: Vec<(String, String)> = match store.backend() {
+        store::Backend::Sqlite => {
+            let tables: Vec<String> =
+                sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get("name"))
+                    .collect();
+            let mut columns = Vec::new();
+            for table in tables {
+                for col in sqlx::query(&format!(
+                    "SELECT name, type FROM pragma_table_info('{table}')"
+                ))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+                {
+                    if col.get::<String, _>("type").eq_ignore_ascii_case("TEXT") {
+                        columns.push((table.clone(), col.get("name")));
+                    }
+                }
+            }
+            columns
+        }
+        store::Backend::Postgres => sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns
+              WHERE table_schema = 'public' AND data_type = 'text'",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("t"), r.get("c")))
+        .collect(),
+    };
+    assert!(
+        columns
+            .iter()
+            .any(|(t, c)| t == "audit_log" && c == "after_json")
+            && columns.len() > 40,
+        "the scan reads every text column: {columns:?}"
+    );
+    let mut found = Vec::new();
+    for (table, column) in columns {
+        for needle in needles {
+            let n: i64 = sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE {column} LIKE $1"
+            ))
+            .bind(format!("%{needle}%"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .get("n");
+            if n > 0 {
+                found.push(format!("{table}.{column} ({needle})"));
+            }
+        }
+    }
+    tx.rollback().await.unwrap();
+    found
+}
+
+async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
+    let jane = Msisdn::parse("07700 900123", PhoneRegion::default()).unwrap();
+    let olga = Msisdn::parse("+447700900456", PhoneRegion::default()).unwrap();
+    let olga_id = seed_customer(store, olga.as_str(), "Olga Other", "o").await;
+    let before_jane = row_counts(store).await;
+    let jane_id = seed_customer(store, jane.as_str(), "Jane Roe", "j").await;
+    // Every way Jane's number and name can be written.
+    let jane_traces = [
+        "7700900123",
+        "+44 7700 900123",
+        "07700 900123",
+        "7700 900123",
+        "Jane Roe",
+    ];
+    assert!(
+        text_columns_holding(store, &jane_traces).await.len() >= 10,
+        "the seed puts the number in many places"
+    );
+
+    let held = store.held_about(&jane).await.unwrap();
+    let olga_before = store.held_about(&olga).await.unwrap();
+    assert_eq!(
+        held,
+        domain::privacy::HeldCounts {
+            contacts: 1,
+            contact_channels: 2,
+            sessions: 2,
+            messages: 2,
+            media_files: 1,
+            guest_tokens: 2,
+            outbox_jobs: 4,
+            pending_jobs: 2,
+            dedup_records: 4,
+            start_attempts: 1,
+            // create, update, two session creates, conversation.start, the note
+            audit_entries: 6,
+        }
+    );
+
+    // The export holds it all, and says who took it.
+    let export = store.export_customer(&ctx(), &jane).await.unwrap();
+    assert_eq!(export["number"], "+447700900123");
+    assert_eq!(export["contacts"][0]["name"], "Jane Roe");
+    assert_eq!(export["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(export["sessions"][0]["onboardingName"], "Jane Roe");
+    let bodies: Vec<&str> = export["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert!(
+        bodies.iter().all(|b| b.contains("+44 7700 900123")),
+        "{bodies:?}"
+    );
+    assert_eq!(export["mediaFiles"][0]["filename"], "photo.jpg");
+    assert_eq!(export["outboxJobs"].as_array().unwrap().len(), 4);
+    assert_eq!(export["dedupRecords"].as_array().unwrap().len(), 4);
+    assert_eq!(export["startAttempts"][0]["channel"], "sms");
+    assert_eq!(export["auditEntries"].as_array().unwrap().len(), 6);
+    assert!(!export.to_string().contains("Olga"), "nobody else's data");
+    assert!(!export.to_string().contains("secret"), "no guest token");
+    let exported = store
+        .search_audit(
+            &store::AuditFilter {
+                action: Some("privacy.export".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(exported.len(), 1);
+
+    let report = store.erase_customer(&ctx(), &jane).await.unwrap();
+    assert_eq!(report.removed, held);
+
+    // No text column of any table holds the number or the name any more.
+    assert_eq!(
+        text_columns_holding(store, &jane_traces).await,
+        Vec::<String>::new()
+    );
+    assert!(store.held_about(&jane).await.unwrap().is_empty());
+    // Every table is back to what it held before Jane came, but the audit
+    // log, which keeps her rows (redacted) and records the export and erasure.
+    let without_audit = |counts: Vec<(String, i64)>| {
+        counts
+            .into_iter()
+            .filter(|(t, _)| t != "audit_log")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        without_audit(row_counts(store).await),
+        without_audit(before_jane)
+    );
+    assert!(store.contact_by_msisdn(&jane).await.unwrap().is_none());
+    assert!(matches!(
+        store.contact(&jane_id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    let (chunks, _) = store.media_chunks_stored().await.unwrap();
+    assert_eq!(chunks, 1, "only Olga's file's chunk is left");
+
+    // The audit rows are kept, redacted; one more records the erasure.
+    let about_jane = store
+        .audit_entries(Some("contact"), Some(&jane_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(about_jane.len(), 3);
+    let update = about_jane
+        .iter()
+        .find(|e| e.action == "contact.update")
+        .unwrap();
+    assert_eq!(update.before.as_ref().unwrap()["name"], "[erased]");
+    assert_eq!(update.after.as_ref().unwrap()["msisdn"], "[erased]");
+    assert_eq!(update.actor, "api-key:tests", "who did it stays");
+    let erased = store
+        .search_audit(
+            &store::AuditFilter {
+                action: Some("privacy.erase".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0].entity_id, report.erasure_id);
+    assert_eq!(
+        erased[0].after.as_ref().unwrap()["contactIds"][0],
+        jane_id.as_str()
+    );
+
+    // Olga is untouched, and her waiting job is still delivered in order.
+    assert_eq!(store.held_about(&olga).await.unwrap(), olga_before);
+    assert_eq!(store.contact(&olga_id).await.unwrap().name, "Olga Other");
+    let jobs = store
+        .claim_jobs(10, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = jobs.iter().map(|j| j.ordering_key.as_str()).collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "Olga's two waiting jobs, no head left for Jane: {keys:?}"
+    );
+    assert!(keys.iter().all(|k| k.ends_with("447700900456")));
+    let olga_export = store.export_customer(&ctx(), &olga).await.unwrap();
+    assert_eq!(olga_export["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(olga_export["mediaFiles"].as_array().unwrap().len(), 1);
+}
+
+async fn erasure_of_a_number_with_nothing_held_is_recorded(store: &Store) {
+    let nobody = Msisdn::parse("+447700900999", PhoneRegion::default()).unwrap();
+    assert!(store.held_about(&nobody).await.unwrap().is_empty());
+    let report = store.erase_customer(&ctx(), &nobody).await.unwrap();
+    assert!(report.removed.is_empty());
+    let entries = store
+        .audit_entries(Some("privacy"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(!serde_json::to_string(&entries[0])
+        .unwrap()
+        .contains("900999"));
+    // By contact id: an unknown one is refused and changes nothing.
+    assert!(matches!(
+        store.erase_contact(&ctx(), "no-such-contact").await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert_eq!(
+        store
+            .audit_entries(Some("privacy"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn retention_prunes_old_transcripts_and_media_but_not_live_work(store: &Store) {
+    use store::{MediaFileInfo, NewMessage};
+    let day = 24 * 3600 * 1000;
+    let now = now_ms();
+    let old = now - 40 * day;
+    let cutoff = now - 30 * day;
+    // Two conversations: one quiet, one with a job still waiting.
+    let quiet = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for("sms", "+447700900111", "a@example.com")),
+        )
+        .await
+        .unwrap()
+        .0;
+    let busy = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for("sms", "+447700900222", "a@example.com")),
+        )
+        .await
+        .unwrap()
+        .0;
+    let file = |id: &str, created_at_ms: i64| MediaFileInfo {
+        id: id.into(),
+        filename: "f.png".into(),
+        mime_type: "image/png".into(),
+        size: 1,
+        created_at_ms,
+        expires_at_ms: now + day,
+    };
+    for (id, at) in [("oldfile", old), ("oldbusy", old), ("newfile", now)] {
+        store.insert_media_file(&file(id, at), b"x").await.unwrap();
+    }
+    let mut tx = store.begin_write().await.unwrap();
+    for (session, body) in [
+        (&quiet, "old quiet"),
+        (&quiet, "new quiet"),
+        (&busy, "old busy"),
+    ] {
+        let line = NewMessage::new(
+            &session.id,
+            Direction::Inbound,
+            Channel::Sms,
+            body,
+            MessageStatus::Received,
+        );
+        Store::add_message(&mut tx, &line).await.unwrap();
+        if body.starts_with("old") {
+            sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
+                .bind(old)
+                .bind(&line.id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+    }
+    Store::enqueue(
+        &mut tx,
+        &[
+            store::NewJob {
+                kind: "send".into(),
+                ordering_key: "sms_447700900111".into(),
+                idempotency_key: "done-long-ago".into(),
+                payload: serde_json::json!({ "text": "old quiet" }),
+            },
+            store::NewJob {
+                kind: "send".into(),
+                ordering_key: "sms_447700900222".into(),
+                idempotency_key: "waiting".into(),
+                payload: serde_json::json!({ "fileUrl": "https://cm.example/media/oldbusy/f.png" }),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'done', next_attempt_at = $1, updated_at = $1 WHERE idempotency_key = 'done-long-ago'",
+    )
+    .bind(old)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // Done long ago: its key has no head any more.
+    sqlx::query("DELETE FROM outbox_heads WHERE ordering_key = 'sms_447700900111'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let lines = |s: &domain::model::Session| {
+        let s = s.clone();
+        async move {
+            let admin = store
+                .upsert_agent(&AuditCtx::system(), "boss@example.com", None, Role::Admin)
+                .await
+                .unwrap();
+            store
+                .transcript_for(&admin, &s)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.body)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let pruned = store.prune_transcripts(cutoff).await.unwrap();
+    assert_eq!((pruned.rows, pruned.extra), (1, 1));
+    assert_eq!(lines(&quiet).await, ["new quiet"]);
+    assert_eq!(
+        lines(&busy).await,
+        ["old busy"],
+        "a conversation with a waiting job keeps its lines"
+    );
+    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+
+    let pruned = store.prune_media(cutoff).await.unwrap();
+    assert_eq!((pruned.rows, pruned.extra), (1, 1));
+    assert!(store.media_file("oldfile", now).await.unwrap().is_none());
+    assert!(
+        store.media_file("oldbusy", now).await.unwrap().is_some(),
+        "a waiting job still hands it on"
+    );
+    assert!(store.media_file("newfile", now).await.unwrap().is_some());
+    assert_eq!(store.media_chunks_stored().await.unwrap().0, 2);
+    // Again: nothing more to do.
+    assert_eq!(
+        store.prune_transcripts(cutoff).await.unwrap(),
+        store::Pruned::default()
+    );
+    assert_eq!(
+        store.prune_media(cutoff).await.unwrap(),
+        store::Pruned::default()
     );
 }

@@ -109,6 +109,12 @@ impl RequiredScope for Services {
     const SCOPE: ApiScope = ApiScope::Services;
 }
 
+/// Administration: erasing and exporting customers' data.
+pub struct Admin;
+impl RequiredScope for Admin {
+    const SCOPE: ApiScope = ApiScope::Admin;
+}
+
 /// The API key that authenticated this request (header `key`, as Webex
 /// Connect sends it, or `Authorization: Bearer`), and the request id. The
 /// one place where keys are checked: unknown, revoked or expired keys get

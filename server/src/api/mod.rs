@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod error;
 pub mod extract;
+pub mod privacy;
 pub mod services;
 pub mod sessions;
 
@@ -26,7 +27,7 @@ use crate::state::AppState;
     info(title = "Contact Manager API", description = "Contacts, sessions, agents, starting conversations, guest tokens and the attachment cache for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
     modifiers(&Security),
     security(("key" = []), ("bearer" = [])),
-    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "conversations", description = "Start conversation, as the sidebar's buttons do"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"))
+    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "conversations", description = "Start conversation, as the sidebar's buttons do"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"), (name = "privacy", description = "Subject requests: export or erase everything held about a phone number (keys with the `admin` scope)"))
 )]
 struct ApiDoc;
 
@@ -57,6 +58,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::start))
         .routes(routes!(services::guest_token))
         .routes(routes!(services::cache_attachment))
+        .routes(routes!(privacy::erase))
+        .routes(routes!(privacy::export))
 }
 
 /// The OpenAPI document, with full paths.
