@@ -13,6 +13,7 @@ pub mod error;
 mod home;
 pub mod import;
 pub mod layout;
+mod live;
 pub mod privacy;
 pub mod sessions;
 #[cfg(feature = "ssr")]

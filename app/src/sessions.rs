@@ -23,6 +23,9 @@ pub struct SessionRow {
     /// The transcript (filled for the detail view only).
     #[serde(default)]
     pub messages: Vec<Message>,
+    /// The customer's messages the viewer has not seen (the list only).
+    #[serde(default)]
+    pub unread: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +47,7 @@ async fn with_contact(store: &store::Store, session: Session) -> SessionRow {
         session,
         contact_name,
         messages: Vec::new(),
+        unread: 0,
     }
 }
 
@@ -65,9 +69,13 @@ pub async fn list_sessions(scope: String, page: u32) -> Result<SessionsView, UiE
             ..Default::default()
         })
         .await?;
+    let ids: Vec<String> = result.items.iter().map(|s| s.id.clone()).collect();
+    let unread = store.unread_counts(&session.agent.id, &ids).await?;
     let mut rows = Vec::with_capacity(result.items.len());
     for s in result.items {
-        rows.push(with_contact(&store, s).await);
+        let mut row = with_contact(&store, s).await;
+        row.unread = unread.get(&row.session.id).copied().unwrap_or(0);
+        rows.push(row);
     }
     Ok(SessionsView {
         rows,
@@ -123,6 +131,8 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let (web, session) = visible_session(&id).await?;
     let store = crate::ssr::deps().store;
     let messages = store.transcript_for(&web.agent, &session).await?;
+    // The viewer has now seen it: the list's unread count starts again.
+    store.mark_session_read(&web.agent.id, &session.id).await?;
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
             let last = store
@@ -246,6 +256,8 @@ fn SessionList(me: Me) -> impl IntoView {
     let scope = move || query.with(|m| m.get("scope").unwrap_or_else(|| "mine".into()));
     let page = move || query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1u32));
     let sessions = Resource::new(move || (scope(), page()), |(s, p)| list_sessions(s, p));
+    // New messages, receipts and routing changes show without a reload.
+    crate::live::on_session_change(move |_| sessions.refetch());
     let admin = me.agent.role == Role::Admin;
     let (busy, set_busy) = signal(false);
     view! {
@@ -273,9 +285,16 @@ fn SessionList(me: Me) -> impl IntoView {
                                 let s = row.session;
                                 let named = row.contact_name.is_some();
                                 let who = row.contact_name.unwrap_or_else(|| row.customer.clone());
+                                let unread = row.unread;
+                                let has_unread = unread > 0;
                                 view! {
-                                    <li class="session">
+                                    <li class="session" class:has-unread=has_unread>
                                         <a href=format!("/sessions/{}", s.id)>{who}</a>
+                                        {(unread > 0).then(|| view! {
+                                            <span class="unread" title="Messages from the customer you have not seen">
+                                                {unread}<span class="visually-hidden">" unread"</span>
+                                            </span>
+                                        })}
                                         {named.then(|| view! { <span class="muted small number">{row.customer.clone()}</span> })}
                                         <span class="muted small">
                                             {format!("{} · {} · ", label(s.customer_channel), status_label(s.status))}
@@ -312,6 +331,11 @@ fn SessionDetail() -> impl IntoView {
         move || (id(), end.version().get(), take.version().get()),
         |(id, _, _)| get_session(id),
     );
+    crate::live::on_session_change(move |changed| {
+        if changed == "*" || params.with_untracked(|p| p.get("id")).as_deref() == Some(&changed) {
+            session.refetch();
+        }
+    });
     let confirming_end = move || query.with(|m| m.get("confirm").as_deref() == Some("end"));
     let notice = move || {
         match (end.value().get(), take.value().get()) {

@@ -53,7 +53,8 @@ export async function openSession(page: Page, name: string): Promise<Locator> {
 
 /**
  * Waits until the session's transcript shows the line with `text` in the
- * given state. The page is rendered once; like an agent, reload to see news.
+ * given state. The page updates itself (live.spec.ts shows it); reloading
+ * here keeps these tests about the relay, not about the live updates.
  */
 export async function expectTranscriptLine(page: Page, text: string, state: string | RegExp) {
   const line = page.getByRole("list", { name: "Messages" }).getByRole("listitem").filter({ hasText: text });

@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod headers;
 pub mod identity;
 pub mod integrations;
+pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod ops;

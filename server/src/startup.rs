@@ -37,6 +37,8 @@ pub struct Application {
     grace: Duration,
     /// This process among the replicas, for background tasks' leases.
     instance: String,
+    /// Stops the live sidebar's poller.
+    live_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -109,7 +111,10 @@ impl Application {
             crate::headers::HeaderPolicy::new(&config.frame_ancestors, &integrations.public_url);
         let dedup_retention = Duration::from_secs(config.dedup_retention_hours * 3600);
         let webhook_check = Duration::from_secs(config.webhook_check_seconds);
+        let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
+        let live = crate::live::LiveFeed::start(store.clone(), live_stop_rx);
         let state = AppState {
+            live,
             conversations,
             headers,
             throttles: throttles.clone(),
@@ -145,6 +150,7 @@ impl Application {
             store,
             grace,
             instance: uuid::Uuid::new_v4().to_string(),
+            live_stop,
         })
     }
 
@@ -198,6 +204,7 @@ impl Application {
         // The worker finishes the deliveries it holds; unfinished jobs stay
         // in the outbox for the next start.
         let _ = stop_worker.send(true);
+        let _ = self.live_stop.send(true);
         // Both end at the stop signal, giving their leases up on the way.
         let _ = tokio::time::timeout(Duration::from_secs(2), maintenance).await;
         if let Some(watch) = webhook_watch {
@@ -378,6 +385,7 @@ fn people(state: &AppState) -> Router<AppState> {
         .merge(crate::contacts_csv::routes())
         .merge(crate::privacy::routes())
         .merge(crate::media::routes())
+        .route("/events", axum::routing::get(crate::live::events))
         .leptos_routes_with_context(
             state,
             routes,

@@ -34,4 +34,6 @@ pub struct AppState {
     pub throttles: Arc<crate::throttle::Throttles>,
     /// Start conversation (the sidebar, the API), in the configured relay mode.
     pub conversations: Conversations,
+    /// Session changes for the live sidebar (`/events`).
+    pub live: crate::live::LiveFeed,
 }

@@ -659,3 +659,82 @@ async fn metrics_count_what_the_relay_did_for_a_scraper_with_the_token() {
         assert!(text.contains(s), "{s} missing from:\n{text}");
     }
 }
+
+/// Reads an event stream in the background; what it has received so far.
+fn listen(mut response: reqwest::Response) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let into = received.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    received
+}
+
+/// The live sidebar: `/events` tells a signed-in agent that one of their
+/// sessions changed (and not another agent), refuses anyone signed out,
+/// and the sessions list counts what the agent has not seen until they
+/// open the session.
+#[tokio::test]
+async fn the_sidebar_hears_of_its_own_sessions_live_and_counts_unread_messages() {
+    let app = native_app().await;
+    let (_, room) = start_conversation(&app, "Mr Live", "+447700900191", "sms").await;
+    let a = sign_in(&app, "agent-a@example.com").await;
+    let b = sign_in(&app, "agent-b@example.com").await;
+    let (_, list) = a
+        .read("sessions/list", &[("scope", "mine"), ("page", "1")])
+        .await;
+    let session_id = list["rows"][0]["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!room.is_empty());
+
+    let stream = |cookie: Option<&str>| {
+        let mut request = app.client.get(app.url("/events"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    assert_eq!(
+        stream(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let to_a = stream(Some(&a.cookie)).await.unwrap();
+    assert_eq!(to_a.status(), StatusCode::OK);
+    assert_eq!(to_a.headers()["content-type"], "text/event-stream");
+    let (heard_by_a, heard_by_b) = (listen(to_a), listen(stream(Some(&b.cookie)).await.unwrap()));
+
+    customer_sends(&app, "sms", "+447700900191", "are you there?").await;
+    customer_sends(&app, "sms", "+447700900191", "hello?").await;
+    let event = format!("event: session\ndata: {{\"id\":\"{session_id}\"}}");
+    eventually("Agent A hears that the session changed", || async {
+        heard_by_a.lock().unwrap().contains(&event)
+    })
+    .await;
+    let unread = || async {
+        let (_, list) = a
+            .read("sessions/list", &[("scope", "mine"), ("page", "1")])
+            .await;
+        list["rows"][0]["unread"].as_i64().unwrap_or(-1)
+    };
+    eventually("two unread messages in the list", || async {
+        unread().await == 2
+    })
+    .await;
+    // Agent B (no admin) is not told of Agent A's customer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !heard_by_b.lock().unwrap().contains(&session_id),
+        "{}",
+        heard_by_b.lock().unwrap()
+    );
+    // Opening the session reads it.
+    let (status, _) = a.read("sessions/get", &[("id", &session_id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unread().await, 0);
+}
