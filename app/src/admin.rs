@@ -334,6 +334,33 @@ pub async fn dead_letters() -> Result<Vec<DeadLetterView>, UiError> {
         .collect())
 }
 
+/// A customer who opted out of a channel, as the admin page lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptOutView {
+    pub channel: String,
+    /// The number as people write it.
+    pub customer: String,
+    pub since: String,
+    pub source: String,
+}
+
+/// Opted-out customers, newest first (the newest 200), and how many in all.
+#[server(endpoint = "admin/opt-outs")]
+pub async fn opt_outs() -> Result<(Vec<OptOutView>, i64), UiError> {
+    admin()?;
+    let (list, total) = crate::ssr::deps().store.opt_outs(200, 0).await?;
+    let views = list
+        .into_iter()
+        .map(|o| OptOutView {
+            channel: o.channel.label().to_string(),
+            customer: domain::phone::for_people(&o.customer_id),
+            since: o.opted_out_at,
+            source: o.source,
+        })
+        .collect();
+    Ok((views, total))
+}
+
 /// Audit entries a page shows.
 pub const AUDIT_PER_PAGE: usize = 25;
 /// The store reads the newest entries up to a limit, so a page costs the
@@ -394,7 +421,7 @@ pub async fn search_audit(
 }
 
 /// The admin sections, each a page of its own.
-const SECTIONS: [(&str, &str, &str); 6] = [
+const SECTIONS: [(&str, &str, &str); 7] = [
     (
         "/admin/agents",
         "Agents",
@@ -414,6 +441,11 @@ const SECTIONS: [(&str, &str, &str); 6] = [
         "/admin/undelivered",
         "Undelivered",
         "Calls to Webex or Connect that failed after every retry.",
+    ),
+    (
+        "/admin/opt-outs",
+        "Opt-outs",
+        "Customers who replied STOP: nothing is sent to them until they reply START.",
     ),
     (
         "/admin/audit",
@@ -497,6 +529,36 @@ pub fn AdminIntegrationsPage() -> impl IntoView {
 #[component]
 pub fn AdminUndeliveredPage() -> impl IntoView {
     view! { <AdminFrame title="Undelivered" body=|_| view! { <DeadLetters /> } /> }
+}
+
+#[component]
+pub fn AdminOptOutsPage() -> impl IntoView {
+    view! { <AdminFrame title="Opt-outs" body=|_| view! { <OptOuts /> } /> }
+}
+
+#[component]
+fn OptOuts() -> impl IntoView {
+    let list = Resource::new(|| (), |_| opt_outs());
+    view! {
+        <p class="muted small">"Customers who replied STOP, UNSUBSCRIBE, CANCEL, END, QUIT or STOPALL. Nothing is sent to them on that channel, and conversations cannot be started with them, until they reply START or UNSTOP."</p>
+        <Transition fallback=|| loading("Loading opt-outs…")>
+            {move || list.get().map(|r| match r {
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| list.refetch()) /> }.into_any(),
+                Ok((items, _)) if items.is_empty() => view! { <p class="empty">"No customer has opted out."</p> }.into_any(),
+                Ok((items, total)) => view! {
+                    <ul class="session-list" aria-label="Opt-outs">
+                        {items.into_iter().map(|o| view! {
+                            <li class="session">
+                                <span class="number">{o.customer.clone()}</span>
+                                <span class="muted small">{format!("{} · {} · ", o.channel, o.source)}<Time at=o.since.clone() /></span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    <p class="muted small">{format!("{total} opted out")}</p>
+                }.into_any(),
+            })}
+        </Transition>
+    }
 }
 
 #[component]

@@ -242,9 +242,10 @@ fn start_error(e: relay::conversations::StartError) -> UiError {
         S::NotFound { entity, id } => D::NotFound { entity, id }.into(),
         S::Storage(detail) => D::Storage(detail).into(),
         trigger @ S::Trigger(_) => UiError::new(ErrorKind::Failed, trigger.to_string()),
-        repeat @ (S::AlreadyStarted { .. } | S::InProgress | S::AlreadyFailed { .. }) => {
-            UiError::new(ErrorKind::Conflict, repeat.to_string())
-        }
+        refused @ (S::AlreadyStarted { .. }
+        | S::InProgress
+        | S::AlreadyFailed { .. }
+        | S::OptedOut { .. }) => UiError::new(ErrorKind::Conflict, refused.to_string()),
     }
 }
 

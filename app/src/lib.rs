@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/keys") view=admin::AdminKeysPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/integrations") view=admin::AdminIntegrationsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/undelivered") view=admin::AdminUndeliveredPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/opt-outs") view=admin::AdminOptOutsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/privacy") view=privacy::PrivacyPage ssr=SsrMode::Async />
                 </Routes>

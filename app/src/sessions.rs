@@ -108,6 +108,9 @@ pub struct SessionPage {
     pub row: SessionRow,
     /// WhatsApp's 24-hour window, for WhatsApp sessions.
     pub window: Option<WhatsappWindow>,
+    /// The customer opted out of the channel: since when (RFC 3339), and how.
+    #[serde(default)]
+    pub opted_out: Option<(String, String)>,
     pub viewer_email: String,
     pub csrf: String,
     /// Where files may be linked from (this site, allowed media hosts):
@@ -144,8 +147,13 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
         }
         domain::Channel::Sms => None,
     };
+    let opted_out = store
+        .opt_out_of(session.customer_channel, &session.customer_channel_id)
+        .await?
+        .map(|o| (o.opted_out_at, o.source));
     Ok(SessionPage {
         window,
+        opted_out,
         row: SessionRow {
             messages,
             ..with_contact(&store, session).await
@@ -370,6 +378,7 @@ fn SessionDetail() -> impl IntoView {
                     Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| session.refetch()) /> }.into_any(),
                     Ok(page) => {
                         let window = page.window.clone();
+                        let opted_out = page.opted_out.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
                         let link_origins = page.link_origins;
                         let s = row.session;
@@ -380,6 +389,14 @@ fn SessionDetail() -> impl IntoView {
                         let cancel = format!("/sessions/{}", s.id);
                         view! {
                             <h1>{row.contact_name.clone().unwrap_or_else(|| row.customer.clone())}</h1>
+                            {opted_out.map(|(since, how)| view! {
+                                <p class="notice error" role="status">
+                                    <strong>"Opted out. "</strong>
+                                    {format!("The customer asked for no more {} messages ({how}, ", label(s.customer_channel))}
+                                    <Time at=since />
+                                    "). Nothing you write reaches them until they reply START."
+                                </p>
+                            })}
                             <dl class="facts">
                                 <dt>"Channel"</dt><dd>{label(s.customer_channel)}</dd>
                                 <dt>"Customer"</dt><dd class="number">{row.customer.clone()}</dd>

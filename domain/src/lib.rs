@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod channel;
+pub mod consent;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod input;

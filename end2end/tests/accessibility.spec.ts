@@ -64,6 +64,7 @@ for (const scheme of ["light", "dark"] as const) {
     await check("/admin/keys", h1("API keys"));
     await check("/admin/integrations", () => expect(page.getByRole("list", { name: "Integrations" })).toBeVisible());
     await check("/admin/undelivered", h1("Undelivered"));
+    await check("/admin/opt-outs", h1("Opt-outs"));
     await check("/admin/audit", () => expect(page.getByRole("list", { name: "Audit entries" })).toBeVisible());
     await check("/admin/privacy", () => expect(page.getByRole("list", { name: "Retention in force" })).toBeVisible());
 

@@ -112,6 +112,15 @@ pub enum StartError {
     /// The earlier attempt failed; another key tries again.
     #[error("this attempt already failed ({reason}): try again as a new attempt")]
     AlreadyFailed { reason: String },
+    /// The customer opted out of the channel: nothing may be sent to them.
+    #[error("{contact_name} opted out of {} messages ({how}, since {since}): they can opt back in by sending START", channel.label())]
+    OptedOut {
+        contact_name: String,
+        channel: Channel,
+        since: String,
+        /// How they opted out (`keyword STOP`); a field named `source` would be thiserror's cause.
+        how: String,
+    },
     /// The start did not get through (recorded and audited as failed).
     #[error("could not start the conversation: {0}")]
     Trigger(TriggerFailure),
@@ -211,6 +220,14 @@ impl Conversations {
                 format!("{} has no {} number", contact.name, channel.label()),
             )
         })?;
+        if let Some(opt_out) = self.store.opt_out_of(channel, channel_id).await? {
+            return Err(StartError::OptedOut {
+                contact_name: contact.name.clone(),
+                channel,
+                since: opt_out.opted_out_at,
+                how: opt_out.source,
+            });
+        }
         let begun = self
             .store
             .begin_start_attempt(attempt.as_str(), &agent.id, &contact.id, channel.as_str())

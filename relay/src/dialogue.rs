@@ -83,6 +83,10 @@ pub enum Line {
     SessionEnded,
     /// An MMS with no conversation to go to (seed: MMS Message Handler).
     SessionNotFound,
+    /// The answer to STOP (and the other opt-out words).
+    OptedOut,
+    /// The answer to START or UNSTOP.
+    OptedIn,
 }
 
 impl Line {
@@ -97,7 +101,14 @@ impl Line {
             Line::AgentNotFound => "agent-not-found",
             Line::SessionEnded => "session-ended",
             Line::SessionNotFound => "session-not-found",
+            Line::OptedOut => "opted-out",
+            Line::OptedIn => "opted-in",
         }
+    }
+
+    /// Sent even to a customer who opted out: the confirmation itself.
+    pub fn is_consent_reply(&self) -> bool {
+        matches!(self, Line::OptedOut | Line::OptedIn)
     }
 
     pub fn text(&self) -> String {
@@ -118,6 +129,12 @@ impl Line {
             Line::SessionNotFound => format!(
                 "We could not find an open conversation for your message. Reply {RESTART} to start one."
             ),
+            // STOP and START are the words carriers reserve for this; the
+            // dialogue's word for a new conversation is START too, so a
+            // customer is never asked to send a word that means something
+            // else to their carrier.
+            Line::OptedOut => "You have unsubscribed and will get no more messages from us here. Reply START to subscribe again.".into(),
+            Line::OptedIn => "You have subscribed again and can get messages from us here. Reply STOP to unsubscribe.".into(),
         }
     }
 }

@@ -81,6 +81,10 @@ pub(crate) enum Task {
         template: Option<String>,
         #[serde(default)]
         parameters: Vec<(String, String)>,
+        /// The answer to STOP or START: sent whatever the customer's consent
+        /// (every other message to an opted-out customer is held back).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        consent_reply: bool,
     },
     /// A delivery receipt for one of our transcript lines.
     #[serde(rename_all = "camelCase")]
@@ -222,7 +226,7 @@ pub(crate) fn say(
     session: Option<&Session>,
     line: Option<&str>,
     correlation: &str,
-    text: &str,
+    spoken: &crate::dialogue::Line,
     key: String,
 ) -> NewJob {
     Task::SendToCustomer {
@@ -231,9 +235,10 @@ pub(crate) fn say(
         key: correlation.into(),
         channel,
         customer: customer.into(),
-        text: Some(text.into()),
+        text: Some(spoken.text()),
         template: None,
         parameters: Vec::new(),
+        consent_reply: spoken.is_consent_reply(),
     }
     .job(channel, customer, key)
 }
@@ -255,6 +260,7 @@ pub(crate) fn template(
         text: None,
         template: Some(template.into()),
         parameters,
+        consent_reply: false,
     }
     .job(session.customer_channel, &session.customer_channel_id, key)
 }

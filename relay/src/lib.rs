@@ -410,8 +410,14 @@ impl Relay {
                 text,
                 template,
                 parameters,
+                consent_reply,
                 ..
             } => {
+                if !consent_reply {
+                    if let Some(opt_out) = self.store().opt_out_of(*channel, customer).await? {
+                        return self.hold_back(message_id.as_deref(), &opt_out).await;
+                    }
+                }
                 let outgoing = match template {
                     Some(template) => Outgoing::WhatsappTemplate {
                         template: template.clone(),
@@ -490,6 +496,11 @@ impl Relay {
         if let Some(session) = &effects.template_sent {
             Store::set_template_sent(&mut tx, session).await?;
         }
+        if let Some(c) = &effects.consent {
+            let ctx = AuditCtx::system();
+            Store::change_consent(&mut tx, &ctx, c.channel, &c.customer, c.change, &c.source)
+                .await?;
+        }
         for line in &effects.lines {
             Store::add_message(&mut tx, line).await?;
         }
@@ -519,6 +530,15 @@ struct Effects {
     status: Option<StatusUpdate>,
     /// The session whose customer was just sent the WhatsApp template.
     template_sent: Option<String>,
+    /// The customer opted out or back in (a keyword).
+    consent: Option<ConsentUpdate>,
+}
+
+struct ConsentUpdate {
+    channel: Channel,
+    customer: String,
+    change: domain::consent::ConsentChange,
+    source: String,
 }
 
 struct StatusUpdate {

@@ -6,7 +6,8 @@
 use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
-use super::{Done, Effects, Failure, Ran, Relay, StatusUpdate};
+use super::{ConsentUpdate, Done, Effects, Failure, Ran, Relay, StatusUpdate};
+use domain::consent::ConsentChange;
 use domain::error::DomainError;
 use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
@@ -56,6 +57,16 @@ impl Relay {
         // Only now, the message known to belong to a conversation, are the
         // URLs it names fetched: a stranger cannot make us fetch anything.
         let text = self.inbound_text(&m).await?;
+        if let Some((change, word)) = domain::consent::consent_keyword(&text) {
+            // START from a customer who never opted out is the dialogue's
+            // word for a new conversation (the same word, the same wish).
+            let opted_out = self.store().opt_out_of(m.channel, &m.customer).await?;
+            if change == ConsentChange::OptOut || opted_out.is_some() {
+                return self
+                    .change_consent(job, conversation.as_ref(), &m, &text, change, &word)
+                    .await;
+            }
+        }
         if let Some(request) = dialogue::routing_request(&text) {
             match self.find_agent(&request.agent).await? {
                 Some(agent) => {
@@ -99,6 +110,56 @@ impl Relay {
             }
             SessionStatus::Onboarding => self.onboarding_step(job, &conversation, &m, &text).await,
         }
+    }
+
+    /// STOP, START and their kin (`domain::consent`): the customer's consent
+    /// for this channel changes (audited), they get the confirmation, and
+    /// their agent sees the word and what it did.
+    async fn change_consent(
+        &self,
+        job: &Job,
+        conversation: Option<&Conversation>,
+        m: &Inbound,
+        text: &str,
+        change: ConsentChange,
+        word: &str,
+    ) -> Ran {
+        let mut effects = Effects {
+            consent: Some(ConsentUpdate {
+                channel: m.channel,
+                customer: m.customer.clone(),
+                change,
+                source: format!("keyword {word}"),
+            }),
+            ..Effects::default()
+        };
+        let session = conversation
+            .map(|c| &c.session)
+            .filter(|s| s.status == SessionStatus::Active);
+        if let Some(session) = session {
+            self.forward(session, m, text, &mut effects);
+            let channel = m.channel.label();
+            let what = match change {
+                ConsentChange::OptOut => format!(
+                    "The customer replied {word}: they opted out of {channel}. Nothing you write reaches them until they reply START."
+                ),
+                ConsentChange::OptIn => format!(
+                    "The customer replied {word}: they opted back in to {channel}, so your messages reach them again."
+                ),
+            };
+            effects.jobs.push(jobs::notice(
+                session,
+                format!("notice:{}:consent", m.transid),
+                None,
+                &what,
+            ));
+        }
+        let line = match change {
+            ConsentChange::OptOut => Line::OptedOut,
+            ConsentChange::OptIn => Line::OptedIn,
+        };
+        effects.add(self.say(session, m, line));
+        self.apply(Some(job), effects).await
     }
 
     /// No agent yet: a customer already assigned to one (their contact's
@@ -349,7 +410,7 @@ impl Relay {
             session,
             transcript.as_ref().map(|t| t.id.as_str()),
             &correlation,
-            &text,
+            &line,
             key,
         );
         (transcript, job)

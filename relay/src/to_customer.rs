@@ -85,6 +85,21 @@ impl Relay {
                 _ => None,
             }
         };
+        let closed = match closed {
+            Some(why) => Some(why),
+            None => self
+                .store()
+                .opt_out_of(session.customer_channel, &session.customer_channel_id)
+                .await?
+                .map(|o| {
+                    format!(
+                        "The customer opted out of {} ({}, {}), so they did not receive your message. They can opt back in by replying START.",
+                        o.channel.label(),
+                        o.source,
+                        o.opted_out_at
+                    )
+                }),
+        };
         if let Some(why) = closed {
             notices.push(notice_job(
                 session,
@@ -276,6 +291,22 @@ impl Relay {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A message for a customer who opted out: not sent; its transcript
+    /// line, if any, says why.
+    pub(super) async fn hold_back(&self, row: Option<&str>, opt_out: &store::OptOut) -> Ran {
+        if let Some(row) = row {
+            let why = format!(
+                "not sent: the customer opted out of {} ({})",
+                opt_out.channel.label(),
+                opt_out.source
+            );
+            self.store()
+                .set_message_status(row, MessageStatus::Failed, None, Some(("opted-out", &why)))
+                .await?;
+        }
+        Ok(Done::Unrecorded)
     }
 
     /// A message we write to the customer: a dialogue line or the template.

@@ -259,3 +259,81 @@ async fn a_location_is_no_answer_to_whats_your_name() {
     customer_sends(&app, "whatsapp", number, "Jane").await;
     phone_shows(&app, "whatsapp", number, "Thanks, Jane.").await;
 }
+
+/// STOP (any case, any of the carriers' words) opts the number out of the
+/// channel: the customer gets one confirmation, the agent is told, nothing
+/// the agent writes goes out and starting a conversation is refused with the
+/// reason; the admins' list shows it; START opts back in.
+#[tokio::test]
+async fn stop_opts_the_customer_out_of_the_channel_until_they_reply_start() {
+    let app = native_app().await;
+    let number = "+447700900371";
+    let (token, room) = start_conversation(&app, "Olive Optout", number, "sms").await;
+    let in_space = |needle: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            eventually(&format!("{needle:?} in the agent's space"), || async {
+                agent_inbox(app, token)
+                    .await
+                    .iter()
+                    .any(|(_, t)| t.contains(needle))
+            })
+            .await
+        }
+    };
+
+    customer_sends(&app, "sms", number, "Stop.").await;
+    phone_shows(&app, "sms", number, "You have unsubscribed").await;
+    in_space("they opted out of SMS").await;
+    agent_writes(&app, &token, &room, "Sorry to see you go").await;
+    in_space("so they did not receive your message").await;
+
+    // Starting again is refused with the reason, through the API too.
+    let (_, contacts) = app.get("/api/v1/contacts?q=Olive").await;
+    let contact_id = contacts["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, refused) = app
+        .post(
+            "/api/v1/conversations/start",
+            serde_json::json!({
+                "contactId": contact_id,
+                "channel": "sms",
+                "agentEmail": "agent-a@example.com",
+                "attemptId": "after-stop-1",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["code"], "opted_out");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("keyword STOP"),
+        "{refused}"
+    );
+    // The admins' list.
+    common::add_agent(&app, "admin@example.com", domain::model::Role::Admin).await;
+    let admin = sign_in(&app, "admin@example.com").await;
+    let (status, listed) = admin.read("admin/opt-outs", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0][0]["customer"], "+44 7700 900371", "{listed}");
+    assert_eq!(listed[0][0]["source"], "keyword STOP");
+
+    customer_sends(&app, "sms", number, "START").await;
+    phone_shows(&app, "sms", number, "You have subscribed again").await;
+    in_space("they opted back in to SMS").await;
+    agent_writes(&app, &token, &room, "Welcome back").await;
+    phone_shows(&app, "sms", number, "Welcome back").await;
+    let received = phone_received(&app, "sms", number).await;
+    assert!(
+        !received.iter().any(|t| t.contains("Sorry to see you go")),
+        "{received:?}"
+    );
+    assert_eq!(
+        received
+            .iter()
+            .filter(|t| t.contains("You have unsubscribed"))
+            .count(),
+        1
+    );
+}

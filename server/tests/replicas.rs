@@ -24,8 +24,6 @@ const VICTIM: usize = 1;
 const CUSTOMERS: [(&str, &str); 2] = [("+447700900123", "Ann"), ("+447700900124", "Ben")];
 /// Messages per conversation and direction.
 const MESSAGES: usize = 25;
-/// Acknowledged deliveries (of every kind) before the kill.
-const KILL_AFTER: usize = 40;
 /// The dead replica's jobs stay leased until `relay`'s 15 s lease runs out;
 /// then another replica takes them; then some slack.
 const RECOVERY: Duration = Duration::from_secs(15 + 45);
@@ -72,12 +70,22 @@ async fn three_replicas_deliver_everything_once_and_in_order_when_one_is_killed(
         rooms.push(driver.room_with(&token, &greeting).await);
     }
 
-    // Both directions of both conversations, interleaved, from a task.
+    // Both directions of both conversations, interleaved, from a task. It
+    // stops half way until the kill is done, so the kill falls mid-flow
+    // however fast or slow this machine is; the second half flows while
+    // the replica is down and after it is back.
+    let (half_sent, mut half_sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let (killed, killed_rx) = tokio::sync::oneshot::channel::<()>();
     let sender = {
         let (driver, token, rooms) = (driver.clone(), token.clone(), rooms.clone());
         tokio::spawn(async move {
+            let (mut half_sent, mut killed_rx) = (Some(half_sent), Some(killed_rx));
             let mut agent_ids: Vec<Vec<String>> = vec![Vec::new(); CUSTOMERS.len()];
             for i in 0..MESSAGES {
+                if i == MESSAGES / 2 {
+                    let _ = half_sent.take().unwrap().send(());
+                    let _ = killed_rx.take().unwrap().await;
+                }
                 for (c, (number, who)) in CUSTOMERS.iter().enumerate() {
                     driver
                         .customer_sends("sms", number, &customer_text(who, i))
@@ -93,27 +101,21 @@ async fn three_replicas_deliver_everything_once_and_in_order_when_one_is_killed(
         })
     };
 
-    // Kill a replica by progress, while the relay has work in hand.
+    // Half sent: kill a replica, preferably while the relay has work in hand.
     let store = Store::connect(&world.db.url(), Rules::default())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let n = acknowledged_deliveries(&driver).await;
-        if n >= KILL_AFTER && store.pending_jobs().await.unwrap() > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {n} deliveries acknowledged"
-        );
+    tokio::time::timeout(Duration::from_secs(60), &mut half_sent_rx)
+        .await
+        .expect("half the messages sent within a minute")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.pending_jobs().await.unwrap() == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(
-        !sender.is_finished(),
-        "the kill came after the last message"
-    );
+    let acked_at_kill = acknowledged_deliveries(&driver).await;
     world.kill_replica(VICTIM);
+    killed.send(()).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     world.start_replica(VICTIM, &driver.sandbox);
     driver
@@ -129,6 +131,11 @@ async fn three_replicas_deliver_everything_once_and_in_order_when_one_is_killed(
         let drained = store.pending_jobs().await.unwrap() == 0;
         if outcome.settled() && drained && outcome.arrived() {
             outcome.assert_once_and_in_order();
+            let acked_in_all = acknowledged_deliveries(&driver).await;
+            assert!(
+                acked_in_all > acked_at_kill,
+                "nothing was acknowledged after the kill ({acked_at_kill} before)"
+            );
             break;
         }
         assert!(

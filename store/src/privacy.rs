@@ -16,6 +16,10 @@
 //! * `inbound_events`: ids of the customer's webhook events (no number, but
 //!   theirs): deleted.
 //! * `start_attempts` of their contact: deleted.
+//! * `opt_outs` (the number replied STOP): deleted with the rest. Keeping a
+//!   suppression entry would mean keeping the number; after an erasure the
+//!   business no longer knows them, and a start needs a new contact.
+//! * `session_reads`: go with their sessions.
 //! * `audit_log`: kept (who did what stays provable) with the number, the
 //!   name and the personal fields of the rows about them replaced by
 //!   `[erased]`; one `privacy.erase` row records the erasure, without the number.
@@ -157,6 +161,8 @@ fn media_ids_in(text: &str, into: &mut BTreeSet<String>) {
 struct Scope {
     /// Text that means the number is in a value (`Msisdn::written_forms`).
     forms: Vec<String>,
+    /// The number as a channel id, in both stored forms (`+44…`, `44…`).
+    channel_ids: Vec<String>,
     /// Names the customer is known by (contacts, onboarding answers).
     names: Vec<String>,
     contact_ids: Vec<String>,
@@ -206,6 +212,7 @@ impl Scope {
             .collect();
         // Both channel-id forms (`+44…` and `44…`), whichever a row was written with.
         let ids = [msisdn.as_str().to_string(), msisdn.digits().to_string()];
+        scope.channel_ids = ids.to_vec();
 
         // Contacts: by number, or reached by it on a channel.
         let mut args = vec![Arg::Text(ids[0].clone())];
@@ -679,6 +686,22 @@ impl Store {
         out.insert("outboxJobs".into(), json!(jobs));
         out.insert("dedupRecords".into(), json!(events));
         out.insert("startAttempts".into(), json!(attempts));
+        let opt_outs = fetch_in(
+            &mut conn,
+            "SELECT channel, opted_out_at, source FROM opt_outs WHERE customer_id IN",
+            &texts(&scope.channel_ids),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "channel": r.try_get::<String, _>("channel")?,
+                "optedOutAt": format_ms(r.try_get("opted_out_at")?),
+                "source": r.try_get::<String, _>("source")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        out.insert("optOuts".into(), json!(opt_outs));
         out.insert("auditEntries".into(), json!(audit_rows));
         Ok(Value::Object(out))
     }
@@ -763,6 +786,12 @@ impl Store {
             &mut tx,
             "DELETE FROM guest_tokens WHERE subject IN",
             &texts(&scope.guest_subjects),
+        )
+        .await?;
+        execute_in(
+            &mut tx,
+            "DELETE FROM opt_outs WHERE customer_id IN",
+            &texts(&scope.channel_ids),
         )
         .await?;
         let media = texts(&scope.media_ids);

@@ -1683,7 +1683,23 @@ async fn seed_customer(store: &Store, number: &str, name: &str, tag: &str) -> St
             .await
             .unwrap();
         }
+        // The customer replied STOP on this channel; an agent read the session.
+        let channel_named: Channel = channel.parse().unwrap();
+        Store::change_consent(
+            &mut tx,
+            &ctx(),
+            channel_named,
+            &digits,
+            domain::consent::ConsentChange::OptOut,
+            "keyword STOP",
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
+        store
+            .mark_session_read("agent-reader", &session.id)
+            .await
+            .unwrap();
         store
             .cache_guest_token(
                 &cipher,
@@ -1879,8 +1895,9 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
             pending_jobs: 2,
             dedup_records: 4,
             start_attempts: 1,
-            // create, update, two session creates, conversation.start, the note
-            audit_entries: 6,
+            // create, update, two session creates, conversation.start, the
+            // note, and an opt-out per channel
+            audit_entries: 8,
         }
     );
 
@@ -1904,7 +1921,9 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
     assert_eq!(export["outboxJobs"].as_array().unwrap().len(), 4);
     assert_eq!(export["dedupRecords"].as_array().unwrap().len(), 4);
     assert_eq!(export["startAttempts"][0]["channel"], "sms");
-    assert_eq!(export["auditEntries"].as_array().unwrap().len(), 6);
+    assert_eq!(export["optOuts"].as_array().unwrap().len(), 2);
+    assert_eq!(export["optOuts"][0]["source"], "keyword STOP");
+    assert_eq!(export["auditEntries"].as_array().unwrap().len(), 8);
     assert!(!export.to_string().contains("Olga"), "nobody else's data");
     assert!(!export.to_string().contains("secret"), "no guest token");
     let exported = store

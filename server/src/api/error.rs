@@ -339,6 +339,9 @@ impl ApiError {
                             ..ErrorBody::new("attempt_failed", message)
                         },
                     ),
+                    StartError::OptedOut { .. } => {
+                        (StatusCode::CONFLICT, ErrorBody::new("opted_out", message))
+                    }
                     // The handler answers these itself (200); kept apart from failures.
                     StartError::AlreadyStarted { .. } => (
                         StatusCode::CONFLICT,
