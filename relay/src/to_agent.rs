@@ -80,7 +80,7 @@ impl Relay {
             return self.apply(Some(job), effects).await;
         }
         let Some(conversation) = conversation else {
-            return self.begin_dialogue(job, &m).await;
+            return self.begin_dialogue(job, &m, None).await;
         };
         let session = &conversation.session;
         match session.status {
@@ -102,7 +102,8 @@ impl Relay {
                 self.apply(Some(job), effects).await
             }
             SessionStatus::Ended if dialogue::is_restart(&text) => {
-                self.begin_dialogue(job, &m).await
+                let last_agent = session.collab_agent_id.as_deref();
+                self.begin_dialogue(job, &m, last_agent).await
             }
             SessionStatus::Ended => {
                 effects.add(self.say(Some(session), &m, Line::SessionEnded));
@@ -164,17 +165,26 @@ impl Relay {
 
     /// No agent yet: a customer already assigned to one (their contact's
     /// owner) goes straight to them; anyone else is asked for their name.
-    async fn begin_dialogue(&self, job: &Job, m: &Inbound) -> Ran {
-        if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
-            if let Some(owner) = contact.owner_agent_id.as_deref() {
-                if let Ok(agent) = self.store().agent_by_id(owner).await {
-                    if !agent.disabled {
-                        return self
-                            .connect_customer(job, m, &agent, &contact.name, "", false)
-                            .await;
-                    }
-                }
-            }
+    ///
+    /// A returning customer whose conversation ended goes back to the agent
+    /// who last engaged them (`last_agent`, the seed's "most recent agent"),
+    /// then to their contact's owner, while that agent is enabled.
+    async fn begin_dialogue(&self, job: &Job, m: &Inbound, last_agent: Option<&str>) -> Ran {
+        let contact = self.store().contact_by_channel(&m.who()).await?;
+        let owner = contact.as_ref().and_then(|c| c.owner_agent_id.as_deref());
+        let mut candidates = Vec::new();
+        if let Some(email) = last_agent {
+            candidates.extend(self.find_agent(email).await?);
+        }
+        if let Some(owner) = owner {
+            candidates.extend(self.find_agent(owner).await?);
+        }
+        if let Some(agent) = candidates.first() {
+            let name = match &contact {
+                Some(contact) => contact.name.clone(),
+                None => self.customer_name(None, m).await?,
+            };
+            return self.connect_customer(job, m, agent, &name, "", false).await;
         }
         let session = self.route(m, None, SessionStatus::Onboarding).await?;
         let mut effects = Effects {

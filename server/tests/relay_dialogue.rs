@@ -337,3 +337,61 @@ async fn stop_opts_the_customer_out_of_the_channel_until_they_reply_start() {
         1
     );
 }
+
+/// The seed's "most recent agent": a customer whose conversation ended and
+/// who starts again goes to the agent who last engaged them (here Agent B,
+/// who took over), not to their contact's owner (Agent A).
+#[tokio::test]
+async fn a_returning_customer_goes_back_to_the_agent_who_last_engaged_them() {
+    let app = native_app().await;
+    let number = "+447700900381";
+    let (token_a, _) = start_conversation(&app, "Rita Return", number, "sms").await;
+    customer_sends(&app, "sms", number, "hello").await;
+    room_with(&app, &token_a, "hello").await;
+    let session = app
+        .store
+        .session_of(&common::customer(domain::Channel::Sms, number))
+        .await
+        .unwrap()
+        .unwrap();
+    // Agent B starts a conversation with the same contact (latest agent wins), then ends it.
+    let b = sign_in(&app, "agent-b@example.com").await;
+    let contact_id = session.contact_id.clone().unwrap();
+    let start = [
+        ("contact_id", contact_id.as_str()),
+        ("channel", "sms"),
+        ("nonce", "b-starts"),
+    ];
+    let (status, body) = b.call("contacts/start", &start).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = b.call("sessions/end", &[("id", &session.id)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    customer_sends(&app, "sms", number, "START").await;
+    phone_shows(&app, "sms", number, "You are now connected with Agent B").await;
+    let routed = app
+        .store
+        .session_of(&common::customer(domain::Channel::Sms, number))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        routed.collab_agent_id.as_deref(),
+        Some("agent-b@example.com")
+    );
+    let contact = app
+        .store
+        .contact(routed.contact_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let a = app
+        .store
+        .agent_by_email("agent-a@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        contact.owner_agent_id.as_deref(),
+        Some(a.id.as_str()),
+        "the owner stays"
+    );
+}
