@@ -83,6 +83,10 @@ pub enum Line {
     SessionEnded,
     /// An MMS with no conversation to go to (seed: MMS Message Handler).
     SessionNotFound,
+    /// The conversation ended after `hours` without a message either way.
+    IdleEnded {
+        hours: u64,
+    },
     /// The answer to STOP (and the other opt-out words).
     OptedOut,
     /// The answer to START or UNSTOP.
@@ -101,6 +105,7 @@ impl Line {
             Line::AgentNotFound => "agent-not-found",
             Line::SessionEnded => "session-ended",
             Line::SessionNotFound => "session-not-found",
+            Line::IdleEnded { .. } => "idle-ended",
             Line::OptedOut => "opted-out",
             Line::OptedIn => "opted-in",
         }
@@ -128,6 +133,9 @@ impl Line {
             ),
             Line::SessionNotFound => format!(
                 "We could not find an open conversation for your message. Reply {RESTART} to start one."
+            ),
+            Line::IdleEnded { hours } => format!(
+                "This conversation has ended after {hours} hours without messages. To start a new one, reply {RESTART}."
             ),
             // STOP and START are the words carriers reserve for this; the
             // dialogue's word for a new conversation is START too, so a

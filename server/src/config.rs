@@ -192,6 +192,13 @@ pub struct Config {
     #[serde(deserialize_with = "at_least::<_, _, 10>")]
     pub webhook_check_seconds: u64,
 
+    /// Hours a conversation (native relay) may go without a message either
+    /// way before it ends: the customer is told how to start again, the
+    /// agent gets a notice in the space. Checked every 5 minutes.
+    #[arg(long, default_value_t = 24, global = true)]
+    #[serde(deserialize_with = "at_least::<_, _, 1>")]
+    pub conversation_idle_hours: u64,
+
     /// Bearer token Prometheus must send to read `/metrics` (`Authorization:
     /// Bearer ...`). Unset: `/metrics` is off (404). Secret: at least 16 characters.
     #[arg(long, global = true)]

@@ -29,6 +29,8 @@ pub struct Application {
     dedup_retention: Duration,
     /// How long transcripts and media are kept.
     retention: domain::privacy::Retention,
+    /// How long a conversation may go without a message before it ends.
+    conversation_idle: Duration,
     /// How often the guests' webhooks are checked.
     webhook_check: Duration,
     listener: TcpListener,
@@ -144,6 +146,7 @@ impl Application {
             throttles,
             dedup_retention,
             retention: state.config.retention(),
+            conversation_idle: Duration::from_secs(state.config.conversation_idle_hours * 3600),
             webhook_check,
             listener,
             router: app_router,
@@ -156,6 +159,11 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The native relay, when this server runs it.
+    pub fn relay(&self) -> Option<&relay::Relay> {
+        self.relay.as_ref()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -179,11 +187,17 @@ impl Application {
             tokio::spawn(async move { relay.watch_webhooks(every, &holder, stop).await })
         });
         let maintenance = tokio::spawn(maintain(
-            self.store.clone(),
-            self.instance.clone(),
-            self.throttles.clone(),
-            self.dedup_retention,
-            self.retention,
+            Housekeeping {
+                store: self.store.clone(),
+                holder: self.instance.clone(),
+                throttles: self.throttles.clone(),
+                dedup_retention: self.dedup_retention,
+                retention: self.retention,
+                idle: self
+                    .relay
+                    .clone()
+                    .map(|relay| (relay, self.conversation_idle)),
+            },
             stop_worker.subscribe(),
         ));
         let service = self
@@ -222,34 +236,49 @@ impl Application {
 /// The housekeeping task's name, for its lease.
 const MAINTENANCE_TASK: &str = "maintenance";
 
-/// Housekeeping every few minutes: forget webhook ids past the dedup
-/// retention, transcripts and media past theirs (on one replica at a time:
-/// the lease's holder), and this process's rate-limit state that has refilled.
-async fn maintain(
+/// What housekeeping works with.
+struct Housekeeping {
     store: Store,
+    /// This process, for the lease.
     holder: String,
     throttles: Arc<crate::throttle::Throttles>,
     dedup_retention: Duration,
     retention: domain::privacy::Retention,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    /// The native relay, and how long a conversation may go without a message.
+    idle: Option<(relay::Relay, Duration)>,
+}
+
+/// Housekeeping every few minutes: on one replica at a time (the lease's
+/// holder), end conversations idle too long, forget webhook ids past the
+/// dedup retention and transcripts and media past theirs; on every replica,
+/// forget its own rate-limit state that has refilled.
+async fn maintain(h: Housekeeping, mut stop: tokio::sync::watch::Receiver<bool>) {
     const EVERY: Duration = Duration::from_secs(300);
+    let store = &h.store;
     loop {
-        match store.take_lease(MAINTENANCE_TASK, &holder, EVERY * 2).await {
+        match store
+            .take_lease(MAINTENANCE_TASK, &h.holder, EVERY * 2)
+            .await
+        {
             Ok(true) => {
-                prune(&store, dedup_retention).await;
-                crate::privacy::prune(&store, retention).await;
+                if let Some((relay, idle)) = &h.idle {
+                    if let Err(e) = relay.close_idle_sessions(*idle).await {
+                        tracing::warn!(error = %e, "could not end idle conversations");
+                    }
+                }
+                prune(store, h.dedup_retention).await;
+                crate::privacy::prune(store, h.retention).await;
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not take the housekeeping lease"),
         }
-        throttles.sweep();
+        h.throttles.sweep();
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
             _ = stop.changed() => break,
         }
     }
-    let _ = store.release_lease(MAINTENANCE_TASK, &holder).await;
+    let _ = store.release_lease(MAINTENANCE_TASK, &h.holder).await;
 }
 
 /// What the database no longer needs to keep.

@@ -395,3 +395,79 @@ async fn a_returning_customer_goes_back_to_the_agent_who_last_engaged_them() {
         "the owner stays"
     );
 }
+
+/// A conversation with no message either way for the idle time ends: the
+/// customer is told how to start again, the agent gets a notice; one that
+/// had a message within the time stays open.
+#[tokio::test]
+async fn a_conversation_idle_for_the_idle_time_ends_and_both_sides_are_told() {
+    let app = native_app().await;
+    let (quiet, busy) = ("+447700900391", "+447700900392");
+    let (token, _) = start_conversation(&app, "Quinn Quiet", quiet, "sms").await;
+    start_conversation(&app, "Bea Busy", busy, "sms").await;
+    customer_sends(&app, "sms", quiet, "hello?").await;
+    customer_sends(&app, "sms", busy, "hello?").await;
+    room_with(&app, &token, "hello?").await;
+    // Quinn's conversation went quiet 25 hours ago; Bea wrote an hour ago.
+    let day_ago = |hours: i64| store::now_ms() - hours * 3600 * 1000;
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&app.database_url()).await.unwrap();
+    for (number, hours) in [(quiet, 25), (busy, 1)] {
+        let session = app
+            .store
+            .session_of(&common::customer(domain::Channel::Sms, number))
+            .await
+            .unwrap()
+            .unwrap();
+        sqlx::query("UPDATE sessions SET updated_at = $1 WHERE id = $2")
+            .bind(day_ago(hours))
+            .bind(&session.id)
+            .execute(&db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE messages SET created_at = $1 WHERE session_id = $2")
+            .bind(day_ago(hours))
+            .bind(&session.id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+
+    let relay = app.relay.as_ref().unwrap();
+    let idle = std::time::Duration::from_secs(24 * 3600);
+    assert_eq!(relay.close_idle_sessions(idle).await.unwrap(), 1);
+    phone_shows(&app, "sms", quiet, "This conversation has ended after 24 hours without messages. To start a new one, reply START.").await;
+    eventually("the agent's notice", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(_, t)| t.contains("ended after 24 hours without a message either way"))
+    })
+    .await;
+    let status = |number: &'static str| {
+        let app = &app;
+        async move {
+            app.store
+                .session_of(&common::customer(domain::Channel::Sms, number))
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(quiet).await, domain::model::SessionStatus::Ended);
+    assert_eq!(status(busy).await, domain::model::SessionStatus::Active);
+    // A second round ends nothing more and says nothing twice.
+    assert_eq!(relay.close_idle_sessions(idle).await.unwrap(), 0);
+    let told = phone_received(&app, "sms", quiet).await;
+    assert_eq!(
+        told.iter()
+            .filter(|t| t.contains("has ended after"))
+            .count(),
+        1
+    );
+    assert!(!phone_received(&app, "sms", busy)
+        .await
+        .iter()
+        .any(|t| t.contains("has ended after")));
+}

@@ -547,3 +547,72 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Active sessions with no message either way, and no change, since
+    /// `idle_since_ms`: the inactivity rule's candidates (at most `limit`).
+    pub async fn idle_sessions(
+        &self,
+        idle_since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Session>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s
+              WHERE s.status = 'active' AND s.updated_at < $1
+                AND NOT EXISTS (SELECT 1 FROM messages m
+                                 WHERE m.session_id = s.id AND m.created_at >= $1)
+              ORDER BY s.updated_at LIMIT $2"
+        ))
+        .bind(idle_since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(session_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Ends a session for inactivity inside the caller's transaction, if it
+    /// is still active and still idle since `idle_since_ms` (a message that
+    /// arrived meanwhile keeps it open). Audited; true when it ended it.
+    pub async fn end_idle_session(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        idle_since_ms: i64,
+    ) -> Result<bool, DomainError> {
+        let Some(before) = load_session(tx, id).await? else {
+            return Ok(false);
+        };
+        let ended = sqlx::query(
+            "UPDATE sessions SET status = 'ended', updated_at = $1
+              WHERE id = $2 AND status = 'active' AND updated_at < $3
+                AND NOT EXISTS (SELECT 1 FROM messages m
+                                 WHERE m.session_id = sessions.id AND m.created_at >= $3)",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .bind(idle_since_ms)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if ended {
+            let after = load_session(tx, id)
+                .await?
+                .ok_or_else(|| DomainError::not_found("session", id))?;
+            let ctx = AuditCtx::system();
+            audit::record(
+                tx,
+                &ctx,
+                "session.idle_end",
+                "session",
+                id,
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
+        }
+        Ok(ended)
+    }
+}

@@ -38,6 +38,8 @@ pub struct TestApp {
     pub client: Client,
     /// Drives the product and its sandbox (mounted at `/sandbox`) over HTTP.
     pub driver: Driver,
+    /// The native relay, for the background work a test runs at once.
+    pub relay: Option<::relay::Relay>,
     db: store::scratch::ScratchDb,
 }
 
@@ -53,6 +55,7 @@ impl TestApp {
         let app = Application::build(config).await.expect("server starts");
         let base = format!("http://{}", app.addr());
         let store = app.store().clone();
+        let relay = app.relay().cloned();
         tokio::spawn(app.run_until_stopped());
         let (_, key) = store
             .create_api_key(
@@ -69,6 +72,7 @@ impl TestApp {
             store,
             client: driver.http.clone(),
             driver,
+            relay,
             db,
         }
     }
