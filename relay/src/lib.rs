@@ -23,7 +23,7 @@ pub mod conversations;
 pub mod dialogue;
 pub mod guests;
 mod inactivity;
-mod inbound;
+pub mod inbound;
 mod jobs;
 pub mod media;
 pub mod request_id;
