@@ -13,6 +13,7 @@
 //! `DRAIN_BACKLOGS=1000,10000` picks other backlog sizes.
 
 use std::time::{Duration, Instant};
+use store::scratch::ScratchDb;
 use store::{NewJob, Outcome, RetryPolicy, Rules, Store};
 
 const CONVERSATIONS: usize = 200;
@@ -63,48 +64,12 @@ async fn drain(store: &Store) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-enum Db {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
-}
-
-async fn open(db: &Db) -> Store {
-    let url = match db {
-        Db::Sqlite(path) => format!("sqlite://{}", path.display()),
-        Db::Postgres { admin_url, name } => {
-            use sqlx::Connection;
-            let mut admin = sqlx::AnyConnection::connect(admin_url)
-                .await
-                .expect("connect to Postgres");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create bench database");
-            let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
-            format!("{base}/{name}")
-        }
-    };
-    let store = Store::connect(&url, Rules::default()).await.expect("open");
+async fn open(db: &ScratchDb) -> Store {
+    let store = Store::connect(&db.url(), Rules::default())
+        .await
+        .expect("open");
     store.migrate().await.expect("migrate");
     store
-}
-
-async fn drop_db(db: &Db) {
-    match db {
-        Db::Sqlite(path) => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
-        Db::Postgres { admin_url, name } => {
-            use sqlx::Connection;
-            if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-            }
-        }
-    }
 }
 
 #[tokio::main]
@@ -121,13 +86,11 @@ async fn main() {
     for database in databases {
         let mut base = None;
         for backlog in backlogs() {
-            let id = uuid::Uuid::new_v4().simple().to_string();
             let db = match database {
-                "sqlite" => Db::Sqlite(std::env::temp_dir().join(format!("cm-drain-{id}.db"))),
-                _ => Db::Postgres {
-                    admin_url: postgres.clone().unwrap(),
-                    name: format!("cm_drain_{id}"),
-                },
+                "sqlite" => ScratchDb::sqlite("cm-drain"),
+                _ => ScratchDb::postgres(postgres.as_deref().unwrap(), "cm_drain")
+                    .await
+                    .expect("create a Postgres bench database"),
             };
             let store = open(&db).await;
             let filled = Instant::now();
@@ -148,7 +111,7 @@ async fn main() {
             let base_rate = *base.get_or_insert(rate);
             rows.push((database, backlog, rate, rate / base_rate));
             store.close().await;
-            drop_db(&db).await;
+            db.remove().await;
         }
     }
     // Rows of the table `scripts/bench` prints.

@@ -38,6 +38,7 @@ use server::startup::Application;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use store::scratch::ScratchDb;
 use store::Store;
 
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
@@ -66,57 +67,39 @@ fn row(measure: &str, database: &str, result: String, goal: &str) {
     println!("| {measure} | {database} | {result} | {goal} |");
 }
 
-/// Where the product's database lives, and how it goes away.
-enum Db {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+/// The benchmark's databases: on the Postgres server of `admin_url` (with
+/// `--postgres`), else SQLite files; all removed at the end.
+struct Db {
+    admin_url: Option<String>,
+    made: std::sync::Mutex<Vec<ScratchDb>>,
 }
 
 impl Db {
     fn name(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "SQLite",
-            Db::Postgres { .. } => "Postgres",
+        if self.admin_url.is_some() {
+            "Postgres"
+        } else {
+            "SQLite"
         }
     }
 
-    /// Creates a database called `name` (for Postgres; a file for SQLite).
-    async fn create(&self, name: &str) -> String {
-        match self {
-            Db::Sqlite(dir) => format!("sqlite://{}/{name}.db", dir.display()),
-            Db::Postgres {
-                admin_url,
-                name: base,
-            } => {
-                use sqlx::Connection;
-                let mut admin = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {base}_{name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create a bench database");
-                let (server, _) = admin_url.rsplit_once('/').expect("URL names a database");
-                format!("{server}/{base}_{name}")
-            }
-        }
+    /// A new database's URL (`purpose`: part of its name).
+    async fn create(&self, purpose: &str) -> String {
+        let db = match &self.admin_url {
+            Some(admin_url) => ScratchDb::postgres(admin_url, &format!("cm_bench_{purpose}"))
+                .await
+                .expect("create a bench database"),
+            None => ScratchDb::sqlite(&format!("cm-bench-{purpose}")),
+        };
+        let url = db.url();
+        self.made.lock().unwrap().push(db);
+        url
     }
 
     async fn drop_all(&self) {
-        match self {
-            Db::Sqlite(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Db::Postgres { admin_url, name } => {
-                use sqlx::Connection;
-                if let Ok(mut admin) = sqlx::AnyConnection::connect(admin_url).await {
-                    for db in ["product", "floor"] {
-                        let _ = sqlx::query(&format!(
-                            "DROP DATABASE IF EXISTS {name}_{db} WITH (FORCE)"
-                        ))
-                        .execute(&mut admin)
-                        .await;
-                    }
-                }
-            }
+        let made = std::mem::take(&mut *self.made.lock().unwrap());
+        for db in made {
+            db.remove().await;
         }
     }
 }
@@ -128,19 +111,14 @@ async fn main() {
         server::telemetry::init(server::config::LogFormat::Text, Some(&filter));
     }
     sqlx::any::install_default_drivers();
-    let id = std::process::id();
-    let db = if std::env::args().any(|a| a == "--postgres") {
-        let admin_url = std::env::var("TEST_POSTGRES_URL").expect(
+    let admin_url = std::env::args().any(|a| a == "--postgres").then(|| {
+        std::env::var("TEST_POSTGRES_URL").expect(
             "--postgres needs TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
-        );
-        Db::Postgres {
-            admin_url,
-            name: format!("cm_bench_{id}"),
-        }
-    } else {
-        let dir = std::env::temp_dir().join(format!("cm-bench-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Db::Sqlite(dir)
+        )
+    });
+    let db = Db {
+        admin_url,
+        made: Default::default(),
     };
     run(&db).await;
     db.drop_all().await;
