@@ -550,6 +550,36 @@ impl From<FetchError> for DownloadError {
     }
 }
 
+/// The most text (or markdown) one Webex message may carry, in bytes
+/// (`POST /messages`: "The message, in plain text ... maximum length of
+/// 7439 bytes").
+pub const MAX_TEXT_BYTES: usize = 7439;
+
+/// `text` in pieces Webex accepts ([`MAX_TEXT_BYTES`] each), in order: cut
+/// after the last line break, else the last space, in the second half of a
+/// piece, else at a character boundary. Short text is one piece.
+pub fn split_text(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let window = &rest[..end];
+        let cut = window
+            .rfind('\n')
+            .or_else(|| window.rfind(' '))
+            .map(|at| at + 1)
+            .filter(|at| *at > end / 2)
+            .unwrap_or(end);
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    pieces.push(rest);
+    pieces
+}
+
 /// The file name of a `Content-Disposition` header: `filename*=UTF-8''…`
 /// (percent-decoded) if present, else `filename="…"` or `filename=…`.
 pub fn disposition_filename(header: &str) -> Option<String> {
@@ -703,6 +733,25 @@ fn error_answer(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn long_text_is_split_into_pieces_webex_accepts_and_nothing_is_lost() {
+        assert_eq!(split_text("short"), ["short"]);
+        let words = "word ".repeat(4000); // 20,000 bytes
+        let pieces = split_text(&words);
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_TEXT_BYTES));
+        assert!(
+            pieces[..2].iter().all(|p| p.ends_with(' ')),
+            "cut after a space"
+        );
+        assert_eq!(pieces.concat(), words);
+        // No space at all, and characters of several bytes: cut at a boundary.
+        let dense = "é".repeat(5000); // 10,000 bytes
+        let pieces = split_text(&dense);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_TEXT_BYTES));
+        assert_eq!(pieces.concat(), dense);
+    }
     use super::*;
     use domain::channel::Channel;
 

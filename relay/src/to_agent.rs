@@ -358,7 +358,20 @@ impl Relay {
                 })
                 .collect()
         };
-        for (i, (text, media)) in parts.into_iter().enumerate() {
+        // Webex takes at most 7439 bytes of text a message: longer words
+        // (WhatsApp allows 4096 characters, an MMS text part more) go as
+        // several messages and lines, in order.
+        let parts = parts.into_iter().flat_map(|(text, media)| {
+            let pieces: Vec<String> = platform::webex::split_text(&text)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            pieces
+                .into_iter()
+                .enumerate()
+                .map(move |(n, piece)| (piece, if n == 0 { media } else { None }))
+        });
+        for (i, (text, media)) in parts.enumerate() {
             if text.is_empty() && media.is_none() {
                 continue;
             }

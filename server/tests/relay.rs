@@ -738,3 +738,48 @@ async fn the_sidebar_hears_of_its_own_sessions_live_and_counts_unread_messages()
     assert_eq!(status, StatusCode::OK);
     assert_eq!(unread().await, 0);
 }
+
+/// Webex takes at most 7439 bytes of text a message; WhatsApp allows 4096
+/// characters, which can be more bytes: such a message reaches the agent as
+/// several messages, in order, with nothing lost.
+#[tokio::test]
+async fn a_customer_message_longer_than_webex_takes_arrives_in_pieces_in_order() {
+    let app = native_app().await;
+    let number = "+447700900193";
+    let (token, room) = start_conversation(&app, "Lena Long", number, "whatsapp").await;
+    let long = format!("{}{}", "é".repeat(3500), " fin ".repeat(100)); // 7,500 bytes, 4,000 characters
+    assert!(long.len() > platform::webex::MAX_TEXT_BYTES && long.chars().count() <= 4096);
+    customer_sends(&app, "whatsapp", number, &long).await;
+    let pieces = eventually_value(&app, &token, &room, &long).await;
+    assert_eq!(pieces.len(), 2, "two messages");
+    assert!(pieces
+        .iter()
+        .all(|p| p.len() <= platform::webex::MAX_TEXT_BYTES));
+}
+
+/// Waits until the space holds the pieces of `whole` (oldest first); them.
+async fn eventually_value(
+    app: &common::TestApp,
+    token: &str,
+    room: &str,
+    whole: &str,
+) -> Vec<String> {
+    let what = "every piece in the agent's space, in order";
+    sandbox::driver::wait_for(what, Duration::from_secs(20), || async {
+        // Webex lists a space newest first.
+        let mut texts: Vec<String> = agent_inbox(app, token)
+            .await
+            .into_iter()
+            .filter(|(r, t)| r == room && (t.contains('é') || t.contains("fin")))
+            .map(|(_, t)| t)
+            .collect();
+        texts.reverse();
+        // Pieces are cut after a space, which Webex trims: compare the words.
+        let joined = texts.join(" ");
+        joined
+            .split_whitespace()
+            .eq(whole.split_whitespace())
+            .then_some(texts)
+    })
+    .await
+}
