@@ -8,6 +8,18 @@ use sandbox::driver::{free_port, Driver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_contact-manager");
 
+/// The binary with none of this shell's `CM_` settings (a developer's
+/// `CM_SANDBOX=true` would change what the commands do): each test sets its own.
+fn product() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CM_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 struct TempDb(std::path::PathBuf);
 
 impl TempDb {
@@ -28,7 +40,7 @@ impl Drop for TempDb {
 }
 
 fn run(db: &TempDb, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
+    let out = product()
         .args(args)
         .env("DATABASE_URL", db.url())
         .env_remove("CM_CONFIG")
@@ -137,14 +149,14 @@ fn create_agent_validates_the_email() {
 #[test]
 fn bad_settings_are_refused_clearly() {
     let db = TempDb::new();
-    let out = Command::new(BIN)
+    let out = product()
         .args(["migrate", "--phone-region", "XX"])
         .env("DATABASE_URL", db.url())
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown region"));
-    let out = Command::new(BIN)
+    let out = product()
         .args(["migrate"])
         .env("DATABASE_URL", "mysql://x/y")
         .output()
@@ -153,7 +165,7 @@ fn bad_settings_are_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres:"));
     // A template variable without a known source stops the start, naming
     // the setting and the bad part.
-    let out = Command::new(BIN)
+    let out = product()
         .args(["migrate"])
         .env("DATABASE_URL", db.url())
         .env(
@@ -176,7 +188,7 @@ fn serves_then_stops_gracefully_on_sigterm_without_logging_secrets() {
     let (_, stdout, _) = run(&db, &["create-api-key", "connect"]);
     let key = stdout.lines().last().unwrap().trim().to_string();
     let port = free_port();
-    let mut child = Command::new(BIN)
+    let mut child = product()
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", db.url())
         // The sandbox generates secrets at start: none may reach the log.
@@ -275,7 +287,7 @@ fn start_conversation_triggers_connect_once_per_attempt_and_fails_clearly() {
     assert!(ok, "{stderr}");
     let id = add_contact(&db, "Mr Doe", "+447700900123");
     let start = |args: &[&str]| {
-        let out = Command::new(BIN)
+        let out = product()
             .args(["start-conversation", "--contact", &id])
             .args(args)
             .env("DATABASE_URL", db.url())
@@ -369,7 +381,7 @@ fn start_conversation_in_native_mode_is_delivered_by_the_running_server() {
     let key = stdout.lines().last().unwrap().trim().to_string();
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
+    let mut child = product()
         .args(["serve", "--bind", &bind])
         .env("DATABASE_URL", db.url())
         .env("CM_SANDBOX", "true")
@@ -396,7 +408,7 @@ fn start_conversation_in_native_mode_is_delivered_by_the_running_server() {
         contact["id"].as_str().unwrap().to_string()
     });
 
-    let out = Command::new(BIN)
+    let out = product()
         .args([
             "start-conversation",
             "--contact",
