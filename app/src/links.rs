@@ -116,23 +116,26 @@ fn escape(text: &str) -> String {
 /// another's; `&print=1` the sheet alone, to print.
 #[component]
 pub fn LinksPage() -> impl IntoView {
+    view! { <SignedIn render=|_me| view! { <Links /> } /> }
+}
+
+#[component]
+fn Links() -> impl IntoView {
     let query = use_query_map();
     let agent = move || query.with(|q| q.get("agent"));
     let print = move || query.with(|q| q.get("print").is_some());
     let links = Resource::new(agent, get_agent_links);
     let (busy, set_busy) = signal(false);
     view! {
-        <SignedIn render=move |_me| view! {
-            <section class="card links-page" class:print-view=print>
-                <LoadingLine busy what="Loading the links…" />
-                <LoadingTransition busy=set_busy>
-                    {move || links.get().map(|r| match r {
-                        Ok(l) => view! { <LinksSheet links=l print=print() agent=agent() /> }.into_any(),
-                        Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| links.refetch()) /> }.into_any(),
-                    })}
-                </LoadingTransition>
-            </section>
-        } />
+        <section class="card links-page" class:print-view=print>
+            <LoadingLine busy what="Loading the links…" />
+            <LoadingTransition busy=set_busy>
+                {move || links.get().map(|r| match r {
+                    Ok(l) => view! { <LinksSheet links=l print=print() agent=agent() /> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| links.refetch()) /> }.into_any(),
+                })}
+            </LoadingTransition>
+        </section>
     }
 }
 

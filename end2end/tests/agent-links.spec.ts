@@ -12,8 +12,8 @@ test("My links shows the agent's WhatsApp and SMS links and their QR codes, with
 
   await expect(page.getByRole("img", { name: "QR code: WhatsApp link to Agent A" })).toBeVisible();
   await expect(page.getByRole("img", { name: "QR code: SMS link to Agent A" })).toBeVisible();
-  const whatsapp = page.getByLabel("WhatsApp link");
-  const sms = page.getByLabel("SMS link");
+  const whatsapp = page.getByRole("textbox", { name: "WhatsApp link" });
+  const sms = page.getByRole("textbox", { name: "SMS link" });
   await expect(whatsapp).toHaveValue(/^https:\/\/wa\.me\/447700900100\?text=webexAgent_[0-9a-f]{10}$/);
   await expect(sms).toHaveValue(/^sms:\+447700900200\?body=webexAgent_[0-9a-f]{10}$/);
   await expect(page.getByRole("link", { name: "Open the WhatsApp link" })).toHaveAttribute("href", /^https:\/\/wa\.me\//);

@@ -283,6 +283,11 @@ async fn an_agents_link_names_them_by_public_id_and_its_keyword_connects_to_them
     };
     assert_eq!(url(0), format!("https://wa.me/447700900100?text={keyword}"));
     assert_eq!(url(1), format!("sms:+447700900200?body={keyword}"));
+    let qr = links["links"][1]["link"]["Ok"]["qr_svg"].as_str().unwrap();
+    assert!(
+        qr.starts_with(r#"<svg role="img" aria-label="QR code: SMS link to Agent B""#),
+        "{qr}"
+    );
     let text = links.to_string();
     for email in ["agent-b@example.com", "agent-b%40example.com", "agent-b"] {
         assert!(!text.contains(email), "{email} in {text}");
