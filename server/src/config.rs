@@ -755,6 +755,35 @@ mod tests {
     }
 
     #[test]
+    fn business_numbers_are_checked_and_the_sandbox_has_demo_ones() {
+        let none = load(None, &[], &[]).business_numbers().unwrap();
+        assert_eq!(
+            none.whatsapp,
+            Err("CM_WHATSAPP_BUSINESS_NUMBER is not set".into())
+        );
+        assert_eq!(none.sms, Err("CM_SMS_NUMBER is not set".into()));
+        let set = load(
+            None,
+            &[("CM_WHATSAPP_BUSINESS_NUMBER", "+1 510 555 0101")],
+            &[],
+        )
+        .business_numbers()
+        .unwrap();
+        assert_eq!(set.whatsapp.unwrap().as_str(), "+15105550101");
+        let bad = load(None, &[("CM_SMS_NUMBER", "not a number")], &[]).business_numbers();
+        assert!(bad.unwrap_err().starts_with("CM_SMS_NUMBER: "));
+        let sandbox = load(None, &[("CM_SANDBOX", "true")], &[])
+            .business_numbers()
+            .unwrap();
+        assert!(sandbox.whatsapp.is_ok() && sandbox.sms.is_ok());
+        // Defaults on: card numbers masked for agents, customers warned.
+        let defaults = load(None, &[], &[]);
+        assert!(defaults.pci_mask_for_agent && defaults.pci_warn_customer);
+        let off = load(None, &[("CM_PCI_MASK_FOR_AGENT", "false")], &[]);
+        assert!(!off.pci_mask_for_agent);
+    }
+
+    #[test]
     fn flags_beat_the_environment_which_beats_the_file_which_beats_the_defaults() {
         let file = temp_file(
             "cm.toml",
