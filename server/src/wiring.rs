@@ -169,13 +169,6 @@ pub fn build_relay(
     guests: GuestAuth,
     media: MediaCache,
 ) -> Result<Relay, String> {
-    // Nothing but masked text may be stored: the agent's copy with the card
-    // numbers waits in the outbox sealed with the tokens' key.
-    if !config.pci_mask_for_agent && guests.cipher().is_none() {
-        return Err(
-            "CM_PCI_MASK_FOR_AGENT=false needs CM_TOKEN_ENCRYPTION_KEY (card numbers for the agent are kept sealed with it until posted)".into(),
-        );
-    }
     let m = &native.messaging;
     // Delivery receipts come back with the same token as inbound messages.
     let receipts = format!(

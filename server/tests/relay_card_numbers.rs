@@ -150,3 +150,26 @@ async fn a_card_number_given_as_a_name_is_masked_in_the_contact_and_the_audit_lo
         .iter()
         .any(|t| t.contains(WARNING)));
 }
+
+#[tokio::test]
+async fn a_card_number_in_an_mms_text_part_is_masked_when_fetched() {
+    let app = native_app().await;
+    let number = "+447700900404";
+    let (token, _) = start_conversation(&app, "Mia Mms", number, "sms").await;
+    // The sandbox's phone sends an MMS's text as a .txt part, fetched by URL
+    // once the conversation is known: masked then, not when accepted.
+    let file = ("card.png", "image/png", png());
+    customer_sends_file(&app, "mms", number, "card 4111 1111 1111 1111", Some(file)).await;
+    eventually("the MMS in the agent's space, masked", || async {
+        agent_messages(&app, &token)
+            .await
+            .iter()
+            .any(|m| m["text"] == "card [card number ending 1111]")
+    })
+    .await;
+    phone_shows(&app, "sms", number, WARNING).await;
+    let lines = transcript(&app, Channel::Sms, number).await;
+    assert!(lines.contains(&"card [card number ending 1111]".to_string()));
+    assert_eq!(rows_with(&app, "messages", "body", "4111 1111").await, 0);
+    assert_eq!(rows_with(&app, "outbox", "payload", "4111 1111").await, 0);
+}
