@@ -196,8 +196,7 @@ fn ChannelCard(c: ChannelLink) -> impl IntoView {
             <figure class="qr" data-channel=c.channel.to_lowercase()>
                 <div inner_html=link.qr_svg></div>
                 <figcaption>
-                    <strong>{c.channel.clone()}</strong>
-                    " · " {link.number.clone()}
+                    <span><strong>{c.channel.clone()}</strong> " · " {link.number.clone()}</span>
                     <label class="no-print" for=id.clone()>{format!("{} link", c.channel)}</label>
                     <input class="no-print link-text" id=id type="text" readonly value=link.url.clone()
                         on:focus=|ev| select_all(&ev) />
