@@ -684,6 +684,8 @@ fn AgentRow(
         <li class="session">
             <strong>{a.display_name.clone()} {me.then_some(" (you)")}</strong>
             <span class="muted small">{format!("{} · {}{}", a.email, a.role.as_str(), if a.disabled { " · disabled" } else { "" })}</span>
+            <a class="small" href=format!("/links?{}", crate::layout::encode_query(&[("agent", &a.id)]))
+                aria-label=format!("Links and QR codes of {}", a.display_name)>"Links and QR codes"</a>
             {(!me).then(|| view! {
                 <div class="form-actions">
                     <ActionForm action=access>

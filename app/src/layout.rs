@@ -84,6 +84,7 @@ pub fn Nav() -> impl IntoView {
                         <nav aria-label="Main">
                             <a href="/contacts" aria-current=here("/contacts")>"Contacts"</a>
                             <a href="/sessions" aria-current=here("/sessions")>"Sessions"</a>
+                            <a href="/links" aria-current=here("/links")>"My links"</a>
                             {admin.then(|| view! { <a href="/admin" aria-current=here("/admin")>"Admin"</a> })}
                         </nav>
                         <ActionForm action=sign_out attr:class="signout">

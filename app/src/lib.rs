@@ -13,6 +13,7 @@ pub mod error;
 mod home;
 pub mod import;
 pub mod layout;
+pub mod links;
 mod live;
 pub mod privacy;
 pub mod sessions;
@@ -64,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/contacts/:id") view=contacts::ContactFormPage ssr=SsrMode::Async />
                     <Route path=path!("/contacts/:id/delete") view=contacts::DeleteContactPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions") view=sessions::SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/links") view=links::LinksPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/agents") view=admin::AdminAgentsPage ssr=SsrMode::Async />

@@ -37,6 +37,8 @@ pub struct ServerDeps {
     pub link_origins: Vec<String>,
     /// How long transcripts and media are kept (the Privacy page shows it).
     pub retention: domain::privacy::Retention,
+    /// The numbers of the agents' links and QR codes.
+    pub business_numbers: domain::agent_links::BusinessNumbers,
 }
 
 pub fn deps() -> ServerDeps {

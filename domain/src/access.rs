@@ -121,6 +121,7 @@ mod tests {
     fn agent(email: &str, role: Role) -> Agent {
         Agent {
             id: format!("id-{email}"),
+            public_id: crate::agent_links::PublicAgentId::from_bytes([1, 2, 3, 4, 5]),
             email: email.into(),
             display_name: email.into(),
             webex_person_id: Some(format!("person-{email}")),

@@ -6,6 +6,8 @@
 //! API schemas.
 
 pub mod access;
+pub mod agent_links;
+pub mod card_numbers;
 pub mod channel;
 pub mod consent;
 pub mod error;

@@ -130,6 +130,9 @@ crate::named_enum!(Role, "role", { Admin => "admin", Agent => "agent" });
 #[serde(rename_all = "camelCase")]
 pub struct Agent {
     pub id: String,
+    /// What the agent's links and QR codes name them by (no email).
+    #[cfg_attr(feature = "server", schema(value_type = String, example = "0a1b2c3d4e"))]
+    pub public_id: crate::agent_links::PublicAgentId,
     pub email: String,
     pub display_name: String,
     pub webex_person_id: Option<String>,

@@ -49,6 +49,7 @@ for (const scheme of ["light", "dark"] as const) {
     await check(`/contacts/${contact}/delete`, h1("Delete contact?"));
     await check("/contacts/import", h1(/Import/));
     await check("/sessions", h1("Sessions"));
+    await check("/links", h1("My links"));
     await page.goto("/sessions");
     await page.getByRole("list", { name: "Sessions" }).getByRole("link", { name }).click();
     const session = new URL(page.url()).pathname;

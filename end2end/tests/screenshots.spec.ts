@@ -87,6 +87,10 @@ test("screenshots of the main pages at 320 px, light and dark", async ({ browser
     await expect(page.getByRole("list", { name: "Messages" })).toContainText("Thank you!");
     await shoot(page, "session", scheme);
 
+    await page.goto("/links");
+    await expect(page.getByRole("img", { name: `QR code: SMS link to ${accounts.a.name}` })).toBeVisible();
+    await shoot(page, "links", scheme);
+
     await page.getByRole("button", { name: "Sign out" }).click();
     await signIn(page, accounts.admin);
     await page.goto("/admin");

@@ -87,11 +87,17 @@ impl Relay {
     ) -> Result<Accepted, AcceptError> {
         let event: serde_json::Value = serde_json::from_slice(body.bytes())
             .map_err(|e| AcceptError::Malformed(e.to_string()))?;
-        let inbound = match parse_inbound(&event) {
+        let mut inbound = match parse_inbound(&event) {
             Ok(inbound) => inbound,
             Err(ParseError::NotRelayed(why)) => return Ok(Accepted::Ignored(why)),
             Err(ParseError::Malformed(why)) => return Err(AcceptError::Malformed(why)),
         };
+        // Card numbers are masked before the job (and so the transcript, the
+        // logs and the audit) gets the text: this is where every customer's
+        // message comes in. The agent may read them, sealed until posted.
+        if let Some(original) = inbound.mask_card_numbers() {
+            inbound.sealed_text = self.seal_original(&original, &inbound.transid);
+        }
         // The number's one parse: the job carries the result.
         let customer = inbound
             .parse_customer(self.store().rules().phone_region)

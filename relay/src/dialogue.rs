@@ -3,8 +3,9 @@
 //! questions, and every line we send on the business's behalf. Pure: the
 //! relay does the lookups and keeps the step in the session row.
 
-/// The routing request of the seed: `webexAgent_{agent}` anywhere in the text.
-const KEYWORD: &str = "webexagent_";
+/// The routing request of the seed: `webexAgent_{agent}` anywhere in the
+/// text (any case; see `domain::agent_links`).
+const KEYWORD: &str = domain::agent_links::ROUTING_KEYWORD;
 /// What a customer sends to start again after a conversation ended.
 pub const RESTART: &str = "START";
 /// Longest name we keep from the customer.
@@ -23,7 +24,7 @@ pub struct RoutingRequest {
 /// Finds `webexAgent_{agent}` (any case) and removes it from the text.
 pub fn routing_request(text: &str) -> Option<RoutingRequest> {
     let lower = text.to_ascii_lowercase();
-    let start = lower.find(KEYWORD)?;
+    let start = lower.find(&KEYWORD.to_ascii_lowercase())?;
     let after = start + KEYWORD.len();
     let end = text[after..]
         .find(char::is_whitespace)
@@ -91,6 +92,8 @@ pub enum Line {
     OptedOut,
     /// The answer to START or UNSTOP.
     OptedIn,
+    /// The customer sent a card number (seed: CCE flows, PCI compliance).
+    CardNumberHidden,
 }
 
 impl Line {
@@ -108,6 +111,7 @@ impl Line {
             Line::IdleEnded { .. } => "idle-ended",
             Line::OptedOut => "opted-out",
             Line::OptedIn => "opted-in",
+            Line::CardNumberHidden => "card-number-hidden",
         }
     }
 
@@ -143,6 +147,7 @@ impl Line {
             // else to their carrier.
             Line::OptedOut => "You have unsubscribed and will get no more messages from us here. Reply START to subscribe again.".into(),
             Line::OptedIn => "You have subscribed again and can get messages from us here. Reply STOP to unsubscribe.".into(),
+            Line::CardNumberHidden => "For your security, please don't send card numbers here. We have hidden it.".into(),
         }
     }
 }
@@ -160,6 +165,9 @@ mod tests {
         assert_eq!((r.agent.as_str(), r.rest.as_str()), ("bob@x.org", ""));
         assert_eq!(routing_request("hello there"), None);
         assert_eq!(routing_request("webexAgent_ alone"), None);
+        // The form the agents' links and QR codes write.
+        let r = routing_request("webexAgent_0a1b2c3d4e").unwrap();
+        assert_eq!((r.agent.as_str(), r.rest.as_str()), ("0a1b2c3d4e", ""));
     }
 
     #[test]

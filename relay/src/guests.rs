@@ -158,6 +158,11 @@ impl std::fmt::Debug for GuestAuth {
 }
 
 impl GuestAuth {
+    /// The key tokens are sealed with, if one is configured.
+    pub fn cipher(&self) -> Option<&TokenCipher> {
+        self.cipher.as_ref()
+    }
+
     pub fn new(
         store: Store,
         webex: WebexClient,

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use domain::card_numbers::mask_card_numbers;
 use domain::model::{Customer, MessageStatus};
 use domain::phone::PhoneRegion;
 use domain::FieldError;
@@ -39,6 +40,14 @@ pub struct Inbound {
     /// location, a reaction, a note...), so it is no answer to a question.
     #[serde(default)]
     pub written_out: bool,
+    /// Card numbers were masked in `text` or `profile_name` when the
+    /// message was accepted (the customer may be warned).
+    #[serde(default)]
+    pub cards: bool,
+    /// `text` as written, sealed, for the agent only
+    /// (`CM_PCI_MASK_FOR_AGENT=false`); sealed with `transid` as context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_text: Option<String>,
 }
 
 impl Inbound {
@@ -49,6 +58,25 @@ impl Inbound {
             channel: self.channel,
             id: self.customer.clone(),
         }
+    }
+
+    /// Masks the card numbers in what the customer wrote (seed: PCI
+    /// compliance), before anything of it is stored; the text as written
+    /// when it held any.
+    pub fn mask_card_numbers(&mut self) -> Option<String> {
+        if let Some(name) = &self.profile_name {
+            let masked = mask_card_numbers(name);
+            if masked.cards > 0 {
+                self.profile_name = Some(masked.text);
+                self.cards = true;
+            }
+        }
+        let masked = mask_card_numbers(&self.text);
+        if masked.cards == 0 {
+            return None;
+        }
+        self.cards = true;
+        Some(std::mem::replace(&mut self.text, masked.text))
     }
 
     /// Who wrote, from the id as Connect gave it (any written form of the
@@ -157,6 +185,8 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, ParseError> {
         text_urls: Vec::new(),
         media: Vec::new(),
         written_out: false,
+        cards: false,
+        sealed_text: None,
     };
     match channel.as_str() {
         "sms" => {

@@ -59,6 +59,11 @@ pub(crate) enum Task {
         text: String,
         file_url: Option<String>,
         message_id: Option<String>,
+        /// The customer's words with their card numbers, for the agent
+        /// (`CM_PCI_MASK_FOR_AGENT=false`), sealed with the message id as
+        /// context: `text` is what is stored, masked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_text: Option<String>,
     },
     /// An agent's Webex message, to the customer.
     #[serde(rename_all = "camelCase")]
@@ -188,6 +193,7 @@ pub(crate) fn post(
     text: &str,
     file_url: Option<&str>,
     line: Option<&str>,
+    sealed_text: Option<String>,
 ) -> NewJob {
     Task::PostToAgent {
         session_id: session.id.clone(),
@@ -195,6 +201,7 @@ pub(crate) fn post(
         text: text.into(),
         file_url: file_url.map(str::to_string),
         message_id: line.map(str::to_string),
+        sealed_text,
     }
     .job(session.customer_channel, &session.customer_channel_id, key)
 }
@@ -202,7 +209,7 @@ pub(crate) fn post(
 /// A notice to the agent in their space, e.g. why a message did not reach
 /// the customer. `to`: another agent than the session's (after a takeover).
 pub(crate) fn notice(session: &Session, key: String, to: Option<&str>, text: &str) -> NewJob {
-    post(session, key, to, &format!("⚠️ {text}"), None, None)
+    post(session, key, to, &format!("⚠️ {text}"), None, None, None)
 }
 
 /// The agent's Webex message, to the customer (Webex Message Handler).
@@ -318,6 +325,7 @@ mod tests {
                 text: "hi".into(),
                 file_url: None,
                 message_id: Some("m1".into()),
+                sealed_text: None,
             }
         );
         let template = row(

@@ -81,6 +81,11 @@ pub struct RelaySettings {
     /// How far back an agent's messages that a webhook missed are looked
     /// for: shorter than the dedup retention, so the ones relayed are known.
     pub catch_up_window: Duration,
+    /// Card numbers (always masked in what is stored and logged): masked in
+    /// the agent's space too (`CM_PCI_MASK_FOR_AGENT`), and the customer
+    /// told once per session that they are not accepted (`CM_PCI_WARN_CUSTOMER`).
+    pub pci_mask_for_agent: bool,
+    pub pci_warn_customer: bool,
 }
 
 /// The services the relay calls.
@@ -106,6 +111,10 @@ struct Inner {
     connect: ConnectMessaging,
     media: MediaCache,
     customer_media: Fetcher,
+    /// Seals the customer's words with card numbers for the agent while
+    /// they wait in the outbox (`CM_PCI_MASK_FOR_AGENT=false`); the guest
+    /// tokens' key.
+    cipher: Option<store::token_cipher::TokenCipher>,
     settings: RelaySettings,
     policy: RetryPolicy,
     intake: Intake,
@@ -137,6 +146,7 @@ impl Relay {
                 intake: Intake::start(store.clone()),
                 store,
                 webex: clients.guests.webex().clone(),
+                cipher: clients.guests.cipher().cloned(),
                 guests: clients.guests,
                 connect: clients.connect,
                 media: clients.media,
@@ -151,6 +161,22 @@ impl Relay {
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The customer's words as written, sealed for the agent, when the agent
+    /// is to read card numbers (else nothing is kept but the masked text).
+    fn seal_original(&self, original: &str, context: &str) -> Option<String> {
+        if self.inner.settings.pci_mask_for_agent {
+            return None;
+        }
+        self.inner
+            .cipher
+            .as_ref()
+            .map(|c| c.seal(original, context))
+    }
+
+    fn open_original(&self, sealed: &str, context: &str) -> Option<String> {
+        self.inner.cipher.as_ref()?.open(sealed, context)
     }
 
     /// "Start conversation" in native mode: route the customer to this agent
@@ -388,13 +414,23 @@ impl Relay {
                 text,
                 file_url,
                 message_id,
+                sealed_text,
                 ..
             } => {
+                // The agent reads the card numbers only when the setting
+                // says so and the sealed words still open (a new key, e.g.
+                // the sandbox's after a restart, leaves the masked text).
+                let text = match (sealed_text, message_id) {
+                    (Some(sealed), Some(line)) => self
+                        .open_original(sealed, line)
+                        .unwrap_or_else(|| text.clone()),
+                    _ => text.clone(),
+                };
                 self.post_to_agent(
                     job,
                     conversation(),
                     to.as_deref(),
-                    text,
+                    &text,
                     file_url.as_deref(),
                     message_id.as_deref(),
                 )
@@ -502,6 +538,9 @@ impl Relay {
             Store::change_consent(&mut tx, &ctx, c.channel, &c.customer, c.change, &c.source)
                 .await?;
         }
+        if let Some(session) = &effects.pci_warned {
+            Store::set_pci_warned(&mut tx, session).await?;
+        }
         for line in &effects.lines {
             Store::add_message(&mut tx, line).await?;
         }
@@ -533,6 +572,8 @@ struct Effects {
     template_sent: Option<String>,
     /// The customer opted out or back in (a keyword).
     consent: Option<ConsentUpdate>,
+    /// The session whose customer was just told not to send card numbers.
+    pci_warned: Option<String>,
 }
 
 struct ConsentUpdate {

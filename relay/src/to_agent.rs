@@ -7,6 +7,8 @@ use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
 use super::{ConsentUpdate, Done, Effects, Failure, Ran, Relay, StatusUpdate};
+use domain::agent_links::PublicAgentId;
+use domain::card_numbers::mask_card_numbers;
 use domain::consent::ConsentChange;
 use domain::error::DomainError;
 use domain::input::{NewContact, NewSession, SessionFields};
@@ -19,6 +21,15 @@ use store::{Attachment, AuditCtx, Conversation, Job, NewJob, NewMessage};
 
 /// The largest MMS text part fetched (text parts are short; this is room to spare).
 const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
+
+/// What the customer wrote: as stored (card numbers masked) and, when the
+/// agent is to read card numbers (`CM_PCI_MASK_FOR_AGENT=false`), as written.
+#[derive(Debug, Default)]
+struct Words {
+    text: String,
+    for_agent: Option<String>,
+    cards: bool,
+}
 
 /// What the agent reads instead of a file that was not handed to Webex.
 fn refused_file_note(e: &FetchError) -> String {
@@ -56,14 +67,18 @@ impl Relay {
         }
         // Only now, the message known to belong to a conversation, are the
         // URLs it names fetched: a stranger cannot make us fetch anything.
-        let text = self.inbound_text(&m).await?;
+        let words = self.inbound_text(&m).await?;
+        if words.cards {
+            self.warn_about_cards(conversation.as_ref(), &m).await?;
+        }
+        let text = words.text.clone();
         if let Some((change, word)) = domain::consent::consent_keyword(&text) {
             // START from a customer who never opted out is the dialogue's
             // word for a new conversation (the same word, the same wish).
             let opted_out = self.store().opt_out_of(m.channel, &m.customer).await?;
             if change == ConsentChange::OptOut || opted_out.is_some() {
                 return self
-                    .change_consent(job, conversation.as_ref(), &m, &text, change, &word)
+                    .change_consent(job, conversation.as_ref(), &m, &words, change, &word)
                     .await;
             }
         }
@@ -71,13 +86,29 @@ impl Relay {
             match self.find_agent(&request.agent).await? {
                 Some(agent) => {
                     let name = self.customer_name(conversation.as_ref(), &m).await?;
+                    let rest_for_agent = words
+                        .for_agent
+                        .as_deref()
+                        .and_then(dialogue::routing_request)
+                        .map(|r| r.rest);
+                    let rest = Words {
+                        text: request.rest,
+                        for_agent: rest_for_agent,
+                        cards: words.cards,
+                    };
                     return self
-                        .connect_customer(job, &m, &agent, &name, &request.rest, true)
+                        .connect_customer(job, &m, &agent, &name, &rest, true)
                         .await;
                 }
-                None => effects.add(self.say(session, &m, Line::AgentNotFound)),
+                // An email the customer typed: they are told to check it.
+                None if request.agent.contains('@') => {
+                    effects.add(self.say(session, &m, Line::AgentNotFound));
+                    return self.apply(Some(job), effects).await;
+                }
+                // A link or code of an agent who is gone or disabled: the
+                // customer is asked who they want, as without a keyword.
+                None => {}
             }
-            return self.apply(Some(job), effects).await;
         }
         let Some(conversation) = conversation else {
             return self.begin_dialogue(job, &m, None).await;
@@ -98,7 +129,7 @@ impl Relay {
                         ));
                     }
                 }
-                self.forward(session, &m, &text, &mut effects);
+                self.forward(session, &m, &words, &mut effects);
                 self.apply(Some(job), effects).await
             }
             SessionStatus::Ended if dialogue::is_restart(&text) => {
@@ -121,7 +152,7 @@ impl Relay {
         job: &Job,
         conversation: Option<&Conversation>,
         m: &Inbound,
-        text: &str,
+        words: &Words,
         change: ConsentChange,
         word: &str,
     ) -> Ran {
@@ -138,7 +169,7 @@ impl Relay {
             .map(|c| &c.session)
             .filter(|s| s.status == SessionStatus::Active);
         if let Some(session) = session {
-            self.forward(session, m, text, &mut effects);
+            self.forward(session, m, words, &mut effects);
             let channel = m.channel.label();
             let what = match change {
                 ConsentChange::OptOut => format!(
@@ -184,7 +215,9 @@ impl Relay {
                 Some(contact) => contact.name.clone(),
                 None => self.customer_name(None, m).await?,
             };
-            return self.connect_customer(job, m, agent, &name, "", false).await;
+            return self
+                .connect_customer(job, m, agent, &name, &Words::default(), false)
+                .await;
         }
         let session = self.route(m, None, SessionStatus::Onboarding).await?;
         let mut effects = Effects {
@@ -216,7 +249,9 @@ impl Relay {
                             .onboarding_name
                             .clone()
                             .unwrap_or_else(|| m.customer.clone());
-                        return self.connect_customer(job, m, &agent, &name, "", true).await;
+                        return self
+                            .connect_customer(job, m, &agent, &name, &Words::default(), true)
+                            .await;
                     }
                     None => {
                         effects.add(self.say(Some(session), m, Line::PleaseWait));
@@ -248,7 +283,7 @@ impl Relay {
         m: &Inbound,
         agent: &Agent,
         name: &str,
-        rest: &str,
+        rest: &Words,
         please_wait: bool,
     ) -> Ran {
         let ctx = AuditCtx::system();
@@ -301,7 +336,7 @@ impl Relay {
                 agent: agent.display_name.clone(),
             },
         ));
-        if !rest.is_empty() || !m.media.is_empty() {
+        if !rest.text.is_empty() || !m.media.is_empty() {
             self.forward(&session, m, rest, &mut effects);
         }
         self.apply(Some(job), effects).await
@@ -334,25 +369,36 @@ impl Relay {
     /// file (Webex takes one), the text with the first, in order. Webex
     /// fetches the files in our name, so a file whose URL is not on
     /// Connect's allowed hosts is not handed on: its message says so.
-    fn forward(&self, session: &Session, m: &Inbound, text: &str, effects: &mut Effects) {
+    fn forward(&self, session: &Session, m: &Inbound, words: &Words, effects: &mut Effects) {
         let default = &self.inner.settings.attachment_text;
-        let parts: Vec<(String, Option<&super::inbound::InboundMedia>)> = if m.media.is_empty() {
-            vec![(text.to_string(), None)]
+        let text = words.text.as_str();
+        type Part<'a> = (
+            String,
+            Option<String>,
+            Option<&'a super::inbound::InboundMedia>,
+        );
+        let parts: Vec<Part> = if m.media.is_empty() {
+            vec![(text.to_string(), words.for_agent.clone(), None)]
         } else {
             m.media
                 .iter()
                 .enumerate()
                 .map(|(i, media)| {
-                    let t = if i == 0 && !text.is_empty() {
-                        text
+                    let (t, for_agent) = if i == 0 && !text.is_empty() {
+                        (text, words.for_agent.as_deref())
                     } else {
-                        default
+                        (default.as_str(), None)
                     };
                     match self.inner.customer_media.check(&media.url) {
-                        Ok(_) => (t.to_string(), Some(media)),
+                        Ok(_) => (t.to_string(), for_agent.map(str::to_string), Some(media)),
                         Err(e) => {
                             tracing::warn!(error = %e, "a customer's file was not relayed");
-                            (format!("{t}\n\n⚠️ {}", refused_file_note(&e)), None)
+                            let note = refused_file_note(&e);
+                            (
+                                format!("{t}\n\n⚠️ {note}"),
+                                for_agent.map(|o| format!("{o}\n\n⚠️ {note}")),
+                                None,
+                            )
                         }
                     }
                 })
@@ -360,19 +406,26 @@ impl Relay {
         };
         // Webex takes at most 7439 bytes of text a message: longer words
         // (WhatsApp allows 4096 characters, an MMS text part more) go as
-        // several messages and lines, in order.
-        let parts = parts.into_iter().flat_map(|(text, media)| {
-            let pieces: Vec<String> = platform::webex::split_text(&text)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            pieces
-                .into_iter()
-                .enumerate()
-                .map(move |(n, piece)| (piece, if n == 0 { media } else { None }))
+        // several messages and lines, in order (the agent's unmasked copy,
+        // if any, cut the same way).
+        let parts = parts.into_iter().flat_map(|(text, for_agent, media)| {
+            let texts = platform::webex::split_text(&text);
+            let originals = for_agent
+                .as_deref()
+                .map(platform::webex::split_text)
+                .unwrap_or_default();
+            (0..texts.len().max(originals.len()))
+                .map(|n| {
+                    (
+                        texts.get(n).copied().unwrap_or_default().to_string(),
+                        originals.get(n).map(|o| o.to_string()),
+                        if n == 0 { media } else { None },
+                    )
+                })
+                .collect::<Vec<_>>()
         });
-        for (i, (text, media)) in parts.enumerate() {
-            if text.is_empty() && media.is_none() {
+        for (i, (text, for_agent, media)) in parts.enumerate() {
+            if text.is_empty() && for_agent.is_none() && media.is_none() {
                 continue;
             }
             let provider_id = if i == 0 {
@@ -393,6 +446,7 @@ impl Relay {
                 mime: f.mime.clone(),
                 name: f.filename.clone(),
             }));
+            let sealed = for_agent.and_then(|o| self.seal_original(&o, &line.id));
             effects.jobs.push(post_job(
                 session,
                 format!("post:{provider_id}"),
@@ -400,6 +454,7 @@ impl Relay {
                 &text,
                 media.map(|f| f.url.as_str()),
                 Some(&line.id),
+                sealed,
             ));
             effects.lines.push(line);
         }
@@ -443,6 +498,8 @@ impl Relay {
     async fn find_agent(&self, reference: &str) -> Result<Option<Agent>, Failure> {
         let found = if reference.contains('@') {
             self.store().agent_by_email(&reference.to_lowercase()).await
+        } else if let Ok(id) = PublicAgentId::parse(reference) {
+            self.store().agent_by_public_id(&id).await
         } else {
             self.store().agent_by_id(reference).await
         };
@@ -469,9 +526,36 @@ impl Relay {
         Ok(m.profile_name.clone().unwrap_or_else(|| m.customer.clone()))
     }
 
-    /// The message's text: inline, plus MMS text parts fetched by URL
-    /// (through Connect's fetcher; a part that may not be fetched is a note).
-    async fn inbound_text(&self, m: &Inbound) -> Result<String, Failure> {
+    /// Tells the customer, once per session, that card numbers are not
+    /// accepted here. Written ahead of the job's other effects, so it is
+    /// sent first; a retry of the job finds it recorded (and the line's key
+    /// makes a second enqueue a no-op). A customer with no session yet is
+    /// told without a record: they may be told again once they have one.
+    async fn warn_about_cards(
+        &self,
+        conversation: Option<&Conversation>,
+        m: &Inbound,
+    ) -> Result<(), Failure> {
+        if !self.inner.settings.pci_warn_customer
+            || conversation.is_some_and(|c| c.relay.pci_warned_at_ms.is_some())
+        {
+            return Ok(());
+        }
+        let session = conversation.map(|c| &c.session);
+        let mut effects = Effects {
+            pci_warned: session.map(|s| s.id.clone()),
+            ..Effects::default()
+        };
+        effects.add(self.say(session, m, Line::CardNumberHidden));
+        self.apply(None, effects).await?;
+        Ok(())
+    }
+
+    /// The message's words: inline, plus MMS text parts fetched by URL
+    /// (through Connect's fetcher; a part that may not be fetched is a
+    /// note), with card numbers masked; as written too when the agent is to
+    /// read them.
+    async fn inbound_text(&self, m: &Inbound) -> Result<Words, Failure> {
         let mut texts = vec![m.text.clone()];
         for url in &m.text_urls {
             let fetched = match self
@@ -504,12 +588,32 @@ impl Relay {
                 }
             }
         }
-        Ok(texts
-            .iter()
-            .map(|t| t.trim())
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"))
+        let join = |texts: &[String]| {
+            texts
+                .iter()
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // The inline text was masked when accepted; fetched parts are now.
+        let masked = mask_card_numbers(&join(&texts));
+        let cards = m.cards || masked.cards > 0;
+        let for_agent = (cards && !self.inner.settings.pci_mask_for_agent).then(|| {
+            if let Some(original) = m
+                .sealed_text
+                .as_deref()
+                .and_then(|s| self.open_original(s, &m.transid))
+            {
+                texts[0] = original;
+            }
+            join(&texts)
+        });
+        Ok(Words {
+            text: masked.text,
+            for_agent,
+            cards,
+        })
     }
 
     /// Posts into an agent's space as the guest: the customer's words (then

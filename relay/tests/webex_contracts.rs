@@ -535,6 +535,8 @@ async fn relay() -> (Relay, std::path::PathBuf) {
             connect_inbound_token: "token".into(),
             connect_webhook_secret: None,
             catch_up_window: Duration::from_secs(3600),
+            pci_mask_for_agent: true,
+            pci_warn_customer: true,
         },
     );
     (relay, path)

@@ -99,6 +99,29 @@ pub struct Config {
     #[arg(long, default_value = "Sent an attachment.", global = true)]
     pub relay_attachment_text: String,
 
+    /// The WhatsApp business number customers write to (E.164), for the
+    /// agents' click-to-chat links and QR codes. Unset: the links page says so.
+    #[arg(long, global = true)]
+    pub whatsapp_business_number: Option<String>,
+
+    /// The number customers send SMS to (E.164), for the agents' SMS links
+    /// and QR codes. Unset: the links page says so.
+    #[arg(long, global = true)]
+    pub sms_number: Option<String>,
+
+    /// Card numbers customers write are always masked in the transcript, the
+    /// outbox, the audit log and the logs; with this on (the default) the
+    /// agent's Webex space gets the masked text too. Off: the agent reads
+    /// the number as written (kept sealed with `CM_TOKEN_ENCRYPTION_KEY`
+    /// until it is posted, so it needs that key).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub pci_mask_for_agent: bool,
+
+    /// Tell a customer, once per session, that card numbers are not accepted
+    /// here, the first time they send one.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub pci_warn_customer: bool,
+
     /// Native relay: the id of the approved WhatsApp template sent when the
     /// customer last wrote more than 24 hours ago. Unset: such messages are
     /// not sent and the agent is told why.
@@ -336,6 +359,30 @@ impl Config {
             scan_wait: Duration::from_secs(self.media_scan_wait_seconds),
             max_concurrent: self.media_max_concurrent as usize,
         }
+    }
+
+    /// The numbers of the agents' links, read in `phone_region`; the
+    /// sandbox's demo numbers when it is on and none is set. A number that
+    /// is set but invalid is an error (the server does not start).
+    pub fn business_numbers(&self) -> Result<domain::agent_links::BusinessNumbers, String> {
+        let sandbox = self.integrations.sandbox;
+        let number = |name: &str, given: &Option<String>, demo: &str| {
+            let given = given.as_deref().map(str::trim).filter(|v| !v.is_empty());
+            match given.or(sandbox.then_some(demo)) {
+                Some(v) => domain::Msisdn::parse(v, self.phone_region)
+                    .map(Ok)
+                    .map_err(|e| format!("{name}: {e}")),
+                None => Ok(Err(format!("{name} is not set"))),
+            }
+        };
+        Ok(domain::agent_links::BusinessNumbers {
+            whatsapp: number(
+                "CM_WHATSAPP_BUSINESS_NUMBER",
+                &self.whatsapp_business_number,
+                "+447700900100",
+            )?,
+            sms: number("CM_SMS_NUMBER", &self.sms_number, "+447700900200")?,
+        })
     }
 
     /// How long transcripts and media are kept.
@@ -712,6 +759,35 @@ mod tests {
         })
         .unwrap()
         .config
+    }
+
+    #[test]
+    fn business_numbers_are_checked_and_the_sandbox_has_demo_ones() {
+        let none = load(None, &[], &[]).business_numbers().unwrap();
+        assert_eq!(
+            none.whatsapp,
+            Err("CM_WHATSAPP_BUSINESS_NUMBER is not set".into())
+        );
+        assert_eq!(none.sms, Err("CM_SMS_NUMBER is not set".into()));
+        let set = load(
+            None,
+            &[("CM_WHATSAPP_BUSINESS_NUMBER", "+1 510 555 0101")],
+            &[],
+        )
+        .business_numbers()
+        .unwrap();
+        assert_eq!(set.whatsapp.unwrap().as_str(), "+15105550101");
+        let bad = load(None, &[("CM_SMS_NUMBER", "not a number")], &[]).business_numbers();
+        assert!(bad.unwrap_err().starts_with("CM_SMS_NUMBER: "));
+        let sandbox = load(None, &[("CM_SANDBOX", "true")], &[])
+            .business_numbers()
+            .unwrap();
+        assert!(sandbox.whatsapp.is_ok() && sandbox.sms.is_ok());
+        // Defaults on: card numbers masked for agents, customers warned.
+        let defaults = load(None, &[], &[]);
+        assert!(defaults.pci_mask_for_agent && defaults.pci_warn_customer);
+        let off = load(None, &[("CM_PCI_MASK_FOR_AGENT", "false")], &[]);
+        assert!(!off.pci_mask_for_agent);
     }
 
     #[test]

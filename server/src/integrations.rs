@@ -424,7 +424,18 @@ impl Integrations {
         if config.integrations.sandbox {
             return Ok(Vec::new()); // the sandbox's own settings
         }
-        Ok(Self::resolve(config, &format!("http://{}", config.bind))?.warnings)
+        let i = Self::resolve(config, &format!("http://{}", config.bind))?;
+        // Nothing but masked text may be stored: the agent's copy of a card
+        // number waits in the outbox sealed with the tokens' key.
+        if matches!(i.relay, Relay::Native(_))
+            && !config.pci_mask_for_agent
+            && i.guests.token_key.is_none()
+        {
+            return Err(ConfigError(vec![
+                "CM_PCI_MASK_FOR_AGENT=false needs CM_TOKEN_ENCRYPTION_KEY: card numbers for the agent are kept sealed with it until posted".into(),
+            ]));
+        }
+        Ok(i.warnings)
     }
 
     /// The integrations of these settings; `listen_url` is where this server
@@ -777,6 +788,20 @@ mod tests {
                 .any(|w| w.contains("CM_CONNECT_WEBHOOK_URL")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn agents_read_card_numbers_only_with_a_key_to_seal_them() {
+        let mut c = config(RelayMode::Native, native_settings);
+        c.pci_mask_for_agent = false;
+        let err = Integrations::check(&c).unwrap_err().to_string();
+        assert!(
+            err.contains("CM_PCI_MASK_FOR_AGENT=false needs CM_TOKEN_ENCRYPTION_KEY"),
+            "{err}"
+        );
+        c.integrations.token_encryption_key =
+            Some(Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+        assert!(Integrations::check(&c).is_ok());
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Application {
                 crate::metrics::MIN_TOKEN_CHARS
             );
         }
+        let business_numbers = config.business_numbers().map_err(anyhow::Error::msg)?;
         crate::metrics::recorder();
         let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)
@@ -116,6 +117,7 @@ impl Application {
         let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
         let live = crate::live::LiveFeed::start(store.clone(), live_stop_rx);
         let state = AppState {
+            business_numbers,
             live,
             conversations,
             headers,
@@ -324,6 +326,7 @@ fn server_deps(state: &AppState) -> ServerDeps {
         relay: state.relay.clone(),
         guests: state.guests.clone(),
         retention: state.config.retention(),
+        business_numbers: state.business_numbers.clone(),
         // Our own files, and customers' media hosts (https only).
         link_origins: std::iter::once(i.public_url.clone())
             .chain(i.connect.api_url.iter().cloned())

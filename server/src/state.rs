@@ -36,4 +36,6 @@ pub struct AppState {
     pub conversations: Conversations,
     /// Session changes for the live sidebar (`/events`).
     pub live: crate::live::LiveFeed,
+    /// The numbers of the agents' links (`CM_WHATSAPP_BUSINESS_NUMBER`, `CM_SMS_NUMBER`).
+    pub business_numbers: domain::agent_links::BusinessNumbers,
 }

@@ -216,6 +216,8 @@ pub fn build_relay(
                 .map(|s| s.expose().to_string()),
             // An hour short of the dedup retention (at least 2 hours).
             catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
+            pci_mask_for_agent: config.pci_mask_for_agent,
+            pci_warn_customer: config.pci_warn_customer,
         },
     ))
 }

@@ -471,3 +471,93 @@ async fn a_conversation_idle_for_the_idle_time_ends_and_both_sides_are_told() {
         .iter()
         .any(|t| t.contains("has ended after")));
 }
+
+#[tokio::test]
+async fn an_agents_link_names_them_by_public_id_and_its_keyword_connects_to_them() {
+    let app = native_app().await;
+    let b = common::sign_in(&app, "agent-b@example.com").await;
+    let agent_b = app
+        .store
+        .agent_by_email("agent-b@example.com")
+        .await
+        .unwrap();
+    let keyword = format!("webexAgent_{}", agent_b.public_id);
+
+    // The links page: both links carry the public id, never the email.
+    let (status, links) = b.read("agent-links", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{links}");
+    assert_eq!(links["keyword"], keyword.as_str());
+    let url = |i: usize| {
+        links["links"][i]["link"]["Ok"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(url(0), format!("https://wa.me/447700900100?text={keyword}"));
+    assert_eq!(url(1), format!("sms:+447700900200?body={keyword}"));
+    let qr = links["links"][1]["link"]["Ok"]["qr_svg"].as_str().unwrap();
+    assert!(
+        qr.starts_with(r#"<svg role="img" aria-label="QR code: SMS link to Agent B""#),
+        "{qr}"
+    );
+    let text = links.to_string();
+    for email in ["agent-b@example.com", "agent-b%40example.com", "agent-b"] {
+        assert!(!text.contains(email), "{email} in {text}");
+    }
+    // An agent sees only their own; an admin anyone's.
+    let (status, _) = b.read("agent-links", &[("agent", &agent_b.id)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let a = common::sign_in(&app, "agent-a@example.com").await;
+    let (status, _) = a.read("agent-links", &[("agent", &agent_b.id)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The customer sends what the link wrote for them.
+    let number = "447700900311";
+    customer_sends(&app, "whatsapp", number, &keyword).await;
+    phone_shows(
+        &app,
+        "whatsapp",
+        number,
+        "You are now connected with Agent B",
+    )
+    .await;
+    let session = app
+        .store
+        .session_of(&common::customer(domain::Channel::Whatsapp, number))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        session.collab_agent_id.as_deref(),
+        Some("agent-b@example.com")
+    );
+
+    // Retyped from a printed sheet, in capitals, on SMS: the same agent.
+    let other = "+447700900312";
+    customer_sends(
+        &app,
+        "sms",
+        other,
+        &format!("hello {}", keyword.to_uppercase()),
+    )
+    .await;
+    phone_shows(&app, "sms", other, "You are now connected with Agent B").await;
+
+    // An id naming nobody, or a disabled agent: the dialogue asks who.
+    let stranger = "+447700900313";
+    customer_sends(&app, "sms", stranger, "webexAgent_00000000ff").await;
+    phone_shows(&app, "sms", stranger, "what is your name?").await;
+    app.store
+        .update_agent_access(
+            &store::AuditCtx::system(),
+            None,
+            &agent_b.id,
+            None,
+            Some(true),
+        )
+        .await
+        .unwrap();
+    let late = "+447700900314";
+    customer_sends(&app, "sms", late, &keyword).await;
+    phone_shows(&app, "sms", late, "what is your name?").await;
+}

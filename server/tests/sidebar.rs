@@ -657,3 +657,22 @@ async fn an_admin_finds_exports_and_erases_a_customer_after_confirming() {
         json!({ "transcriptDays": null, "mediaDays": null })
     );
 }
+
+#[tokio::test]
+async fn my_links_name_the_setting_that_is_missing_and_use_the_one_that_is_set() {
+    let app = TestApp::spawn_with(|c| c.sms_number = Some("07700 900222".into())).await;
+    add_agent(&app, "agent-a@example.com", Role::Agent).await;
+    let a = sign_in(&app, "agent-a@example.com").await;
+    let (status, links) = a.read("agent-links", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{links}");
+    assert_eq!(
+        links["links"][0]["link"]["Err"],
+        "CM_WHATSAPP_BUSINESS_NUMBER is not set"
+    );
+    // Written as people do, read in the phone region (GB): E.164 in the link.
+    let sms = links["links"][1]["link"]["Ok"]["url"].as_str().unwrap();
+    assert!(
+        sms.starts_with("sms:+447700900222?body=webexAgent_"),
+        "{sms}"
+    );
+}

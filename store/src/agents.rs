@@ -2,17 +2,20 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{audit, format_ms, new_id, now_ms, AuditCtx, Store};
+use domain::agent_links::PublicAgentId;
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
 use domain::model::{Agent, Role};
 
 pub(crate) const AGENT_COLUMNS: &str =
-    "id, email, display_name, webex_person_id, role, disabled, created_at";
+    "id, public_id, email, display_name, webex_person_id, role, disabled, created_at";
 
 pub(crate) fn agent_from_row(row: &AnyRow) -> Result<Agent, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(Agent {
         id: row.try_get("id")?,
+        public_id: PublicAgentId::parse(&row.try_get::<String, _>("public_id")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         email: row.try_get("email")?,
         display_name: row.try_get("display_name")?,
         webex_person_id: row.try_get("webex_person_id")?,
@@ -65,6 +68,20 @@ impl Store {
         }
     }
 
+    /// The agent a link or QR code names (`webexAgent_{public id}`).
+    pub async fn agent_by_public_id(&self, id: &PublicAgentId) -> Result<Agent, DomainError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE public_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(agent_from_row(&row)?),
+            None => Err(DomainError::not_found("agent", id.as_str())),
+        }
+    }
+
     /// Creates an agent, or updates the name and role of an existing one with
     /// the same email (so the CLI can be re-run safely).
     pub async fn upsert_agent(
@@ -88,8 +105,8 @@ impl Store {
         .transpose()?;
         let now = now_ms();
         let row = sqlx::query(&format!(
-            "INSERT INTO agents (id, email, display_name, role, disabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 0, $5, $5)
+            "INSERT INTO agents (id, email, display_name, role, disabled, created_at, updated_at, public_id)
+             VALUES ($1, $2, $3, $4, 0, $5, $5, $6)
              ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name,
                  role = excluded.role, updated_at = excluded.updated_at
              RETURNING {AGENT_COLUMNS}"
@@ -99,6 +116,7 @@ impl Store {
         .bind(&name)
         .bind(role.as_str())
         .bind(now)
+        .bind(PublicAgentId::from_bytes(rand::random()).as_str())
         .fetch_one(&mut *tx)
         .await?;
         let agent = agent_from_row(&row)?;

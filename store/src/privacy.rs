@@ -565,6 +565,11 @@ impl Store {
                     "templateSentAt".into(),
                     json!(opt_time(&row, "template_sent_at")?),
                 );
+                // When the customer was told not to send card numbers here.
+                fields.insert(
+                    "pciWarnedAt".into(),
+                    json!(opt_time(&row, "pci_warned_at")?),
+                );
             }
             sessions.push(session);
         }

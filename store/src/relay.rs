@@ -85,6 +85,8 @@ pub struct RelayState {
     /// The customer's last message (WhatsApp's 24-hour window).
     pub last_inbound_at_ms: Option<i64>,
     pub template_sent_at_ms: Option<i64>,
+    /// When the customer was told not to send card numbers here.
+    pub pci_warned_at_ms: Option<i64>,
 }
 
 /// A session and the relay's state on it: one row, read once per job.
@@ -108,6 +110,7 @@ impl Conversation {
                 onboarding_name: row.try_get("onboarding_name")?,
                 last_inbound_at_ms: row.try_get("last_inbound_at")?,
                 template_sent_at_ms: row.try_get("template_sent_at")?,
+                pci_warned_at_ms: row.try_get("pci_warned_at")?,
             },
         })
     }
@@ -282,6 +285,19 @@ impl Store {
         session_id: &str,
     ) -> Result<(), DomainError> {
         sqlx::query("UPDATE sessions SET template_sent_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the customer was told card numbers are not accepted.
+    pub async fn set_pci_warned(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+    ) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET pci_warned_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(session_id)
             .execute(&mut **tx)

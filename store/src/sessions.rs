@@ -12,7 +12,8 @@ pub(crate) const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel
     collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
 /// The relay's columns, read with the session's (see `Conversation`).
 pub(crate) const RELAY_COLUMNS: &str =
-    "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at";
+    "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at,
+     pci_warned_at";
 const COLLAB_MAX: usize = 500;
 
 /// How to list sessions. Filters combine with AND.
