@@ -10,17 +10,6 @@ use domain::Channel;
 
 const WARNING: &str = "please don't send card numbers here";
 
-async fn phone_shows(app: &TestApp, channel: &str, number: &str, needle: &str) {
-    let what = format!("{needle:?} on the phone");
-    eventually(&what, || async {
-        phone_received(app, channel, number)
-            .await
-            .iter()
-            .any(|t| t.contains(needle))
-    })
-    .await;
-}
-
 async fn agent_reads(app: &TestApp, token: &str, room: &str, text: &str) {
     eventually(&format!("{text:?} in the agent's space"), || async {
         agent_inbox(app, token)

@@ -4,20 +4,8 @@
 mod common;
 
 use common::relay::*;
-use common::{sign_in, TestApp};
+use common::sign_in;
 use reqwest::StatusCode;
-
-/// Waits until the phone shows a business message containing `needle`.
-async fn phone_shows(app: &TestApp, channel: &str, number: &str, needle: &str) {
-    let what = format!("{needle:?} on the phone");
-    eventually(&what, || async {
-        phone_received(app, channel, number)
-            .await
-            .iter()
-            .any(|t| t.contains(needle))
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn an_unknown_customer_is_asked_for_name_and_agent_then_connected() {

@@ -89,6 +89,18 @@ pub async fn phone_thread(app: &TestApp, channel: &str, number: &str) -> Vec<Val
     app.driver.phone_thread(channel, number).await
 }
 
+/// Waits until the phone shows a business message containing `needle`.
+pub async fn phone_shows(app: &TestApp, channel: &str, number: &str, needle: &str) {
+    let what = format!("{needle:?} on the phone");
+    eventually(&what, || async {
+        phone_received(app, channel, number)
+            .await
+            .iter()
+            .any(|t| t.contains(needle))
+    })
+    .await;
+}
+
 /// The texts the business sent to the phone.
 pub async fn phone_received(app: &TestApp, channel: &str, number: &str) -> Vec<String> {
     app.driver.phone_received(channel, number).await
