@@ -37,7 +37,7 @@ pub struct HeldCounts {
 }
 
 impl HeldCounts {
-    /// Nothing at all is held (audit entries aside, which are kept).
+    /// Nothing at all is held (pending jobs are counted among the outbox jobs).
     pub fn is_empty(&self) -> bool {
         let HeldCounts {
             contacts,

@@ -11,8 +11,7 @@ use super::dialogue::Line;
 use super::jobs;
 use super::Relay;
 use domain::error::DomainError;
-use domain::model::{Direction, MessageStatus};
-use store::{NewMessage, Store};
+use store::Store;
 
 /// Sessions looked at per round; the next round takes the rest.
 const PER_ROUND: i64 = 200;
@@ -24,22 +23,12 @@ impl Relay {
         let since = store::now_ms() - idle.as_millis() as i64;
         let mut ended = 0;
         for session in self.store().idle_sessions(since, PER_ROUND).await? {
-            let line = Line::IdleEnded { hours };
-            let transcript = NewMessage::new(
-                &session.id,
-                Direction::Outbound,
-                session.customer_channel,
-                &line.text(),
-                MessageStatus::Queued,
-            );
             let key = format!("idle:{}:{}", session.id, session.updated_at);
-            let say = jobs::say(
+            let (transcript, say) = jobs::say(
                 session.customer_channel,
                 &session.customer_channel_id,
                 Some(&session),
-                Some(&transcript.id),
-                &transcript.id,
-                &line,
+                &Line::IdleEnded { hours },
                 format!("{key}:customer"),
             );
             let notice = jobs::notice(
@@ -52,7 +41,9 @@ impl Relay {
             );
             let mut tx = self.store().begin_write().await?;
             if Store::end_idle_session(&mut tx, &session.id, since).await? {
-                Store::add_message(&mut tx, &transcript).await?;
+                if let Some(line) = &transcript {
+                    Store::add_message(&mut tx, line).await?;
+                }
                 Store::enqueue(&mut tx, &[notice, say]).await?;
                 ended += 1;
             }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::conversation_key;
 use super::inbound::{Inbound, Receipt};
-use domain::model::{Customer, Session};
+use domain::model::{Customer, Direction, MessageStatus, Session};
 use domain::Channel;
-use store::{Job, NewJob};
+use store::{Job, NewJob, NewMessage};
 
 /// The payload field naming the request a job comes from (see
 /// `crate::request_id`); unknown to [`Task`], so it never changes what runs.
@@ -225,29 +225,42 @@ pub(crate) fn webex_to_customer(session: &Session, message_id: &str) -> NewJob {
     )
 }
 
-/// A dialogue line to a customer (`line`: its transcript line, when there
-/// is a session; `correlation`: Connect's correlation id).
+/// A dialogue line to a customer: its transcript line when there is a
+/// session (whose id is also Connect's correlation id), and the job that
+/// sends it. `key`: the job's idempotency key.
 pub(crate) fn say(
     channel: Channel,
     customer: &str,
     session: Option<&Session>,
-    line: Option<&str>,
-    correlation: &str,
     spoken: &crate::dialogue::Line,
     key: String,
-) -> NewJob {
-    Task::SendToCustomer {
+) -> (Option<NewMessage>, NewJob) {
+    let text = spoken.text();
+    let transcript = session.map(|s| {
+        NewMessage::new(
+            &s.id,
+            Direction::Outbound,
+            channel,
+            &text,
+            MessageStatus::Queued,
+        )
+    });
+    let correlation = transcript
+        .as_ref()
+        .map_or_else(store::new_id, |t| t.id.clone());
+    let job = Task::SendToCustomer {
         session_id: session.map(|s| s.id.clone()),
-        message_id: line.map(str::to_string),
-        key: correlation.into(),
+        message_id: transcript.as_ref().map(|t| t.id.clone()),
+        key: correlation,
         channel,
         customer: customer.into(),
-        text: Some(spoken.text()),
+        text: Some(text),
         template: None,
         parameters: Vec::new(),
         consent_reply: spoken.is_consent_reply(),
     }
-    .job(channel, customer, key)
+    .job(channel, customer, key);
+    (transcript, job)
 }
 
 /// The WhatsApp re-engagement template, with its transcript line.

@@ -314,7 +314,7 @@ impl Relay {
     fn count_attempt(&self, job: &Job, outcome: Option<&Outcome>) {
         let result = match outcome {
             None | Some(Outcome::Done) => "done",
-            Some(Outcome::Retry { .. }) if job.attempts < self.inner.policy.max_attempts => "retry",
+            Some(Outcome::Retry { .. }) if !self.inner.policy.gives_up(job.attempts) => "retry",
             Some(_) => "dead",
         };
         let kind = job.kind.clone();

@@ -468,30 +468,8 @@ impl Relay {
         m: &Inbound,
         line: Line,
     ) -> (Option<NewMessage>, NewJob) {
-        let text = line.text();
         let key = format!("say:{}:{}", m.transid, line.key());
-        let transcript = session.map(|s| {
-            NewMessage::new(
-                &s.id,
-                Direction::Outbound,
-                m.channel,
-                &text,
-                MessageStatus::Queued,
-            )
-        });
-        let correlation = transcript
-            .as_ref()
-            .map_or_else(store::new_id, |t| t.id.clone());
-        let job = jobs::say(
-            m.channel,
-            &m.customer,
-            session,
-            transcript.as_ref().map(|t| t.id.as_str()),
-            &correlation,
-            &line,
-            key,
-        );
-        (transcript, job)
+        jobs::say(m.channel, &m.customer, session, &line, key)
     }
 
     /// An agent named by email or id, if enabled.

@@ -83,6 +83,12 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether a failure worth retrying after `attempts` tries (this one
+    /// included) is the last: the job goes to the dead letters.
+    pub fn gives_up(&self, attempts: i64) -> bool {
+        attempts >= self.max_attempts
+    }
+
     /// The wait before the next try after `attempts` failed tries.
     pub fn delay(&self, attempts: i64, retry_after: Option<Duration>, jitter: f64) -> Duration {
         let exp = self
@@ -302,7 +308,7 @@ impl Store {
             Outcome::Done => ("done", now, None),
             Outcome::Fatal { error } => ("dead", now, Some(error.clone())),
             Outcome::Retry { error, retry_after } => {
-                if job.attempts >= policy.max_attempts {
+                if policy.gives_up(job.attempts) {
                     ("dead", now, Some(error.clone()))
                 } else {
                     let wait = policy.delay(job.attempts, *retry_after, jitter);
