@@ -71,12 +71,7 @@ async fn whatsapp_both_ways_then_agent_b_takes_over() {
     );
 
     // Transcript.
-    let session = app
-        .store
-        .session_of(&common::customer(domain::Channel::Whatsapp, "447700900123"))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = session_of(&app, domain::Channel::Whatsapp, "447700900123").await;
     // Posted into the space; delivered according to Connect's receipts.
     eventually("transcript statuses", || async {
         let m = app.store.messages(&session.id).await.unwrap();

@@ -36,12 +36,7 @@ async fn rows_with(app: &TestApp, table: &str, column: &str, needle: &str) -> i6
 }
 
 async fn transcript(app: &TestApp, channel: Channel, number: &str) -> Vec<String> {
-    let session = app
-        .store
-        .session_of(&common::customer(channel, number))
-        .await
-        .unwrap()
-        .expect("a session");
+    let session = session_of(app, channel, number).await;
     app.store
         .messages(&session.id)
         .await

@@ -71,12 +71,7 @@ async fn an_unknown_customer_is_asked_for_name_and_agent_then_connected() {
         .await
         .iter()
         .any(|(_, t)| t.contains("nobody@example.com") || t == "Hi"));
-    let session = app
-        .store
-        .session_of(&common::customer(domain::Channel::Sms, number))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = session_of(&app, domain::Channel::Sms, number).await;
     assert_eq!(session.status, domain::model::SessionStatus::Active);
     assert_eq!(
         session.collab_agent_id.as_deref(),
@@ -151,12 +146,7 @@ async fn after_the_session_ended_the_customer_is_told_and_can_start_again() {
 
     // Agent A ends the session in the sidebar.
     let a = sign_in(&app, "agent-a@example.com").await;
-    let session = app
-        .store
-        .session_of(&common::customer(domain::Channel::Sms, number))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = session_of(&app, domain::Channel::Sms, number).await;
     let (status, body) = a.call("sessions/end", &[("id", &session.id)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
@@ -336,12 +326,7 @@ async fn a_returning_customer_goes_back_to_the_agent_who_last_engaged_them() {
     let (token_a, _) = start_conversation(&app, "Rita Return", number, "sms").await;
     customer_sends(&app, "sms", number, "hello").await;
     room_with(&app, &token_a, "hello").await;
-    let session = app
-        .store
-        .session_of(&common::customer(domain::Channel::Sms, number))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = session_of(&app, domain::Channel::Sms, number).await;
     // Agent B starts a conversation with the same contact (latest agent wins), then ends it.
     let b = sign_in(&app, "agent-b@example.com").await;
     let contact_id = session.contact_id.clone().unwrap();
@@ -357,12 +342,7 @@ async fn a_returning_customer_goes_back_to_the_agent_who_last_engaged_them() {
 
     customer_sends(&app, "sms", number, "START").await;
     phone_shows(&app, "sms", number, "You are now connected with Agent B").await;
-    let routed = app
-        .store
-        .session_of(&common::customer(domain::Channel::Sms, number))
-        .await
-        .unwrap()
-        .unwrap();
+    let routed = session_of(&app, domain::Channel::Sms, number).await;
     assert_eq!(
         routed.collab_agent_id.as_deref(),
         Some("agent-b@example.com")
@@ -401,12 +381,7 @@ async fn a_conversation_idle_for_the_idle_time_ends_and_both_sides_are_told() {
     sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(&app.database_url()).await.unwrap();
     for (number, hours) in [(quiet, 25), (busy, 1)] {
-        let session = app
-            .store
-            .session_of(&common::customer(domain::Channel::Sms, number))
-            .await
-            .unwrap()
-            .unwrap();
+        let session = session_of(&app, domain::Channel::Sms, number).await;
         sqlx::query("UPDATE sessions SET updated_at = $1 WHERE id = $2")
             .bind(day_ago(hours))
             .bind(&session.id)
@@ -434,14 +409,7 @@ async fn a_conversation_idle_for_the_idle_time_ends_and_both_sides_are_told() {
     .await;
     let status = |number: &'static str| {
         let app = &app;
-        async move {
-            app.store
-                .session_of(&common::customer(domain::Channel::Sms, number))
-                .await
-                .unwrap()
-                .unwrap()
-                .status
-        }
+        async move { session_of(app, domain::Channel::Sms, number).await.status }
     };
     assert_eq!(status(quiet).await, domain::model::SessionStatus::Ended);
     assert_eq!(status(busy).await, domain::model::SessionStatus::Active);
@@ -509,12 +477,7 @@ async fn an_agents_link_names_them_by_public_id_and_its_keyword_connects_to_them
         "You are now connected with Agent B",
     )
     .await;
-    let session = app
-        .store
-        .session_of(&common::customer(domain::Channel::Whatsapp, number))
-        .await
-        .unwrap()
-        .unwrap();
+    let session = session_of(&app, domain::Channel::Whatsapp, number).await;
     assert_eq!(
         session.collab_agent_id.as_deref(),
         Some("agent-b@example.com")

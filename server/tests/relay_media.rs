@@ -33,12 +33,7 @@ async fn business_messages(app: &TestApp, channel: &str, number: &str) -> Vec<Va
 }
 
 async fn session_id(app: &TestApp, channel: domain::Channel, number: &str) -> String {
-    app.store
-        .session_of(&common::customer(channel, number))
-        .await
-        .unwrap()
-        .expect("a session")
-        .id
+    session_of(app, channel, number).await.id
 }
 
 #[tokio::test]

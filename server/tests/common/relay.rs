@@ -89,6 +89,20 @@ pub async fn phone_thread(app: &TestApp, channel: &str, number: &str) -> Vec<Val
     app.driver.phone_thread(channel, number).await
 }
 
+/// The customer's session on the channel (it must exist).
+pub async fn session_of(
+    app: &TestApp,
+    channel: domain::Channel,
+    number: &str,
+) -> domain::model::Session {
+    let customer = super::customer(channel, number);
+    app.store
+        .session_of(&customer)
+        .await
+        .unwrap()
+        .expect("the customer has a session")
+}
+
 /// Waits until the phone shows a business message containing `needle`.
 pub async fn phone_shows(app: &TestApp, channel: &str, number: &str, needle: &str) {
     let what = format!("{needle:?} on the phone");
