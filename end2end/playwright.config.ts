@@ -5,7 +5,10 @@ import { defineConfig } from "@playwright/test";
 // never downloads one here.
 export default defineConfig({
   testDir: "./tests",
-  timeout: 30_000,
+  // A journey crosses the sandbox, the relay's outbox and a debug build on a
+  // 2-core machine that may still be busy: each test gets a minute (each
+  // wait inside it still has its own, shorter limit).
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
   forbidOnly: !!process.env.CI,
