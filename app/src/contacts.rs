@@ -417,11 +417,14 @@ fn ContactForm(me: Me) -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    // The contact and its conversations, in one resource.
     let existing = Resource::new(id, |id| async move {
         if id.is_empty() {
             Ok(None)
         } else {
-            get_contact(id).await.map(Some)
+            let contact = get_contact(id.clone()).await?;
+            let conversations = crate::conversations::list_conversations(Some(id), None).await?;
+            Ok(Some((contact, conversations)))
         }
     });
     let save = ServerAction::<SaveContact>::new();
@@ -441,7 +444,11 @@ fn ContactForm(me: Me) -> impl IntoView {
                 let csrf = csrf.clone();
                 existing.get().map(move |r| match r {
                     Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| existing.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
-                    Ok(contact) => {
+                    Ok(loaded) => {
+                        let (contact, conversations) = match loaded {
+                            Some((c, list)) => (Some(c), Some(list)),
+                            None => (None, None),
+                        };
                         let is_new = contact.is_none();
                         let typed = |k: &str| query.with(|m| m.get(k));
                         let name = typed("name").or_else(|| contact.as_ref().map(|c| c.contact.name.clone())).unwrap_or_default();
@@ -486,6 +493,7 @@ fn ContactForm(me: Me) -> impl IntoView {
                                     {(!is_new).then(|| view! { <a class="danger-link" href=delete_href.clone()>"Delete…"</a> })}
                                 </div>
                             </ActionForm>
+                            {conversations.map(|list| view! { <crate::conversations::Conversations list /> })}
                         }.into_any()
                     }
                 })

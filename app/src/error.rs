@@ -94,6 +94,7 @@ impl From<domain::DomainError> for UiError {
                     "someone else changed this record while you were editing; the current values are shown",
                 )
             },
+            D::Conflict { message, .. } => UiError::new(ErrorKind::Conflict, message),
             D::Storage(detail) => {
                 tracing::error!(error = %detail, "storage failure in a server function");
                 UiError::new(ErrorKind::Failed, "something went wrong on the server; try again")

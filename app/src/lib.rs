@@ -9,6 +9,7 @@ use leptos_router::{path, SsrMode, StaticSegment};
 pub mod admin;
 pub mod auth;
 pub mod contacts;
+pub mod conversations;
 pub mod error;
 mod home;
 pub mod import;
@@ -67,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sessions") view=sessions::SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("/links") view=links::LinksPage ssr=SsrMode::Async />
                     <Route path=path!("/sessions/:id") view=sessions::SessionDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/conversations/:id") view=conversations::ConversationDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/agents") view=admin::AdminAgentsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/keys") view=admin::AdminKeysPage ssr=SsrMode::Async />

@@ -111,6 +111,8 @@ pub struct SessionPage {
     /// The customer opted out of the channel: since when (RFC 3339), and how.
     #[serde(default)]
     pub opted_out: Option<(String, String)>,
+    /// The session's conversations the viewer may see, newest first.
+    pub conversations: crate::conversations::ConversationList,
     pub viewer_email: String,
     pub csrf: String,
     /// Where files may be linked from (this site, allowed media hosts):
@@ -139,7 +141,7 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let window = match session.customer_channel {
         domain::Channel::Whatsapp => {
             let last = store
-                .conversation(&session.id)
+                .relay_session(&session.id)
                 .await?
                 .relay
                 .last_inbound_at_ms;
@@ -151,9 +153,12 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
         .opt_out_of(session.customer_channel, &session.customer_channel_id)
         .await?
         .map(|o| (o.opted_out_at, o.source));
+    let conversations =
+        crate::conversations::conversations_for(&web.agent, None, Some(session.id.clone())).await?;
     Ok(SessionPage {
         window,
         opted_out,
+        conversations,
         row: SessionRow {
             messages,
             ..with_contact(&store, session).await
@@ -379,6 +384,7 @@ fn SessionDetail() -> impl IntoView {
                     Ok(page) => {
                         let window = page.window.clone();
                         let opted_out = page.opted_out.clone();
+                        let conversations = page.conversations.clone();
                         let (row, me_email, csrf) = (page.row, page.viewer_email, page.csrf);
                         let link_origins = page.link_origins;
                         let s = row.session;
@@ -437,6 +443,7 @@ fn SessionDetail() -> impl IntoView {
                                 </div>
                             })}
                             <Transcript messages=row.messages.clone() link_origins=link_origins.clone() />
+                            <crate::conversations::Conversations list=conversations />
                         }.into_any()
                     }
                 })
@@ -491,7 +498,7 @@ fn status_text(m: &Message) -> String {
 
 /// The conversation as relayed, with each message's delivery status.
 #[component]
-fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoView {
+pub(crate) fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoView {
     view! {
         <h2>"Messages"</h2>
         {if messages.is_empty() {
@@ -505,6 +512,7 @@ fn Transcript(messages: Vec<Message>, link_origins: Vec<String>) -> impl IntoVie
                         let who = match (m.direction, m.provider.as_deref()) {
                             (Direction::Inbound, _) => "Customer",
                             (_, Some("webex")) => "Agent",
+                            (_, Some("api")) => "Sent by a flow",
                             _ => "Automatic reply",
                         };
                         let failed = m.status == MessageStatus::Failed;

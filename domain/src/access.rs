@@ -1,14 +1,24 @@
 //! Who may see and change what. The one place for these rules: the UI's
 //! server functions and any other surface ask here.
 
-use crate::model::{Agent, Contact, Role, Session};
+use crate::model::{Agent, Contact, Conversation, Role, Session};
 
 /// Whether a session is routed to this agent. Sessions name their agent by
 /// Webex person id or by email (the seed's `collabAgentId`).
 pub fn is_assigned_to(session: &Session, agent: &Agent) -> bool {
-    session.collab_agent_id.as_deref().is_some_and(|id| {
+    names_agent(session.collab_agent_id.as_deref(), agent)
+}
+
+fn names_agent(collab_agent_id: Option<&str>, agent: &Agent) -> bool {
+    collab_agent_id.is_some_and(|id| {
         id.eq_ignore_ascii_case(&agent.email) || agent.webex_person_id.as_deref() == Some(id)
     })
+}
+
+/// A conversation is its agent's (the one engaged in it, not whoever has
+/// the customer now), and every admin's.
+pub fn can_view_conversation(agent: &Agent, conversation: &Conversation) -> bool {
+    agent.role == Role::Admin || names_agent(conversation.agent.as_deref(), agent)
 }
 
 pub fn can_view_session(agent: &Agent, session: &Session) -> bool {
@@ -146,6 +156,7 @@ mod tests {
             last_inbound_at: None,
             created_at: String::new(),
             updated_at: String::new(),
+            conversation_id: None,
         }
     }
 

@@ -45,11 +45,23 @@ pub enum DomainError {
         current: serde_json::Value,
     },
 
+    /// The record is not in a state that allows this (e.g. closing a closed
+    /// conversation); `code` names the state for callers that branch on it.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
     #[error("storage error: {0}")]
     Storage(String),
 }
 
 impl DomainError {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
         DomainError::NotFound {
             entity,

@@ -95,6 +95,73 @@ pub struct Session {
     pub last_inbound_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The customer's current conversation (open, or the last one closed).
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+crate::named_enum!(ConversationStatus, "conversation status", {
+    Open => "open",
+    Closed => "closed",
+});
+
+/// What closed a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    /// The agent, in the sidebar (End session) or through a session update.
+    Agent,
+    /// A caller of `POST /api/v1/conversations/{id}/close` (a Connect flow).
+    Api,
+    /// No message either way for `CM_CONVERSATION_IDLE_HOURS`.
+    Inactivity,
+    /// The customer replied STOP (or its kin).
+    OptOut,
+    /// The customer was routed to another agent: their engagement with the
+    /// new agent is a new conversation.
+    Transfer,
+}
+
+crate::named_enum!(ClosedBy, "closed by", {
+    Agent => "agent",
+    Api => "api",
+    Inactivity => "inactivity",
+    OptOut => "opt_out",
+    Transfer => "transfer",
+});
+
+/// A customer's engagement with one agent: opened when the customer (or the
+/// agent's Start) begins it, closed with a reason, reopened while it is
+/// still the customer's latest. Its transcript stays readable when closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: String,
+    pub session_id: String,
+    pub customer_channel: Channel,
+    pub customer_channel_id: String,
+    pub contact_id: Option<String>,
+    /// The agent engaged (collabAgentId); none while the customer is still
+    /// in the dialogue that finds their agent.
+    pub agent: Option<String>,
+    pub status: ConversationStatus,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    /// None while open, and for conversations closed before they were recorded.
+    pub closed_by: Option<ClosedBy>,
+    pub close_reason: Option<String>,
+    pub reopened_at: Option<String>,
+    pub updated_at: String,
 }
 
 /// Body of a session create (POST) or update (PUT). On PUT omitted fields
@@ -148,6 +215,9 @@ pub struct Agent {
 pub struct Message {
     pub id: String,
     pub session_id: String,
+    /// The conversation it belongs to (none for lines older than conversations).
+    #[serde(default)]
+    pub conversation_id: Option<String>,
     pub direction: Direction,
     pub channel: String,
     pub body: String,

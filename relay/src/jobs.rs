@@ -432,6 +432,7 @@ mod tests {
             last_inbound_at: None,
             created_at: String::new(),
             updated_at: String::new(),
+            conversation_id: None,
         }
     }
 

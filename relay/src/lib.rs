@@ -52,7 +52,7 @@ use jobs::Task;
 use platform::connect::{ConnectMessaging, Outgoing, SendError};
 use platform::fetch::Fetcher;
 use platform::webex::{guest_subject, AccessToken, WebexClient, WebexError};
-use store::{AuditCtx, Conversation, Intake, Job, NewJob, NewMessage, Outcome, RetryPolicy, Store};
+use store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelaySession, RetryPolicy, Store};
 
 /// A claimed job is leased this long and the lease is renewed every third of
 /// it while the job runs: a job of a crashed server is retried after at most
@@ -391,7 +391,7 @@ impl Relay {
             | Task::PostToAgent { session_id, .. }
             | Task::WebexToCustomer { session_id, .. }
             | Task::Receipt { session_id, .. } => {
-                Some(self.store().conversation(session_id).await?)
+                Some(self.store().relay_session(session_id).await?)
             }
             Task::CustomerMessage { .. } | Task::SendToCustomer { .. } => None,
         };
@@ -489,7 +489,7 @@ impl Relay {
 
     /// Guest Auth: the guest's access token (cached by guest, refreshed
     /// before it expires). The display name is looked up only for a login.
-    async fn token(&self, conversation: &Conversation) -> Result<AccessToken, Failure> {
+    async fn token(&self, conversation: &RelaySession) -> Result<AccessToken, Failure> {
         let session = &conversation.session;
         Ok(self
             .inner
@@ -505,7 +505,7 @@ impl Relay {
     /// What the business calls the customer: their contact's name, the name
     /// they gave the dialogue, else their number. A lookup that fails falls
     /// back to the next (the name is only for display).
-    async fn display_name(&self, conversation: &Conversation) -> String {
+    async fn display_name(&self, conversation: &RelaySession) -> String {
         let session = &conversation.session;
         if let Some(id) = session.contact_id.as_deref() {
             if let Ok(contact) = self.store().contact(id).await {

@@ -13,11 +13,12 @@ use domain::consent::ConsentChange;
 use domain::error::DomainError;
 use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
-    Agent, ContactInput, Customer, Direction, MessageStatus, Session, SessionStatus,
+    Agent, ClosedBy, ContactInput, ConversationStatus, Customer, Direction, MessageStatus, Session,
+    SessionStatus,
 };
 use platform::fetch::FetchError;
 use platform::webex::AccessToken;
-use store::{Attachment, AuditCtx, Conversation, Job, NewJob, NewMessage};
+use store::{Attachment, AuditCtx, Job, NewJob, NewMessage, RelaySession};
 
 /// The largest MMS text part fetched (text parts are short; this is room to spare).
 const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
@@ -56,7 +57,7 @@ impl Relay {
         };
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = customer.id.clone();
-        let conversation = self.store().conversation_of(&customer).await?;
+        let conversation = self.store().relay_session_of(&customer).await?;
         let session = conversation.as_ref().map(|c| &c.session);
         let mut effects = Effects::default();
 
@@ -150,7 +151,7 @@ impl Relay {
     async fn change_consent(
         &self,
         job: &Job,
-        conversation: Option<&Conversation>,
+        conversation: Option<&RelaySession>,
         m: &Inbound,
         words: &Words,
         change: ConsentChange,
@@ -165,9 +166,15 @@ impl Relay {
             }),
             ..Effects::default()
         };
-        let session = conversation
-            .map(|c| &c.session)
-            .filter(|s| s.status == SessionStatus::Active);
+        let session = match conversation.map(|c| &c.session) {
+            Some(s) if s.status == SessionStatus::Active => Some(s),
+            // START reopens the conversation the opt-out closed
+            // (`Store::change_consent`): its agent hears of it.
+            Some(s) if change == ConsentChange::OptIn && self.closed_by_opt_out(s).await? => {
+                Some(s)
+            }
+            _ => None,
+        };
         if let Some(session) = session {
             self.forward(session, m, words, &mut effects);
             let channel = m.channel.label();
@@ -192,6 +199,15 @@ impl Relay {
         };
         effects.add(self.say(session, m, line));
         self.apply(Some(job), effects).await
+    }
+
+    /// Whether the session's current conversation was closed by an opt-out.
+    async fn closed_by_opt_out(&self, session: &Session) -> Result<bool, DomainError> {
+        let Some(id) = session.conversation_id.as_deref() else {
+            return Ok(false);
+        };
+        let c = self.store().conversation(id).await?;
+        Ok(c.status == ConversationStatus::Closed && c.closed_by == Some(ClosedBy::OptOut))
     }
 
     /// No agent yet: a customer already assigned to one (their contact's
@@ -231,7 +247,7 @@ impl Relay {
     async fn onboarding_step(
         &self,
         job: &Job,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         m: &Inbound,
         text: &str,
     ) -> Ran {
@@ -492,7 +508,7 @@ impl Relay {
     /// dialogue, WhatsApp's profile name, or their number.
     async fn customer_name(
         &self,
-        conversation: Option<&Conversation>,
+        conversation: Option<&RelaySession>,
         m: &Inbound,
     ) -> Result<String, Failure> {
         if let Some(contact) = self.store().contact_by_channel(&m.who()).await? {
@@ -511,7 +527,7 @@ impl Relay {
     /// told without a record: they may be told again once they have one.
     async fn warn_about_cards(
         &self,
-        conversation: Option<&Conversation>,
+        conversation: Option<&RelaySession>,
         m: &Inbound,
     ) -> Result<(), Failure> {
         if !self.inner.settings.pci_warn_customer
@@ -599,7 +615,7 @@ impl Relay {
     pub(super) async fn post_to_agent(
         &self,
         job: &Job,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         to: Option<&str>,
         text: &str,
         file: Option<&str>,
@@ -702,7 +718,7 @@ impl Relay {
     /// since, so page back until the guest's newest message (bounded).
     async fn already_posted(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         token: &AccessToken,
         text: &str,
     ) -> Result<bool, Failure> {

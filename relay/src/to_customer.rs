@@ -10,7 +10,7 @@ use crate::media::MediaError;
 use domain::model::{Direction, MessageStatus, Session, SessionStatus};
 use domain::Channel;
 use platform::connect::{mms_type, Outgoing, PublicMedia, SendError};
-use store::{Attachment, Conversation, Job, NewJob, NewMessage, RelayState};
+use store::{Attachment, Job, NewJob, NewMessage, RelaySession, RelayState};
 
 /// Whether WhatsApp would refuse a free-form message now.
 fn outside_window(state: &RelayState, now_ms: i64) -> bool {
@@ -22,7 +22,7 @@ impl Relay {
     /// webhook, and a message from the guest that opens the agent's 1:1 space.
     pub(super) async fn provision(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         agent_email: &str,
         contact_name: &str,
     ) -> Ran {
@@ -63,7 +63,7 @@ impl Relay {
     /// file), to the customer on the session's channel.
     pub(super) async fn webex_to_customer(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         message_id: &str,
     ) -> Ran {
         let session = &conversation.session;
@@ -75,31 +75,31 @@ impl Relay {
         }
         let author = message.person_email.clone();
         let mut notices = Vec::new();
-        let closed = if session.status != SessionStatus::Active {
-            Some("This conversation has ended, so the customer did not receive your message. Start a new conversation from Contact Manager to reach them.".to_string())
-        } else {
-            match (&author, &session.collab_agent_id) {
-                (Some(a), Some(current)) if !a.eq_ignore_ascii_case(current) => Some(format!(
-                    "{current} has taken this conversation over, so the customer did not receive your message."
-                )),
-                _ => None,
+        // An opt-out also ends the session: its reason is the one to give.
+        let opted_out = self
+            .store()
+            .opt_out_of(session.customer_channel, &session.customer_channel_id)
+            .await?
+            .map(|o| {
+                format!(
+                    "The customer opted out of {} ({}, {}), so they did not receive your message. They can opt back in by replying START.",
+                    o.channel.label(),
+                    o.source,
+                    o.opted_out_at
+                )
+            });
+        let closed = opted_out.or_else(|| {
+            if session.status != SessionStatus::Active {
+                Some("This conversation has ended, so the customer did not receive your message. Start a new conversation from Contact Manager to reach them.".to_string())
+            } else {
+                match (&author, &session.collab_agent_id) {
+                    (Some(a), Some(current)) if !a.eq_ignore_ascii_case(current) => Some(format!(
+                        "{current} has taken this conversation over, so the customer did not receive your message."
+                    )),
+                    _ => None,
+                }
             }
-        };
-        let closed = match closed {
-            Some(why) => Some(why),
-            None => self
-                .store()
-                .opt_out_of(session.customer_channel, &session.customer_channel_id)
-                .await?
-                .map(|o| {
-                    format!(
-                        "The customer opted out of {} ({}, {}), so they did not receive your message. They can opt back in by replying START.",
-                        o.channel.label(),
-                        o.source,
-                        o.opted_out_at
-                    )
-                }),
-        };
+        });
         if let Some(why) = closed {
             notices.push(notice_job(
                 session,
@@ -334,7 +334,7 @@ impl Relay {
     pub(super) async fn receipt(
         &self,
         job: &Job,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         line_id: &str,
         from_agent: bool,
         receipt: &Receipt,
@@ -381,7 +381,7 @@ impl Relay {
     /// agent either way.
     async fn template_fallback(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         cause: &str,
         effects: &mut Effects,
     ) -> Result<(), Failure> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{Failure, Relay};
 
 use platform::webex::AccessToken;
-use store::{now_ms, Conversation};
+use store::{now_ms, RelaySession};
 
 /// The name of the webhooks the relay creates for guests.
 const WEBHOOK_NAME: &str = "Contact Manager relay";
@@ -55,7 +55,7 @@ impl Relay {
     /// Webex (which documents no redelivery) may have given some up.
     pub async fn check_webhooks(&self, catch_up: bool) -> WebhookReport {
         let mut report = WebhookReport::default();
-        match self.store().conversations_with_webhooks().await {
+        match self.store().relay_sessions_with_webhooks().await {
             Ok(conversations) => {
                 for conversation in conversations {
                     let (session, hook_id) = (
@@ -105,7 +105,7 @@ impl Relay {
 
     pub(super) async fn check_webhook(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         hook_id: &str,
         catch_up: bool,
     ) -> Result<Found, Failure> {
@@ -164,7 +164,7 @@ impl Relay {
     /// window are taken (older ones' records may be gone).
     async fn catch_up(
         &self,
-        conversation: &Conversation,
+        conversation: &RelaySession,
         token: &AccessToken,
     ) -> Result<(), Failure> {
         let session = &conversation.session;

@@ -524,6 +524,12 @@ async fn openapi_documents_every_route_and_every_documented_operation_exists() {
         "DELETE /api/v1/sessions/{id}",
         "GET /api/v1/agents/{email}",
         "POST /api/v1/conversations/start",
+        "GET /api/v1/conversations",
+        "POST /api/v1/conversations",
+        "GET /api/v1/conversations/{id}",
+        "POST /api/v1/conversations/{id}/messages",
+        "POST /api/v1/conversations/{id}/close",
+        "POST /api/v1/conversations/{id}/reopen",
         "POST /api/v1/guests/token",
         "POST /api/v1/attachments",
         "POST /api/v1/privacy/erase",
@@ -1060,4 +1066,108 @@ async fn privacy_export_and_erase_need_an_admin_key_and_a_valid_number() {
     assert!(erasures.iter().all(|e| e.actor == "api-key:dpo"));
     let text = serde_json::to_string(&erasures).unwrap();
     assert!(!text.contains("7700900123") && !text.contains("7700900456"));
+}
+
+/// The engage nodes' conversation operations, as a Connect flow calls them:
+/// search (none), create, append (once per transid), close with a reason,
+/// outcomes as status codes, reopen, and the transcript of each.
+#[tokio::test]
+async fn conversations_search_create_append_close_and_reopen_like_the_engage_nodes() {
+    let app = TestApp::spawn().await;
+    let customer = json!({ "customerChannel": "whatsapp", "customerChannelId": "+447700900610" });
+    let search = "/api/v1/conversations?customerChannel=whatsapp&customerChannelId=%2B447700900610";
+    let (status, found) = app.get(search).await;
+    assert_eq!((status, found["total"].clone()), (StatusCode::OK, json!(0)));
+
+    let mut create = customer.clone();
+    create["collabAgentId"] = json!("agent-a@example.com");
+    let (status, created) = app.post("/api/v1/conversations", create.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "open");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (status, again) = app.post("/api/v1/conversations", create.clone()).await;
+    assert_eq!(
+        (status, again["existingId"].as_str()),
+        (StatusCode::CONFLICT, Some(id.as_str())),
+        "{again}"
+    );
+    let (status, missing) = app.post("/api/v1/conversations", customer.clone()).await;
+    assert_eq!(
+        (status, missing["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("collabAgentId"))
+    );
+
+    let line = json!({ "direction": "inbound", "text": "Where is my order?", "transid": "tx-1" });
+    let appended = format!("/api/v1/conversations/{id}/messages");
+    let (status, first) = app.post(&appended, line.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, retried) = app.post(&appended, line).await;
+    assert_eq!(
+        (status, retried["id"].clone()),
+        (StatusCode::OK, first["id"].clone())
+    );
+    let (status, bad) = app
+        .post(&appended, json!({ "direction": "up", "text": "x" }))
+        .await;
+    assert_eq!(
+        (status, bad["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("direction"))
+    );
+
+    let (status, closed) = app
+        .post(
+            &format!("/api/v1/conversations/{id}/close"),
+            json!({ "reason": "resolved" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(
+        (closed["closedBy"].as_str(), closed["closeReason"].as_str()),
+        (Some("api"), Some("resolved"))
+    );
+    let (status, twice) = app
+        .post(&format!("/api/v1/conversations/{id}/close"), json!({}))
+        .await;
+    assert_eq!(
+        (status, twice["code"].clone()),
+        (StatusCode::CONFLICT, json!("conversation_closed"))
+    );
+    let (status, late) = app
+        .post(
+            &appended,
+            json!({ "direction": "outbound", "text": "late" }),
+        )
+        .await;
+    assert_eq!(
+        (status, late["code"].clone()),
+        (StatusCode::CONFLICT, json!("conversation_closed"))
+    );
+    let (_, session) = app
+        .get(&format!(
+            "/api/v1/sessions/{}",
+            closed["sessionId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(session["status"], "ended");
+    assert_eq!(session["conversationId"].as_str(), Some(id.as_str()));
+
+    let (status, reopened) = app
+        .post(&format!("/api/v1/conversations/{id}/reopen"), json!({}))
+        .await;
+    assert_eq!(
+        (status, reopened["status"].clone()),
+        (StatusCode::OK, json!("open")),
+        "{reopened}"
+    );
+    let (status, detail) = app.get(&format!("/api/v1/conversations/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["messages"][0]["body"], "Where is my order?");
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
+    let (status, found) = app.get(&format!("{search}&status=open")).await;
+    assert_eq!(
+        (status, found["items"][0]["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+    let (status, _) = app.get("/api/v1/conversations/no-such-id").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

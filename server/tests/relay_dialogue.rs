@@ -263,6 +263,21 @@ async fn stop_opts_the_customer_out_of_the_channel_until_they_reply_start() {
     customer_sends(&app, "sms", number, "Stop.").await;
     phone_shows(&app, "sms", number, "You have unsubscribed").await;
     in_space("they opted out of SMS").await;
+    // The opt-out closes the conversation; START reopens the same one (below).
+    let stopped = session_of(&app, domain::Channel::Sms, number).await;
+    let conversation_id = stopped.conversation_id.clone().unwrap();
+    let closed = app.store.conversation(&conversation_id).await.unwrap();
+    assert_eq!(closed.closed_by, Some(domain::model::ClosedBy::OptOut));
+    let (status, refused) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation_id}/reopen"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::CONFLICT, Some("opted_out"))
+    );
     agent_writes(&app, &token, &room, "Sorry to see you go").await;
     in_space("so they did not receive your message").await;
 
@@ -300,6 +315,9 @@ async fn stop_opts_the_customer_out_of_the_channel_until_they_reply_start() {
     customer_sends(&app, "sms", number, "START").await;
     phone_shows(&app, "sms", number, "You have subscribed again").await;
     in_space("they opted back in to SMS").await;
+    let reopened = app.store.conversation(&conversation_id).await.unwrap();
+    assert_eq!(reopened.status, domain::model::ConversationStatus::Open);
+    assert!(reopened.reopened_at.is_some());
     agent_writes(&app, &token, &room, "Welcome back").await;
     phone_shows(&app, "sms", number, "Welcome back").await;
     let received = phone_received(&app, "sms", number).await;
@@ -413,6 +431,17 @@ async fn a_conversation_idle_for_the_idle_time_ends_and_both_sides_are_told() {
     };
     assert_eq!(status(quiet).await, domain::model::SessionStatus::Ended);
     assert_eq!(status(busy).await, domain::model::SessionStatus::Active);
+    // Its conversation is closed for inactivity, and stays readable.
+    let ended = session_of(&app, domain::Channel::Sms, quiet).await;
+    let conversation = app
+        .store
+        .conversation(ended.conversation_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        conversation.closed_by,
+        Some(domain::model::ClosedBy::Inactivity)
+    );
     // A second round ends nothing more and says nothing twice.
     assert_eq!(relay.close_idle_sessions(idle).await.unwrap(), 0);
     let told = phone_received(&app, "sms", quiet).await;

@@ -6,9 +6,12 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::audit::record;
+use super::conversations::{closed_by_opt_out, follow_session, reopen, Closing};
+use super::sessions::load_session;
 use super::{format_ms, AuditCtx, Store};
 use domain::consent::ConsentChange;
 use domain::error::DomainError;
+use domain::model::ClosedBy;
 use domain::Channel;
 
 /// A customer who will not be sent anything on `channel`.
@@ -66,6 +69,15 @@ impl Store {
             let details = serde_json::json!({ "channel": channel.as_str(), "source": source });
             let entity = format!("{}:{customer_id}", channel.as_str());
             record::<(), _>(tx, ctx, action, "customer", &entity, None, Some(&details)).await?;
+            match change {
+                ConsentChange::OptOut => end_for_opt_out(tx, ctx, channel, customer_id).await?,
+                // The conversation the opt-out closed goes on where it stopped.
+                ConsentChange::OptIn => {
+                    if let Some(c) = closed_by_opt_out(tx, channel, customer_id).await? {
+                        reopen(tx, ctx, &c).await?;
+                    }
+                }
+            }
         }
         Ok(changed)
     }
@@ -123,4 +135,48 @@ fn opt_out_from_row(row: &sqlx::any::AnyRow) -> Result<OptOut, DomainError> {
         opted_out_at: format_ms(row.try_get("opted_out_at")?),
         source: row.try_get("source")?,
     })
+}
+
+/// An opt-out ends the customer's session on the channel and closes its
+/// conversation (closed by `opt_out`), in the transaction that records it.
+async fn end_for_opt_out(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ctx: &AuditCtx,
+    channel: Channel,
+    customer_id: &str,
+) -> Result<(), DomainError> {
+    let Some(id) = sqlx::query(
+        "SELECT id FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2
+            AND status <> 'ended'",
+    )
+    .bind(channel.as_str())
+    .bind(customer_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|r| r.try_get::<String, _>("id"))
+    .transpose()?
+    else {
+        return Ok(());
+    };
+    let before = load_session(tx, &id).await?;
+    sqlx::query("UPDATE sessions SET status = 'ended', updated_at = $1 WHERE id = $2")
+        .bind(super::now_ms())
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    let Some(after) = load_session(tx, &id).await? else {
+        return Ok(());
+    };
+    record(
+        tx,
+        ctx,
+        "session.update",
+        "session",
+        &id,
+        before.as_ref(),
+        Some(&after),
+    )
+    .await?;
+    follow_session(tx, ctx, &after, false, Closing::by(ClosedBy::OptOut)).await?;
+    Ok(())
 }

@@ -20,6 +20,8 @@
 //!   suppression entry would mean keeping the number; after an erasure the
 //!   business no longer knows them, and a start needs a new contact.
 //! * `session_reads`: go with their sessions.
+//! * `conversations` (channel id, agent, close reason): deleted with their
+//!   sessions; exported with them.
 //! * `audit_log`: kept (who did what stays provable) with the number, the
 //!   name and the personal fields of the rows about them replaced by
 //!   `[erased]`; one `privacy.erase` row records the erasure, without the number.
@@ -707,6 +709,29 @@ impl Store {
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
         out.insert("optOuts".into(), json!(opt_outs));
+        let conversations = fetch_in(
+            &mut conn,
+            "SELECT id, session_id, channel, agent, status, opened_at, closed_at, closed_by, close_reason
+               FROM conversations WHERE session_id IN",
+            &texts(&scope.session_ids),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "id": r.try_get::<String, _>("id")?,
+                "sessionId": r.try_get::<String, _>("session_id")?,
+                "channel": r.try_get::<String, _>("channel")?,
+                "agent": r.try_get::<Option<String>, _>("agent")?,
+                "status": r.try_get::<String, _>("status")?,
+                "openedAt": format_ms(r.try_get("opened_at")?),
+                "closedAt": opt_time(r, "closed_at")?,
+                "closedBy": r.try_get::<Option<String>, _>("closed_by")?,
+                "closeReason": r.try_get::<Option<String>, _>("close_reason")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        out.insert("conversations".into(), json!(conversations));
         out.insert("auditEntries".into(), json!(audit_rows));
         Ok(Value::Object(out))
     }
@@ -819,6 +844,12 @@ impl Store {
             &mut tx,
             "DELETE FROM start_attempts WHERE contact_id IN",
             &contacts,
+        )
+        .await?;
+        execute_in(
+            &mut tx,
+            "DELETE FROM conversations WHERE session_id IN",
+            &sessions,
         )
         .await?;
         execute_in(&mut tx, "DELETE FROM sessions WHERE id IN", &sessions).await?;

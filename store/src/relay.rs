@@ -69,7 +69,7 @@ impl NewMessage {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "id, session_id, direction, channel, body, provider, status, error_code, error_text,
+    "id, session_id, conversation_id, direction, channel, body, provider, status, error_code, error_text,
      attachment_url, attachment_mime, attachment_name, created_at";
 
 /// The relay's state on a session, beside what the API shows of it.
@@ -91,14 +91,14 @@ pub struct RelayState {
 
 /// A session and the relay's state on it: one row, read once per job.
 #[derive(Debug, Clone)]
-pub struct Conversation {
+pub struct RelaySession {
     pub session: Session,
     pub relay: RelayState,
 }
 
-impl Conversation {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Conversation, sqlx::Error> {
-        Ok(Conversation {
+impl RelaySession {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<RelaySession, sqlx::Error> {
+        Ok(RelaySession {
             session: session_from_row(row)?,
             relay: RelayState {
                 webhook_id: row.try_get("webex_webhook_id")?,
@@ -171,9 +171,11 @@ impl Store {
     ) -> Result<(), DomainError> {
         let now = now_ms();
         sqlx::query(
+            // A line belongs to the conversation current when it is written.
             "INSERT INTO messages (id, session_id, direction, channel, body, provider, provider_message_id, status,
-                    attachment_url, attachment_mime, attachment_name, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                    attachment_url, attachment_mime, attachment_name, created_at, updated_at, conversation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12,
+                     (SELECT conversation_id FROM sessions WHERE id = $2))",
         )
         .bind(&m.id)
         .bind(&m.session_id)
@@ -423,6 +425,7 @@ pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::E
     Ok(Message {
         id: r.try_get("id")?,
         session_id: r.try_get("session_id")?,
+        conversation_id: r.try_get("conversation_id")?,
         direction: word(r, "direction")?,
         channel: r.try_get("channel")?,
         body: r.try_get("body")?,

@@ -1,16 +1,18 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::Conversation;
+use super::conversations::{follow_session, Closing};
+use super::RelaySession;
 use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::{text, NewSession, SessionChanges};
-use domain::model::{Customer, Page, Session, SessionStatus};
+use domain::model::{ClosedBy, Customer, Page, Session, SessionStatus};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel_id, collab_agent_id, collab_guest_id,
-    collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at";
-/// The relay's columns, read with the session's (see `Conversation`).
+    collab_extra1, collab_extra2, collab_extra3, contact_id, status, last_inbound_at, created_at, updated_at,
+    conversation_id";
+/// The relay's columns, read with the session's (see `RelaySession`).
 pub(crate) const RELAY_COLUMNS: &str =
     "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at,
      pci_warned_at";
@@ -52,6 +54,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         last_inbound_at: opt_time(row, "last_inbound_at")?,
         created_at: format_ms(row.try_get("created_at")?),
         updated_at: format_ms(row.try_get("updated_at")?),
+        conversation_id: row.try_get("conversation_id")?,
     })
 }
 
@@ -71,7 +74,7 @@ async fn check_contact(
     Ok(())
 }
 
-async fn load_session(
+pub(crate) async fn load_session(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<Option<Session>, DomainError> {
@@ -121,7 +124,8 @@ async fn same_agent(
 /// Inside the transaction that changed a session: when it now belongs to
 /// another agent than the one it had, that agent's view of the transcript
 /// starts now (`agent_since`, see `access::transcript_view`), and the
-/// takeover is audited as `session.takeover`, naming both agents.
+/// takeover is audited as `session.takeover`, naming both agents. True
+/// when the session went from one agent to another.
 ///
 /// `agent_since` is NULL until a session first has an agent, so the first
 /// agent sees the whole transcript (e.g. the onboarding dialogue). Once it
@@ -133,13 +137,13 @@ async fn note_agent_change(
     before: &Session,
     after: &Session,
     now: i64,
-) -> Result<(), DomainError> {
+) -> Result<bool, DomainError> {
     let (previous, Some(current)) = (
         before.collab_agent_id.as_deref(),
         after.collab_agent_id.as_deref(),
     ) else {
         // Unassigned: nobody new to start a view for.
-        return Ok(());
+        return Ok(false);
     };
     let starts_a_view = match previous {
         Some(previous) => !same_agent(tx, previous, current).await?,
@@ -178,7 +182,7 @@ async fn note_agent_change(
         )
         .await?;
     }
-    Ok(())
+    Ok(previous.is_some() && starts_a_view)
 }
 
 impl Store {
@@ -211,7 +215,7 @@ impl Store {
     }
 
     /// A session with the relay's state on it, in one read.
-    pub async fn conversation(&self, session_id: &str) -> Result<Conversation, DomainError> {
+    pub async fn relay_session(&self, session_id: &str) -> Result<RelaySession, DomainError> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE id = $1"
         ))
@@ -219,14 +223,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| DomainError::not_found("session", session_id))?;
-        Ok(Conversation::from_row(&row)?)
+        Ok(RelaySession::from_row(&row)?)
     }
 
     /// The customer's session with the relay's state on it, if they have one.
-    pub async fn conversation_of(
+    pub async fn relay_session_of(
         &self,
         customer: &Customer,
-    ) -> Result<Option<Conversation>, DomainError> {
+    ) -> Result<Option<RelaySession>, DomainError> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions WHERE customer_channel = $1 AND customer_channel_id = $2"
         ))
@@ -234,17 +238,17 @@ impl Store {
         .bind(&customer.id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(Conversation::from_row).transpose()?)
+        Ok(row.as_ref().map(RelaySession::from_row).transpose()?)
     }
 
     /// The customer's session, if they have one.
     pub async fn session_of(&self, customer: &Customer) -> Result<Option<Session>, DomainError> {
-        Ok(self.conversation_of(customer).await?.map(|c| c.session))
+        Ok(self.relay_session_of(customer).await?.map(|c| c.session))
     }
 
     /// Active sessions whose guest has a Webex webhook (what the webhook
     /// health check looks at).
-    pub async fn conversations_with_webhooks(&self) -> Result<Vec<Conversation>, DomainError> {
+    pub async fn relay_sessions_with_webhooks(&self) -> Result<Vec<RelaySession>, DomainError> {
         let rows = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS}, {RELAY_COLUMNS} FROM sessions
               WHERE status = 'active' AND webex_webhook_id IS NOT NULL ORDER BY id"
@@ -253,7 +257,7 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(Conversation::from_row)
+            .map(RelaySession::from_row)
             .collect::<Result<_, _>>()?)
     }
 
@@ -316,9 +320,11 @@ impl Store {
         .await?;
 
         if inserted.is_some() {
-            let session = load_session(&mut tx, &id)
+            let mut session = load_session(&mut tx, &id)
                 .await?
                 .ok_or_else(|| DomainError::not_found("session", &id))?;
+            session.conversation_id =
+                follow_session(&mut tx, ctx, &session, false, Closing::ended_by(ctx)).await?;
             audit::record::<(), _>(
                 &mut tx,
                 ctx,
@@ -364,10 +370,12 @@ impl Store {
         .bind(&before.id)
         .execute(&mut *tx)
         .await?;
-        let session = load_session(&mut tx, &before.id)
+        let mut session = load_session(&mut tx, &before.id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", &before.id))?;
-        note_agent_change(&mut tx, ctx, &before, &session, now).await?;
+        let new_agent = note_agent_change(&mut tx, ctx, &before, &session, now).await?;
+        session.conversation_id =
+            follow_session(&mut tx, ctx, &session, new_agent, Closing::ended_by(ctx)).await?;
         audit::record(
             &mut tx,
             ctx,
@@ -438,10 +446,12 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let session = load_session(&mut tx, id)
+        let mut session = load_session(&mut tx, id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", id))?;
-        note_agent_change(&mut tx, ctx, &before, &session, now).await?;
+        let new_agent = note_agent_change(&mut tx, ctx, &before, &session, now).await?;
+        session.conversation_id =
+            follow_session(&mut tx, ctx, &session, new_agent, Closing::ended_by(ctx)).await?;
         audit::record(
             &mut tx,
             ctx,
@@ -603,6 +613,7 @@ impl Store {
                 .await?
                 .ok_or_else(|| DomainError::not_found("session", id))?;
             let ctx = AuditCtx::system();
+            follow_session(tx, &ctx, &after, false, Closing::by(ClosedBy::Inactivity)).await?;
             audit::record(
                 tx,
                 &ctx,

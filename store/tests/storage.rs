@@ -149,6 +149,8 @@ on_both_databases!(
     erasure_leaves_no_trace_of_the_number,
     erasure_of_a_number_with_nothing_held_is_recorded,
     retention_prunes_old_transcripts_and_media_but_not_live_work,
+    conversations_open_close_on_transfer_and_reopen_while_latest,
+    conversations_take_appended_lines_once_and_only_while_open,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -1896,8 +1898,9 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
             dedup_records: 4,
             start_attempts: 1,
             // create, update, two session creates, conversation.start, the
-            // note, and an opt-out per channel
-            audit_entries: 8,
+            // note, an opt-out per channel, and the conversations' opening
+            // and closing
+            audit_entries: 12,
         }
     );
 
@@ -1923,7 +1926,10 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
     assert_eq!(export["startAttempts"][0]["channel"], "sms");
     assert_eq!(export["optOuts"].as_array().unwrap().len(), 2);
     assert_eq!(export["optOuts"][0]["source"], "keyword STOP");
-    assert_eq!(export["auditEntries"].as_array().unwrap().len(), 8);
+    assert_eq!(export["auditEntries"].as_array().unwrap().len(), 12);
+    // A conversation per session.
+    let conversations = export["conversations"].as_array().unwrap();
+    assert_eq!(conversations.len(), 2, "{conversations:?}");
     assert!(!export.to_string().contains("Olga"), "nobody else's data");
     assert!(!export.to_string().contains("secret"), "no guest token");
     let exported = store
@@ -2178,4 +2184,214 @@ async fn retention_prunes_old_transcripts_and_media_but_not_live_work(store: &St
         store.prune_media(cutoff).await.unwrap(),
         store::Pruned::default()
     );
+}
+
+/// Opens a customer's session (or routes it) to `agent`; its conversation.
+async fn route(store: &Store, number: &str, agent: &str) -> domain::model::Session {
+    store
+        .upsert_session(&ctx(), &valid(&session_for("sms", number, agent)))
+        .await
+        .unwrap()
+        .0
+}
+
+fn conflict_code(e: DomainError) -> &'static str {
+    match e {
+        DomainError::Conflict { code, .. } => code,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn conversations_open_close_on_transfer_and_reopen_while_latest(store: &Store) {
+    use domain::model::{ClosedBy, ConversationStatus};
+    use store::{ConversationQuery, NewMessage};
+    let number = "+447700900500";
+    let a = route(store, number, "agent-a@example.com").await;
+    let first = a
+        .conversation_id
+        .clone()
+        .expect("a live session has a conversation");
+    let c1 = store.conversation(&first).await.unwrap();
+    assert_eq!(c1.status, ConversationStatus::Open);
+    assert_eq!(c1.agent.as_deref(), Some("agent-a@example.com"));
+    assert_eq!(c1.customer_channel_id, number);
+
+    // A transcript line belongs to the conversation current when written.
+    let mut tx = store.begin_write().await.unwrap();
+    Store::add_message(
+        &mut tx,
+        &NewMessage::new(
+            &a.id,
+            Direction::Inbound,
+            Channel::Sms,
+            "to agent A",
+            MessageStatus::Received,
+        ),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Another agent takes the customer: the first engagement closes as a
+    // transfer and a new one opens.
+    let b = route(store, number, "agent-b@example.com").await;
+    let second = b.conversation_id.clone().unwrap();
+    assert_ne!(second, first);
+    let c1 = store.conversation(&first).await.unwrap();
+    assert_eq!(c1.status, ConversationStatus::Closed);
+    assert_eq!(c1.closed_by, Some(ClosedBy::Transfer));
+    // The same agent again is the same conversation.
+    assert_eq!(
+        route(store, number, "agent-b@example.com")
+            .await
+            .conversation_id,
+        Some(second.clone())
+    );
+
+    let closed = store
+        .close_conversation(&ctx(), &second, ClosedBy::Api, Some("resolved"))
+        .await
+        .unwrap();
+    assert_eq!(closed.status, ConversationStatus::Closed);
+    assert_eq!(
+        (closed.closed_by, closed.close_reason.as_deref()),
+        (Some(ClosedBy::Api), Some("resolved"))
+    );
+    assert_eq!(
+        store.session(&a.id).await.unwrap().status,
+        SessionStatus::Ended
+    );
+    let again = store
+        .close_conversation(&ctx(), &second, ClosedBy::Api, None)
+        .await;
+    assert_eq!(conflict_code(again.unwrap_err()), "conversation_closed");
+
+    // Only the latest can be reopened; it comes back with its agent.
+    let older = store.reopen_conversation(&ctx(), &first).await;
+    assert_eq!(conflict_code(older.unwrap_err()), "newer_conversation");
+    let reopened = store.reopen_conversation(&ctx(), &second).await.unwrap();
+    assert_eq!(reopened.status, ConversationStatus::Open);
+    assert!(reopened.reopened_at.is_some() && reopened.closed_by.is_none());
+    let session = store.session(&a.id).await.unwrap();
+    assert_eq!(session.status, SessionStatus::Active);
+    assert_eq!(
+        session.collab_agent_id.as_deref(),
+        Some("agent-b@example.com")
+    );
+    let open = store.reopen_conversation(&ctx(), &second).await;
+    assert_eq!(conflict_code(open.unwrap_err()), "conversation_open");
+
+    // Ending the session through the API closes it as the API's doing.
+    let ended = SessionInput {
+        status: Some("ended".into()),
+        ..Default::default()
+    };
+    store
+        .update_session(&ctx(), &a.id, &valid(&ended))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation(&second).await.unwrap().closed_by,
+        Some(ClosedBy::Api)
+    );
+
+    // Search: the customer's, newest first; by state; as agent A sees them.
+    let search = |q: ConversationQuery| async move { store.conversations(&q).await.unwrap() };
+    let all = search(ConversationQuery {
+        customer_channel: Some("sms".into()),
+        customer_channel_id: Some("+44 7700 900500".into()),
+        ..Default::default()
+    })
+    .await;
+    let ids: Vec<&str> = all.items.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!((all.total, ids), (2, vec![second.as_str(), first.as_str()]));
+    let of_a = search(ConversationQuery {
+        visible_to: Some(vec!["Agent-A@example.com".into()]),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        of_a.items.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [first.as_str()]
+    );
+    let open_ones = search(ConversationQuery {
+        status: Some("open".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(open_ones.total, 0);
+    let bad = store
+        .conversations(&ConversationQuery {
+            status: Some("pending".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(DomainError::Invalid(f)) if f.field == "status"));
+
+    // Each keeps its transcript.
+    let lines = store.conversation_messages(&first).await.unwrap();
+    assert_eq!(
+        lines.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["to agent A"]
+    );
+    assert!(store
+        .conversation_messages(&second)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn conversations_take_appended_lines_once_and_only_while_open(store: &Store) {
+    use store::AppendedLine;
+    let new = valid::<SessionInput, NewSession>(&session_for(
+        "whatsapp",
+        "+447700900501",
+        "agent-a@example.com",
+    ));
+    let c = store.create_conversation(&ctx(), &new).await.unwrap();
+    // A second create while it is open names the open one.
+    match store.create_conversation(&ctx(), &new).await {
+        Err(DomainError::Duplicate { existing_id, .. }) => assert_eq!(existing_id, c.id),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let line =
+        AppendedLine::parse(Some("inbound"), Some("Hello\nfrom the flow"), Some("t-1")).unwrap();
+    let (m, added) = store
+        .append_to_conversation(&ctx(), &c.id, &line)
+        .await
+        .unwrap();
+    assert!(added);
+    assert_eq!(m.conversation_id.as_deref(), Some(c.id.as_str()));
+    let (again, added) = store
+        .append_to_conversation(&ctx(), &c.id, &line)
+        .await
+        .unwrap();
+    assert_eq!((again.id.as_str(), added), (m.id.as_str(), false));
+    assert_eq!(store.conversation_messages(&c.id).await.unwrap().len(), 1);
+
+    for (direction, text, field) in [
+        (None, Some("x"), "direction"),
+        (Some("sideways"), Some("x"), "direction"),
+        (Some("outbound"), Some("  "), "text"),
+        (Some("outbound"), Some("a\u{7}b"), "text"),
+    ] {
+        let refused = AppendedLine::parse(direction, text, None).unwrap_err();
+        assert_eq!(refused.field, field, "{direction:?} {text:?}");
+    }
+
+    store
+        .close_conversation(&ctx(), &c.id, domain::model::ClosedBy::Agent, None)
+        .await
+        .unwrap();
+    let late = AppendedLine::parse(Some("outbound"), Some("too late"), None).unwrap();
+    let refused = store.append_to_conversation(&ctx(), &c.id, &late).await;
+    assert_eq!(conflict_code(refused.unwrap_err()), "conversation_closed");
+    assert_eq!(
+        store.conversation_messages(&c.id).await.unwrap().len(),
+        1,
+        "nothing added"
+    );
+    // Closed, a new one may be created.
+    let next = store.create_conversation(&ctx(), &new).await.unwrap();
+    assert_ne!(next.id, c.id);
 }

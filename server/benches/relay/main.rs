@@ -396,7 +396,7 @@ async fn provision(driver: &Driver, store: &Store) -> (Vec<Conversation>, String
                 Default::default(),
             )
             .expect("a valid test number");
-            let conversation = store.conversation_of(&customer).await.unwrap().unwrap();
+            let conversation = store.relay_session_of(&customer).await.unwrap().unwrap();
             if let (Some(guest), Some(room)) =
                 (conversation.guest_id(), conversation.relay.room_id.as_ref())
             {

@@ -1,17 +1,23 @@
-//! `/api/v1/conversations/start`: Start conversation for scripts and flows,
-//! the same operation as the sidebar's buttons.
+//! `/api/v1/conversations`: Start conversation for scripts and flows (the
+//! same operation as the sidebar's buttons), and conversations as records
+//! (search, create, append, close, reopen) for Connect flows.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::contacts::query_params;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiCaller, ApiJson, Connect};
+use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
+use domain::input::NewSession;
+use domain::model::{ClosedBy, Conversation, Message, Page, SessionInput};
 use domain::{Channel, FieldError};
 use relay::conversations::{AttemptKey, Conversations, Mode, StartError, Via};
+use store::{AppendedLine, ConversationQuery, Paging, Store};
 
 /// Body of `POST /conversations/start`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -145,4 +151,246 @@ pub async fn start(
         Err(e) => return Err(e.into()),
     };
     Ok((status, headers, Json(body)))
+}
+
+// --- Conversations as records: the engage nodes' search, create, append,
+// close and reopen, for Connect flows. Outcomes are status codes.
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// `whatsapp` or `sms`.
+    customer_channel: Option<String>,
+    /// The customer's number (needs `customerChannel`).
+    customer_channel_id: Option<String>,
+    /// The contact's id.
+    contact_id: Option<String>,
+    /// The agent engaged (email or Webex person id, as in sessions).
+    collab_agent_id: Option<String>,
+    /// `open` or `closed`.
+    status: Option<String>,
+    /// Page number, from 1 (default 1).
+    page: Option<String>,
+    /// Page size, 1 to 100 (default 25).
+    per_page: Option<String>,
+}
+
+/// Search conversations (the Search Conversation node), most recently
+/// opened first; the filters combine. None found is an empty page.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(SearchParams),
+    responses(
+        (status = 200, description = "A page of conversations", body = Page<Conversation>),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
+    ))]
+pub async fn search(
+    _caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<Page<Conversation>>, ApiError> {
+    let p = query_params(params)?;
+    let query = ConversationQuery {
+        customer_channel: p.customer_channel,
+        customer_channel_id: p.customer_channel_id,
+        contact_id: p.contact_id,
+        agent: p.collab_agent_id,
+        status: p.status,
+        visible_to: None,
+        session_id: None,
+        paging: Some(Paging::new(
+            query_u32("page", p.page.as_deref())?,
+            query_u32("perPage", p.per_page.as_deref())?,
+        )?),
+    };
+    Ok(Json(store.conversations(&query).await?))
+}
+
+/// Body of `POST /conversations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRequest {
+    /// `whatsapp` or `sms`.
+    #[schema(value_type = Channel)]
+    pub customer_channel: Option<String>,
+    /// The customer's number.
+    #[schema(example = "+447700900123")]
+    pub customer_channel_id: Option<String>,
+    /// The agent engaged (email or Webex person id).
+    pub collab_agent_id: Option<String>,
+    /// The contact, when known.
+    pub contact_id: Option<String>,
+}
+
+/// Create a conversation (the Create Conversation node): the customer's
+/// session is created or routed to the agent, as `POST /sessions` does, and
+/// a conversation opens. Refused while the customer has an open one on the
+/// channel (409 `duplicate`, its id in `existingId`): search, then append.
+#[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Opened", body = Conversation),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 409, description = "The customer has an open conversation on the channel (`duplicate`, `existingId`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
+    ))]
+pub async fn create(
+    caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    ApiJson(body): ApiJson<CreateRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let input = SessionInput {
+        customer_channel: body.customer_channel,
+        customer_channel_id: body.customer_channel_id,
+        collab_agent_id: body.collab_agent_id,
+        contact_id: body.contact_id,
+        ..Default::default()
+    };
+    let new = NewSession::try_from((&input, store.rules().phone_region))?;
+    let conversation = store.create_conversation(&caller.audit(), &new).await?;
+    let location = format!("/api/v1/conversations/{}", conversation.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(conversation),
+    ))
+}
+
+/// A conversation and its transcript.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// Oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// Get a conversation with its transcript (open or closed).
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation and its messages", body = ConversationDetail),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+    ))]
+pub async fn get(
+    _caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationDetail>, ApiError> {
+    let conversation = store.conversation(&id).await?;
+    let messages = store.conversation_messages(&id).await?;
+    Ok(Json(ConversationDetail {
+        conversation,
+        messages,
+    }))
+}
+
+/// Body of `POST /conversations/{id}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppendRequest {
+    /// `inbound` (the customer wrote it) or `outbound` (sent to them).
+    #[schema(example = "inbound")]
+    pub direction: Option<String>,
+    /// The message, at most 4096 characters.
+    pub text: Option<String>,
+    /// The flow's transaction id: the same one again adds nothing (200).
+    pub transid: Option<String>,
+}
+
+/// Append a message to an open conversation's transcript (the Append
+/// Message node): what a Connect flow relayed itself. It is recorded, not
+/// sent. Retrying with the same `transid` answers the first line (200).
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")), request_body = AppendRequest,
+    responses(
+        (status = 201, description = "Added", body = Message),
+        (status = 200, description = "Added earlier with this `transid`; nothing was added", body = Message),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 409, description = "The conversation is closed (`conversation_closed`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
+    ))]
+pub async fn append(
+    caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AppendRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let line = AppendedLine::parse(
+        body.direction.as_deref(),
+        body.text.as_deref(),
+        body.transid.as_deref(),
+    )?;
+    let (message, added) = store
+        .append_to_conversation(&caller.audit(), &id, &line)
+        .await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message)))
+}
+
+/// Body of `POST /conversations/{id}/close`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseRequest {
+    /// Why, in a few words (at most 500 characters), e.g. `resolved`.
+    pub reason: Option<String>,
+}
+
+/// Close a conversation (the Close Conversation node). The customer's
+/// session ends with it: the agent's messages no longer reach them, and
+/// their next message is answered with "this conversation has ended".
+#[utoipa::path(post, path = "/conversations/{id}/close", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")), request_body = CloseRequest,
+    responses(
+        (status = 200, description = "Closed (`closedBy: api`)", body = Conversation),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 409, description = "Already closed (`conversation_closed`)", body = ErrorBody),
+        (status = 422, description = "The reason is invalid", body = ErrorBody),
+    ))]
+pub async fn close(
+    caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CloseRequest>,
+) -> Result<Json<Conversation>, ApiError> {
+    let reason = store::close_reason(body.reason.as_deref())?;
+    Ok(Json(
+        store
+            .close_conversation(&caller.audit(), &id, ClosedBy::Api, reason.as_deref())
+            .await?,
+    ))
+}
+
+/// Reopen a closed conversation (the Re-open Conversation node), with its
+/// agent: the customer's session is active again. Only the customer's
+/// latest conversation can be reopened, and not while they are opted out.
+#[utoipa::path(post, path = "/conversations/{id}/reopen", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "Open again (`reopenedAt`)", body = Conversation),
+        (status = 401, description = "Missing, invalid or expired API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 409, description = "Already open (`conversation_open`), the customer has a newer one (`newer_conversation`) or opted out (`opted_out`)", body = ErrorBody),
+    ))]
+pub async fn reopen(
+    caller: ApiCaller<Connect>,
+    State(store): State<Store>,
+    Path(id): Path<String>,
+) -> Result<Json<Conversation>, ApiError> {
+    Ok(Json(store.reopen_conversation(&caller.audit(), &id).await?))
 }

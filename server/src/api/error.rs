@@ -190,6 +190,9 @@ impl IntoResponse for ApiError {
                         ..ErrorBody::new("stale_version", e.to_string())
                     },
                 ),
+                DomainError::Conflict { code, ref message } => {
+                    (StatusCode::CONFLICT, ErrorBody::new(code, message.clone()))
+                }
                 DomainError::Invalid(f) => return ApiError::Invalid(f).into_response(),
                 DomainError::Storage(detail) => {
                     // Details stay in the log; the caller gets a stable message.

@@ -27,7 +27,7 @@ use crate::state::AppState;
     info(title = "Contact Manager API", description = "Contacts, sessions, agents, starting conversations, guest tokens and the attachment cache for Webex Connect flows. Authenticate with an API key in the `key` header or as `Authorization: Bearer <key>`. Errors are JSON `{\"code\", \"message\", \"field\"?}`."),
     modifiers(&Security),
     security(("key" = []), ("bearer" = [])),
-    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "conversations", description = "Start conversation, as the sidebar's buttons do"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"), (name = "privacy", description = "Subject requests: export or erase everything held about a phone number (keys with the `admin` scope)"))
+    tags((name = "contacts"), (name = "sessions"), (name = "agents"), (name = "conversations", description = "Start conversation, as the sidebar's buttons do; and conversations as records (search, create, append, close, reopen: the Engage nodes' outcomes as status codes)"), (name = "services", description = "Guest tokens and the attachment cache, for Connect flows"), (name = "privacy", description = "Subject requests: export or erase everything held about a phone number (keys with the `admin` scope)"))
 )]
 struct ApiDoc;
 
@@ -56,6 +56,11 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::get, sessions::update, sessions::delete))
         .routes(routes!(agents::get))
         .routes(routes!(conversations::start))
+        .routes(routes!(conversations::search, conversations::create))
+        .routes(routes!(conversations::get))
+        .routes(routes!(conversations::append))
+        .routes(routes!(conversations::close))
+        .routes(routes!(conversations::reopen))
         .routes(routes!(services::guest_token))
         .routes(routes!(services::cache_attachment))
         .routes(routes!(privacy::erase))
