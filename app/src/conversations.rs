@@ -246,12 +246,29 @@ pub fn ConversationDetailPage() -> impl IntoView {
         }
     });
     let confirming_close = move || query.with(|m| m.get("confirm").as_deref() == Some("close"));
+    // The notice is about the action that finished last (close, then
+    // reopen, then close again...).
+    let last = RwSignal::new(None::<bool>);
+    Effect::new(move |_| {
+        if close.version().get() > 0 {
+            last.set(Some(true));
+        }
+    });
+    Effect::new(move |_| {
+        if reopen.version().get() > 0 {
+            last.set(Some(false));
+        }
+    });
     let notice = move || {
-        match (close.value().get(), reopen.value().get()) {
-            (Some(Err(e)), _) | (_, Some(Err(e))) => return Some((true, e.message)),
-            (Some(Ok(())), _) => return Some((false, "Conversation closed".to_string())),
-            (_, Some(Ok(()))) => return Some((false, "Conversation reopened".to_string())),
-            _ => {}
+        let (result, done) = match last.get() {
+            Some(true) => (close.value().get(), "Conversation closed"),
+            Some(false) => (reopen.value().get(), "Conversation reopened"),
+            None => (None, ""),
+        };
+        match result {
+            Some(Err(e)) => return Some((true, e.message)),
+            Some(Ok(())) => return Some((false, done.to_string())),
+            None => {}
         }
         query.with(|m| {
             m.get("error")
