@@ -13,6 +13,9 @@
 //! * `outbox`: the conversation's jobs are ordered by the guest subject and
 //!   carry texts and numbers: deleted, pending or not, and the key's
 //!   `outbox_heads` row settled so no head points at a deleted job.
+//! * `delivery_attempts` (the message log's tries, whose answers may quote
+//!   the customer's words): deleted with their jobs and lines (the foreign
+//!   keys cascade), so erasing the jobs erases their tries.
 //! * `inbound_events`: ids of the customer's webhook events (no number, but
 //!   theirs): deleted.
 //! * `start_attempts` of their contact: deleted.
@@ -859,7 +862,8 @@ impl Store {
     /// outbox jobs (whose payloads carry the same texts) last touched before
     /// it. Sessions with a job still pending keep their lines until it is
     /// done: the relay may still read or update them. Sessions themselves
-    /// (the routing) are kept.
+    /// (the routing) are kept. The message log's tries go with their lines
+    /// and jobs (the foreign keys cascade).
     pub async fn prune_transcripts(&self, cutoff_ms: i64) -> Result<Pruned, DomainError> {
         // `outbox_heads` holds one row per conversation with pending work,
         // keyed by the guest subject (`domain::channel::guest_subject`,
