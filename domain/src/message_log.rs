@@ -76,7 +76,7 @@ pub struct LoggedMessage {
     pub sent_at: Option<String>,
     pub delivered_at: Option<String>,
     pub read_at: Option<String>,
-    /// Tries of the jobs that carried it.
+    /// Tries of the jobs that carried it (delivery receipts not counted).
     pub attempts: i64,
 }
 
@@ -172,7 +172,12 @@ impl MessageTrail {
                         false,
                     ));
                 }
-                hops.push(hop(&m.created_at, "Queued for the customer".into(), None, false));
+                hops.push(hop(
+                    &m.created_at,
+                    "Queued for the customer".into(),
+                    None,
+                    false,
+                ));
             }
         }
         for job in &self.jobs {
@@ -296,9 +301,9 @@ mod filter {
 
         fn try_from((q, region): (&MessageLogQuery, PhoneRegion)) -> Result<Self, FieldError> {
             let customer = match text("customer", q.customer.as_deref(), 50)? {
-                Some(n) => {
-                    Some(Msisdn::parse(&n, region).map_err(|why| FieldError::new("customer", why))?)
-                }
+                Some(n) => Some(
+                    Msisdn::parse(&n, region).map_err(|why| FieldError::new("customer", why))?,
+                ),
                 None => None,
             };
             let agent = text("agent", q.agent.as_deref(), EMAIL_MAX)?.map(|a| a.to_lowercase());
@@ -486,7 +491,13 @@ mod tests {
                 last_error: Some("HTTP 503".into()),
                 created_at: "2026-11-30T10:00:00.000Z".into(),
                 tries: vec![
-                    attempt(1, "2026-11-30T10:00:01.000Z", "retry", "HTTP 503: busy", Some(503)),
+                    attempt(
+                        1,
+                        "2026-11-30T10:00:01.000Z",
+                        "retry",
+                        "HTTP 503: busy",
+                        Some(503),
+                    ),
                     attempt(2, "2026-11-30T10:00:02.000Z", "done", "transid t1", None),
                 ],
             }],

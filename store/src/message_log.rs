@@ -14,13 +14,15 @@ use domain::message_log::{
 };
 
 /// A message with its session's customer and agent, and its tries: the
-/// tries of every job that tried it, counting a job's tries from before its
-/// line existed (an agent's message is written by its first job).
+/// tries of every job that carried it, counting a job's tries from before
+/// its line existed (an agent's message is written by its first job).
+/// Delivery receipts (kind `receipt`) report on a message rather than carry
+/// it: the trail shows them, the count leaves them out.
 const LOG_SELECT: &str = "SELECT m.id, m.session_id, m.direction, m.channel, m.body, m.status,
         m.error_code, m.error_text, m.provider, m.provider_message_id, m.connect_transid,
         m.created_at, m.updated_at, m.sent_at, m.delivered_at, m.read_at,
         s.customer_channel_id, s.collab_agent_id,
-        (SELECT COUNT(*) FROM delivery_attempts a WHERE a.job_id IN
+        (SELECT COUNT(*) FROM delivery_attempts a WHERE a.kind <> 'receipt' AND a.job_id IN
            (SELECT b.job_id FROM delivery_attempts b WHERE b.message_id = m.id)) AS attempts
    FROM messages m JOIN sessions s ON s.id = m.session_id";
 

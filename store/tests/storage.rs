@@ -2485,7 +2485,10 @@ async fn message_log_records_each_try_and_finds_messages_by_every_filter(store: 
     let all = MessageLogFilter::default();
     let page = |n| Paging::new(Some(n), Some(1)).unwrap();
     let first = store.search_message_log(&all, page(1)).await.unwrap();
-    assert_eq!((first.items[0].body.as_str(), first.more), ("line to B", true));
+    assert_eq!(
+        (first.items[0].body.as_str(), first.more),
+        ("line to B", true)
+    );
     let last = store.search_message_log(&all, page(3)).await.unwrap();
     assert_eq!(
         (last.items[0].body.as_str(), last.more),
