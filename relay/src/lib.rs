@@ -326,11 +326,9 @@ impl Relay {
             self.count_attempt(&job, outcome.as_ref());
             // Done with its writes: nothing left to record.
             let Some(outcome) = outcome else { return };
-            if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
-                tracing::warn!(error = %error, "delivery failed");
-            }
             let mut note = current_note();
             if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
+                tracing::warn!(error = %error, "delivery failed");
                 note.http_status = note.http_status.or_else(|| http_status_in(error));
             }
             let jitter = rand::random::<f64>();

@@ -635,6 +635,30 @@ impl Store {
             }))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // The message log's tries of those jobs: their answers may quote
+        // what the platforms said about the customer's messages.
+        let tries = fetch_in(
+            &mut conn,
+            "SELECT job_id, message_id, kind, attempt, started_at, finished_at, outcome, answer, http_status
+               FROM delivery_attempts WHERE job_id IN",
+            &outbox_args,
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "jobId": r.try_get::<i64, _>("job_id")?,
+                "messageId": r.try_get::<Option<String>, _>("message_id")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "attempt": r.try_get::<i64, _>("attempt")?,
+                "startedAt": format_ms(r.try_get("started_at")?),
+                "finishedAt": format_ms(r.try_get("finished_at")?),
+                "outcome": r.try_get::<String, _>("outcome")?,
+                "answer": r.try_get::<Option<String>, _>("answer")?,
+                "httpStatus": r.try_get::<Option<i64>, _>("http_status")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let mut events = Vec::new();
         for (provider, event_id) in &scope.events {
             let row = sqlx::query(
@@ -692,6 +716,7 @@ impl Store {
         out.insert("mediaFiles".into(), json!(media));
         out.insert("guestTokens".into(), json!(tokens));
         out.insert("outboxJobs".into(), json!(jobs));
+        out.insert("deliveryAttempts".into(), json!(tries));
         out.insert("dedupRecords".into(), json!(events));
         out.insert("startAttempts".into(), json!(attempts));
         let opt_outs = fetch_in(

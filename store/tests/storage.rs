@@ -1930,6 +1930,13 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
     );
     assert_eq!(export["mediaFiles"][0]["filename"], "photo.jpg");
     assert_eq!(export["outboxJobs"].as_array().unwrap().len(), 4);
+    let tries = export["deliveryAttempts"].as_array().unwrap();
+    assert_eq!(tries.len(), 2, "one try per delivered job: {tries:?}");
+    assert!(tries[0]["answer"]
+        .as_str()
+        .unwrap()
+        .contains("+44 7700 900123"));
+    assert!(tries[0]["messageId"].is_string(), "linked to its line");
     assert_eq!(export["dedupRecords"].as_array().unwrap().len(), 4);
     assert_eq!(export["startAttempts"][0]["channel"], "sms");
     assert_eq!(export["optOuts"].as_array().unwrap().len(), 2);
