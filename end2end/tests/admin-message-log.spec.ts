@@ -37,8 +37,12 @@ test("an admin finds a customer's message by number and reads its hops", async (
   await hydrated(admin);
   await expect(admin.getByRole("region", { name: "Message" })).toContainText(words);
   const hops = admin.getByRole("list", { name: "Timeline" }).getByRole("listitem");
+  // The post into the agent's space may still be on its way.
+  await expect(async () => {
+    await admin.reload();
+    await expect(hops.filter({ hasText: "Post to the agent try 1: done" })).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
   await expect(hops.first()).toContainText("Received from the customer");
-  await expect(hops.filter({ hasText: "Post to the agent try 1: done" })).toHaveCount(1);
   await expect(admin.getByRole("table", { name: "Tries" })).toContainText("Webex posted it");
   if (process.env.LOOK_DIR) await admin.screenshot({ path: `${process.env.LOOK_DIR}/admin-message-log.png`, fullPage: true });
 
