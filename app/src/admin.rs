@@ -1,6 +1,7 @@
 //! Admin: agents and roles, API keys, integrations health, undelivered
-//! calls, the audit log; each on its own page under `/admin`. Every server
-//! function here checks that the caller is an admin.
+//! calls, the audit log; each on its own page under `/admin` (the message
+//! log's is in `message_log.rs`). Every server function here checks that
+//! the caller is an admin.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -421,7 +422,7 @@ pub async fn search_audit(
 }
 
 /// The admin sections, each a page of its own.
-const SECTIONS: [(&str, &str, &str); 7] = [
+const SECTIONS: [(&str, &str, &str); 8] = [
     (
         "/admin/agents",
         "Agents",
@@ -446,6 +447,11 @@ const SECTIONS: [(&str, &str, &str); 7] = [
         "/admin/opt-outs",
         "Opt-outs",
         "Customers who replied STOP: nothing is sent to them until they reply START.",
+    ),
+    (
+        "/admin/messages",
+        "Message log",
+        "Every relayed message by id, number, agent, time or status, and each hop it took.",
     ),
     (
         "/admin/audit",

@@ -16,6 +16,7 @@ pub mod import;
 pub mod layout;
 pub mod links;
 mod live;
+pub mod message_log;
 pub mod privacy;
 pub mod sessions;
 #[cfg(feature = "ssr")]
@@ -76,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/undelivered") view=admin::AdminUndeliveredPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/opt-outs") view=admin::AdminOptOutsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/messages") view=message_log::AdminMessagesPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/messages/:id") view=message_log::AdminMessagePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/privacy") view=privacy::PrivacyPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod input;
 pub mod links;
+pub mod message_log;
 pub mod model;
 #[macro_use]
 pub mod names;

@@ -12,7 +12,7 @@ use super::conversation_key;
 use super::inbound::{Inbound, Receipt};
 use domain::model::{Customer, Direction, MessageStatus, Session};
 use domain::Channel;
-use store::{Job, NewJob, NewMessage};
+use store::{Job, MessageRef, NewJob, NewMessage};
 
 /// The payload field naming the request a job comes from (see
 /// `crate::request_id`); unknown to [`Task`], so it never changes what runs.
@@ -124,6 +124,27 @@ impl Task {
             | Task::Receipt { session_id, .. } => Some(session_id),
             Task::SendToCustomer { session_id, .. } => session_id.as_deref(),
             Task::CustomerMessage { .. } => None,
+        }
+    }
+
+    /// The transcript line the job carries, for the message log: ours by
+    /// id; an agent's or a customer's by the platform's id, since the job
+    /// itself writes that line.
+    pub(crate) fn message_ref(&self) -> Option<MessageRef> {
+        match self {
+            Task::PostToAgent { message_id, .. } | Task::SendToCustomer { message_id, .. } => {
+                message_id.clone().map(MessageRef::Line)
+            }
+            Task::Receipt { message_id, .. } => Some(MessageRef::Line(message_id.clone())),
+            Task::WebexToCustomer { message_id, .. } => Some(MessageRef::Provider {
+                provider: "webex",
+                id: message_id.clone(),
+            }),
+            Task::CustomerMessage { message, .. } => Some(MessageRef::Provider {
+                provider: "connect",
+                id: message.transid.clone(),
+            }),
+            Task::Provision { .. } => None,
         }
     }
 

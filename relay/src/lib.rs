@@ -52,7 +52,10 @@ use jobs::Task;
 use platform::connect::{ConnectMessaging, Outgoing, SendError};
 use platform::fetch::Fetcher;
 use platform::webex::{guest_subject, AccessToken, WebexClient, WebexError};
-use store::{AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelaySession, RetryPolicy, Store};
+use store::{
+    AttemptNote, AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelaySession, RetryPolicy,
+    Store,
+};
 
 /// A claimed job is leased this long and the lease is renewed every third of
 /// it while the job runs: a job of a crashed server is retried after at most
@@ -121,6 +124,37 @@ struct Inner {
     wake: Notify,
     /// A request for the next round of webhook checks.
     check_webhooks: Notify,
+}
+
+tokio::task_local! {
+    /// What the running try of a job learned for the admins' message log:
+    /// the transcript line it carries and the platform's answer. Set along
+    /// the job's path, written with the try's outcome.
+    static NOTE: std::cell::RefCell<AttemptNote>;
+}
+
+/// Adds to the running try's note; outside a try (tests calling a handler
+/// directly) there is none and nothing happens.
+pub(crate) fn note(change: impl FnOnce(&mut AttemptNote)) {
+    let _ = NOTE.try_with(|n| change(&mut n.borrow_mut()));
+}
+
+/// The running try's note so far.
+fn current_note() -> AttemptNote {
+    NOTE.try_with(|n| n.borrow().clone()).unwrap_or_default()
+}
+
+/// The HTTP status an error's text names (`HTTP 503`, `(HTTP 404)`): the
+/// platform clients write it so, when there was an answer.
+pub(crate) fn http_status_in(text: &str) -> Option<u16> {
+    text.match_indices("HTTP ").find_map(|(i, _)| {
+        let digits = text.get(i + 5..i + 8)?;
+        let more = text[i + 8..].starts_with(|c: char| c.is_ascii_digit());
+        if more || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    })
 }
 
 /// WhatsApp allows free-form messages this long after the customer's last one.
@@ -278,7 +312,7 @@ impl Relay {
             session = tracing::field::Empty,
             request_id = jobs::request_of(&job).unwrap_or("-"),
         );
-        async move {
+        let attempt = async move {
             // Jobs this one causes carry the same request id.
             let outcome = match (jobs::request_of(&job), jobs::accepted_at_of(&job)) {
                 (Some(id), Some(at)) => {
@@ -292,20 +326,23 @@ impl Relay {
             self.count_attempt(&job, outcome.as_ref());
             // Done with its writes: nothing left to record.
             let Some(outcome) = outcome else { return };
+            let mut note = current_note();
             if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
                 tracing::warn!(error = %error, "delivery failed");
+                note.http_status = note.http_status.or_else(|| http_status_in(error));
             }
             let jitter = rand::random::<f64>();
             if let Err(e) = self
                 .store()
-                .finish_job(&job, &outcome, &self.inner.policy, jitter)
+                .finish_job_noted(&job, &outcome, &self.inner.policy, jitter, &note)
                 .await
             {
                 tracing::error!(error = %e, "could not record a delivery outcome");
             }
-        }
-        .instrument(span)
-        .await
+        };
+        NOTE.scope(std::cell::RefCell::new(AttemptNote::default()), attempt)
+            .instrument(span)
+            .await
     }
 
     /// Counts the attempt for `/metrics` (`None`: done, recorded by the
@@ -364,6 +401,7 @@ impl Relay {
         if let Some(session) = task.session_id() {
             tracing::Span::current().record("session", session);
         }
+        note(|n| n.message = task.message_ref());
         let mut result = self.run_once(job, &task).await;
         if let (Err(Failure::TokenRefused(error)), Some(session)) = (&result, task.session_id()) {
             match self.store().session(session).await {
@@ -471,6 +509,12 @@ impl Relay {
                 receipt,
                 ..
             } => {
+                note(|n| {
+                    n.answer = Some(format!(
+                        "receipt {} ({}): {}",
+                        receipt.status, receipt.code, receipt.description
+                    ))
+                });
                 self.receipt(job, conversation(), message_id, *from_agent, receipt)
                     .await
             }
@@ -546,7 +590,7 @@ impl Relay {
         }
         Store::enqueue(&mut tx, &effects.jobs).await?;
         if let Some(job) = job {
-            Store::complete_job(&mut tx, job.id).await?;
+            Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
         }
         tx.commit().await.map_err(DomainError::from)?;
         if !effects.jobs.is_empty() {
@@ -655,5 +699,22 @@ impl From<SendError> for Failure {
                 Failure::Fatal(format!("Connect refused ({code}): {description}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_status_in;
+
+    #[test]
+    fn http_statuses_are_read_from_errors_that_name_one() {
+        assert_eq!(http_status_in("HTTP 503: 7006 busy"), Some(503));
+        assert_eq!(
+            http_status_in("Webex refused (HTTP 404): not found"),
+            Some(404)
+        );
+        assert_eq!(http_status_in("no answer in time"), None);
+        assert_eq!(http_status_in("HTTP 50"), None);
+        assert_eq!(http_status_in("HTTP 5030"), None);
     }
 }

@@ -672,6 +672,7 @@ impl Relay {
             .await
         {
             Ok(posted) => {
+                super::note(|n| n.answer = Some(format!("Webex posted it: {}", posted.id)));
                 if conversation.relay.room_id.as_deref() != Some(posted.room_id.as_str()) {
                     self.store().save_room(&session.id, &posted.room_id).await?;
                 }

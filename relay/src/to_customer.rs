@@ -260,6 +260,7 @@ impl Relay {
             .await
         {
             Ok(transid) => {
+                super::note(|n| n.answer = Some(format!("Connect accepted it: {transid}")));
                 if let Some(row) = row {
                     self.store()
                         .set_message_status(row, MessageStatus::Sent, Some(&transid), None)
@@ -296,6 +297,7 @@ impl Relay {
     /// A message for a customer who opted out: not sent; its transcript
     /// line, if any, says why.
     pub(super) async fn hold_back(&self, row: Option<&str>, opt_out: &store::OptOut) -> Ran {
+        super::note(|n| n.answer = Some("held back: the customer opted out".into()));
         if let Some(row) = row {
             let why = format!(
                 "not sent: the customer opted out of {} ({})",

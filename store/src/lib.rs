@@ -18,6 +18,7 @@ mod guests;
 mod intake;
 mod leases;
 mod live;
+mod message_log;
 mod outbox;
 pub mod password;
 mod privacy;
@@ -39,7 +40,9 @@ pub use domain::model::Message;
 pub use intake::{Acceptance, Intake};
 pub use leases::TaskReport;
 pub use live::SessionChange;
-pub use outbox::{DeadJob, Job, NewJob, OutboxStats, Outcome, RetryPolicy};
+pub use outbox::{
+    AttemptNote, DeadJob, Job, MessageRef, NewJob, OutboxStats, Outcome, RetryPolicy,
+};
 pub use privacy::Pruned;
 pub use relay::{Attachment, NewMessage, RelaySession, RelayState};
 pub use session_policy::SessionPolicy;

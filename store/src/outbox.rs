@@ -100,6 +100,31 @@ impl RetryPolicy {
     }
 }
 
+/// Which transcript line a try is about, as the worker knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRef {
+    /// Our line's id.
+    Line(String),
+    /// The platform's id of the message a line is made from (`webex` or
+    /// `connect`): the job itself may write that line, so it is looked up
+    /// when the try is recorded.
+    Provider { provider: &'static str, id: String },
+}
+
+/// What the worker knows of a try besides its outcome, for the admins'
+/// message log ([`Store::finish_job_noted`], [`Store::complete_job_noted`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptNote {
+    pub message: Option<MessageRef>,
+    /// What the platform answered to a try that went well (e.g. the id it
+    /// gave the message); a failed try's answer is its error.
+    pub answer: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+/// An attempt's answer is kept this short: enough to tell what happened.
+const ANSWER_MAX: usize = 500;
+
 /// What the worker reports for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -206,7 +231,8 @@ impl Store {
             // `NOT IN ('done', 'dead')` is `= 'pending'` (the only other
             // status) in a form SQLite does not answer through `outbox_due`,
             // which would read every pending row instead of these few ids.
-            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2,
+                    claimed_at = $2
               WHERE id IN ({placeholders}) AND status NOT IN ('done', 'dead')
               RETURNING id, kind, ordering_key, idempotency_key, payload, attempts"
         );
@@ -250,7 +276,18 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         job_id: i64,
     ) -> Result<(), DomainError> {
+        Store::complete_job_noted(tx, job_id, &AttemptNote::default()).await
+    }
+
+    /// [`Store::complete_job`], with what the worker knows of the try for
+    /// the message log: the try's row is written in the same transaction.
+    pub async fn complete_job_noted(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job_id: i64,
+        note: &AttemptNote,
+    ) -> Result<(), DomainError> {
         lock_head_of(tx, job_id).await?;
+        record_attempt(tx, job_id, None, "done", note, None).await?;
         let key = sqlx::query(
             "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
              RETURNING ordering_key",
@@ -303,6 +340,21 @@ impl Store {
         policy: &RetryPolicy,
         jitter: f64,
     ) -> Result<(), DomainError> {
+        self.finish_job_noted(job, outcome, policy, jitter, &AttemptNote::default())
+            .await
+    }
+
+    /// [`Store::finish_job`], with what the worker knows of the try for the
+    /// message log: the try's row is written in the same transaction as its
+    /// outcome, so a try is never logged twice or missed.
+    pub async fn finish_job_noted(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        policy: &RetryPolicy,
+        jitter: f64,
+        note: &AttemptNote,
+    ) -> Result<(), DomainError> {
         let now = now_ms();
         let (status, next, error) = match outcome {
             Outcome::Done => ("done", now, None),
@@ -320,8 +372,23 @@ impl Store {
                 }
             }
         };
+        let logged = match status {
+            "pending" => "retry",
+            other => other,
+        };
         let mut tx = self.begin_write().await?;
         lock_head_of(&mut tx, job.id).await?;
+        // Logged even when another worker finished the job meanwhile (its
+        // lease ran out): the try happened, and a duplicate is worth seeing.
+        record_attempt(
+            &mut tx,
+            job.id,
+            Some(job.attempts),
+            logged,
+            note,
+            error.as_deref(),
+        )
+        .await?;
         let key = sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error),
                     locked_until = NULL, updated_at = $4
@@ -392,6 +459,60 @@ impl Store {
                 .await?
                 .try_get("n")?,
         )
+    }
+}
+
+/// Writes one try of a job into the message log, in the transaction that
+/// records its outcome. `attempt`: the try's number as claimed (None: the
+/// job's count now). The message is linked only if its line exists (a line
+/// erased meanwhile leaves the try unlinked); a job gone (erased) logs nothing.
+async fn record_attempt(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: i64,
+    attempt: Option<i64>,
+    outcome: &str,
+    note: &AttemptNote,
+    error: Option<&str>,
+) -> Result<(), DomainError> {
+    let (line, provider, provider_id) = match &note.message {
+        Some(MessageRef::Line(id)) => (Some(id.as_str()), None, None),
+        Some(MessageRef::Provider { provider, id }) => (None, Some(*provider), Some(id.as_str())),
+        None => (None, None, None),
+    };
+    let answer = match (outcome, &note.answer, error) {
+        ("done", Some(answer), _) => Some(answer.as_str()),
+        (_, _, Some(error)) => Some(error),
+        (_, answer, None) => answer.as_deref(),
+    }
+    .map(short);
+    sqlx::query(
+        "INSERT INTO delivery_attempts
+                (job_id, message_id, kind, attempt, started_at, finished_at, outcome, answer, http_status)
+         SELECT o.id,
+                COALESCE((SELECT m.id FROM messages m WHERE m.id = $2),
+                         (SELECT m.id FROM messages m WHERE m.provider = $3 AND m.provider_message_id = $4)),
+                o.kind, COALESCE($5, o.attempts), COALESCE(o.claimed_at, $6), $6, $7, $8, $9
+           FROM outbox o WHERE o.id = $1",
+    )
+    .bind(job_id)
+    .bind(line)
+    .bind(provider)
+    .bind(provider_id)
+    .bind(attempt)
+    .bind(now_ms())
+    .bind(outcome)
+    .bind(answer)
+    .bind(note.http_status.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// At most [`ANSWER_MAX`] characters, cut on a character boundary.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(ANSWER_MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 

@@ -13,6 +13,9 @@
 //! * `outbox`: the conversation's jobs are ordered by the guest subject and
 //!   carry texts and numbers: deleted, pending or not, and the key's
 //!   `outbox_heads` row settled so no head points at a deleted job.
+//! * `delivery_attempts` (the message log's tries, whose answers may quote
+//!   the customer's words): deleted with their jobs and lines (the foreign
+//!   keys cascade), so erasing the jobs erases their tries.
 //! * `inbound_events`: ids of the customer's webhook events (no number, but
 //!   theirs): deleted.
 //! * `start_attempts` of their contact: deleted.
@@ -634,6 +637,30 @@ impl Store {
             }))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // The message log's tries of those jobs: their answers may quote
+        // what the platforms said about the customer's messages.
+        let tries = fetch_in(
+            &mut conn,
+            "SELECT job_id, message_id, kind, attempt, started_at, finished_at, outcome, answer, http_status
+               FROM delivery_attempts WHERE job_id IN",
+            &outbox_args,
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "jobId": r.try_get::<i64, _>("job_id")?,
+                "messageId": r.try_get::<Option<String>, _>("message_id")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "attempt": r.try_get::<i64, _>("attempt")?,
+                "startedAt": format_ms(r.try_get("started_at")?),
+                "finishedAt": format_ms(r.try_get("finished_at")?),
+                "outcome": r.try_get::<String, _>("outcome")?,
+                "answer": r.try_get::<Option<String>, _>("answer")?,
+                "httpStatus": r.try_get::<Option<i64>, _>("http_status")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let mut events = Vec::new();
         for (provider, event_id) in &scope.events {
             let row = sqlx::query(
@@ -691,6 +718,7 @@ impl Store {
         out.insert("mediaFiles".into(), json!(media));
         out.insert("guestTokens".into(), json!(tokens));
         out.insert("outboxJobs".into(), json!(jobs));
+        out.insert("deliveryAttempts".into(), json!(tries));
         out.insert("dedupRecords".into(), json!(events));
         out.insert("startAttempts".into(), json!(attempts));
         let opt_outs = fetch_in(
@@ -890,7 +918,8 @@ impl Store {
     /// outbox jobs (whose payloads carry the same texts) last touched before
     /// it. Sessions with a job still pending keep their lines until it is
     /// done: the relay may still read or update them. Sessions themselves
-    /// (the routing) are kept.
+    /// (the routing) are kept. The message log's tries go with their lines
+    /// and jobs (the foreign keys cascade).
     pub async fn prune_transcripts(&self, cutoff_ms: i64) -> Result<Pruned, DomainError> {
         // `outbox_heads` holds one row per conversation with pending work,
         // keyed by the guest subject (`domain::channel::guest_subject`,

@@ -407,8 +407,14 @@ async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     error: Option<(&str, &str)>,
 ) -> Result<(), DomainError> {
     sqlx::query(
+        // The first time a line reaches each status is kept for the
+        // message log (a repeated status keeps its first time).
         "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
-                error_code = $3, error_text = $4, updated_at = $5 WHERE id = $6",
+                error_code = $3, error_text = $4, updated_at = $5,
+                sent_at = CASE WHEN $1 IN ('sent', 'submitted') THEN COALESCE(sent_at, $5) ELSE sent_at END,
+                delivered_at = CASE WHEN $1 = 'delivered' THEN COALESCE(delivered_at, $5) ELSE delivered_at END,
+                read_at = CASE WHEN $1 = 'read' THEN COALESCE(read_at, $5) ELSE read_at END
+          WHERE id = $6",
     )
     .bind(status.as_str())
     .bind(connect_transid)

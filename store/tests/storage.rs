@@ -151,6 +151,7 @@ on_both_databases!(
     retention_prunes_old_transcripts_and_media_but_not_live_work,
     conversations_open_close_on_transfer_and_reopen_while_latest,
     conversations_take_appended_lines_once_and_only_while_open,
+    message_log_records_each_try_and_finds_messages_by_every_filter,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -1722,8 +1723,18 @@ async fn seed_customer(store: &Store, number: &str, name: &str, tag: &str) -> St
         .into_iter()
     {
         if job.ordering_key.ends_with(&digits) {
+            // The try is logged with its line and an answer naming the number.
+            let channel = job.ordering_key.split('_').next().unwrap().to_string();
+            let note = store::AttemptNote {
+                message: Some(store::MessageRef::Provider {
+                    provider: "connect",
+                    id: format!("tx-{tag}-{channel}"),
+                }),
+                answer: Some(format!("posted for {}", msisdn.for_people())),
+                http_status: None,
+            };
             store
-                .finish_job(&job, &store::Outcome::Done, &Default::default(), 0.5)
+                .finish_job_noted(&job, &store::Outcome::Done, &Default::default(), 0.5, &note)
                 .await
                 .unwrap();
         } else {
@@ -1922,6 +1933,13 @@ async fn erasure_leaves_no_trace_of_the_number(store: &Store) {
     );
     assert_eq!(export["mediaFiles"][0]["filename"], "photo.jpg");
     assert_eq!(export["outboxJobs"].as_array().unwrap().len(), 4);
+    let tries = export["deliveryAttempts"].as_array().unwrap();
+    assert_eq!(tries.len(), 2, "one try per delivered job: {tries:?}");
+    assert!(tries[0]["answer"]
+        .as_str()
+        .unwrap()
+        .contains("+44 7700 900123"));
+    assert!(tries[0]["messageId"].is_string(), "linked to its line");
     assert_eq!(export["dedupRecords"].as_array().unwrap().len(), 4);
     assert_eq!(export["startAttempts"][0]["channel"], "sms");
     assert_eq!(export["optOuts"].as_array().unwrap().len(), 2);
@@ -2394,4 +2412,314 @@ async fn conversations_take_appended_lines_once_and_only_while_open(store: &Stor
     // Closed, a new one may be created.
     let next = store.create_conversation(&ctx(), &new).await.unwrap();
     assert_ne!(next.id, c.id);
+}
+
+/// How many tries the message log holds.
+async fn attempts_logged(store: &Store) -> i64 {
+    row_counts(store)
+        .await
+        .into_iter()
+        .find(|(t, _)| t == "delivery_attempts")
+        .map(|(_, n)| n)
+        .expect("the table exists")
+}
+
+async fn message_log_records_each_try_and_finds_messages_by_every_filter(store: &Store) {
+    use domain::message_log::{MessageLogFilter, MessageLogQuery};
+    use store::{AttemptNote, MessageRef, NewMessage, Outcome, RetryPolicy};
+    let search = |q: MessageLogQuery| async move {
+        let filter = MessageLogFilter::try_from((&q, PhoneRegion::default())).unwrap();
+        store
+            .search_message_log(&filter, Paging::new(None, None).unwrap())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+    let (a, _) = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for("sms", "+447700900123", "agent-a@example.com")),
+        )
+        .await
+        .unwrap();
+    let (b, _) = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for(
+                "whatsapp",
+                "447700900456",
+                "agent-b@example.com",
+            )),
+        )
+        .await
+        .unwrap();
+    // The customer writes (Connect), the agent answers (Webex), and a
+    // dialogue line to another customer fails.
+    let inbound = NewMessage::new(
+        &a.id,
+        Direction::Inbound,
+        Channel::Sms,
+        "hello from A",
+        MessageStatus::Received,
+    )
+    .from_provider("connect", "tx-in-1");
+    let answer = NewMessage::new(
+        &a.id,
+        Direction::Outbound,
+        Channel::Sms,
+        "answer to A",
+        MessageStatus::Queued,
+    )
+    .from_provider("webex", "webex-msg-1");
+    let to_b = NewMessage::new(
+        &b.id,
+        Direction::Outbound,
+        Channel::Whatsapp,
+        "line to B",
+        MessageStatus::Queued,
+    );
+    let mut tx = store.begin_write().await.unwrap();
+    Store::accept_event(&mut tx, "connect", "tx-in-1")
+        .await
+        .unwrap();
+    for line in [&inbound, &answer, &to_b] {
+        Store::add_message(&mut tx, line).await.unwrap();
+    }
+    Store::enqueue(
+        &mut tx,
+        &[
+            store::NewJob {
+                kind: "customer_message".into(),
+                ordering_key: "sms_447700900123".into(),
+                idempotency_key: "connect:tx-in-1".into(),
+                payload: serde_json::json!({}),
+            },
+            store::NewJob {
+                kind: "webex_to_customer".into(),
+                ordering_key: "sms_447700900123".into(),
+                idempotency_key: "webex:webex-msg-1".into(),
+                payload: serde_json::json!({}),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    store
+        .set_message_status(
+            &to_b.id,
+            MessageStatus::Failed,
+            None,
+            Some(("7103", "not a WhatsApp number")),
+        )
+        .await
+        .unwrap();
+
+    // The customer's job completes with its writes: one try, logged in
+    // that transaction.
+    let lease = std::time::Duration::from_secs(30);
+    let first = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(first.len(), 1, "one job at a time per conversation");
+    let mut tx = store.begin_write().await.unwrap();
+    Store::complete_job_noted(
+        &mut tx,
+        first[0].id,
+        &AttemptNote {
+            message: Some(MessageRef::Provider {
+                provider: "connect",
+                id: "tx-in-1".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The agent's message: Connect is busy once, then takes it.
+    let now_policy = RetryPolicy {
+        base: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let noted = AttemptNote {
+        message: Some(MessageRef::Provider {
+            provider: "webex",
+            id: "webex-msg-1".into(),
+        }),
+        http_status: Some(503),
+        ..Default::default()
+    };
+    let send = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(send[0].kind, "webex_to_customer");
+    let busy = Outcome::Retry {
+        error: "HTTP 503: 7006 busy".into(),
+        retry_after: None,
+    };
+    store
+        .finish_job_noted(&send[0], &busy, &now_policy, 0.0, &noted)
+        .await
+        .unwrap();
+    let again = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (send[0].id, 2));
+    store
+        .set_message_status(&answer.id, MessageStatus::Sent, Some("ctx-out-9"), None)
+        .await
+        .unwrap();
+    let accepted = AttemptNote {
+        answer: Some("Connect accepted it: ctx-out-9".into()),
+        http_status: None,
+        ..noted
+    };
+    store
+        .finish_job_noted(&again[0], &Outcome::Done, &now_policy, 0.0, &accepted)
+        .await
+        .unwrap();
+    store
+        .set_message_status(&answer.id, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    assert_eq!(attempts_logged(store).await, 3, "one row per try");
+
+    // One message's hops: each try with its outcome and answer.
+    let trail = store.message_trail(&answer.id).await.unwrap();
+    assert_eq!(trail.message.connect_transid.as_deref(), Some("ctx-out-9"));
+    assert_eq!(trail.message.attempts, 2);
+    assert!(trail.message.sent_at.is_some() && trail.message.delivered_at.is_some());
+    assert_eq!(trail.message.read_at, None);
+    assert_eq!(trail.jobs.len(), 1);
+    let tries = &trail.jobs[0].tries;
+    assert_eq!(
+        tries
+            .iter()
+            .map(|t| (t.attempt, t.outcome.as_str(), t.http_status))
+            .collect::<Vec<_>>(),
+        [(1, "retry", Some(503)), (2, "done", None)]
+    );
+    assert_eq!(tries[0].answer.as_deref(), Some("HTTP 503: 7006 busy"));
+    assert_eq!(
+        tries[1].answer.as_deref(),
+        Some("Connect accepted it: ctx-out-9")
+    );
+    assert!(tries[0].started_at <= tries[0].finished_at);
+    assert_eq!(trail.jobs[0].status, "done");
+    let received = store.message_trail(&inbound.id).await.unwrap();
+    assert!(received.received_at.is_some(), "the webhook's time");
+    assert_eq!(received.jobs[0].kind, "customer_message");
+    assert_eq!(received.jobs[0].tries[0].outcome, "done");
+    assert!(matches!(
+        store.message_trail("no-such-line").await,
+        Err(DomainError::NotFound { .. })
+    ));
+
+    // Search: each filter, and filters together; newest first.
+    let q = MessageLogQuery::default;
+    assert_eq!(
+        search(q()).await,
+        ["line to B", "answer to A", "hello from A"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            transid: Some("ctx-out-9".into()),
+            ..q()
+        })
+        .await,
+        ["answer to A"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            transid: Some("tx-in-1".into()),
+            ..q()
+        })
+        .await,
+        ["hello from A"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            webex_id: Some("webex-msg-1".into()),
+            ..q()
+        })
+        .await,
+        ["answer to A"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            customer: Some("07700 900123".into()),
+            ..q()
+        })
+        .await,
+        ["answer to A", "hello from A"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            customer: Some("+44 7700 900456".into()),
+            ..q()
+        })
+        .await,
+        ["line to B"],
+        "WhatsApp keeps the digits: both forms are searched"
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            agent: Some("Agent-B@Example.com".into()),
+            ..q()
+        })
+        .await,
+        ["line to B"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            status: Some("failed".into()),
+            ..q()
+        })
+        .await,
+        ["line to B"]
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            customer: Some("+447700900123".into()),
+            status: Some("delivered".into()),
+            ..q()
+        })
+        .await,
+        ["answer to A"]
+    );
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        search(MessageLogQuery {
+            from: Some(today.clone()),
+            to: Some(today),
+            ..q()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert_eq!(
+        search(MessageLogQuery {
+            to: Some("2020-01-01".into()),
+            ..q()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    // Pages: one message each.
+    let all = MessageLogFilter::default();
+    let page = |n| Paging::new(Some(n), Some(1)).unwrap();
+    let first = store.search_message_log(&all, page(1)).await.unwrap();
+    assert_eq!(
+        (first.items[0].body.as_str(), first.more),
+        ("line to B", true)
+    );
+    let last = store.search_message_log(&all, page(3)).await.unwrap();
+    assert_eq!(
+        (last.items[0].body.as_str(), last.more),
+        ("hello from A", false)
+    );
+
+    // Retention: the tries go with their lines and finished jobs.
+    let pruned = store.prune_transcripts(now_ms() + 1).await.unwrap();
+    assert_eq!(pruned.rows, 3);
+    assert_eq!(attempts_logged(store).await, 0);
 }
