@@ -15,6 +15,7 @@ use crate::time::Time;
 use domain::model::{ClosedBy, Conversation, ConversationStatus, Message};
 
 /// How many of a contact's or customer's conversations a list shows.
+#[cfg(feature = "ssr")]
 const LIST_MAX: u32 = 50;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
