@@ -13,6 +13,7 @@ pub mod consent;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod input;
+pub mod language;
 pub mod links;
 pub mod model;
 #[macro_use]
@@ -22,5 +23,6 @@ pub mod privacy;
 pub mod times;
 
 pub use channel::Channel;
+pub use language::Language;
 pub use error::{DomainError, FieldError};
 pub use phone::Msisdn;
