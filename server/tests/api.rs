@@ -472,6 +472,7 @@ async fn every_mutation_is_audited_with_the_key_name_and_request_id() {
             "contact.delete",
             "session.delete",
             "session.update",
+            "conversation.open",
             "session.create",
             "contact.update",
             "contact.create"

@@ -323,8 +323,6 @@ impl Store {
             let mut session = load_session(&mut tx, &id)
                 .await?
                 .ok_or_else(|| DomainError::not_found("session", &id))?;
-            session.conversation_id =
-                follow_session(&mut tx, ctx, &session, false, Closing::ended_by(ctx)).await?;
             audit::record::<(), _>(
                 &mut tx,
                 ctx,
@@ -335,6 +333,8 @@ impl Store {
                 Some(&session),
             )
             .await?;
+            session.conversation_id =
+                follow_session(&mut tx, ctx, &session, false, Closing::ended_by(ctx)).await?;
             tx.commit().await?;
             return Ok((session, UpsertOutcome::Created));
         }
