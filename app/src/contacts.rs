@@ -79,6 +79,8 @@ pub async fn save_contact(
     name: String,
     msisdn: String,
     version: String,
+    /// `en`, `es`, or empty for the server's default; absent keeps it.
+    language: Option<String>,
 ) -> Result<Contact, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use domain::input::{ContactChanges, NewContact};
@@ -98,6 +100,7 @@ pub async fn save_contact(
         let mut input = ContactInput {
             name: Some(name.clone()),
             msisdn: Some(msisdn.clone()),
+            language: language.clone(),
             ..Default::default()
         };
         if id.is_empty() {
@@ -135,7 +138,11 @@ pub async fn save_contact(
             crate::ssr::encode_query(&[("saved", &saved_name)])
         )),
         &back,
-        &[("name", &name), ("msisdn", &msisdn)],
+        &[
+            ("name", &name),
+            ("msisdn", &msisdn),
+            ("language", language.as_deref().unwrap_or_default()),
+        ],
     )
 }
 
@@ -453,6 +460,9 @@ fn ContactForm(me: Me) -> impl IntoView {
                         let typed = |k: &str| query.with(|m| m.get(k));
                         let name = typed("name").or_else(|| contact.as_ref().map(|c| c.contact.name.clone())).unwrap_or_default();
                         let msisdn = typed("msisdn").or_else(|| contact.as_ref().map(|c| c.number.clone())).unwrap_or_default();
+                        let language = typed("language")
+                            .or_else(|| contact.as_ref().and_then(|c| c.contact.language).map(|l| l.as_str().to_string()))
+                            .unwrap_or_default();
                         let contact = contact.map(|c| c.contact);
                         let version = contact.as_ref().map(|c| c.version.to_string()).unwrap_or_default();
                         let cid = contact.as_ref().map(|c| c.id.clone()).unwrap_or_default();
@@ -472,6 +482,16 @@ fn ContactForm(me: Me) -> impl IntoView {
                                     aria-describedby="msisdn-help msisdn-error" />
                                 <p id="msisdn-help" class="muted small">"With country code, e.g. +44 7700 900123."</p>
                                 <FieldError id="msisdn-error" message=Signal::derive(move || error().and_then(|e| e.for_field("msisdn"))) />
+                                <label for="language">"Language of our automatic replies"</label>
+                                <select id="language" name="language" aria-describedby="language-help language-error">
+                                    <option value="" selected=language.is_empty()>"The server's default"</option>
+                                    {domain::Language::ALL.iter().map(|l| {
+                                        let code = l.as_str();
+                                        view! { <option value=code selected=language == code>{l.label()}</option> }
+                                    }).collect_view()}
+                                </select>
+                                <p id="language-help" class="muted small">"The questions, \"conversation ended\" and opt-out answers the relay sends this customer. What you write goes as you write it."</p>
+                                <FieldError id="language-error" message=Signal::derive(move || error().and_then(|e| e.for_field("language"))) />
                                 {move || error().filter(|e| e.field.is_none()).map(|e| {
                                     let current = e.current.clone();
                                     view! {

@@ -85,6 +85,7 @@ pub struct NewContact {
     /// Never empty; all channels when the input named none.
     pub channels: Vec<Channel>,
     pub owner_agent_id: Option<String>,
+    pub language: Option<crate::Language>,
 }
 
 impl TryFrom<(&ContactInput, PhoneRegion)> for NewContact {
@@ -103,6 +104,7 @@ impl TryFrom<(&ContactInput, PhoneRegion)> for NewContact {
                 None => Channel::ALL.to_vec(),
             },
             owner_agent_id: text("ownerAgentId", input.owner_agent_id.as_deref(), ID_MAX)?,
+            language: crate::Language::parse_field("language", input.language.as_deref())?,
         };
         if input.version.is_some() {
             return Err(FieldError::new("version", "must not be set on create"));
@@ -119,6 +121,8 @@ pub struct ContactChanges {
     pub channels: Option<Vec<Channel>>,
     /// `Some(None)` removes the owner.
     pub owner_agent_id: Option<Option<String>>,
+    /// `Some(None)` goes back to the server's default.
+    pub language: Option<Option<crate::Language>>,
     /// The version the change was made on, when the client says.
     pub version: Option<i64>,
 }
@@ -143,6 +147,11 @@ impl TryFrom<(&ContactInput, PhoneRegion)> for ContactChanges {
                 .owner_agent_id
                 .as_deref()
                 .map(|o| text("ownerAgentId", Some(o), ID_MAX))
+                .transpose()?,
+            language: input
+                .language
+                .as_deref()
+                .map(|l| crate::Language::parse_field("language", Some(l)))
                 .transpose()?,
             version: input.version,
         })

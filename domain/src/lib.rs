@@ -13,6 +13,7 @@ pub mod consent;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod input;
+pub mod language;
 pub mod links;
 pub mod message_log;
 pub mod model;
@@ -23,5 +24,6 @@ pub mod privacy;
 pub mod times;
 
 pub use channel::Channel;
+pub use language::Language;
 pub use error::{DomainError, FieldError};
 pub use phone::Msisdn;

@@ -42,6 +42,9 @@ pub struct Contact {
     pub msisdn: Msisdn,
     pub channels: ContactChannels,
     pub owner_agent_id: Option<String>,
+    /// The language the relay writes to them in; none: the server's default.
+    #[serde(default)]
+    pub language: Option<crate::Language>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -58,6 +61,9 @@ pub struct ContactInput {
     /// The channels this contact can be reached on; default: all.
     pub channels: Option<Vec<String>>,
     pub owner_agent_id: Option<String>,
+    /// `en` or `es`: the language the relay writes to them in; empty for
+    /// the server's default.
+    pub language: Option<String>,
     pub version: Option<i64>,
 }
 

@@ -55,6 +55,11 @@ for (const scheme of ["light", "dark"] as const) {
     const session = new URL(page.url()).pathname;
     await check(session, h1(name));
     await check(`${session}?confirm=end`, () => expect(page.getByRole("alertdialog")).toBeVisible());
+    await page.goto(session);
+    await page.getByRole("list", { name: "Conversations" }).getByRole("link").first().click();
+    const conversation = new URL(page.url()).pathname;
+    await check(conversation, h1(`Conversation with ${name}`));
+    await check(`${conversation}?confirm=close`, () => expect(page.getByRole("alertdialog")).toBeVisible());
 
     // The admin's pages.
     await page.getByRole("button", { name: "Sign out" }).click();

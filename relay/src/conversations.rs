@@ -384,6 +384,7 @@ mod tests {
                     msisdn: Msisdn::parse("+447700900123", PhoneRegion::default()).unwrap(),
                     channels: vec![Channel::Sms],
                     owner_agent_id: None,
+                    language: None,
                 },
             )
             .await

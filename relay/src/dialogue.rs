@@ -12,6 +12,8 @@ pub const RESTART: &str = "START";
 const NAME_MAX: usize = 100;
 
 pub use domain::model::OnboardingStep as Step;
+use domain::Language;
+use fluent_bundle::FluentArgs;
 
 /// A routing request: the agent named and the text without the keyword.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,35 +122,17 @@ impl Line {
         matches!(self, Line::OptedOut | Line::OptedIn)
     }
 
-    pub fn text(&self) -> String {
+    /// The line in the customer's language (`relay/locales/{code}.ftl`).
+    pub fn text(&self, language: Language) -> String {
+        let mut args = FluentArgs::new();
+        args.set("restart", RESTART);
         match self {
-            Line::AskName => "Hello! To connect you with the right person, what is your name?".into(),
-            Line::AskAgent { name } => format!(
-                "Thanks, {name}. What is the email address of the person you would like to talk to?"
-            ),
-            Line::NotAnEmail => "That does not look like an email address. Please send the email address of the person you would like to talk to.".into(),
-            Line::PleaseWait => "Please wait while we connect you…".into(),
-            Line::Initiated { agent } => format!(
-                "You are now connected with {agent}. Write here and they will answer in this chat."
-            ),
-            Line::AgentNotFound => "Sorry, we could not find anyone with that email address, so we could not connect you. Please check it and send it again.".into(),
-            Line::SessionEnded => format!(
-                "This conversation has ended. To start a new one, reply {RESTART}."
-            ),
-            Line::SessionNotFound => format!(
-                "We could not find an open conversation for your message. Reply {RESTART} to start one."
-            ),
-            Line::IdleEnded { hours } => format!(
-                "This conversation has ended after {hours} hours without messages. To start a new one, reply {RESTART}."
-            ),
-            // STOP and START are the words carriers reserve for this; the
-            // dialogue's word for a new conversation is START too, so a
-            // customer is never asked to send a word that means something
-            // else to their carrier.
-            Line::OptedOut => "You have unsubscribed and will get no more messages from us here. Reply START to subscribe again.".into(),
-            Line::OptedIn => "You have subscribed again and can get messages from us here. Reply STOP to unsubscribe.".into(),
-            Line::CardNumberHidden => "For your security, please don't send card numbers here. We have hidden it.".into(),
+            Line::AskAgent { name } => args.set("name", name.as_str()),
+            Line::Initiated { agent } => args.set("agent", agent.as_str()),
+            Line::IdleEnded { hours } => args.set("hours", *hours),
+            _ => {}
         }
+        crate::lines::render(language, self.key(), &args)
     }
 }
 
@@ -193,6 +177,46 @@ mod tests {
     fn restart_is_the_word_alone() {
         assert!(is_restart(" start "));
         assert!(!is_restart("start over please"));
+    }
+
+    fn every_line() -> Vec<Line> {
+        vec![
+            Line::AskName,
+            Line::AskAgent { name: "Jane".into() },
+            Line::NotAnEmail,
+            Line::PleaseWait,
+            Line::Initiated { agent: "Agent A".into() },
+            Line::AgentNotFound,
+            Line::SessionEnded,
+            Line::SessionNotFound,
+            Line::IdleEnded { hours: 24 },
+            Line::OptedOut,
+            Line::OptedIn,
+            Line::CardNumberHidden,
+        ]
+    }
+
+    #[test]
+    fn every_line_is_written_in_every_language_with_its_values() {
+        for language in Language::ALL.iter().copied() {
+            for line in every_line() {
+                assert!(crate::lines::has(language, line.key()), "{language} lacks {}", line.key());
+                let text = line.text(language);
+                assert!(!text.contains('{') && !text.contains('\u{2068}'), "{language} {text}");
+            }
+            assert!(Line::AskAgent { name: "Jane".into() }.text(language).contains("Jane"));
+            assert!(Line::Initiated { agent: "Agent A".into() }.text(language).contains("Agent A"));
+            assert!(Line::IdleEnded { hours: 24 }.text(language).contains("24"));
+            // The carriers' words stay as they are in every language.
+            assert!(Line::SessionEnded.text(language).contains("START"));
+            assert!(Line::OptedOut.text(language).contains("START"));
+            assert!(Line::OptedIn.text(language).contains("STOP"));
+        }
+        assert_eq!(
+            Line::AskName.text(Language::En),
+            "Hello! To connect you with the right person, what is your name?"
+        );
+        assert!(Line::AskName.text(Language::Es).starts_with("¡Hola!"));
     }
 
     #[test]

@@ -24,11 +24,17 @@ impl Relay {
         let mut ended = 0;
         for session in self.store().idle_sessions(since, PER_ROUND).await? {
             let key = format!("idle:{}:{}", session.id, session.updated_at);
+            let customer = domain::model::Customer {
+                channel: session.customer_channel,
+                id: session.customer_channel_id.clone(),
+            };
+            let language = self.language_of(&customer, Some(&session)).await?;
             let (transcript, say) = jobs::say(
                 session.customer_channel,
                 &session.customer_channel_id,
                 Some(&session),
                 &Line::IdleEnded { hours },
+                language,
                 format!("{key}:customer"),
             );
             let notice = jobs::notice(

@@ -48,6 +48,10 @@ pub struct Inbound {
     /// (`CM_PCI_MASK_FOR_AGENT=false`); sealed with `transid` as context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_text: Option<String>,
+    /// The language we answer in: looked up when the job runs (the
+    /// contact's, else the default), never carried in the job.
+    #[serde(skip)]
+    pub language: domain::Language,
 }
 
 impl Inbound {

@@ -254,9 +254,10 @@ pub(crate) fn say(
     customer: &str,
     session: Option<&Session>,
     spoken: &crate::dialogue::Line,
+    language: domain::Language,
     key: String,
 ) -> (Option<NewMessage>, NewJob) {
-    let text = spoken.text();
+    let text = spoken.text(language);
     let transcript = session.map(|s| {
         NewMessage::new(
             &s.id,

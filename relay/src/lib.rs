@@ -25,6 +25,7 @@ pub mod guests;
 mod inactivity;
 pub mod inbound;
 mod jobs;
+mod lines;
 pub mod media;
 pub mod request_id;
 mod to_agent;
@@ -89,6 +90,8 @@ pub struct RelaySettings {
     /// told once per session that they are not accepted (`CM_PCI_WARN_CUSTOMER`).
     pub pci_mask_for_agent: bool,
     pub pci_warn_customer: bool,
+    /// The language of customers whose contact names none (`CM_CUSTOMER_LANGUAGE`).
+    pub customer_language: domain::Language,
 }
 
 /// The services the relay calls.

@@ -11,6 +11,7 @@ use domain::agent_links::PublicAgentId;
 use domain::card_numbers::mask_card_numbers;
 use domain::consent::ConsentChange;
 use domain::error::DomainError;
+use domain::Language;
 use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
     Agent, ClosedBy, ContactInput, ConversationStatus, Customer, Direction, MessageStatus, Session,
@@ -58,6 +59,9 @@ impl Relay {
         // One written form of the number from here on (keys, replies, contacts).
         m.customer = customer.id.clone();
         let conversation = self.store().relay_session_of(&customer).await?;
+        m.language = self
+            .language_of(&customer, conversation.as_ref().map(|c| &c.session))
+            .await?;
         let session = conversation.as_ref().map(|c| &c.session);
         let mut effects = Effects::default();
 
@@ -311,6 +315,8 @@ impl Relay {
                     msisdn: Some(format!("+{}", m.customer.trim_start_matches('+'))),
                     channels: Some(vec![m.channel.as_str().into()]),
                     owner_agent_id: Some(agent.id.clone()),
+                    // They wrote in the dialogue's (the default) language.
+                    language: None,
                     version: None,
                 };
                 // The name is the customer's own words: checked like any input.
@@ -485,7 +491,23 @@ impl Relay {
         line: Line,
     ) -> (Option<NewMessage>, NewJob) {
         let key = format!("say:{}:{}", m.transid, line.key());
-        jobs::say(m.channel, &m.customer, session, &line, key)
+        jobs::say(m.channel, &m.customer, session, &line, m.language, key)
+    }
+
+    /// The language to write to a customer in: their contact's, else the
+    /// server's default (`CM_CUSTOMER_LANGUAGE`).
+    pub(crate) async fn language_of(
+        &self,
+        customer: &Customer,
+        session: Option<&Session>,
+    ) -> Result<Language, DomainError> {
+        let contact = match session.and_then(|s| s.contact_id.as_deref()) {
+            Some(id) => self.store().contact(id).await.ok(),
+            None => self.store().contact_by_channel(customer).await?,
+        };
+        Ok(contact
+            .and_then(|c| c.language)
+            .unwrap_or(self.inner.settings.customer_language))
     }
 
     /// An agent named by email or id, if enabled.

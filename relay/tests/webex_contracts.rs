@@ -537,6 +537,7 @@ async fn relay() -> (Relay, std::path::PathBuf) {
             catch_up_window: Duration::from_secs(3600),
             pci_mask_for_agent: true,
             pci_warn_customer: true,
+            customer_language: domain::Language::En,
         },
     );
     (relay, path)

@@ -222,6 +222,13 @@ pub struct Config {
     #[serde(deserialize_with = "at_least::<_, _, 1>")]
     pub conversation_idle_hours: u64,
 
+    /// The language the relay writes to customers in (dialogue, "ended",
+    /// opt-out and card-number lines) when their contact has none set: `en`
+    /// or `es` (relay/locales).
+    #[arg(long, default_value = "en", global = true)]
+    #[serde(deserialize_with = "parsed")]
+    pub customer_language: domain::Language,
+
     /// Bearer token Prometheus must send to read `/metrics` (`Authorization:
     /// Bearer ...`). Unset: `/metrics` is off (404). Secret: at least 16 characters.
     #[arg(long, global = true)]

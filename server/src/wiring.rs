@@ -218,6 +218,7 @@ pub fn build_relay(
             catch_up_window: Duration::from_secs((config.dedup_retention_hours - 1) * 3600),
             pci_mask_for_agent: config.pci_mask_for_agent,
             pci_warn_customer: config.pci_warn_customer,
+            customer_language: config.customer_language,
         },
     ))
 }

@@ -541,3 +541,50 @@ async fn an_agents_link_names_them_by_public_id_and_its_keyword_connects_to_them
     customer_sends(&app, "sms", late, &keyword).await;
     phone_shows(&app, "sms", late, "what is your name?").await;
 }
+
+/// A contact whose language is Spanish is answered in Spanish (the files in
+/// relay/locales); the agent's words go as written; the carriers' START
+/// stays as it is. A customer without a contact gets the default, English.
+#[tokio::test]
+async fn a_customer_is_answered_in_their_contacts_language() {
+    let app = native_app().await;
+    let number = "+447700900391";
+    let (token, room) = start_conversation(&app, "Sofía Spanish", number, "sms").await;
+    let session = session_of(&app, domain::Channel::Sms, number).await;
+    let contact_id = session.contact_id.clone().unwrap();
+    let (status, contact) = app
+        .put(
+            &format!("/api/v1/contacts/{contact_id}"),
+            serde_json::json!({ "language": "es" }),
+        )
+        .await;
+    assert_eq!((status, contact["language"].as_str()), (StatusCode::OK, Some("es")), "{contact}");
+    let (status, refused) = app
+        .put(
+            &format!("/api/v1/contacts/{contact_id}"),
+            serde_json::json!({ "language": "tlh" }),
+        )
+        .await;
+    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("language")));
+
+    agent_writes(&app, &token, &room, "Hello Sofía").await;
+    phone_shows(&app, "sms", number, "Hello Sofía").await;
+    let a = sign_in(&app, "agent-a@example.com").await;
+    let (status, body) = a.call("sessions/end", &[("id", &session.id)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    customer_sends(&app, "sms", number, "¿hola?").await;
+    phone_shows(
+        &app,
+        "sms",
+        number,
+        "Esta conversación ha terminado. Para empezar una nueva, responda START.",
+    )
+    .await;
+    // The transcript keeps what the customer was sent.
+    let transcript = app.store.messages(&session.id).await.unwrap();
+    assert!(transcript.iter().any(|m| m.body.starts_with("Esta conversación ha terminado")));
+
+    // Someone the business does not know yet: the default language.
+    customer_sends(&app, "sms", "+447700900392", "hi").await;
+    phone_shows(&app, "sms", "+447700900392", "Hello! To connect you with the right person").await;
+}

@@ -10,7 +10,7 @@ use domain::model::{Contact, ContactChannels, Customer, Page};
 use domain::phone::Msisdn;
 
 const CONTACT_COLUMNS: &str =
-    "c.id, c.name, c.msisdn, c.owner_agent_id, c.version, c.created_at, c.updated_at";
+    "c.id, c.name, c.msisdn, c.owner_agent_id, c.language, c.version, c.created_at, c.updated_at";
 
 /// How to list contacts.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,10 @@ fn contact_from_row(row: &AnyRow, channels: ContactChannels) -> Result<Contact, 
         msisdn: Msisdn::from_trusted(row.try_get("msisdn")?),
         channels,
         owner_agent_id: row.try_get("owner_agent_id")?,
+        // A code this build does not know is read as the default.
+        language: row
+            .try_get::<Option<String>, _>("language")?
+            .and_then(|l| l.parse().ok()),
         version: row.try_get("version")?,
         created_at: format_ms(row.try_get("created_at")?),
         updated_at: format_ms(row.try_get("updated_at")?),
@@ -87,8 +91,8 @@ impl Store {
         let id = new_id();
         let now = now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO contacts (id, name, msisdn, owner_agent_id, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 1, $5, $5)
+            "INSERT INTO contacts (id, name, msisdn, owner_agent_id, version, created_at, updated_at, language)
+             VALUES ($1, $2, $3, $4, 1, $5, $5, $6)
              ON CONFLICT (msisdn) DO NOTHING RETURNING id",
         )
         .bind(&id)
@@ -96,6 +100,7 @@ impl Store {
         .bind(new.msisdn.as_str())
         .bind(&owner)
         .bind(now)
+        .bind(new.language.map(domain::Language::as_str))
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
@@ -144,6 +149,7 @@ impl Store {
             None => current.owner_agent_id.clone(),
         };
         let name = changes.name.clone().unwrap_or_else(|| current.name.clone());
+        let language = changes.language.unwrap_or(current.language);
         let msisdn = changes
             .msisdn
             .clone()
@@ -167,7 +173,7 @@ impl Store {
         }
         let updated = sqlx::query(
             "UPDATE contacts SET name = $1, msisdn = $2, owner_agent_id = $3,
-                    version = version + 1, updated_at = $4
+                    version = version + 1, updated_at = $4, language = $7
               WHERE id = $5 AND version = $6",
         )
         .bind(&name)
@@ -176,6 +182,7 @@ impl Store {
         .bind(now_ms())
         .bind(id)
         .bind(current.version)
+        .bind(language.map(domain::Language::as_str))
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
