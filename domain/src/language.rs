@@ -26,7 +26,10 @@ impl Language {
 
     /// A language as a form or API gives it: a code (`en`, `es`), any case;
     /// blank means none (the default).
-    pub fn parse_field(field: &str, value: Option<&str>) -> Result<Option<Language>, crate::FieldError> {
+    pub fn parse_field(
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<Option<Language>, crate::FieldError> {
         match value.map(str::trim) {
             None | Some("") => Ok(None),
             Some(code) => code.parse().map(Some).map_err(|_| {
@@ -43,7 +46,10 @@ mod tests {
 
     #[test]
     fn codes_parse_in_any_case_and_blank_is_the_default() {
-        assert_eq!(Language::parse_field("language", Some(" ES ")), Ok(Some(Language::Es)));
+        assert_eq!(
+            Language::parse_field("language", Some(" ES ")),
+            Ok(Some(Language::Es))
+        );
         assert_eq!(Language::parse_field("language", Some("")), Ok(None));
         assert_eq!(Language::parse_field("language", None), Ok(None));
         let refused = Language::parse_field("language", Some("klingon")).unwrap_err();

@@ -24,6 +24,6 @@ pub mod privacy;
 pub mod times;
 
 pub use channel::Channel;
-pub use language::Language;
 pub use error::{DomainError, FieldError};
+pub use language::Language;
 pub use phone::Msisdn;

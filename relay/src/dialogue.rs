@@ -182,10 +182,14 @@ mod tests {
     fn every_line() -> Vec<Line> {
         vec![
             Line::AskName,
-            Line::AskAgent { name: "Jane".into() },
+            Line::AskAgent {
+                name: "Jane".into(),
+            },
             Line::NotAnEmail,
             Line::PleaseWait,
-            Line::Initiated { agent: "Agent A".into() },
+            Line::Initiated {
+                agent: "Agent A".into(),
+            },
             Line::AgentNotFound,
             Line::SessionEnded,
             Line::SessionNotFound,
@@ -200,12 +204,27 @@ mod tests {
     fn every_line_is_written_in_every_language_with_its_values() {
         for language in Language::ALL.iter().copied() {
             for line in every_line() {
-                assert!(crate::lines::has(language, line.key()), "{language} lacks {}", line.key());
+                assert!(
+                    crate::lines::has(language, line.key()),
+                    "{language} lacks {}",
+                    line.key()
+                );
                 let text = line.text(language);
-                assert!(!text.contains('{') && !text.contains('\u{2068}'), "{language} {text}");
+                assert!(
+                    !text.contains('{') && !text.contains('\u{2068}'),
+                    "{language} {text}"
+                );
             }
-            assert!(Line::AskAgent { name: "Jane".into() }.text(language).contains("Jane"));
-            assert!(Line::Initiated { agent: "Agent A".into() }.text(language).contains("Agent A"));
+            assert!(Line::AskAgent {
+                name: "Jane".into()
+            }
+            .text(language)
+            .contains("Jane"));
+            assert!(Line::Initiated {
+                agent: "Agent A".into()
+            }
+            .text(language)
+            .contains("Agent A"));
             assert!(Line::IdleEnded { hours: 24 }.text(language).contains("24"));
             // The carriers' words stay as they are in every language.
             assert!(Line::SessionEnded.text(language).contains("START"));

@@ -191,6 +191,7 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, ParseError> {
         written_out: false,
         cards: false,
         sealed_text: None,
+        language: domain::Language::default(),
     };
     match channel.as_str() {
         "sms" => {

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use domain::Language;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
-use domain::Language;
 
 type Bundle = FluentBundle<FluentResource>;
 
@@ -21,10 +21,9 @@ static BUNDLES: LazyLock<HashMap<Language, Bundle>> = LazyLock::new(|| {
     Language::ALL
         .iter()
         .map(|&language| {
-            let resource = FluentResource::try_new(source(language).to_string())
-                .unwrap_or_else(|(_, errors)| {
-                    panic!("relay/locales/{language}.ftl does not parse: {errors:?}")
-                });
+            let resource = FluentResource::try_new(source(language).to_string()).unwrap_or_else(
+                |(_, errors)| panic!("relay/locales/{language}.ftl does not parse: {errors:?}"),
+            );
             let id: unic_langid::LanguageIdentifier = language
                 .as_str()
                 .parse()

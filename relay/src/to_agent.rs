@@ -11,12 +11,12 @@ use domain::agent_links::PublicAgentId;
 use domain::card_numbers::mask_card_numbers;
 use domain::consent::ConsentChange;
 use domain::error::DomainError;
-use domain::Language;
 use domain::input::{NewContact, NewSession, SessionFields};
 use domain::model::{
     Agent, ClosedBy, ContactInput, ConversationStatus, Customer, Direction, MessageStatus, Session,
     SessionStatus,
 };
+use domain::Language;
 use platform::fetch::FetchError;
 use platform::webex::AccessToken;
 use store::{Attachment, AuditCtx, Job, NewJob, NewMessage, RelaySession};

@@ -558,14 +558,21 @@ async fn a_customer_is_answered_in_their_contacts_language() {
             serde_json::json!({ "language": "es" }),
         )
         .await;
-    assert_eq!((status, contact["language"].as_str()), (StatusCode::OK, Some("es")), "{contact}");
+    assert_eq!(
+        (status, contact["language"].as_str()),
+        (StatusCode::OK, Some("es")),
+        "{contact}"
+    );
     let (status, refused) = app
         .put(
             &format!("/api/v1/contacts/{contact_id}"),
             serde_json::json!({ "language": "tlh" }),
         )
         .await;
-    assert_eq!((status, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("language")));
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("language"))
+    );
 
     agent_writes(&app, &token, &room, "Hello Sofía").await;
     phone_shows(&app, "sms", number, "Hello Sofía").await;
@@ -582,9 +589,17 @@ async fn a_customer_is_answered_in_their_contacts_language() {
     .await;
     // The transcript keeps what the customer was sent.
     let transcript = app.store.messages(&session.id).await.unwrap();
-    assert!(transcript.iter().any(|m| m.body.starts_with("Esta conversación ha terminado")));
+    assert!(transcript
+        .iter()
+        .any(|m| m.body.starts_with("Esta conversación ha terminado")));
 
     // Someone the business does not know yet: the default language.
     customer_sends(&app, "sms", "+447700900392", "hi").await;
-    phone_shows(&app, "sms", "+447700900392", "Hello! To connect you with the right person").await;
+    phone_shows(
+        &app,
+        "sms",
+        "+447700900392",
+        "Hello! To connect you with the right person",
+    )
+    .await;
 }
