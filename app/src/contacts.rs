@@ -212,6 +212,7 @@ pub async fn start_conversation(
 ) -> Result<StartOutcome, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use relay::conversations::{AttemptKey, StartError, TemplateRequest};
+    use relay::StartTemplate;
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
@@ -241,19 +242,28 @@ pub async fn start_conversation(
             )
             .await;
         let message = match started {
-            Ok(s) => match &s.template {
-                Some(t) => format!(
-                    "{} conversation with {} started: the template “{}” was sent to them, and it will appear in your Webex App",
-                    label(s.channel),
-                    s.contact.name,
-                    t.label
-                ),
-                None => format!(
-                    "{} conversation with {} started: it will appear in your Webex App",
+            Ok(s) => {
+                let started = format!(
+                    "{} conversation with {} started",
                     label(s.channel),
                     s.contact.name
-                ),
-            },
+                );
+                let template = match &s.template {
+                    Some((t, StartTemplate::Sent)) => {
+                        format!(": the template “{}” was sent to them, and", t.label)
+                    }
+                    Some((t, StartTemplate::WindowOpen)) => format!(
+                        ": they wrote in the last 24 hours, so the template “{}” was not needed, and",
+                        t.label
+                    ),
+                    Some((t, StartTemplate::AlreadySent)) => format!(
+                        ": the template “{}” was not sent, as one already went since they last wrote, and",
+                        t.label
+                    ),
+                    _ => ":".to_string(),
+                };
+                format!("{started}{template} it will appear in your Webex App")
+            }
             Err(e @ (StartError::AlreadyStarted { .. } | StartError::InProgress)) => e.to_string(),
             // As before the operation moved to the domain: the page keeps its
             // nonce after a failure, so this is a second click.

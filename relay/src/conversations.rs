@@ -9,7 +9,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::Relay;
+use crate::{Relay, StartTemplate};
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
 use domain::model::{Agent, Contact, Customer, Session};
@@ -81,9 +81,8 @@ pub struct Started {
     pub contact: Contact,
     pub channel: Channel,
     pub via: Via,
-    /// The WhatsApp template sent to the customer at start, if one was
-    /// (one asked for is not sent while the window is open).
-    pub template: Option<WhatsappTemplate>,
+    /// The WhatsApp template asked for, if one was, and what became of it.
+    pub template: Option<(WhatsappTemplate, StartTemplate)>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,7 +311,7 @@ impl Conversations {
         // Built in both modes: the audit shows what Connect would get.
         let payload =
             StartConversationPayload::new(channel, channel_id, &agent.email, &contact.name);
-        let mut sent_template = None;
+        let mut template_outcome = None;
         let outcome = match &self.relay {
             Some(relay) => relay
                 .start(
@@ -324,11 +323,11 @@ impl Conversations {
                     choice.as_ref(),
                 )
                 .await
-                .map(|(session, sent)| {
-                    sent_template = choice
+                .map(|(session, outcome)| {
+                    template_outcome = choice
                         .as_ref()
-                        .filter(|_| sent)
-                        .and_then(|c| relay.whatsapp_templates().get(c.id()).cloned());
+                        .and_then(|c| relay.whatsapp_templates().get(c.id()).cloned())
+                        .map(|t| (t, outcome));
                     Via::Native(Box::new(session))
                 })
                 .map_err(TriggerFailure::Native),
@@ -358,7 +357,7 @@ impl Conversations {
                     // The values typed stay in the transcript, not in the audit.
                     "template": choice.as_ref().map(|c| serde_json::json!({
                         "id": c.id(),
-                        "sent": sent_template.is_some(),
+                        "sent": matches!(template_outcome, Some((_, StartTemplate::Sent))),
                     })),
                 }),
             )
@@ -368,7 +367,7 @@ impl Conversations {
             contact,
             channel,
             via,
-            template: sent_template,
+            template: template_outcome,
         })
     }
 

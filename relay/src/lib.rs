@@ -140,6 +140,29 @@ pub fn whatsapp_window_open(last_inbound_ms: Option<i64>, now_ms: i64) -> bool {
     whatsapp_window_closes_at(last_inbound_ms).is_some_and(|closes| now_ms <= closes)
 }
 
+/// Whether a template already went to the customer since they last wrote:
+/// one per silence, whether it went at a start or for an agent's message.
+fn template_already_sent(state: &store::RelayState) -> bool {
+    match (state.template_sent_at_ms, state.last_inbound_at_ms) {
+        (Some(sent), Some(inbound)) => sent >= inbound,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// What became of a template chosen at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTemplate {
+    /// None was chosen (or the channel is SMS).
+    NotChosen,
+    /// Queued for the customer.
+    Sent,
+    /// Not needed: the customer wrote in the last 24 hours.
+    WindowOpen,
+    /// Not sent again: one went since the customer last wrote.
+    AlreadySent,
+}
+
 /// Jobs of one customer conversation run one at a time, in order. SMS and
 /// MMS share it, as they share the number and the session.
 pub(crate) fn conversation_key(channel: Channel, canonical_id: &str) -> String {
@@ -212,8 +235,9 @@ impl Relay {
     /// With a `template` chosen and WhatsApp's window closed, the template
     /// goes to the customer right after (its transcript line, and the agent
     /// told in the space); with the window open it is not needed and does
-    /// not go. Every job's key comes from the attempt, so it is queued once.
-    /// Answers the session and whether the template was queued.
+    /// not go, nor when one already went since the customer last wrote.
+    /// Every job's key comes from the attempt, so it is queued once.
+    /// Answers the session and what became of the template.
     pub async fn start(
         &self,
         ctx: &AuditCtx,
@@ -222,7 +246,7 @@ impl Relay {
         channel: Channel,
         attempt: &str,
         template: Option<&TemplateChoice>,
-    ) -> Result<(Session, bool), DomainError> {
+    ) -> Result<(Session, StartTemplate), DomainError> {
         let channel_id = contact.channels.get(channel).ok_or_else(|| {
             domain::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
         })?;
@@ -249,10 +273,15 @@ impl Relay {
             )],
             ..Effects::default()
         };
+        let mut outcome = StartTemplate::NotChosen;
         let chosen = match template {
             Some(choice) if channel == Channel::Whatsapp => {
                 let state = self.store().conversation(&session.id).await?.relay;
                 if whatsapp_window_open(state.last_inbound_at_ms, store::now_ms()) {
+                    outcome = StartTemplate::WindowOpen;
+                    None
+                } else if template_already_sent(&state) {
+                    outcome = StartTemplate::AlreadySent;
                     None
                 } else {
                     self.whatsapp_templates()
@@ -263,6 +292,7 @@ impl Relay {
             _ => None,
         };
         if let Some((choice, t)) = chosen {
+            outcome = StartTemplate::Sent;
             let parameters =
                 t.variables
                     .values(&contact.name, &agent.display_name, choice.values());
@@ -294,7 +324,7 @@ impl Relay {
         });
         effects.start_template = Some((session.id.clone(), stored));
         self.commit(None, &effects).await?;
-        Ok((session, chosen.is_some()))
+        Ok((session, outcome))
     }
 
     /// Delivers outbox jobs until `stop` fires, then lets the running ones end.

@@ -6,7 +6,8 @@
 use super::inbound::Receipt;
 use super::jobs::{self, notice as notice_job};
 use super::{
-    template_line, whatsapp_window_open, Done, Effects, Failure, Ran, Relay, StatusUpdate,
+    template_already_sent, template_line, whatsapp_window_open, Done, Effects, Failure, Ran, Relay,
+    StatusUpdate,
 };
 use crate::media::MediaError;
 use domain::model::{Direction, MessageStatus, Session, SessionStatus};
@@ -407,12 +408,7 @@ impl Relay {
             )));
             return Ok(());
         };
-        let already = match (state.template_sent_at_ms, state.last_inbound_at_ms) {
-            (Some(sent), Some(inbound)) => sent >= inbound,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if already {
+        if template_already_sent(state) {
             effects.jobs.push(notice(format!(
                 "{rule}. The template was already sent; your message was not delivered. They can answer once they reply."
             )));

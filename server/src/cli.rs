@@ -11,6 +11,7 @@ use crate::{startup, telemetry, wiring};
 use domain::access::ApiScope;
 use domain::model::Role;
 use relay::conversations::{AttemptKey, StartError, TemplateRequest, Via};
+use relay::StartTemplate;
 use store::{AuditCtx, KeyGrant, Store};
 
 fn parse_scope(s: &str) -> Result<ApiScope, String> {
@@ -361,17 +362,21 @@ async fn start_conversation(
                 started.contact.name,
                 agent.email
             );
-            match (&started.template, template) {
-                (Some(sent), _) => {
-                    what += &format!(", WhatsApp template {} queued for the customer", sent.id)
-                }
-                (None, Some(asked)) => {
-                    what += &format!(
+            if let Some((t, outcome)) = &started.template {
+                what += &match outcome {
+                    StartTemplate::Sent => {
+                        format!(", WhatsApp template {} queued for the customer", t.id)
+                    }
+                    StartTemplate::WindowOpen => format!(
                         ", WhatsApp template {} not sent: the customer wrote in the last 24 hours",
-                        asked.id.trim()
-                    )
-                }
-                (None, None) => {}
+                        t.id
+                    ),
+                    StartTemplate::AlreadySent => format!(
+                        ", WhatsApp template {} not sent: a template went since the customer last wrote",
+                        t.id
+                    ),
+                    StartTemplate::NotChosen => String::new(),
+                };
             }
             Ok(match started.via {
                 Via::Native(session) => format!(

@@ -773,7 +773,7 @@ async fn with_the_window_open_a_start_sends_no_template() {
     assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
     assert_eq!(
         answer["template"],
-        json!({"id": ORDER_TEMPLATE, "sent": false})
+        json!({"id": ORDER_TEMPLATE, "sent": false, "notSentBecause": "window_open"})
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(template_requests(&app, ORDER_TEMPLATE).await.is_empty());

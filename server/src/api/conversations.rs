@@ -13,6 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiCaller, ApiJson, Connect};
 use domain::{Channel, FieldError};
 use relay::conversations::{AttemptKey, Conversations, Mode, StartError, TemplateRequest, Via};
+use relay::StartTemplate;
 
 /// Body of `POST /conversations/start`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -33,13 +34,13 @@ pub struct StartRequest {
     /// WhatsApp, native relay mode: an approved template (one of
     /// `CM_WHATSAPP_TEMPLATES`) to send to the customer right away when they
     /// have not written in the last 24 hours. Not sent while they have.
-    pub template: Option<StartTemplate>,
+    pub template: Option<ChosenTemplate>,
 }
 
 /// The template chosen for a start, and the values it asks the agent for.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StartTemplate {
+pub struct ChosenTemplate {
     /// The template's Connect id, as configured.
     #[schema(example = "sandbox_order_update")]
     pub id: Option<String>,
@@ -55,9 +56,15 @@ pub struct StartTemplate {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateOutcome {
     pub id: String,
-    /// Queued for the customer by this call; false when their 24-hour
-    /// window was open (a free-form message reaches them) or on a repeat.
+    /// Queued for the customer by this call.
     pub sent: bool,
+    /// Why it was not: `window_open` (the customer wrote in the last 24
+    /// hours, so the agent's own words reach them), `already_sent` (a
+    /// template went since they last wrote: one per silence) or `repeat`
+    /// (this `attemptId` was used before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "window_open")]
+    pub not_sent_because: Option<&'static str>,
 }
 
 /// What happened to the attempt.
@@ -140,7 +147,7 @@ pub async fn start(
         id: t.id.unwrap_or_default(),
         values: t.values,
     });
-    let answer = |status, mode, session_id, sent: bool| StartAnswer {
+    let answer = |status, mode, session_id, outcome: StartTemplate| StartAnswer {
         status,
         mode,
         contact_id: contact_id.to_string(),
@@ -150,7 +157,13 @@ pub async fn start(
         session_id,
         template: template.as_ref().map(|t| TemplateOutcome {
             id: t.id.trim().to_string(),
-            sent,
+            sent: outcome == StartTemplate::Sent,
+            not_sent_because: match outcome {
+                StartTemplate::Sent => None,
+                StartTemplate::WindowOpen => Some("window_open"),
+                StartTemplate::AlreadySent => Some("already_sent"),
+                StartTemplate::NotChosen => Some("repeat"),
+            },
         }),
     };
     let mut headers = HeaderMap::new();
@@ -166,7 +179,10 @@ pub async fn start(
         .await
     {
         Ok(started) => {
-            let sent = started.template.is_some();
+            let outcome = started
+                .template
+                .as_ref()
+                .map_or(StartTemplate::NotChosen, |(_, o)| *o);
             let mode = started.via.mode();
             let session_id = match started.via {
                 Via::Native(session) => Some(session.id),
@@ -181,7 +197,7 @@ pub async fn start(
             }
             (
                 StatusCode::CREATED,
-                answer(StartStatus::Started, mode, session_id, sent),
+                answer(StartStatus::Started, mode, session_id, outcome),
             )
         }
         Err(StartError::AlreadyStarted { session_id, .. }) => (
@@ -190,7 +206,7 @@ pub async fn start(
                 StartStatus::AlreadyStarted,
                 conversations.mode(),
                 session_id,
-                false,
+                StartTemplate::NotChosen,
             ),
         ),
         Err(e) => return Err(e.into()),
