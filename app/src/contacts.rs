@@ -8,13 +8,22 @@ use crate::auth::Me;
 use crate::error::{ErrorKind, UiError};
 use crate::layout::{ErrorNotice, FieldError, LoadingLine, LoadingTransition, SignedIn};
 use domain::model::{Contact, Page};
+use domain::templates::WhatsappTemplate;
 use domain::Channel;
+use std::collections::BTreeMap;
 
 /// A page of contacts, and a fresh nonce for Start conversation attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContactsView {
     pub page: Page<ContactLine>,
     pub nonce: String,
+    /// The WhatsApp templates to choose from when a contact's window is
+    /// closed (native relay mode; none configured: empty).
+    #[serde(default)]
+    pub templates: Vec<WhatsappTemplate>,
+    /// The signed-in agent's name, for the templates' previews.
+    #[serde(default)]
+    pub agent_name: String,
 }
 
 /// A contact, with its number as people write it (`+44 7700 900123`).
@@ -22,6 +31,10 @@ pub struct ContactsView {
 pub struct ContactLine {
     pub contact: Contact,
     pub number: String,
+    /// Starting on WhatsApp now opens with a template (the customer has not
+    /// written in the last 24 hours): the agent chooses it first.
+    #[serde(default)]
+    pub whatsapp_needs_template: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -30,6 +43,7 @@ impl From<Contact> for ContactLine {
         ContactLine {
             number: contact.msisdn.for_people(),
             contact,
+            whatsapp_needs_template: false,
         }
     }
 }
@@ -44,9 +58,10 @@ pub struct StartOutcome {
 pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError> {
     use crate::ssr::{deps, require_agent};
     use store::{ContactQuery, Paging};
-    require_agent()?;
+    let session = require_agent()?;
     let paging = Paging::new(Some(page.max(1)), Some(20)).map_err(domain::DomainError::from)?;
-    let page = deps()
+    let deps = deps();
+    let page = deps
         .store
         .list_contacts(&ContactQuery {
             q: Some(q),
@@ -54,14 +69,31 @@ pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError
             owner_agent_id: None,
         })
         .await?;
+    let templates = deps
+        .conversations
+        .whatsapp_templates()
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let mut items = Vec::with_capacity(page.items.len());
+    for contact in page.items {
+        // One read per WhatsApp contact on the page (at most 20).
+        let needs =
+            !templates.is_empty() && deps.conversations.start_needs_template(&contact).await?;
+        items.push(ContactLine {
+            whatsapp_needs_template: needs,
+            ..ContactLine::from(contact)
+        });
+    }
     Ok(ContactsView {
         page: Page {
-            items: page.items.into_iter().map(ContactLine::from).collect(),
+            items,
             page: page.page,
             per_page: page.per_page,
             total: page.total,
         },
         nonce: crate::ssr::nonce(),
+        templates,
+        agent_name: session.agent.display_name.clone(),
     })
 }
 
@@ -174,16 +206,20 @@ pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
 
 /// Starts a conversation with the contact on the channel (the domain's
 /// `Conversations::start`). The same nonce, contact and channel are one
-/// attempt: a double click sends once.
+/// attempt: a double click sends once. `template` (empty: none) and
+/// `values` (`values[NAME]`): the WhatsApp template chosen in the chooser.
 #[server(endpoint = "contacts/start")]
 pub async fn start_conversation(
     csrf: String,
     contact_id: String,
     channel: String,
     nonce: String,
+    #[server(default)] template: String,
+    #[server(default)] values: BTreeMap<String, String>,
 ) -> Result<StartOutcome, UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
-    use relay::conversations::{AttemptKey, StartError};
+    use relay::conversations::{AttemptKey, StartError, TemplateRequest};
+    use relay::StartTemplate;
     let result = async {
         let session = require_agent()?;
         require_csrf(&session, &csrf)?;
@@ -197,6 +233,10 @@ pub async fn start_conversation(
                     "this page is out of date: reload it and try again",
                 )
             })?;
+        let template = (!template.trim().is_empty()).then(|| TemplateRequest {
+            id: template.clone(),
+            values: values.clone(),
+        });
         let started = deps()
             .conversations
             .start(
@@ -205,14 +245,32 @@ pub async fn start_conversation(
                 &contact_id,
                 channel,
                 &attempt,
+                template.as_ref(),
             )
             .await;
         let message = match started {
-            Ok(s) => format!(
-                "{} conversation with {} started: it will appear in your Webex App",
-                label(s.channel),
-                s.contact.name
-            ),
+            Ok(s) => {
+                let started = format!(
+                    "{} conversation with {} started",
+                    label(s.channel),
+                    s.contact.name
+                );
+                let template = match &s.template {
+                    Some((t, StartTemplate::Sent)) => {
+                        format!(": the template “{}” was sent to them, and", t.label)
+                    }
+                    Some((t, StartTemplate::WindowOpen)) => format!(
+                        ": they wrote in the last 24 hours, so the template “{}” was not needed, and",
+                        t.label
+                    ),
+                    Some((t, StartTemplate::AlreadySent)) => format!(
+                        ": the template “{}” was not sent, as one already went since they last wrote, and",
+                        t.label
+                    ),
+                    _ => ":".to_string(),
+                };
+                format!("{started}{template} it will appear in your Webex App")
+            }
             Err(e @ (StartError::AlreadyStarted { .. } | StartError::InProgress)) => e.to_string(),
             // As before the operation moved to the domain: the page keeps its
             // nonce after a failure, so this is a second click.
@@ -279,10 +337,15 @@ fn ContactList(me: Me) -> impl IntoView {
     let start = ServerAction::<StartConversation>::new();
     let contacts = Resource::new(move || (q(), page()), |(q, page)| list_contacts(q, page));
     let nonce = RwSignal::new(String::new());
-    // A finished start gives the buttons a fresh nonce for the next attempt.
+    // The contact whose WhatsApp template chooser is open (`?choose=` when
+    // the button was pressed before the page was interactive).
+    let choosing = RwSignal::new(query.with_untracked(|m| m.get("choose")));
+    // A finished start gives the buttons a fresh nonce for the next attempt
+    // and closes the chooser.
     Effect::new(move |_| {
         if let Some(Ok(outcome)) = start.value().get() {
             nonce.set(outcome.next_nonce);
+            choosing.set(None);
         }
     });
     let flash = move || {
@@ -354,9 +417,16 @@ fn ContactList(me: Me) -> impl IntoView {
                                 </div>
                             }.into_any();
                         }
+                        let chooser = Chooser {
+                            templates: StoredValue::new(view.templates.clone()),
+                            agent_name: view.agent_name.clone(),
+                            choosing,
+                            q: q(),
+                        };
                         let rows = view.page.items.into_iter().map(|c| {
                             let csrf = csrf.clone();
-                            view! { <ContactRow line=c csrf start nonce /> }
+                            let chooser = chooser.clone();
+                            view! { <ContactRow line=c csrf start nonce chooser /> }
                         }).collect_view();
                         view! {
                             <ul class="contact-list" aria-label="Contacts">{rows}</ul>
@@ -373,14 +443,32 @@ fn ContactList(me: Me) -> impl IntoView {
     }
 }
 
+/// What a row needs for the WhatsApp template chooser.
+#[derive(Clone)]
+struct Chooser {
+    templates: StoredValue<Vec<WhatsappTemplate>>,
+    agent_name: String,
+    /// The contact whose chooser is open.
+    choosing: RwSignal<Option<String>>,
+    /// The search, kept by Cancel.
+    q: String,
+}
+
 #[component]
 fn ContactRow(
     line: ContactLine,
     csrf: String,
     start: ServerAction<StartConversation>,
     nonce: RwSignal<String>,
+    chooser: Chooser,
 ) -> impl IntoView {
-    let ContactLine { contact, number } = line;
+    let ContactLine {
+        contact,
+        number,
+        whatsapp_needs_template,
+    } = line;
+    let choosing = chooser.choosing;
+    let has_templates = chooser.templates.with_value(|t| !t.is_empty());
     let buttons = Channel::ALL
         .iter()
         .copied()
@@ -389,6 +477,32 @@ fn ContactRow(
             let name = format!("Start {} conversation with {}", label(ch), contact.name);
             let csrf = csrf.clone();
             let contact_id = contact.id.clone();
+            if ch == Channel::Whatsapp && whatsapp_needs_template && has_templates {
+                // The window is closed: the template is chosen first. Before
+                // the page is interactive the button reloads the page with
+                // the chooser open.
+                let open_id = contact_id.clone();
+                let is_open = {
+                    let id = contact_id.clone();
+                    move || choosing.get().as_deref() == Some(id.as_str())
+                };
+                return view! {
+                    <form method="get" action="/contacts" class="inline"
+                        on:submit=move |ev| {
+                            ev.prevent_default();
+                            choosing.set(Some(open_id.clone()));
+                        }>
+                        <input type="hidden" name="q" value=chooser.q.clone() />
+                        <input type="hidden" name="choose" value=contact_id />
+                        <button type="submit" class=format!("channel {}", ch.as_str()) aria-label=name.clone() title=name
+                            aria-expanded=move || is_open().to_string()
+                            disabled=move || start.pending().get()>
+                            {label(ch)}
+                        </button>
+                    </form>
+                }
+                .into_any();
+            }
             view! {
                 <ActionForm action=start attr:class="inline">
                     <input type="hidden" name="csrf" value=csrf />
@@ -401,8 +515,23 @@ fn ContactRow(
                     </button>
                 </ActionForm>
             }
+            .into_any()
         })
         .collect_view();
+    let open = {
+        let id = contact.id.clone();
+        move || choosing.get().as_deref() == Some(id.as_str())
+    };
+    let chooser_view = {
+        let contact = contact.clone();
+        move || {
+            open().then(|| {
+                view! {
+                    <TemplateChooser contact=contact.clone() csrf=csrf.clone() start nonce chooser=chooser.clone() />
+                }
+            })
+        }
+    };
     view! {
         <li class="contact">
             <div class="contact-main">
@@ -410,7 +539,147 @@ fn ContactRow(
                 <span class="muted number">{number}</span>
             </div>
             <div class="contact-actions">{buttons}</div>
+            {chooser_view}
         </li>
+    }
+}
+
+/// Starting on WhatsApp when the customer's window is closed: the agent
+/// chooses the template (or none), types the values it asks for, sees the
+/// text when the configuration gives it, and starts; the template goes at
+/// once (`Conversations::start`).
+#[component]
+fn TemplateChooser(
+    contact: Contact,
+    csrf: String,
+    start: ServerAction<StartConversation>,
+    nonce: RwSignal<String>,
+    chooser: Chooser,
+) -> impl IntoView {
+    let Chooser {
+        templates,
+        agent_name,
+        choosing,
+        q,
+    } = chooser;
+    let first = templates.with_value(|t| t.first().map(|t| t.id.clone()).unwrap_or_default());
+    let fallback_label =
+        templates.with_value(|t| t.first().map(|t| t.label.clone()).unwrap_or_default());
+    let selected = RwSignal::new(first.clone());
+    let typed = RwSignal::new(BTreeMap::<String, String>::new());
+    let error = move || match start.value().get() {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    let key = contact.id.clone();
+    let title_id = format!("choose-{key}-title");
+    let title: NodeRef<leptos::html::H2> = NodeRef::new();
+    // Opening the chooser takes the keyboard (and a screen reader) to it.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(title) = title.get() {
+            let _ = title.focus();
+        }
+    });
+    let radios = templates.with_value(|list| {
+        list.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let id = t.id.clone();
+                let input_id = format!("tpl-{key}-{i}");
+                let checked = id == first;
+                let value = id.clone();
+                let label_for = input_id.clone();
+                view! {
+                    <label for=label_for>
+                        <input type="radio" id=input_id name="template" value=value checked=checked
+                            on:change=move |_| selected.set(id.clone()) />
+                        <span>{t.label.clone()} <span class="muted small">{format!(" ({}, {})", t.id, t.language)}</span></span>
+                    </label>
+                }
+            })
+            .collect_view()
+    });
+    let none_id = format!("tpl-{key}-none");
+    let fields = {
+        let key = key.clone();
+        move || {
+            let chosen = selected.get();
+            templates.with_value(|list| {
+                list.iter()
+                    .find(|t| t.id == chosen)
+                    .map(|t| {
+                        t.variables
+                            .asked()
+                            .map(|(name, label)| {
+                                let input_id = format!("tpl-{key}-value-{name}");
+                                let error_id = format!("{input_id}-error");
+                                let field = format!("template.values.{name}");
+                                let form_name = format!("values[{name}]");
+                                let name = name.to_string();
+                                let stored = name.clone();
+                                let label_for = input_id.clone();
+                                view! {
+                                    <label for=label_for>{label.to_string()}</label>
+                                    <input id=input_id name=form_name required autocomplete="off"
+                                        aria-describedby=error_id.clone()
+                                        prop:value=move || typed.with(|m| m.get(&name).cloned().unwrap_or_default())
+                                        on:input=move |ev| {
+                                            let value = event_target_value(&ev);
+                                            typed.update(|m| { m.insert(stored.clone(), value); });
+                                        } />
+                                    <p id=error_id class="field-error">{move || error().and_then(|e| e.for_field(&field))}</p>
+                                }
+                            })
+                            .collect_view()
+                    })
+            })
+        }
+    };
+    let preview = {
+        let contact_name = contact.name.clone();
+        move || {
+            let chosen = selected.get();
+            templates.with_value(|list| {
+                list.iter()
+                    .find(|t| t.id == chosen)
+                    .and_then(|t| typed.with(|v| t.preview_with(&contact_name, &agent_name, v)))
+            })
+        }
+    };
+    let cancel_href = format!("/contacts?{}", crate::layout::encode_query(&[("q", &q)]));
+    let labelled_by = title_id.clone();
+    let none_for = none_id.clone();
+    view! {
+        <ActionForm action=start attr:class="form chooser" attr:aria-labelledby=labelled_by>
+            <h2 id=title_id class="chooser-title" tabindex="-1" node_ref=title>{format!("Start WhatsApp with {}", contact.name)}</h2>
+            <p class="muted small">
+                {format!("{} has not written on WhatsApp in the last 24 hours, and WhatsApp then allows only an approved template: the one you choose is sent as you start.", contact.name)}
+            </p>
+            <input type="hidden" name="csrf" value=csrf />
+            <input type="hidden" name="contact_id" value=contact.id.clone() />
+            <input type="hidden" name="channel" value="whatsapp" />
+            <input type="hidden" name="nonce" value=move || nonce.get() />
+            <fieldset>
+                <legend>"Template"</legend>
+                {radios}
+                <label for=none_for>
+                    <input type="radio" id=none_id name="template" value="" on:change=move |_| selected.set(String::new()) />
+                    <span>"None now" <span class="muted small">{format!(" (when you write, “{fallback_label}” goes instead of your message)")}</span></span>
+                </label>
+            </fieldset>
+            {fields}
+            {move || preview().map(|text| view! {
+                <div class="template-preview" aria-live="polite">
+                    <p class="muted small">"Preview"</p>
+                    <p>{text}</p>
+                </div>
+            })}
+            <div class="form-actions">
+                <button type="submit" disabled=move || start.pending().get()>"Start"</button>
+                <a href=cancel_href on:click=move |_| choosing.set(None)>"Cancel"</a>
+            </div>
+        </ActionForm>
     }
 }
 
@@ -541,7 +810,7 @@ fn DeleteContact(me: Me) -> impl IntoView {
                 let csrf = csrf.clone();
                 contact.get().map(move |r| match r {
                     Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| contact.refetch()) /> <p><a href="/contacts">"Back to contacts"</a></p> }.into_any(),
-                    Ok(ContactLine { contact: c, number }) => view! {
+                    Ok(ContactLine { contact: c, number, .. }) => view! {
                         <h1>"Delete contact?"</h1>
                         <p>"Delete " <strong>{c.name.clone()}</strong> " (" {number} ") permanently? Their sessions keep routing, without a contact."</p>
                         {move || match delete.value().get() {

@@ -21,6 +21,7 @@ pub mod model;
 pub mod names;
 pub mod phone;
 pub mod privacy;
+pub mod templates;
 pub mod times;
 
 pub use channel::Channel;

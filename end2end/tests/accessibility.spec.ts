@@ -133,6 +133,11 @@ test("the main journey with the keyboard alone: sign in, add a contact, start a 
   await hydrated(page);
   await tabTo(page, "button", `Start WhatsApp conversation with ${name}`);
   await page.keyboard.press("Enter");
+  // The customer never wrote: the template chooser opens and takes the
+  // keyboard; its first template is chosen already.
+  await expect(page.getByRole("heading", { name: `Start WhatsApp with ${name}` })).toBeFocused();
+  await tabTo(page, "button", "Start");
+  await page.keyboard.press("Enter");
   await expect(page.getByRole("status").filter({ hasText: "conversation with" })).toContainText(name);
 
   await tabTo(page, "link", "Sessions");

@@ -70,6 +70,11 @@ test("the whole seed scenario in one window: start on WhatsApp, both ways, Agent
   await sidebar.getByRole("searchbox", { name: "Search contacts" }).fill(name);
   await sidebar.getByRole("button", { name: "Search" }).click();
   await sidebar.getByRole("button", { name: `Start WhatsApp conversation with ${name}` }).click();
+  // The customer never wrote, and the test server has WhatsApp templates
+  // (scripts/test): the sidebar asks for one first; the story starts without.
+  const chooser = sidebar.getByRole("form", { name: `Start WhatsApp with ${name}` });
+  await chooser.getByRole("radio", { name: /^None now/ }).check();
+  await chooser.getByRole("button", { name: "Start", exact: true }).click();
   await expect(sidebar.getByRole("status").filter({ hasText: "conversation with" })).toContainText(name);
 
   // 3. Both ways: the space opens in Agent A's Webex App.

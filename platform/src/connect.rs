@@ -472,92 +472,10 @@ impl Outgoing {
     }
 }
 
-/// The approved WhatsApp template sent outside the 24-hour window: its
-/// Connect template id, its language, and every variable it declares with
-/// where the value comes from (Connect requires all of them, by the names
-/// given when the template was registered).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WhatsappTemplate {
-    pub id: String,
-    /// Connect's template message has no language field (the id names a
-    /// template registered in one language); kept to tell agents and admins
-    /// which template this is.
-    pub language: String,
-    pub variables: TemplateVariables,
-}
-
-/// Each template variable's name and where its value comes from, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateVariables(pub Vec<(String, VariableSource)>);
-
-/// Where a template variable's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VariableSource {
-    /// The customer's name as the agent knows it.
-    CustomerName,
-    /// The display name of the agent handling the conversation.
-    AgentName,
-    /// Fixed text from the setting.
-    Text(String),
-}
-
-impl TemplateVariables {
-    /// Reads `CM_WHATSAPP_TEMPLATE_VARIABLES`: `name=source` pairs separated
-    /// by commas, each source `customer_name`, `agent_name` or `text:FIXED`
-    /// (fixed text cannot contain a comma). Empty: a template without
-    /// variables.
-    pub fn parse(setting: &str) -> Result<TemplateVariables, String> {
-        let mut variables: Vec<(String, VariableSource)> = Vec::new();
-        for part in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = |why: &str| format!("CM_WHATSAPP_TEMPLATE_VARIABLES: \"{part}\": {why}");
-            let (name, source) = part
-                .split_once('=')
-                .ok_or_else(|| bad("expected name=source"))?;
-            let name = name.trim();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(bad(
-                    "the variable name must be letters, digits, '_' or '-' (as registered in Connect)",
-                ));
-            }
-            if variables.iter().any(|(n, _)| n == name) {
-                return Err(bad("this variable is named twice"));
-            }
-            let source = match source.trim() {
-                "customer_name" => VariableSource::CustomerName,
-                "agent_name" => VariableSource::AgentName,
-                other => match other.strip_prefix("text:") {
-                    Some(text) if !text.is_empty() => VariableSource::Text(text.to_string()),
-                    _ => {
-                        return Err(bad(
-                            "the source must be customer_name, agent_name or text:FIXED TEXT",
-                        ))
-                    }
-                },
-            };
-            variables.push((name.to_string(), source));
-        }
-        Ok(TemplateVariables(variables))
-    }
-
-    /// The `parameters` of the template message: every variable with its value.
-    pub fn values(&self, customer_name: &str, agent_name: &str) -> Vec<(String, String)> {
-        self.0
-            .iter()
-            .map(|(name, source)| {
-                let value = match source {
-                    VariableSource::CustomerName => customer_name.to_string(),
-                    VariableSource::AgentName => agent_name.to_string(),
-                    VariableSource::Text(text) => text.clone(),
-                };
-                (name.clone(), value)
-            })
-            .collect()
-    }
-}
+// The templates themselves (the catalog, the variables' sources, the
+// agent's choice) are domain rules; they are named here too, beside the
+// message that carries them.
+pub use domain::templates::{TemplateVariables, VariableSource, WhatsappTemplate};
 
 /// The MMS attachment type for a mime type; None when MMS cannot carry it.
 pub fn mms_type(mime: &str) -> Option<&'static str> {
@@ -776,7 +694,7 @@ mod tests {
                 .unwrap();
         let message = Outgoing::WhatsappTemplate {
             template: "reengage_v2".into(),
-            parameters: variables.values("Jane Doe", "Ann Agent"),
+            parameters: variables.values("Jane Doe", "Ann Agent", &Default::default()),
         };
         let (path, body) = messaging()
             .request(Channel::Whatsapp, "447700900123", &message, "line-1")
@@ -818,36 +736,13 @@ mod tests {
     }
 
     #[test]
-    fn template_variables_name_their_source() {
-        let v =
-            TemplateVariables::parse(" customer = customer_name , shop=text:Acme & Co ,").unwrap();
-        assert_eq!(
-            v.0,
-            [
-                ("customer".to_string(), VariableSource::CustomerName),
-                ("shop".to_string(), VariableSource::Text("Acme & Co".into())),
-            ]
-        );
-        assert_eq!(TemplateVariables::parse("").unwrap().0, []);
-        assert_eq!(
-            TemplateVariables::parse("variable1=customer_name,variable2=agent_name")
-                .unwrap()
-                .values("C", "A"),
-            [
-                ("variable1".to_string(), "C".to_string()),
-                ("variable2".to_string(), "A".to_string())
-            ]
-        );
-    }
-
-    #[test]
     fn malformed_template_variables_are_refused_naming_the_setting_and_the_part() {
         for (setting, part, why) in [
             ("customer", "customer", "name=source"),
             (
                 "customer=nobody",
                 "customer=nobody",
-                "customer_name, agent_name or text:",
+                "customer_name, agent_name, text:FIXED TEXT or ask:",
             ),
             ("shop=text:", "shop=text:", "text:"),
             ("=agent_name", "=agent_name", "variable name"),

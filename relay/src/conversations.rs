@@ -7,11 +7,13 @@
 //! through the Connect startConversation webhook, and audits every attempt.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-use crate::Relay;
+use crate::{Relay, StartTemplate};
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
 use domain::model::{Agent, Contact, Customer, Session};
+use domain::templates::{TemplateChoice, WhatsappTemplate};
 use domain::Channel;
 use platform::connect::{ConnectWebhook, StartConversationPayload, TriggerError};
 use store::{AttemptStatus, AuditCtx, Store};
@@ -64,12 +66,23 @@ impl Mode {
     }
 }
 
+/// A WhatsApp template asked for at start, as the caller gave it: checked
+/// by [`Conversations::start`] against the configured ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateRequest {
+    pub id: String,
+    /// The values of the template's `ask:` variables, by variable name.
+    pub values: BTreeMap<String, String>,
+}
+
 /// A conversation this call started.
 #[derive(Debug, Clone)]
 pub struct Started {
     pub contact: Contact,
     pub channel: Channel,
     pub via: Via,
+    /// The WhatsApp template asked for, if one was, and what became of it.
+    pub template: Option<(WhatsappTemplate, StartTemplate)>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,10 +214,66 @@ impl Conversations {
         Ok(agent)
     }
 
+    /// The WhatsApp templates an agent may choose from at start: native
+    /// mode only (in Connect mode Connect's flow sends what it sends).
+    pub fn whatsapp_templates(&self) -> Option<&[WhatsappTemplate]> {
+        self.relay
+            .as_ref()
+            .map(|r| r.whatsapp_templates().all())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether starting on WhatsApp with this contact now would open with a
+    /// template (native mode, templates configured, the window closed):
+    /// the sidebar asks the agent to choose one first.
+    pub async fn start_needs_template(&self, contact: &Contact) -> Result<bool, DomainError> {
+        let (Some(relay), Some(id)) = (&self.relay, contact.channels.get(Channel::Whatsapp)) else {
+            return Ok(false);
+        };
+        relay
+            .start_needs_template(&Customer {
+                channel: Channel::Whatsapp,
+                id: id.to_string(),
+            })
+            .await
+    }
+
+    /// Checks a template asked for at start (before anything is sent, so a
+    /// refusal costs no attempt): WhatsApp only, native mode only (the
+    /// seed's startConversation payload has no field for it), and a
+    /// configured template with every value it asks for.
+    fn check_template(
+        &self,
+        channel: Channel,
+        template: Option<&TemplateRequest>,
+    ) -> Result<Option<TemplateChoice>, FieldError> {
+        let Some(request) = template else {
+            return Ok(None);
+        };
+        if channel != Channel::Whatsapp {
+            return Err(FieldError::new(
+                "template",
+                "only WhatsApp conversations start with a template",
+            ));
+        }
+        let Some(relay) = &self.relay else {
+            return Err(FieldError::new(
+                "template",
+                "with CM_RELAY_MODE=connect the Connect flow sends what it sends: the startConversation payload has no field for a template, so none can be chosen here",
+            ));
+        };
+        relay
+            .whatsapp_templates()
+            .choose(&request.id, &request.values)
+            .map(Some)
+    }
+
     /// Starts a conversation between `agent` and the contact on `channel`,
     /// once per `attempt`: a repeat sends nothing and says how the first
     /// attempt went. Every attempt that sends is recorded and audited
-    /// (`conversation.start`), whether it got through or not.
+    /// (`conversation.start`), whether it got through or not. `template`:
+    /// a WhatsApp template to send to the customer right away if their
+    /// window is closed (see [`Relay::start`]).
     pub async fn start(
         &self,
         ctx: &AuditCtx,
@@ -212,7 +281,9 @@ impl Conversations {
         contact_id: &str,
         channel: Channel,
         attempt: &AttemptKey,
+        template: Option<&TemplateRequest>,
     ) -> Result<Started, StartError> {
+        let choice = self.check_template(channel, template)?;
         let contact = self.store.contact(contact_id).await?;
         let channel_id = contact.channels.get(channel).ok_or_else(|| {
             FieldError::new(
@@ -240,11 +311,25 @@ impl Conversations {
         // Built in both modes: the audit shows what Connect would get.
         let payload =
             StartConversationPayload::new(channel, channel_id, &agent.email, &contact.name);
+        let mut template_outcome = None;
         let outcome = match &self.relay {
             Some(relay) => relay
-                .start(ctx, agent, &contact, channel, attempt.as_str())
+                .start(
+                    ctx,
+                    agent,
+                    &contact,
+                    channel,
+                    attempt.as_str(),
+                    choice.as_ref(),
+                )
                 .await
-                .map(|session| Via::Native(Box::new(session)))
+                .map(|(session, outcome)| {
+                    template_outcome = choice
+                        .as_ref()
+                        .and_then(|c| relay.whatsapp_templates().get(c.id()).cloned())
+                        .map(|t| (t, outcome));
+                    Via::Native(Box::new(session))
+                })
                 .map_err(TriggerFailure::Native),
             None => self
                 .connect
@@ -269,6 +354,11 @@ impl Conversations {
                     "url": self.connect.url(),
                     "status": if failure.is_some() { "failed" } else { "sent" },
                     "error": failure,
+                    // The values typed stay in the transcript, not in the audit.
+                    "template": choice.as_ref().map(|c| serde_json::json!({
+                        "id": c.id(),
+                        "sent": matches!(template_outcome, Some((_, StartTemplate::Sent))),
+                    })),
                 }),
             )
             .await?;
@@ -277,6 +367,7 @@ impl Conversations {
             contact,
             channel,
             via,
+            template: template_outcome,
         })
     }
 
@@ -438,12 +529,26 @@ mod tests {
         let f = fixture(200).await;
         let c = connect_mode(&f);
         let started = c
-            .start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
+            .start(
+                &ctx(),
+                &f.agent,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                None,
+            )
             .await
             .unwrap();
         assert!(matches!(started.via, Via::Connect));
         let again = c
-            .start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
+            .start(
+                &ctx(),
+                &f.agent,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                None,
+            )
             .await
             .unwrap_err();
         assert_eq!(
@@ -481,16 +586,30 @@ mod tests {
     async fn a_key_used_for_another_start_is_refused_naming_its_field() {
         let f = fixture(200).await;
         let c = connect_mode(&f);
-        c.start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
-            .await
-            .unwrap();
+        c.start(
+            &ctx(),
+            &f.agent,
+            &f.contact.id,
+            Channel::Sms,
+            &key("k1"),
+            None,
+        )
+        .await
+        .unwrap();
         let other = f
             .store
             .upsert_agent(&AuditCtx::system(), "b@example.com", None, Role::Agent)
             .await
             .unwrap();
         match c
-            .start(&ctx(), &other, &f.contact.id, Channel::Sms, &key("k1"))
+            .start(
+                &ctx(),
+                &other,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                None,
+            )
             .await
         {
             Err(StartError::Invalid(e)) => assert_eq!(e.field, "attemptId"),
@@ -510,6 +629,7 @@ mod tests {
                 &f.contact.id,
                 Channel::Whatsapp,
                 &key("k1"),
+                None,
             )
             .await
         {
@@ -520,8 +640,15 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(
-            c.start(&ctx(), &f.agent, "no-such-id", Channel::Sms, &key("k2"))
-                .await,
+            c.start(
+                &ctx(),
+                &f.agent,
+                "no-such-id",
+                Channel::Sms,
+                &key("k2"),
+                None
+            )
+            .await,
             Err(StartError::NotFound {
                 entity: "contact",
                 ..
@@ -529,9 +656,87 @@ mod tests {
         ));
         assert!(f.seen.lock().unwrap().is_empty());
         // Neither used up its key.
-        c.start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
+        c.start(
+            &ctx(),
+            &f.agent,
+            &f.contact.id,
+            Channel::Sms,
+            &key("k1"),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_template_is_refused_on_sms_and_in_connect_mode_before_anything_is_sent() {
+        let f = fixture(200).await;
+        let c = connect_mode(&f);
+        let wanted = TemplateRequest {
+            id: "sandbox_reengagement".into(),
+            values: BTreeMap::new(),
+        };
+        match c
+            .start(
+                &ctx(),
+                &f.agent,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                Some(&wanted),
+            )
+            .await
+        {
+            Err(StartError::Invalid(e)) => {
+                assert_eq!(e.field, "template");
+                assert!(e.message.contains("only WhatsApp"), "{}", e.message);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(c.whatsapp_templates().is_none());
+        assert!(!c.start_needs_template(&f.contact).await.unwrap());
+        let wa = f
+            .store
+            .create_contact(
+                &AuditCtx::system(),
+                &NewContact {
+                    name: "Ms Roe".into(),
+                    msisdn: Msisdn::parse("+447700900124", PhoneRegion::default()).unwrap(),
+                    channels: vec![Channel::Whatsapp],
+                    owner_agent_id: None,
+                },
+            )
             .await
             .unwrap();
+        match c
+            .start(
+                &ctx(),
+                &f.agent,
+                &wa.id,
+                Channel::Whatsapp,
+                &key("k2"),
+                Some(&wanted),
+            )
+            .await
+        {
+            Err(StartError::Invalid(e)) => {
+                assert_eq!(e.field, "template");
+                assert!(e.message.contains("CM_RELAY_MODE=connect"), "{}", e.message);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(f.seen.lock().unwrap().is_empty(), "nothing was sent");
+        // Neither used up its key.
+        c.start(
+            &ctx(),
+            &f.agent,
+            &wa.id,
+            Channel::Whatsapp,
+            &key("k2"),
+            None,
+        )
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
@@ -539,7 +744,14 @@ mod tests {
         let f = fixture(500).await;
         let c = connect_mode(&f);
         let err = c
-            .start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
+            .start(
+                &ctx(),
+                &f.agent,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(
@@ -556,7 +768,14 @@ mod tests {
             "{err}"
         );
         match c
-            .start(&ctx(), &f.agent, &f.contact.id, Channel::Sms, &key("k1"))
+            .start(
+                &ctx(),
+                &f.agent,
+                &f.contact.id,
+                Channel::Sms,
+                &key("k1"),
+                None,
+            )
             .await
         {
             Err(StartError::AlreadyFailed { reason }) => {

@@ -46,8 +46,9 @@ use crate::media::MediaCache;
 use domain::error::DomainError;
 use domain::input::{NewSession, SessionFields};
 use domain::model::{
-    Agent, Contact, Customer, MessageStatus, OnboardingStep, Session, SessionStatus,
+    Agent, Contact, Customer, Direction, MessageStatus, OnboardingStep, Session, SessionStatus,
 };
+use domain::templates::{TemplateChoice, WhatsappTemplates};
 use domain::Channel;
 use jobs::Task;
 use platform::connect::{ConnectMessaging, Outgoing, SendError};
@@ -74,9 +75,10 @@ pub struct RelaySettings {
     pub webhook_secret: String,
     /// The text that goes with a file when a message has only the file.
     pub attachment_text: String,
-    /// The approved WhatsApp template sent to customers outside the 24-hour
-    /// window, with its variables.
-    pub whatsapp_template: Option<platform::connect::WhatsappTemplate>,
+    /// The approved WhatsApp templates (none: templates are off): the one
+    /// an agent chooses at start, and the one sent when an agent writes
+    /// outside the 24-hour window (the start's choice, else the first).
+    pub whatsapp_templates: WhatsappTemplates,
     /// The token Connect's deliveries carry in our URLs (`?token=`).
     pub connect_inbound_token: String,
     /// Connect's outbound webhook hub secret: when set, customers' messages
@@ -169,6 +171,35 @@ pub fn whatsapp_window_closes_at(last_inbound_ms: Option<i64>) -> Option<i64> {
     last_inbound_ms.map(|t| t + WHATSAPP_WINDOW.as_millis() as i64)
 }
 
+/// Whether WhatsApp takes a free-form message now (the customer wrote in
+/// the last 24 hours); when it does not, only a template may go.
+pub fn whatsapp_window_open(last_inbound_ms: Option<i64>, now_ms: i64) -> bool {
+    whatsapp_window_closes_at(last_inbound_ms).is_some_and(|closes| now_ms <= closes)
+}
+
+/// Whether a template already went to the customer since they last wrote:
+/// one per silence, whether it went at a start or for an agent's message.
+fn template_already_sent(state: &store::RelayState) -> bool {
+    match (state.template_sent_at_ms, state.last_inbound_at_ms) {
+        (Some(sent), Some(inbound)) => sent >= inbound,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// What became of a template chosen at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTemplate {
+    /// None was chosen (or the channel is SMS).
+    NotChosen,
+    /// Queued for the customer.
+    Sent,
+    /// Not needed: the customer wrote in the last 24 hours.
+    WindowOpen,
+    /// Not sent again: one went since the customer last wrote.
+    AlreadySent,
+}
+
 /// Jobs of one customer conversation run one at a time, in order. SMS and
 /// MMS share it, as they share the number and the session.
 pub(crate) fn conversation_key(channel: Channel, canonical_id: &str) -> String {
@@ -216,8 +247,34 @@ impl Relay {
         self.inner.cipher.as_ref()?.open(sealed, context)
     }
 
+    /// The configured WhatsApp templates.
+    pub fn whatsapp_templates(&self) -> &WhatsappTemplates {
+        &self.inner.settings.whatsapp_templates
+    }
+
+    /// Whether a WhatsApp conversation with this customer would open with a
+    /// template now: templates are configured and the window is closed (they
+    /// never wrote, or not in the last 24 hours).
+    pub async fn start_needs_template(&self, customer: &Customer) -> Result<bool, DomainError> {
+        if customer.channel != Channel::Whatsapp || self.whatsapp_templates().is_empty() {
+            return Ok(false);
+        }
+        let last = self
+            .store()
+            .conversation_of(customer)
+            .await?
+            .and_then(|c| c.relay.last_inbound_at_ms);
+        Ok(!whatsapp_window_open(last, store::now_ms()))
+    }
+
     /// "Start conversation" in native mode: route the customer to this agent
     /// (latest agent wins) and queue the guest's provisioning and greeting.
+    /// With a `template` chosen and WhatsApp's window closed, the template
+    /// goes to the customer right after (its transcript line, and the agent
+    /// told in the space); with the window open it is not needed and does
+    /// not go, nor when one already went since the customer last wrote.
+    /// Every job's key comes from the attempt, so it is queued once.
+    /// Answers the session and what became of the template.
     pub async fn start(
         &self,
         ctx: &AuditCtx,
@@ -225,7 +282,8 @@ impl Relay {
         contact: &Contact,
         channel: Channel,
         attempt: &str,
-    ) -> Result<Session, DomainError> {
+        template: Option<&TemplateChoice>,
+    ) -> Result<(Session, StartTemplate), DomainError> {
         let channel_id = contact.channels.get(channel).ok_or_else(|| {
             domain::FieldError::new("channel", format!("{} has no {channel} id", contact.name))
         })?;
@@ -243,16 +301,67 @@ impl Relay {
             },
         };
         let (session, _) = self.store().upsert_session(ctx, &new).await?;
-        self.store()
-            .enqueue_now(&[jobs::provision(
+        let mut effects = Effects {
+            jobs: vec![jobs::provision(
                 &session,
                 &agent.email,
                 &contact.name,
                 &format!("start:{attempt}"),
-            )])
-            .await?;
-        self.inner.wake.notify_one();
-        Ok(session)
+            )],
+            ..Effects::default()
+        };
+        let mut outcome = StartTemplate::NotChosen;
+        let chosen = match template {
+            Some(choice) if channel == Channel::Whatsapp => {
+                let state = self.store().conversation(&session.id).await?.relay;
+                if whatsapp_window_open(state.last_inbound_at_ms, store::now_ms()) {
+                    outcome = StartTemplate::WindowOpen;
+                    None
+                } else if template_already_sent(&state) {
+                    outcome = StartTemplate::AlreadySent;
+                    None
+                } else {
+                    self.whatsapp_templates()
+                        .get(choice.id())
+                        .map(|t| (choice, t))
+                }
+            }
+            _ => None,
+        };
+        if let Some((choice, t)) = chosen {
+            outcome = StartTemplate::Sent;
+            let parameters =
+                t.variables
+                    .values(&contact.name, &agent.display_name, choice.values());
+            let line = template_line(&session, t, &parameters);
+            effects.jobs.push(jobs::template(
+                &session,
+                &line.id,
+                &t.id,
+                parameters,
+                format!("start:{attempt}:template"),
+            ));
+            effects.lines.push(line);
+            effects.template_sent = Some(session.id.clone());
+            effects.jobs.push(jobs::post(
+                &session,
+                format!("start:{attempt}:template-told"),
+                None,
+                &format!(
+                    "{} has not written on WhatsApp in the last 24 hours, and WhatsApp then allows only approved templates: the template \"{}\" ({}) was sent to them. Once they reply, write here to talk to them.",
+                    contact.name, t.label, t.id
+                ),
+                None,
+                None,
+                None,
+            ));
+        }
+        let stored = chosen.map(|(choice, _)| {
+            serde_json::to_string(choice).expect("a template choice serializes")
+        });
+        effects.start_template = Some((session.id.clone(), stored));
+        self.commit(None, &effects).await?;
+        Ok((session, outcome))
     }
 
     /// Delivers outbox jobs until `stop` fires, then lets the running ones end.
@@ -569,6 +678,15 @@ impl Relay {
     /// Writes what a job decided, in one transaction, and marks the job done
     /// in it when given: a job that only writes runs exactly once.
     async fn apply(&self, job: Option<&Job>, effects: Effects) -> Ran {
+        self.commit(job, &effects).await?;
+        Ok(match job {
+            Some(_) => Done::Recorded,
+            None => Done::Unrecorded,
+        })
+    }
+
+    /// [`Relay::apply`]'s transaction.
+    async fn commit(&self, job: Option<&Job>, effects: &Effects) -> Result<(), DomainError> {
         let mut tx = self.store().begin_write().await?;
         if let Some((session, step, name)) = &effects.onboarding {
             Store::set_onboarding(&mut tx, session, *step, name.as_deref()).await?;
@@ -585,6 +703,9 @@ impl Relay {
             Store::change_consent(&mut tx, &ctx, c.channel, &c.customer, c.change, &c.source)
                 .await?;
         }
+        if let Some((session, choice)) = &effects.start_template {
+            Store::set_start_template(&mut tx, session, choice.as_deref()).await?;
+        }
         if let Some(session) = &effects.pci_warned {
             Store::set_pci_warned(&mut tx, session).await?;
         }
@@ -599,10 +720,7 @@ impl Relay {
         if !effects.jobs.is_empty() {
             self.inner.wake.notify_one();
         }
-        Ok(match job {
-            Some(_) => Done::Recorded,
-            None => Done::Unrecorded,
-        })
+        Ok(())
     }
 }
 
@@ -621,6 +739,29 @@ struct Effects {
     consent: Option<ConsentUpdate>,
     /// The session whose customer was just told not to send card numbers.
     pci_warned: Option<String>,
+    /// A start's template choice on its session (JSON; `None`: none chosen).
+    start_template: Option<(String, Option<String>)>,
+}
+
+/// The transcript line of a WhatsApp template: which one, and every value.
+fn template_line(
+    session: &Session,
+    template: &domain::templates::WhatsappTemplate,
+    parameters: &[(String, String)],
+) -> NewMessage {
+    let shown: Vec<String> = parameters.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    NewMessage::new(
+        &session.id,
+        Direction::Outbound,
+        Channel::Whatsapp,
+        &format!(
+            "WhatsApp template {} ({}): {}",
+            template.id,
+            template.language,
+            shown.join(", ")
+        ),
+        MessageStatus::Queued,
+    )
 }
 
 struct ConsentUpdate {

@@ -5,7 +5,10 @@
 
 use super::inbound::Receipt;
 use super::jobs::{self, notice as notice_job};
-use super::{whatsapp_window_closes_at, Done, Effects, Failure, Ran, Relay, StatusUpdate};
+use super::{
+    template_already_sent, template_line, whatsapp_window_open, Done, Effects, Failure, Ran, Relay,
+    StatusUpdate,
+};
 use crate::media::MediaError;
 use domain::model::{Direction, MessageStatus, Session, SessionStatus};
 use domain::Channel;
@@ -14,7 +17,7 @@ use store::{Attachment, Job, NewJob, NewMessage, RelaySession, RelayState};
 
 /// Whether WhatsApp would refuse a free-form message now.
 fn outside_window(state: &RelayState, now_ms: i64) -> bool {
-    whatsapp_window_closes_at(state.last_inbound_at_ms).is_none_or(|closes| now_ms > closes)
+    !whatsapp_window_open(state.last_inbound_at_ms, now_ms)
 }
 
 impl Relay {
@@ -391,18 +394,23 @@ impl Relay {
         let rule = "The customer has not written on WhatsApp in the last 24 hours, and WhatsApp then allows only approved template messages";
         let notice =
             |text: String| notice_job(session, format!("notice:{cause}:template"), None, &text);
-        let Some(template) = self.inner.settings.whatsapp_template.clone() else {
+        // The start's choice, as the relay stored it (unreadable: none).
+        let chosen: Option<domain::templates::TemplateChoice> = state
+            .start_template
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok());
+        let Some((template, asked)) = self
+            .inner
+            .settings
+            .whatsapp_templates
+            .for_fallback(chosen.as_ref())
+        else {
             effects.jobs.push(notice(format!(
-                "{rule}. No template is configured (CM_WHATSAPP_TEMPLATE_ID), so your message was not delivered."
+                "{rule}. No template is configured (CM_WHATSAPP_TEMPLATES), so your message was not delivered."
             )));
             return Ok(());
         };
-        let already = match (state.template_sent_at_ms, state.last_inbound_at_ms) {
-            (Some(sent), Some(inbound)) => sent >= inbound,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if already {
+        if template_already_sent(state) {
             effects.jobs.push(notice(format!(
                 "{rule}. The template was already sent; your message was not delivered. They can answer once they reply."
             )));
@@ -419,20 +427,11 @@ impl Relay {
             None => None,
         }
         .unwrap_or_default();
-        let parameters = template.variables.values(&customer, &agent);
-        let shown: Vec<String> = parameters.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        let line = NewMessage::new(
-            &session.id,
-            Direction::Outbound,
-            Channel::Whatsapp,
-            &format!(
-                "WhatsApp template {} ({}): {}",
-                template.id,
-                template.language,
-                shown.join(", ")
-            ),
-            MessageStatus::Queued,
-        );
+        let parameters =
+            template
+                .variables
+                .values(&customer, &agent, asked.unwrap_or(&Default::default()));
+        let line = template_line(session, template, &parameters);
         effects.jobs.push(jobs::template(
             session,
             &line.id,

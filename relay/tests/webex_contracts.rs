@@ -531,7 +531,7 @@ async fn relay() -> (Relay, std::path::PathBuf) {
             webhook_url: format!("{nowhere}/webhooks/webex"),
             webhook_secret: SECRET.into(),
             attachment_text: "(file)".into(),
-            whatsapp_template: None,
+            whatsapp_templates: Default::default(),
             connect_inbound_token: "token".into(),
             connect_webhook_secret: None,
             catch_up_window: Duration::from_secs(3600),

@@ -195,12 +195,30 @@ async fn a_registered_template_needs_every_declared_variable_and_no_other() {
         ))
         .await;
     assert_eq!(extra["response"]["code"], "7004", "{extra}");
+
+    // The second registered template, the order update, declares its own variables.
+    let order = |parameters: Value| {
+        let mut body = send(parameters);
+        body["message"]["template"] = json!("sandbox_order_update");
+        body
+    };
+    assert_eq!(
+        h.connect_v1(&order(json!({"customer": "Jane", "order": "A-1"})))
+            .await["response"][0]["code"],
+        "1001"
+    );
+    let no_order = h.connect_v1(&order(json!({"customer": "Jane"}))).await;
+    assert_eq!(no_order["response"]["code"], "7003", "{no_order}");
+    assert!(no_order["response"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("order"));
     assert_eq!(
         h.get_json("/control/connect/messages").await["items"]
             .as_array()
             .unwrap()
             .len(),
-        1,
+        2,
         "refused sends are not sent"
     );
 }

@@ -10,7 +10,8 @@ use crate::integrations::Integrations;
 use crate::{startup, telemetry, wiring};
 use domain::access::ApiScope;
 use domain::model::Role;
-use relay::conversations::{AttemptKey, StartError, Via};
+use relay::conversations::{AttemptKey, StartError, TemplateRequest, Via};
+use relay::StartTemplate;
 use store::{AuditCtx, KeyGrant, Store};
 
 fn parse_scope(s: &str) -> Result<ApiScope, String> {
@@ -115,7 +116,24 @@ enum Command {
         /// how the first went. Default: a new attempt.
         #[arg(long)]
         attempt_id: Option<String>,
+        /// WhatsApp, native relay: the id of a configured template to send
+        /// right away if the customer has not written in the last 24 hours.
+        #[arg(long)]
+        template: Option<String>,
+        /// A value for one of the template's `ask:` variables, as
+        /// `NAME=VALUE`; repeat for several.
+        #[arg(long = "template-value", value_parser = parse_template_value, requires = "template")]
+        template_values: Vec<(String, String)>,
     },
+}
+
+/// `--template-value NAME=VALUE`.
+fn parse_template_value(given: &str) -> Result<(String, String), String> {
+    given
+        .split_once('=')
+        .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| format!("expected NAME=VALUE, not \"{given}\""))
 }
 
 pub async fn run() -> ExitCode {
@@ -286,11 +304,22 @@ async fn execute(command: Option<Command>, settings: Config) -> anyhow::Result<(
             channel,
             agent,
             attempt_id,
+            template,
+            template_values,
         } => {
             Integrations::check(&settings)?;
             let store = wiring::open_store(&settings).await?;
+            let template = template.map(|id| TemplateRequest {
+                id,
+                values: template_values.into_iter().collect(),
+            });
             let outcome = start_conversation(
-                &settings, &store, &ctx, &contact, channel, &agent, attempt_id,
+                &settings,
+                &store,
+                &ctx,
+                (&contact, channel, &agent),
+                attempt_id,
+                template.as_ref(),
             )
             .await;
             store.close().await;
@@ -312,10 +341,9 @@ async fn start_conversation(
     settings: &Config,
     store: &Store,
     ctx: &AuditCtx,
-    contact: &str,
-    channel: domain::Channel,
-    agent: &str,
+    (contact, channel, agent): (&str, domain::Channel, &str),
     attempt_id: Option<String>,
+    template: Option<&TemplateRequest>,
 ) -> anyhow::Result<String> {
     let integrations = Integrations::resolve(settings, &format!("http://{}", settings.bind))?;
     let relay = wiring::Services::build(settings, &integrations, store)?.relay;
@@ -324,16 +352,32 @@ async fn start_conversation(
     let attempt_id = attempt_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let attempt = AttemptKey::new("cli", "--attempt-id", &attempt_id)?;
     match conversations
-        .start(ctx, &agent, contact, channel, &attempt)
+        .start(ctx, &agent, contact, channel, &attempt, template)
         .await
     {
         Ok(started) => {
-            let what = format!(
+            let mut what = format!(
                 "{} conversation with {} started for {}",
                 channel.label(),
                 started.contact.name,
                 agent.email
             );
+            if let Some((t, outcome)) = &started.template {
+                what += &match outcome {
+                    StartTemplate::Sent => {
+                        format!(", WhatsApp template {} queued for the customer", t.id)
+                    }
+                    StartTemplate::WindowOpen => format!(
+                        ", WhatsApp template {} not sent: the customer wrote in the last 24 hours",
+                        t.id
+                    ),
+                    StartTemplate::AlreadySent => format!(
+                        ", WhatsApp template {} not sent: a template went since the customer last wrote",
+                        t.id
+                    ),
+                    StartTemplate::NotChosen => String::new(),
+                };
+            }
             Ok(match started.via {
                 Via::Native(session) => format!(
                     "{what} (session {}): the running server's relay opens the space in Webex",

@@ -122,9 +122,18 @@ pub struct Config {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub pci_warn_customer: bool,
 
+    /// Native relay: the approved WhatsApp templates agents choose from when
+    /// starting a conversation whose 24-hour window is closed; the first is
+    /// also sent when an agent writes outside the window without a choice.
+    /// A path to a JSON or TOML file (`.toml`), or the JSON itself.
+    /// Replaces the three `whatsapp_template_*` settings (one template).
+    #[arg(long, global = true)]
+    pub whatsapp_templates: Option<String>,
+
     /// Native relay: the id of the approved WhatsApp template sent when the
-    /// customer last wrote more than 24 hours ago. Unset: such messages are
-    /// not sent and the agent is told why.
+    /// customer last wrote more than 24 hours ago (one template; see
+    /// `whatsapp_templates` for several). Unset: such messages are not sent
+    /// and the agent is told why.
     #[arg(long, global = true)]
     pub whatsapp_template_id: Option<String>,
 
@@ -390,6 +399,45 @@ impl Config {
             )?,
             sms: number("CM_SMS_NUMBER", &self.sms_number, "+447700900200")?,
         })
+    }
+
+    /// The WhatsApp templates: `CM_WHATSAPP_TEMPLATES` (a file or inline
+    /// JSON), else the one of `CM_WHATSAPP_TEMPLATE_ID` with its language
+    /// and variables, else none. An error says which setting, which
+    /// template, which variable and why (the server does not start).
+    pub fn whatsapp_templates(&self) -> Result<domain::templates::WhatsappTemplates, String> {
+        use domain::templates::{WhatsappTemplate, WhatsappTemplates};
+        let listed = self
+            .whatsapp_templates
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let single = self
+            .whatsapp_template_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        match (listed, single) {
+            (Some(_), Some(_)) => Err("CM_WHATSAPP_TEMPLATES and CM_WHATSAPP_TEMPLATE_ID are both set: use one (CM_WHATSAPP_TEMPLATES lists every template)".into()),
+            (Some(listed), None) => {
+                let specs = read_template_specs(listed)?;
+                if specs.is_empty() {
+                    return Err("CM_WHATSAPP_TEMPLATES lists no template (leave it unset for none)".into());
+                }
+                WhatsappTemplates::from_specs("CM_WHATSAPP_TEMPLATES", specs)
+            }
+            (None, Some(id)) => WhatsappTemplates::new(
+                "CM_WHATSAPP_TEMPLATE_ID",
+                vec![WhatsappTemplate {
+                    id: id.to_string(),
+                    label: id.to_string(),
+                    language: self.whatsapp_template_language.clone(),
+                    preview: None,
+                    variables: self.whatsapp_template_variables.clone(),
+                }],
+            ),
+            (None, None) => Ok(WhatsappTemplates::default()),
+        }
     }
 
     /// How long transcripts and media are kept.
@@ -721,6 +769,47 @@ where
     Ok(value)
 }
 
+/// The entries of `CM_WHATSAPP_TEMPLATES`: JSON written in the setting
+/// (it starts with `[` or `{`), or a file of JSON or, named `*.toml`, TOML.
+/// JSON is a list of templates or `{"templates": [...]}`; TOML is
+/// `[[templates]]` tables.
+fn read_template_specs(setting: &str) -> Result<Vec<domain::templates::TemplateSpec>, String> {
+    use domain::templates::TemplateSpec;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        templates: Vec<TemplateSpec>,
+    }
+    let json = |text: &str, whence: &str| match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => Err(format!(
+            "CM_WHATSAPP_TEMPLATES: {whence} is not valid JSON: {e}"
+        )),
+        // Read as templates apart from the JSON syntax, so that a wrong field is named.
+        Ok(value) => {
+            let specs = if value.is_array() {
+                serde_json::from_value::<Vec<TemplateSpec>>(value)
+            } else {
+                serde_json::from_value::<File>(value).map(|f| f.templates)
+            };
+            specs
+                .map_err(|e| format!("CM_WHATSAPP_TEMPLATES: {whence}: {e} (expected a list of templates, each with id, label, language, preview and variables)"))
+        }
+    };
+    if setting.starts_with('[') || setting.starts_with('{') {
+        return json(setting, "the value");
+    }
+    let text = std::fs::read_to_string(setting)
+        .map_err(|e| format!("CM_WHATSAPP_TEMPLATES: cannot read {setting}: {e}"))?;
+    if setting.to_ascii_lowercase().ends_with(".toml") {
+        Figment::from(figment::providers::Toml::string(&text))
+            .extract::<File>()
+            .map(|f| f.templates)
+            .map_err(|e| format!("CM_WHATSAPP_TEMPLATES: {setting}: {e}"))
+    } else {
+        json(&text, setting)
+    }
+}
+
 fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -795,6 +884,164 @@ mod tests {
         assert!(defaults.pci_mask_for_agent && defaults.pci_warn_customer);
         let off = load(None, &[("CM_PCI_MASK_FOR_AGENT", "false")], &[]);
         assert!(!off.pci_mask_for_agent);
+    }
+
+    const TEMPLATES_JSON: &str = r#"[
+        {"id": "sandbox_reengagement", "label": "Re-engagement", "language": "en_GB",
+         "variables": {"customer": "customer_name", "agent": "agent_name", "shop": "text:Acme"}},
+        {"id": "sandbox_order_update", "label": "Order update",
+         "preview": "Hello {{customer}}, news about your order {{order}}.",
+         "variables": {"customer": "customer_name", "order": "ask:Order number"}}
+    ]"#;
+
+    fn templates(e: &[(&str, &str)]) -> Result<domain::templates::WhatsappTemplates, String> {
+        load(None, e, &[]).whatsapp_templates()
+    }
+
+    #[test]
+    fn whatsapp_templates_come_from_a_json_or_toml_file_or_inline_json() {
+        let json_file = temp_file("templates.json", TEMPLATES_JSON);
+        let toml_file = temp_file(
+            "templates.toml",
+            r#"
+[[templates]]
+id = "sandbox_reengagement"
+label = "Re-engagement"
+language = "en_GB"
+variables = { customer = "customer_name", agent = "agent_name", shop = "text:Acme" }
+
+[[templates]]
+id = "sandbox_order_update"
+label = "Order update"
+preview = "Hello {{customer}}, news about your order {{order}}."
+variables = { customer = "customer_name", order = "ask:Order number" }
+"#,
+        );
+        let wrapped = format!("{{\"templates\": {TEMPLATES_JSON}}}");
+        let from_json = templates(&[("CM_WHATSAPP_TEMPLATES", TEMPLATES_JSON)]).unwrap();
+        for other in [
+            json_file.display().to_string(),
+            toml_file.display().to_string(),
+            wrapped,
+        ] {
+            assert_eq!(
+                templates(&[("CM_WHATSAPP_TEMPLATES", &other)]).unwrap(),
+                from_json,
+                "{other}"
+            );
+        }
+        let all = from_json.all();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (
+                all[0].id.as_str(),
+                all[0].label.as_str(),
+                all[0].language.as_str()
+            ),
+            ("sandbox_reengagement", "Re-engagement", "en_GB")
+        );
+        assert_eq!(
+            all[1].variables.asked().collect::<Vec<_>>(),
+            [("order", "Order number")]
+        );
+        assert_eq!(all[1].language, "en", "the default language");
+        assert!(templates(&[]).unwrap().is_empty(), "none by default");
+    }
+
+    #[test]
+    fn the_single_template_settings_still_make_a_one_template_list() {
+        let one = templates(&[
+            ("CM_WHATSAPP_TEMPLATE_ID", "sandbox_reengagement"),
+            ("CM_WHATSAPP_TEMPLATE_LANGUAGE", "de"),
+            (
+                "CM_WHATSAPP_TEMPLATE_VARIABLES",
+                "customer=customer_name,agent=agent_name,shop=text:Acme",
+            ),
+        ])
+        .unwrap();
+        let [t] = one.all() else {
+            panic!("one template: {one:?}")
+        };
+        assert_eq!(
+            (t.id.as_str(), t.label.as_str(), t.language.as_str()),
+            ("sandbox_reengagement", "sandbox_reengagement", "de")
+        );
+        assert_eq!(t.variables.0.len(), 3);
+        let default = templates(&[("CM_WHATSAPP_TEMPLATE_ID", "t1")]).unwrap();
+        assert_eq!(
+            default.all()[0]
+                .variables
+                .values("C", "A", &Default::default()),
+            [
+                ("variable1".to_string(), "C".to_string()),
+                ("variable2".to_string(), "A".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_template_settings_say_which_template_which_variable_and_why() {
+        let missing = std::env::temp_dir().join("cm-no-such-templates.json");
+        for (given, says) in [
+            (
+                vec![
+                    ("CM_WHATSAPP_TEMPLATES", TEMPLATES_JSON),
+                    ("CM_WHATSAPP_TEMPLATE_ID", "t1"),
+                ],
+                "both set".to_string(),
+            ),
+            (
+                vec![("CM_WHATSAPP_TEMPLATES", "[]")],
+                "lists no template".into(),
+            ),
+            (
+                vec![("CM_WHATSAPP_TEMPLATES", "[{\"id\": \"a\",")],
+                "the value is not valid JSON".into(),
+            ),
+            (
+                vec![("CM_WHATSAPP_TEMPLATES", r#"[{"id": "a", "lable": "A"}]"#)],
+                "unknown field `lable`".into(),
+            ),
+            (
+                vec![(
+                    "CM_WHATSAPP_TEMPLATES",
+                    r#"[{"id": "a"}, {"id": "b", "variables": {"order": "ask"}}]"#,
+                )],
+                "CM_WHATSAPP_TEMPLATES: template 2 (\"b\"): variable \"order\": the source must be"
+                    .into(),
+            ),
+            (
+                vec![(
+                    "CM_WHATSAPP_TEMPLATES",
+                    r#"[{"id": "a", "variables": {"order": "ask:Order"}}]"#,
+                )],
+                "template 1 (\"a\"): the first template".into(),
+            ),
+            (
+                vec![("CM_WHATSAPP_TEMPLATES", r#"[{"id": "a"}, {"id": "a"}]"#)],
+                "template 2 (\"a\"): this id is configured twice".into(),
+            ),
+            (
+                vec![("CM_WHATSAPP_TEMPLATES", missing.to_str().unwrap())],
+                format!("cannot read {}", missing.display()),
+            ),
+            (
+                vec![
+                    ("CM_WHATSAPP_TEMPLATE_ID", "t1"),
+                    ("CM_WHATSAPP_TEMPLATE_VARIABLES", "order=ask:Order"),
+                ],
+                "CM_WHATSAPP_TEMPLATE_ID: template 1 (\"t1\"): the first template".into(),
+            ),
+        ] {
+            let e = templates(&given).unwrap_err();
+            assert!(e.contains(&says), "{given:?}: {e}");
+        }
+        let bad_toml = temp_file("t.toml", "[[templates]]\nid = 3\n");
+        let e = templates(&[("CM_WHATSAPP_TEMPLATES", bad_toml.to_str().unwrap())]).unwrap_err();
+        assert!(
+            e.starts_with(&format!("CM_WHATSAPP_TEMPLATES: {}", bad_toml.display())),
+            "{e}"
+        );
     }
 
     #[test]

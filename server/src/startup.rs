@@ -61,6 +61,8 @@ impl Application {
             );
         }
         let business_numbers = config.business_numbers().map_err(anyhow::Error::msg)?;
+        // Checked in either relay mode: a broken list is found before it is needed.
+        config.whatsapp_templates().map_err(anyhow::Error::msg)?;
         crate::metrics::recorder();
         let store = crate::wiring::open_store(&config).await?;
         let listener = TcpListener::bind(config.bind)

@@ -202,13 +202,7 @@ pub fn build_relay(
             webhook_url: format!("{}/webhooks/webex", i.public_url),
             webhook_secret: native.webex_webhook_secret.expose().to_string(),
             attachment_text: config.relay_attachment_text.clone(),
-            whatsapp_template: config.whatsapp_template_id.clone().map(|id| {
-                platform::connect::WhatsappTemplate {
-                    id,
-                    language: config.whatsapp_template_language.clone(),
-                    variables: config.whatsapp_template_variables.clone(),
-                }
-            }),
+            whatsapp_templates: config.whatsapp_templates()?,
             connect_inbound_token: native.inbound_token.expose().to_string(),
             connect_webhook_secret: native
                 .connect_webhook_secret

@@ -333,6 +333,42 @@ fn start_conversation_triggers_connect_once_per_attempt_and_fails_clearly() {
             &["--channel", "fax", "--agent", "a@example.com"][..],
             "unknown channel",
         ),
+        // A template is WhatsApp's, and the startConversation payload cannot carry one.
+        (
+            &[
+                "--channel",
+                "sms",
+                "--agent",
+                "a@example.com",
+                "--template",
+                "t1",
+            ][..],
+            "template: only WhatsApp conversations start with a template",
+        ),
+        (
+            &[
+                "--channel",
+                "whatsapp",
+                "--agent",
+                "a@example.com",
+                "--template",
+                "t1",
+            ][..],
+            "template: with CM_RELAY_MODE=connect",
+        ),
+        (
+            &[
+                "--channel",
+                "whatsapp",
+                "--agent",
+                "a@example.com",
+                "--template",
+                "t1",
+                "--template-value",
+                "order",
+            ][..],
+            "expected NAME=VALUE",
+        ),
     ] {
         let (ok, _, stderr) = start(args);
         assert!(!ok, "{args:?}");

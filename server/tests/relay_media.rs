@@ -506,3 +506,280 @@ async fn an_infected_file_is_reported_to_the_agent_and_the_text_still_goes() {
         .await
         .contains("\"channel\":\"mms\""));
 }
+
+/// Two templates, as `CM_WHATSAPP_TEMPLATES` gives them: the sandbox's
+/// re-engagement one first (the default), and its order update, whose
+/// order number the agent types when choosing it.
+const TEMPLATES: &str = r#"[
+    {"id": "sandbox_reengagement", "label": "Re-engagement",
+     "variables": {"customer": "customer_name", "agent": "agent_name", "shop": "text:Acme"}},
+    {"id": "sandbox_order_update", "label": "Order update",
+     "preview": "Hello {{customer}}, news about your order {{order}}.",
+     "variables": {"customer": "customer_name", "order": "ask:Order number"}}
+]"#;
+const ORDER_TEMPLATE: &str = "sandbox_order_update";
+
+async fn templates_app() -> TestApp {
+    native_app_with(|c| c.whatsapp_templates = Some(TEMPLATES.into())).await
+}
+
+/// Adds a contact with the API; its id.
+async fn api_contact(app: &TestApp, name: &str, msisdn: &str) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": name, "msisdn": msisdn }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// The requests for `template` that went to Connect.
+async fn template_requests(app: &TestApp, template: &str) -> Vec<Value> {
+    app.driver
+        .connect_messages()
+        .await
+        .into_iter()
+        .filter(|m| m["body"]["message"]["template"] == template)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_template_chosen_at_start_goes_at_once_with_the_typed_value() {
+    let app = templates_app().await;
+    let number = "447700900211";
+    let id = api_contact(&app, "Olga Order", "+447700900211").await;
+    let a = common::sign_in(&app, "agent-a@example.com").await;
+
+    // The contacts page knows the window is closed, and offers both templates.
+    let (status, page) = a
+        .read("contacts/list", &[("q", "Olga Order"), ("page", "1")])
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{page}");
+    assert_eq!(page["page"]["items"][0]["whatsapp_needs_template"], true);
+    let offered: Vec<&str> = page["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["Re-engagement", "Order update"]);
+
+    // The sidebar's chooser posts the template and its value (`values[order]`).
+    let start = [
+        ("contact_id", id.as_str()),
+        ("channel", "whatsapp"),
+        ("nonce", "order-1"),
+        ("template", ORDER_TEMPLATE),
+        ("values[order]", " A-1042 "),
+    ];
+    let (status, started) = a.call("contacts/start", &start).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{started}");
+    assert!(
+        started["message"]
+            .as_str()
+            .unwrap()
+            .contains("the template “Order update” was sent"),
+        "{started}"
+    );
+
+    // The phone gets template B with exactly its parameters, nothing else.
+    eventually("the chosen template on the phone", || async {
+        business_messages(&app, "whatsapp", number)
+            .await
+            .iter()
+            .any(|m| m["template"] == ORDER_TEMPLATE)
+    })
+    .await;
+    let sent = template_requests(&app, ORDER_TEMPLATE).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["body"]["message"]["parameters"],
+        json!({"customer": "Olga Order", "order": "A-1042"})
+    );
+    assert!(template_requests(&app, TEMPLATE).await.is_empty());
+
+    // The transcript has the template's line; the agent's space says so.
+    let sid = session_id(&app, domain::Channel::Whatsapp, number).await;
+    eventually("the template's line sent", || async {
+        app.store.messages(&sid).await.unwrap().iter().any(|l| {
+            l.body
+                == "WhatsApp template sandbox_order_update (en): customer=Olga Order, order=A-1042"
+                && l.status != "queued"
+                && l.status != "failed"
+        })
+    })
+    .await;
+    let token = agent_token(&app, "agent-a@example.com").await;
+    let room = room_with(&app, &token, "Conversation with Olga Order").await;
+    room_with(&app, &token, "the template \"Order update\"").await;
+
+    // The same click again sends nothing more.
+    let (status, again) = a.call("contacts/start", &start).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already started"),
+        "{again}"
+    );
+
+    // Until the customer answers, the agent's words do not go, and the
+    // template is not sent twice.
+    agent_writes(&app, &token, &room, "Did you see it?").await;
+    eventually("a notice that the template was already sent", || async {
+        agent_inbox(&app, &token)
+            .await
+            .iter()
+            .any(|(r, t)| *r == room && t.contains("already sent"))
+    })
+    .await;
+    assert_eq!(template_requests(&app, ORDER_TEMPLATE).await.len(), 1);
+
+    // The customer answers; a day later (by Connect's clock) the agent's
+    // text is refused (7710) and the template chosen at start goes again,
+    // with the value typed then, not the first configured one.
+    customer_sends(&app, "whatsapp", number, "Yes, thanks").await;
+    room_with(&app, &token, "Yes, thanks").await;
+    let r = app
+        .client
+        .post(app.url("/sandbox/control/clock"))
+        .json(&json!({ "advanceSeconds": 25 * 3600 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent_writes(&app, &token, &room, "One more thing").await;
+    eventually("the chosen template again after 7710", || async {
+        template_requests(&app, ORDER_TEMPLATE).await.len() == 2
+    })
+    .await;
+    let sent = template_requests(&app, ORDER_TEMPLATE).await;
+    assert_eq!(
+        sent[1]["body"]["message"]["parameters"],
+        json!({"customer": "Olga Order", "order": "A-1042"})
+    );
+    assert!(template_requests(&app, TEMPLATE).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_start_with_a_bad_template_choice_is_refused_naming_the_field_and_sends_nothing() {
+    let app = templates_app().await;
+    let id = api_contact(&app, "Rita Refused", "+447700900212").await;
+    let body = |template: Value, channel: &str| {
+        json!({ "contactId": id, "channel": channel, "agentEmail": "agent-a@example.com",
+                "attemptId": "refused-1", "template": template })
+    };
+    for (template, channel, field, says) in [
+        (
+            json!({"id": ORDER_TEMPLATE}),
+            "whatsapp",
+            "template.values.order",
+            "Order number is required",
+        ),
+        (
+            json!({"id": ORDER_TEMPLATE, "values": {"order": "  "}}),
+            "whatsapp",
+            "template.values.order",
+            "Order number is required",
+        ),
+        (
+            json!({"id": ORDER_TEMPLATE, "values": {"order": "A-1", "shop": "x"}}),
+            "whatsapp",
+            "template.values.shop",
+            "does not ask",
+        ),
+        (
+            json!({"id": "nope", "values": {}}),
+            "whatsapp",
+            "template.id",
+            "sandbox_reengagement, sandbox_order_update",
+        ),
+        (
+            json!({"values": {}}),
+            "whatsapp",
+            "template.id",
+            "is required",
+        ),
+        (json!({"id": TEMPLATE}), "sms", "template", "only WhatsApp"),
+    ] {
+        let (status, answer) = app
+            .post(
+                "/api/v1/conversations/start",
+                body(template.clone(), channel),
+            )
+            .await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{template}: {answer}"
+        );
+        assert_eq!(answer["field"], field, "{template}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{template}: {answer}"
+        );
+    }
+    // Nothing was sent, no session routed, and the attempt id is still unused.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.driver.connect_messages().await.is_empty());
+    let customer = common::customer(domain::Channel::Whatsapp, "+447700900212");
+    assert!(app.store.session_of(&customer).await.unwrap().is_none());
+    let (status, answer) = app
+        .post(
+            "/api/v1/conversations/start",
+            body(
+                json!({"id": ORDER_TEMPLATE, "values": {"order": "B-7"}}),
+                "whatsapp",
+            ),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        answer["template"],
+        json!({"id": ORDER_TEMPLATE, "sent": true})
+    );
+}
+
+#[tokio::test]
+async fn with_the_window_open_a_start_sends_no_template() {
+    let app = templates_app().await;
+    let number = "447700900213";
+    let (token, _room) = start_conversation(&app, "Otto Open", "+447700900213", "whatsapp").await;
+    customer_sends(&app, "whatsapp", number, "I'm here").await;
+    room_with(&app, &token, "I'm here").await;
+    let a = common::sign_in(&app, "agent-a@example.com").await;
+    let (_, page) = a
+        .read("contacts/list", &[("q", "Otto Open"), ("page", "1")])
+        .await;
+    assert_eq!(
+        page["page"]["items"][0]["whatsapp_needs_template"], false,
+        "no chooser: {page}"
+    );
+
+    let id = session_of(&app, domain::Channel::Whatsapp, number)
+        .await
+        .contact_id
+        .unwrap();
+    let (status, answer) = app
+        .post(
+            "/api/v1/conversations/start",
+            json!({ "contactId": id, "channel": "whatsapp", "agentEmail": "agent-a@example.com",
+                    "attemptId": "open-1", "template": {"id": ORDER_TEMPLATE, "values": {"order": "C-3"}} }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        answer["template"],
+        json!({"id": ORDER_TEMPLATE, "sent": false, "notSentBecause": "window_open"})
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(template_requests(&app, ORDER_TEMPLATE).await.is_empty());
+    assert!(template_requests(&app, TEMPLATE).await.is_empty());
+    assert!(!business_messages(&app, "whatsapp", number)
+        .await
+        .iter()
+        .any(|m| !m["template"].is_null()));
+}

@@ -575,6 +575,14 @@ impl Store {
                     "pciWarnedAt".into(),
                     json!(opt_time(&row, "pci_warned_at")?),
                 );
+                // The template chosen at start, with the values the agent typed.
+                let chosen: Option<String> = row.try_get("start_template")?;
+                fields.insert(
+                    "startTemplate".into(),
+                    chosen
+                        .and_then(|c| serde_json::from_str::<Value>(&c).ok())
+                        .unwrap_or(Value::Null),
+                );
             }
             sessions.push(session);
         }

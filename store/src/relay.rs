@@ -87,6 +87,9 @@ pub struct RelayState {
     pub template_sent_at_ms: Option<i64>,
     /// When the customer was told not to send card numbers here.
     pub pci_warned_at_ms: Option<i64>,
+    /// The WhatsApp template chosen at the conversation's start, as the
+    /// relay wrote it (JSON of `domain::templates::TemplateChoice`).
+    pub start_template: Option<String>,
 }
 
 /// A session and the relay's state on it: one row, read once per job.
@@ -111,6 +114,7 @@ impl RelaySession {
                 last_inbound_at_ms: row.try_get("last_inbound_at")?,
                 template_sent_at_ms: row.try_get("template_sent_at")?,
                 pci_warned_at_ms: row.try_get("pci_warned_at")?,
+                start_template: row.try_get("start_template")?,
             },
         })
     }
@@ -288,6 +292,21 @@ impl Store {
     ) -> Result<(), DomainError> {
         sqlx::query("UPDATE sessions SET template_sent_at = $1 WHERE id = $2")
             .bind(now_ms())
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the WhatsApp template chosen at a conversation's start (JSON),
+    /// or that none was (`None`), replacing an earlier conversation's.
+    pub async fn set_start_template(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        session_id: &str,
+        choice: Option<&str>,
+    ) -> Result<(), DomainError> {
+        sqlx::query("UPDATE sessions SET start_template = $1 WHERE id = $2")
+            .bind(choice)
             .bind(session_id)
             .execute(&mut **tx)
             .await?;

@@ -15,7 +15,7 @@ pub(crate) const SESSION_COLUMNS: &str = "id, customer_channel, customer_channel
 /// The relay's columns, read with the session's (see `RelaySession`).
 pub(crate) const RELAY_COLUMNS: &str =
     "webex_webhook_id, webex_room_id, onboarding_step, onboarding_name, template_sent_at,
-     pci_warned_at";
+     pci_warned_at, start_template";
 const COLLAB_MAX: usize = 500;
 
 /// How to list sessions. Filters combine with AND.

@@ -43,9 +43,13 @@ const V1_ROUTE: &str = "/connect/resources/v1/messaging";
 /// declare: a send must give all of them and no others, as Connect requires
 /// ("Configuration of all parameters is mandatory",
 /// https://developers.webexconnect.io/reference/whatsapp-template-messages).
-/// Other template ids are accepted with any variables.
-pub const TEMPLATES: &[(&str, &[&str])] =
-    &[("sandbox_reengagement", &["customer", "agent", "shop"])];
+/// Other template ids are accepted with any variables. Both are the
+/// sandbox's own: a re-engagement message, and an order update whose order
+/// number an agent types when choosing it at start.
+pub const TEMPLATES: &[(&str, &[&str])] = &[
+    ("sandbox_reengagement", &["customer", "agent", "shop"]),
+    ("sandbox_order_update", &["customer", "order"]),
+];
 
 /// `POST /resources/v1/messaging`: SMS and WhatsApp (text, media, template).
 pub async fn messaging_v1(

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::query_params;
@@ -16,7 +17,8 @@ use super::extract::{query_u32, ApiCaller, ApiJson, Connect};
 use domain::input::NewSession;
 use domain::model::{ClosedBy, Conversation, Message, Page, SessionInput};
 use domain::{Channel, FieldError};
-use relay::conversations::{AttemptKey, Conversations, Mode, StartError, Via};
+use relay::conversations::{AttemptKey, Conversations, Mode, StartError, TemplateRequest, Via};
+use relay::StartTemplate;
 use store::{AppendedLine, ConversationQuery, Paging, Store};
 
 /// Body of `POST /conversations/start`.
@@ -35,6 +37,40 @@ pub struct StartRequest {
     /// is the same attempt: it answers how the first went and sends nothing.
     #[schema(example = "crm-4711-1")]
     pub attempt_id: Option<String>,
+    /// WhatsApp, native relay mode: an approved template (one of
+    /// `CM_WHATSAPP_TEMPLATES`) to send to the customer right away when they
+    /// have not written in the last 24 hours. Not sent while they have.
+    pub template: Option<ChosenTemplate>,
+}
+
+/// The template chosen for a start, and the values it asks the agent for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChosenTemplate {
+    /// The template's Connect id, as configured.
+    #[schema(example = "sandbox_order_update")]
+    pub id: Option<String>,
+    /// A value for each of the template's `ask:` variables, by variable
+    /// name (and no others).
+    #[schema(example = json!({"order": "A-1042"}))]
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+/// What became of the template asked for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateOutcome {
+    pub id: String,
+    /// Queued for the customer by this call.
+    pub sent: bool,
+    /// Why it was not: `window_open` (the customer wrote in the last 24
+    /// hours, so the agent's own words reach them), `already_sent` (a
+    /// template went since they last wrote: one per silence) or `repeat`
+    /// (this `attemptId` was used before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "window_open")]
+    pub not_sent_because: Option<&'static str>,
 }
 
 /// What happened to the attempt.
@@ -63,6 +99,9 @@ pub struct StartAnswer {
     /// Native mode: the customer's session on the channel, routed to the agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// When the request named a template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateOutcome>,
 }
 
 fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, FieldError> {
@@ -79,6 +118,8 @@ fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, Field
 /// the agent gets a space with a greeting in Webex. Connect mode: the seed's
 /// startConversation payload is posted to the Connect inbound webhook (201,
 /// `mode: connect`). Each attempt is audited with this API key as the actor.
+/// With `template` (WhatsApp, native mode) and a customer who has not written
+/// in the last 24 hours, the template goes to them at once, once per attempt.
 /// Retrying with the same `attemptId` sends nothing: 200 `already_started`,
 /// or 409 while the first is still being sent or when it failed.
 #[utoipa::path(post, path = "/conversations/start", tag = "conversations", request_body = StartRequest,
@@ -90,7 +131,7 @@ fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, Field
         (status = 403, description = "The API key lacks the `connect` scope (code `insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such contact", body = ErrorBody),
         (status = 409, description = "This `attemptId` is still being sent (`attempt_in_progress`) or failed (`attempt_failed`: use a new one to try again)", body = ErrorBody),
-        (status = 422, description = "A field is invalid (named in `field`): unknown or disabled agent, no number on the channel, ...", body = ErrorBody),
+        (status = 422, description = "A field is invalid (named in `field`): unknown or disabled agent, no number on the channel, a template that is not configured (`template.id`), a value it asks for missing (`template.values.NAME`), a template on SMS or in Connect mode (`template`), ...", body = ErrorBody),
         (status = 502, description = "Webex Connect refused the trigger (`connect_refused`)", body = ErrorBody),
         (status = 503, description = "Webex Connect unreachable (`connect_unavailable`) or its webhook not configured (`not_configured`)", body = ErrorBody),
         (status = 504, description = "Webex Connect did not answer in time (`connect_timeout`)", body = ErrorBody),
@@ -108,7 +149,11 @@ pub async fn start(
     let attempt_id = body.attempt_id.as_deref().unwrap_or_default();
     // Keys' ids are their own: two callers never share an attempt.
     let attempt = AttemptKey::new(&format!("api:{}", caller.key.id), "attemptId", attempt_id)?;
-    let answer = |status, mode, session_id| StartAnswer {
+    let template = body.template.map(|t| TemplateRequest {
+        id: t.id.unwrap_or_default(),
+        values: t.values,
+    });
+    let answer = |status, mode, session_id, outcome: StartTemplate| StartAnswer {
         status,
         mode,
         contact_id: contact_id.to_string(),
@@ -116,13 +161,34 @@ pub async fn start(
         agent_email: agent.email.clone(),
         attempt_id: attempt_id.trim().to_string(),
         session_id,
+        template: template.as_ref().map(|t| TemplateOutcome {
+            id: t.id.trim().to_string(),
+            sent: outcome == StartTemplate::Sent,
+            not_sent_because: match outcome {
+                StartTemplate::Sent => None,
+                StartTemplate::WindowOpen => Some("window_open"),
+                StartTemplate::AlreadySent => Some("already_sent"),
+                StartTemplate::NotChosen => Some("repeat"),
+            },
+        }),
     };
     let mut headers = HeaderMap::new();
     let (status, body) = match conversations
-        .start(&caller.audit(), &agent, contact_id, channel, &attempt)
+        .start(
+            &caller.audit(),
+            &agent,
+            contact_id,
+            channel,
+            &attempt,
+            template.as_ref(),
+        )
         .await
     {
         Ok(started) => {
+            let outcome = started
+                .template
+                .as_ref()
+                .map_or(StartTemplate::NotChosen, |(_, o)| *o);
             let mode = started.via.mode();
             let session_id = match started.via {
                 Via::Native(session) => Some(session.id),
@@ -137,7 +203,7 @@ pub async fn start(
             }
             (
                 StatusCode::CREATED,
-                answer(StartStatus::Started, mode, session_id),
+                answer(StartStatus::Started, mode, session_id, outcome),
             )
         }
         Err(StartError::AlreadyStarted { session_id, .. }) => (
@@ -146,6 +212,7 @@ pub async fn start(
                 StartStatus::AlreadyStarted,
                 conversations.mode(),
                 session_id,
+                StartTemplate::NotChosen,
             ),
         ),
         Err(e) => return Err(e.into()),
