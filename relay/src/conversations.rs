@@ -704,6 +704,7 @@ mod tests {
                     msisdn: Msisdn::parse("+447700900124", PhoneRegion::default()).unwrap(),
                     channels: vec![Channel::Whatsapp],
                     owner_agent_id: None,
+                    language: None,
                 },
             )
             .await

@@ -261,7 +261,7 @@ impl Relay {
         }
         let last = self
             .store()
-            .conversation_of(customer)
+            .relay_session_of(customer)
             .await?
             .and_then(|c| c.relay.last_inbound_at_ms);
         Ok(!whatsapp_window_open(last, store::now_ms()))
@@ -313,7 +313,7 @@ impl Relay {
         let mut outcome = StartTemplate::NotChosen;
         let chosen = match template {
             Some(choice) if channel == Channel::Whatsapp => {
-                let state = self.store().conversation(&session.id).await?.relay;
+                let state = self.store().relay_session(&session.id).await?.relay;
                 if whatsapp_window_open(state.last_inbound_at_ms, store::now_ms()) {
                     outcome = StartTemplate::WindowOpen;
                     None
