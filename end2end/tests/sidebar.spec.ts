@@ -116,10 +116,16 @@ test("sessions: mine, detail, take over and end; admins see all", async ({ page,
   await page.goto("/sessions?scope=all");
   await page.getByRole("link", { name: phone }).first().click();
   await hydrated(page);
-  await expect(page.getByText(accounts.b.email)).toBeVisible();
+  // The session's facts (its conversations below name their agents too).
+  const facts = page.locator("dl.facts");
+  await expect(facts.getByText(accounts.b.email)).toBeVisible();
   await page.getByRole("button", { name: "Take over" }).click();
   await expect(page.getByRole("status")).toHaveText("You now have this customer");
-  await expect(page.getByText(accounts.admin.email)).toBeVisible();
+  await expect(facts.getByText(accounts.admin.email)).toBeVisible();
+  // Taking over closed B's conversation and opened the admin's.
+  const conversations = page.getByRole("list", { name: "Conversations" }).getByRole("listitem");
+  await expect(conversations).toHaveCount(2);
+  await expect(conversations.filter({ hasText: accounts.b.email })).toContainText("passed to another agent");
   // Ending asks first; Cancel would leave the session as it is.
   await page.getByRole("link", { name: "End session" }).click();
   const confirm = page.getByRole("alertdialog", { name: "End this session?" });
