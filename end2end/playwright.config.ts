@@ -33,7 +33,13 @@ export default defineConfig({
   },
   projects: [
     // The server started with CM_RELAY_MODE=native: everything but the Connect trigger.
-    { name: "native", testIgnore: [/start-conversation\.spec/, /screenshots\.spec/] },
+    { name: "native", testIgnore: [/start-conversation\.spec/, /screenshots\.spec/, /bot\.spec/] },
+    // A native server whose new customers talk to the sandbox's scripted bot first.
+    {
+      name: "bot",
+      testMatch: /bot\.spec/,
+      use: { baseURL: process.env.BOT_BASE_URL ?? process.env.BASE_URL ?? "http://127.0.0.1:3000" },
+    },
     // The README's screenshots, on a server with a database of their own.
     {
       name: "screenshots",

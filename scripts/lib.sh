@@ -9,7 +9,8 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # A one-off build (CI) gains nothing from incremental caches, which take tens of GB.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each line says how long the script has run, so a CI log shows where the time goes.
+log() { printf '\033[1m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 # Version of a package as locked in Cargo.lock.
 locked_version() {

@@ -309,6 +309,37 @@ pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
     )
 }
 
+/// The bot new customers talk to first (`CM_BOT_URL`); None: there is none.
+#[server(endpoint = "admin/bot")]
+pub async fn bot_overview() -> Result<Option<domain::bot::BotOverview>, UiError> {
+    admin()?;
+    match crate::ssr::deps().relay {
+        Some(relay) => Ok(relay.bot_overview().await?),
+        None => Ok(None),
+    }
+}
+
+/// Makes the bot active again after failures made it inactive.
+#[server(endpoint = "admin/bot/reactivate")]
+pub async fn reactivate_bot(csrf: String) -> Result<(), UiError> {
+    use crate::ssr::{audit, deps, finish, Then};
+    let result = async {
+        let s = admin_with_csrf(&csrf)?;
+        let relay = deps().relay.ok_or_else(|| {
+            UiError::field("bot", "the native relay is off (CM_RELAY_MODE=connect)")
+        })?;
+        relay.reactivate_bot(&audit(&s.agent)).await?;
+        Ok(())
+    }
+    .await;
+    finish(
+        result,
+        Then::Reload("/admin/bot?reactivated=1".into()),
+        "/admin/bot",
+        &[],
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetterView {
     pub kind: String,
@@ -422,7 +453,7 @@ pub async fn search_audit(
 }
 
 /// The admin sections, each a page of its own.
-const SECTIONS: [(&str, &str, &str); 8] = [
+const SECTIONS: [(&str, &str, &str); 9] = [
     (
         "/admin/agents",
         "Agents",
@@ -437,6 +468,11 @@ const SECTIONS: [(&str, &str, &str); 8] = [
         "/admin/integrations",
         "Integrations",
         "Whether Webex and Webex Connect answer; the guests' webhooks.",
+    ),
+    (
+        "/admin/bot",
+        "Bot",
+        "The bot new customers talk to first: whether it answers, and turning it back on.",
     ),
     (
         "/admin/undelivered",
@@ -530,6 +566,66 @@ pub fn AdminKeysPage() -> impl IntoView {
 #[component]
 pub fn AdminIntegrationsPage() -> impl IntoView {
     view! { <AdminFrame title="Integrations" body=|me| view! { <Integrations me /> } /> }
+}
+
+#[component]
+pub fn AdminBotPage() -> impl IntoView {
+    view! { <AdminFrame title="Bot" body=|me| view! { <BotHealthView me /> } /> }
+}
+
+#[component]
+fn BotHealthView(me: Me) -> impl IntoView {
+    let reactivate = ServerAction::<ReactivateBot>::new();
+    let overview = Resource::new(move || reactivate.version().get(), |_| bot_overview());
+    let query = use_query_map();
+    let reactivated = move || query.with(|q| q.get("reactivated").is_some());
+    view! {
+        <p class="muted small">"With a bot configured (CM_BOT_URL), a customer who has no agent talks to the bot first, until it hands them over. Calls that fail are retried at most 4 times within an hour; after 5 failures in a row the bot is made inactive and customers go straight to agents until it is reactivated here."</p>
+        <Transition fallback=|| loading("Loading the bot's state…")>
+            {move || overview.get().map(|r| match r {
+                Err(e) => view! { <ErrorNotice error=e retry=Callback::new(move |_| overview.refetch()) /> }.into_any(),
+                Ok(None) => view! { <p class="empty">"No bot is configured: customers go straight to agents. Set CM_BOT_URL, CM_BOT_ACCESS_TOKEN and CM_BOT_CALLBACK_TOKEN to add one (README: Configuration)."</p> }.into_any(),
+                Ok(Some(o)) => {
+                    let h = o.health.clone();
+                    let csrf = me.csrf.clone();
+                    view! {
+                        <dl class="facts" aria-label="Bot">
+                            <dt>"Webhook host"</dt><dd>{o.host.clone().unwrap_or_default()}</dd>
+                            <dt>"State"</dt>
+                            <dd class=if h.active { "ok" } else { "bad" }>
+                                {if h.active { "✓ Active: new customers talk to the bot first".to_string() } else { "✗ Inactive: customers go straight to agents".to_string() }}
+                                {h.inactive_since.clone().map(|at| view! { " (since " <Time at /> ")" })}
+                            </dd>
+                            <dt>"Failed calls in a row"</dt><dd>{h.consecutive_failures}</dd>
+                            <dt>"Last error"</dt>
+                            <dd>{h.last_error.clone().unwrap_or_else(|| "none".into())}{h.last_failure_at.clone().map(|at| view! { " (" <Time at /> ")" })}</dd>
+                            <dt>"Last call answered"</dt>
+                            <dd>{match h.last_success_at.clone() { Some(at) => view! { <Time at /> }.into_any(), None => "never".into_any() }}</dd>
+                            {h.reactivated_at.clone().map(|at| view! {
+                                <dt>"Reactivated"</dt>
+                                <dd><Time at />{h.reactivated_by.clone().map(|by| format!(" by {}", by.trim_start_matches("agent:")))}</dd>
+                            })}
+                            <dt>"Conversations"</dt>
+                            <dd>{format!("{} with the bot now, {} handed over, {} sent to agents because the bot did not answer", o.counts.open, o.counts.handed_over, o.counts.bypassed)}</dd>
+                        </dl>
+                        {(!h.active).then(|| view! {
+                            <ActionForm action=reactivate attr:class="form-actions">
+                                <input type="hidden" name="csrf" value=csrf />
+                                <button type="submit" disabled=move || reactivate.pending().get()>"Reactivate the bot"</button>
+                            </ActionForm>
+                        })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
+        <div aria-live="polite">
+            {move || reactivate.pending().get().then(|| view! { <p class="muted" role="status">"Reactivating…"</p> })}
+            {move || reactivate.value().get().and_then(|r| r.err()).map(error_view)}
+            {move || (reactivated() || matches!(reactivate.value().get(), Some(Ok(())))).then(|| view! {
+                <p class="notice" role="status">"The bot is active again: the next new customer talks to it first."</p>
+            })}
+        </div>
+    }
 }
 
 #[component]

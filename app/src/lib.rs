@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/undelivered") view=admin::AdminUndeliveredPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/opt-outs") view=admin::AdminOptOutsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/bot") view=admin::AdminBotPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/messages") view=message_log::AdminMessagesPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/messages/:id") view=message_log::AdminMessagePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/privacy") view=privacy::PrivacyPage ssr=SsrMode::Async />

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod agent_links;
+pub mod bot;
 pub mod card_numbers;
 pub mod channel;
 pub mod consent;

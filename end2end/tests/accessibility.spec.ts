@@ -69,6 +69,7 @@ for (const scheme of ["light", "dark"] as const) {
     await check("/admin/agents", h1("Agents"));
     await check("/admin/keys", h1("API keys"));
     await check("/admin/integrations", () => expect(page.getByRole("list", { name: "Integrations" })).toBeVisible());
+    await check("/admin/bot", () => expect(page.getByText("No bot is configured")).toBeVisible());
     await check("/admin/undelivered", h1("Undelivered"));
     await check("/admin/opt-outs", h1("Opt-outs"));
     await check("/admin/audit", () => expect(page.getByRole("list", { name: "Audit entries" })).toBeVisible());

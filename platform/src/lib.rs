@@ -3,6 +3,7 @@
 //! docs/platform-contracts.md), and [`fetch`], the one guarded way to
 //! download a URL someone else gave us.
 
+pub mod bot;
 pub mod connect;
 pub mod fetch;
 pub mod webex;

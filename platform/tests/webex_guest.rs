@@ -24,6 +24,7 @@ async fn sandbox() -> (String, String) {
         connect_inbound_url: None,
         connect_webhook_secret: None,
         agents: vec![("agent-a@example.com".into(), "Agent A".into())],
+        bot: None,
         service_app_client_id: "service-app".into(),
         service_app_client_secret: "service-secret".into(),
         service_app_refresh_token: "service-refresh".into(),

@@ -26,6 +26,9 @@ pub enum Accepted {
 pub enum AcceptError {
     #[error("malformed event: {0}")]
     Malformed(String),
+    /// It names something we do not have (a bot conversation).
+    #[error("{0}")]
+    Unknown(String),
     #[error(transparent)]
     Storage(#[from] DomainError),
 }
@@ -190,7 +193,7 @@ impl Relay {
 
     /// Writes an accepted event (group-committed with others arriving at the
     /// same time) and wakes the worker when it queued work.
-    async fn intake(
+    pub(super) async fn intake(
         &self,
         acceptance: Acceptance,
         outcome: Accepted,

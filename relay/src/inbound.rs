@@ -52,9 +52,21 @@ pub struct Inbound {
     /// contact's, else the default), never carried in the job.
     #[serde(skip)]
     pub language: domain::Language,
+    /// The message runs the usual way after the bot (`crate::bot`): it
+    /// handed the customer over, or could not take the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_bot: Option<crate::bot::FromBot>,
 }
 
 impl Inbound {
+    /// What the bot told the agent when it handed the customer over.
+    pub(crate) fn bot_note(&self) -> Option<&str> {
+        match &self.from_bot {
+            Some(crate::bot::FromBot::HandedOver { note, .. }) => note.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Who wrote. The job sets `customer` to the canonical id before it is
     /// read (`Relay::customer_message`), so this is never parsed again.
     pub fn who(&self) -> Customer {
@@ -192,6 +204,7 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, ParseError> {
         cards: false,
         sealed_text: None,
         language: domain::Language::default(),
+        from_bot: None,
     };
     match channel.as_str() {
         "sms" => {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bot::BotEvent;
 use super::conversation_key;
 use super::inbound::{Inbound, Receipt};
 use domain::model::{Customer, Direction, MessageStatus, Session};
@@ -91,6 +92,21 @@ pub(crate) enum Task {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         consent_reply: bool,
     },
+    /// A customer's message to the bot (`crate::bot`), in their bot
+    /// conversation; `text`: what they wrote, card numbers masked.
+    #[serde(rename_all = "camelCase")]
+    ToBot {
+        bot_conversation_id: String,
+        message: Inbound,
+        text: String,
+    },
+    /// What the bot sent back: words for the customer, or a hand-over.
+    #[serde(rename_all = "camelCase")]
+    FromBot {
+        bot_conversation_id: String,
+        event: BotEvent,
+        event_id: String,
+    },
     /// A delivery receipt for one of our transcript lines.
     #[serde(rename_all = "camelCase")]
     Receipt {
@@ -123,7 +139,7 @@ impl Task {
             | Task::WebexToCustomer { session_id, .. }
             | Task::Receipt { session_id, .. } => Some(session_id),
             Task::SendToCustomer { session_id, .. } => session_id.as_deref(),
-            Task::CustomerMessage { .. } => None,
+            Task::CustomerMessage { .. } | Task::ToBot { .. } | Task::FromBot { .. } => None,
         }
     }
 
@@ -144,7 +160,11 @@ impl Task {
                 provider: "connect",
                 id: message.transid.clone(),
             }),
-            Task::Provision { .. } => None,
+            Task::ToBot { message, .. } => Some(MessageRef::Provider {
+                provider: "connect",
+                id: message.transid.clone(),
+            }),
+            Task::Provision { .. } | Task::FromBot { .. } => None,
         }
     }
 
@@ -204,6 +224,65 @@ pub(crate) fn customer_message(message: Inbound, customer: Customer) -> NewJob {
         customer: Some(customer),
     }
     .job(channel, &id, key)
+}
+
+/// A customer's message that runs again the usual way, after the bot
+/// (`why`: `bot-handover` or `bot-bypass`, part of its key).
+pub(crate) fn customer_message_again(message: Inbound, why: &str) -> NewJob {
+    let key = format!("{why}:{}", message.transid);
+    let (channel, id) = (message.channel, message.customer.clone());
+    Task::CustomerMessage {
+        customer: Some(message.who()),
+        message,
+    }
+    .job(channel, &id, key)
+}
+
+/// A customer's message to the bot, in its conversation.
+pub(crate) fn to_bot(bot_conversation_id: &str, message: Inbound, text: &str) -> NewJob {
+    let key = format!("to-bot:{}", message.transid);
+    let (channel, id) = (message.channel, message.customer.clone());
+    Task::ToBot {
+        bot_conversation_id: bot_conversation_id.into(),
+        message,
+        text: text.into(),
+    }
+    .job(channel, &id, key)
+}
+
+/// The bot's call, in order with its customer's messages.
+pub(crate) fn from_bot(
+    conversation: &store::BotConversation,
+    event: BotEvent,
+    event_id: &str,
+) -> NewJob {
+    Task::FromBot {
+        bot_conversation_id: conversation.id.clone(),
+        event,
+        event_id: event_id.into(),
+    }
+    .job(
+        conversation.channel,
+        &conversation.customer_id,
+        format!("from-bot:{}:{event_id}", conversation.id),
+    )
+}
+
+/// The bot's words to a customer (no session, so no transcript line).
+pub(crate) fn bot_reply(channel: Channel, customer: &str, text: &str, key: String) -> NewJob {
+    Task::SendToCustomer {
+        session_id: None,
+        message_id: None,
+        // Connect's correlation id: the job's own key keeps it queued once.
+        key: store::new_id(),
+        channel,
+        customer: customer.into(),
+        text: Some(text.into()),
+        template: None,
+        parameters: Vec::new(),
+        consent_reply: false,
+    }
+    .job(channel, customer, key)
 }
 
 /// The customer's words, or a notice from us, into an agent's space.

@@ -19,6 +19,7 @@
 //! cache between the platforms) and [`request_id`] (which request caused a job).
 
 mod accept;
+pub mod bot;
 pub mod conversations;
 pub mod dialogue;
 pub mod guests;
@@ -34,6 +35,7 @@ pub mod webhook_auth;
 mod webhook_health;
 
 pub use accept::{AcceptError, Accepted};
+pub use bot::RelayBot;
 pub use webhook_health::WebhookReport;
 
 use std::sync::Arc;
@@ -105,6 +107,8 @@ pub struct RelayClients {
     /// allowed hosts. Files are checked by it before Webex is asked to
     /// fetch them in our name.
     pub customer_media: Fetcher,
+    /// The bot new customers talk to first, when one is configured.
+    pub bot: Option<RelayBot>,
 }
 
 #[derive(Clone)]
@@ -119,6 +123,7 @@ struct Inner {
     connect: ConnectMessaging,
     media: MediaCache,
     customer_media: Fetcher,
+    bot: Option<RelayBot>,
     /// Seals the customer's words with card numbers for the agent while
     /// they wait in the outbox (`CM_PCI_MASK_FOR_AGENT=false`); the guest
     /// tokens' key.
@@ -219,6 +224,7 @@ impl Relay {
                 connect: clients.connect,
                 media: clients.media,
                 customer_media: clients.customer_media,
+                bot: clients.bot,
                 settings,
                 policy: RetryPolicy::default(),
                 wake: Notify::new(),
@@ -543,7 +549,10 @@ impl Relay {
             | Task::Receipt { session_id, .. } => {
                 Some(self.store().relay_session(session_id).await?)
             }
-            Task::CustomerMessage { .. } | Task::SendToCustomer { .. } => None,
+            Task::CustomerMessage { .. }
+            | Task::SendToCustomer { .. }
+            | Task::ToBot { .. }
+            | Task::FromBot { .. } => None,
         };
         let conversation = || conversation.as_ref().expect("read above for this task");
         match task {
@@ -613,6 +622,19 @@ impl Relay {
                     None => Outgoing::Text(text.clone().unwrap_or_default()),
                 };
                 self.send_to_customer(*channel, customer, key, message_id.as_deref(), &outgoing)
+                    .await
+            }
+            Task::ToBot {
+                bot_conversation_id,
+                message,
+                text,
+            } => self.to_bot(job, bot_conversation_id, message, text).await,
+            Task::FromBot {
+                bot_conversation_id,
+                event,
+                event_id,
+            } => {
+                self.bot_answered(job, bot_conversation_id, event, event_id)
                     .await
             }
             Task::Receipt {
@@ -688,6 +710,15 @@ impl Relay {
     /// [`Relay::apply`]'s transaction.
     async fn commit(&self, job: Option<&Job>, effects: &Effects) -> Result<(), DomainError> {
         let mut tx = self.store().begin_write().await?;
+        if let Some((id, status, agent)) = &effects.bot_ended {
+            // Ended already (a second hand-over): the job is done, nothing else.
+            if !Store::end_bot_conversation(&mut tx, id, *status, agent.as_deref()).await? {
+                if let Some(job) = job {
+                    Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
+                }
+                return tx.commit().await.map_err(DomainError::from);
+            }
+        }
         if let Some((session, step, name)) = &effects.onboarding {
             Store::set_onboarding(&mut tx, session, *step, name.as_deref()).await?;
         }
@@ -709,6 +740,10 @@ impl Relay {
         if let Some(session) = &effects.pci_warned {
             Store::set_pci_warned(&mut tx, session).await?;
         }
+        if let Some((id, channel, customer)) = &effects.bot_opened {
+            Store::open_bot_conversation_in(&mut tx, id, *channel, customer).await?;
+        }
+
         for line in &effects.lines {
             Store::add_message(&mut tx, line).await?;
         }
@@ -741,6 +776,11 @@ struct Effects {
     pci_warned: Option<String>,
     /// A start's template choice on its session (JSON; `None`: none chosen).
     start_template: Option<(String, Option<String>)>,
+    /// A bot conversation opened: (id, channel, customer).
+    bot_opened: Option<(String, Channel, String)>,
+    /// A bot conversation ended: (id, how, the agent the bot named). The
+    /// rest of the effects are written only if it was still open.
+    bot_ended: Option<(String, domain::bot::BotConversationStatus, Option<String>)>,
 }
 
 /// The transcript line of a WhatsApp template: which one, and every value.

@@ -3,6 +3,7 @@
 //! "session has ended", and posting the customer's words and files into the
 //! agent's 1:1 space as the guest.
 
+use super::bot::FromBot;
 use super::dialogue::{self, Line, Step};
 use super::inbound::Inbound;
 use super::jobs::{self, post as post_job, provision as provision_job};
@@ -27,7 +28,7 @@ const MMS_TEXT_MAX_BYTES: u64 = 64 * 1024;
 /// What the customer wrote: as stored (card numbers masked) and, when the
 /// agent is to read card numbers (`CM_PCI_MASK_FOR_AGENT=false`), as written.
 #[derive(Debug, Default)]
-struct Words {
+pub(super) struct Words {
     text: String,
     for_agent: Option<String>,
     cards: bool,
@@ -64,6 +65,12 @@ impl Relay {
             .await?;
         let session = conversation.as_ref().map(|c| &c.session);
         let mut effects = Effects::default();
+        if let Some(FromBot::HandedOver { agent, .. }) = &m.from_bot {
+            let agent = agent.clone();
+            return self
+                .after_handover(job, conversation.as_ref(), &m, agent.as_deref())
+                .await;
+        }
 
         // An MMS goes to an open conversation or nowhere (seed: MMS handler).
         if m.mms && !session.is_some_and(|s| s.status == SessionStatus::Active) {
@@ -114,6 +121,11 @@ impl Relay {
                 // customer is asked who they want, as without a keyword.
                 None => {}
             }
+        }
+        // A customer without an agent talks to the bot first, if there is
+        // one (`crate::bot`); what it cannot take comes back marked.
+        if m.from_bot.is_none() && self.bot_takes(session).await? {
+            return self.send_to_bot(job, &m, &text).await;
         }
         let Some(conversation) = conversation else {
             return self.begin_dialogue(job, &m, None).await;
@@ -220,7 +232,12 @@ impl Relay {
     /// A returning customer whose conversation ended goes back to the agent
     /// who last engaged them (`last_agent`, the seed's "most recent agent"),
     /// then to their contact's owner, while that agent is enabled.
-    async fn begin_dialogue(&self, job: &Job, m: &Inbound, last_agent: Option<&str>) -> Ran {
+    pub(super) async fn begin_dialogue(
+        &self,
+        job: &Job,
+        m: &Inbound,
+        last_agent: Option<&str>,
+    ) -> Ran {
         let contact = self.store().contact_by_channel(&m.who()).await?;
         let owner = contact.as_ref().and_then(|c| c.owner_agent_id.as_deref());
         let mut candidates = Vec::new();
@@ -297,7 +314,7 @@ impl Relay {
     /// Guest): the contact, owned by the agent, if there is none; the session
     /// routed to the agent; the guest provisioned; "conversation initiated";
     /// and what else the customer wrote, forwarded.
-    async fn connect_customer(
+    pub(super) async fn connect_customer(
         &self,
         job: &Job,
         m: &Inbound,
@@ -351,6 +368,14 @@ impl Relay {
             &contact.name,
             &format!("provision:{}", m.transid),
         ));
+        if let Some(note) = m.bot_note() {
+            effects.jobs.push(jobs::notice(
+                &session,
+                format!("notice:{}", m.transid),
+                None,
+                &format!("The bot handed {} over to you: {note}", contact.name),
+            ));
+        }
         effects.add(self.say(
             Some(&session),
             m,
@@ -511,7 +536,7 @@ impl Relay {
     }
 
     /// An agent named by email or id, if enabled.
-    async fn find_agent(&self, reference: &str) -> Result<Option<Agent>, Failure> {
+    pub(super) async fn find_agent(&self, reference: &str) -> Result<Option<Agent>, Failure> {
         let found = if reference.contains('@') {
             self.store().agent_by_email(&reference.to_lowercase()).await
         } else if let Ok(id) = PublicAgentId::parse(reference) {
@@ -528,7 +553,7 @@ impl Relay {
 
     /// The name we know the customer by: their contact, what they told the
     /// dialogue, WhatsApp's profile name, or their number.
-    async fn customer_name(
+    pub(super) async fn customer_name(
         &self,
         conversation: Option<&RelaySession>,
         m: &Inbound,

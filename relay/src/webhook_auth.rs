@@ -6,6 +6,7 @@
 //! | `POST /webhooks/webex` | [`Webex`] | `x-spark-signature`: hex HMAC-SHA1 of the body with the guests' webhook secret; required |
 //! | `POST /webhooks/connect/inbound` | [`ConnectInbound`] | `?token=`: the inbound token, required; with a hub secret, `x-hub-signature` (HMAC-SHA256/512 of the body), required |
 //! | `POST /webhooks/connect/receipts` | [`ConnectReceipt`] | `?token=`, required; with a hub secret, `x-hub-signature` checked when present |
+//! | `POST /webhooks/bot` | [`Bot`] | `Authorization: Bearer` the bot's callback token (`CM_BOT_CALLBACK_TOKEN`), required; no bot configured: refused |
 //!
 //! Receipts come to the `notifyurl` of each send, and Connect's pages do not
 //! say those are signed: so a receipt's signature is checked only when it is
@@ -42,6 +43,8 @@ pub struct Webex;
 pub struct ConnectInbound;
 /// Delivery receipts from Connect (`/webhooks/connect/receipts`).
 pub struct ConnectReceipt;
+/// The configured bot's answers (`/webhooks/bot`).
+pub struct Bot;
 
 /// The rule of a [`Source`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,8 @@ pub enum Rule {
     /// The token; and the hub signature, when a hub secret is set, required
     /// (`hub_required`) or checked only when present.
     ConnectToken { hub_required: bool },
+    /// The bot's callback token as a bearer token.
+    BotToken,
 }
 
 impl Source for Webex {
@@ -73,8 +78,15 @@ impl Source for ConnectReceipt {
     };
 }
 
+impl Source for Bot {
+    const SIGNATURE_HEADER: &'static str = "authorization";
+    const TOKEN_IN_URL: bool = false;
+    const RULE: Rule = Rule::BotToken;
+}
+
 mod sealed {
     pub trait Sealed {}
+    impl Sealed for super::Bot {}
     impl Sealed for super::Webex {}
     impl Sealed for super::ConnectInbound {}
     impl Sealed for super::ConnectReceipt {}
@@ -138,6 +150,12 @@ impl Relay {
                         hub_required,
                     )
             }
+            Rule::BotToken => match (self.bot_callback_token(), presented.signature) {
+                (Some(expected), Some(header)) => header
+                    .strip_prefix("Bearer ")
+                    .is_some_and(|t| token_valid(expected, Some(t.trim()))),
+                _ => false,
+            },
         };
         if !valid {
             return Err(Refused);

@@ -526,6 +526,7 @@ async fn relay() -> (Relay, std::path::PathBuf) {
                 MediaSettings::default(),
             ),
             customer_media: fetcher("Connect"),
+            bot: None,
         },
         RelaySettings {
             webhook_url: format!("{nowhere}/webhooks/webex"),

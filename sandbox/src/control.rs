@@ -26,6 +26,7 @@ pub fn router() -> Router<Shared> {
         .route("/contents", post(content_verdicts))
         .route("/agent-token", post(agent_token))
         .route("/connect/messages", get(connect_messages))
+        .route("/bot", get(bot_received))
         .route("/connect/messaging", post(business_sends))
         .route("/guest-token", post(guest_token))
         .route("/guest-tokens/revoke", post(revoke_guest_tokens))
@@ -230,6 +231,12 @@ async fn agent_token(
 async fn connect_messages(State(sandbox): State<Shared>) -> Json<Value> {
     let world = sandbox.world();
     Json(json!({"items": world.connect_requests, "phone": world.phone}))
+}
+
+/// What the scripted bot received (`crate::bot`), in order.
+async fn bot_received(State(sandbox): State<Shared>) -> Json<Value> {
+    let world = sandbox.world();
+    Json(json!({"received": world.bot_received}))
 }
 
 async fn people(State(sandbox): State<Shared>) -> Json<Value> {

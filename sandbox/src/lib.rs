@@ -5,6 +5,7 @@
 //! Written from `reference/webex-and-connect.md`, not from the product's
 //! clients, so a misunderstanding in a client shows up as a failing call.
 
+mod bot;
 mod calls;
 mod connect;
 mod control;
@@ -57,6 +58,18 @@ pub struct SandboxConfig {
     pub connect_webhook_secret: Option<String>,
     /// Seeded Webex agents: (email, display name).
     pub agents: Vec<(String, String)>,
+    /// The scripted bot (`CM_SANDBOX_BOT`), when it is on.
+    pub bot: Option<BotConfig>,
+}
+
+/// The scripted bot's side of the product's bot settings.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    /// What the product's calls must carry (its `CM_BOT_ACCESS_TOKEN`).
+    pub access_token: String,
+    /// Where the bot answers (the product's `/webhooks/bot`) and with what.
+    pub callback_url: String,
+    pub callback_token: String,
 }
 
 /// All sandbox routes, relative to the sandbox root ("/webex/v1/...",
@@ -69,6 +82,7 @@ pub fn router(config: SandboxConfig) -> Router {
         .nest("/webex/embedded", embedded::router())
         .nest("/connect", connect::router())
         .nest("/control", control::router())
+        .nest("/bot", bot::router())
         .merge(pages::router())
         // Faults sit inside the call log, so injected failures are logged too.
         .layer(from_fn_with_state(sandbox.clone(), faults::inject))

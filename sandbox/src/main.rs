@@ -87,6 +87,7 @@ async fn main() {
             ("agent-b@example.com".into(), "Agent B".into()),
             ("admin@example.com".into(), "Admin".into()),
         ],
+        bot: None,
     };
     println!("Sandbox at {base_url}");
     println!("  Webex API:            {base_url}/webex/v1");

@@ -364,6 +364,8 @@ pub struct World {
     pub route_faults: Vec<RouteFault>,
     pub delivery_faults: Vec<DeliveryFault>,
     pub calls: Vec<CallRecord>,
+    /// The events the scripted bot received, in order (`/control/bot`).
+    pub bot_received: Vec<serde_json::Value>,
 }
 
 impl World {
@@ -419,6 +421,7 @@ impl World {
             route_faults: Vec::new(),
             delivery_faults: Vec::new(),
             calls: Vec::new(),
+            bot_received: Vec::new(),
         }
     }
 

@@ -195,6 +195,31 @@ pub struct IntegrationSettings {
     /// (`openssl rand -base64 32`). Unset: tokens are not cached (sandbox: generated per start).
     #[arg(long, global = true)]
     pub token_encryption_key: Option<Secret>,
+
+    /// A bot's webhook (native relay): customers without an agent talk to the bot first,
+    /// until it hands them over (docs/relay.md, "Bot hand-over"). Unset: no bot.
+    #[arg(long, global = true)]
+    pub bot_url: Option<String>,
+
+    /// The bot's access token, sent with every call to CM_BOT_URL (`Authorization: Bearer`).
+    #[arg(long, global = true)]
+    pub bot_access_token: Option<Secret>,
+
+    /// The token the bot's calls to `/webhooks/bot` must carry (`Authorization: Bearer`);
+    /// at least 16 characters (`openssl rand -hex 24`).
+    #[arg(long, global = true)]
+    pub bot_callback_token: Option<Secret>,
+
+    /// Seconds before each retry of a failed bot call, comma-separated: at most 4, within an
+    /// hour (default 10,60,300,900). After the last, the customer goes to the agents.
+    #[arg(long, global = true)]
+    pub bot_retry_seconds: Option<String>,
+
+    /// With the sandbox: new customers talk to the sandbox's scripted bot first (it answers
+    /// HOURS, and hands over on AGENT).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    #[serde(default)]
+    pub sandbox_bot: bool,
 }
 
 impl IntegrationSettings {
@@ -266,6 +291,8 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "CM_CONNECT_WEBHOOK_KEY",
     "CM_TOKEN_ENCRYPTION_KEY",
     "CM_METRICS_TOKEN",
+    "CM_BOT_ACCESS_TOKEN",
+    "CM_BOT_CALLBACK_TOKEN",
 ];
 
 /// The Embedded App SDK (npm `@webex/embedded-app-sdk`, pinned in
@@ -373,6 +400,106 @@ pub struct NativeRelay {
     pub connect_webhook_secret: Option<Secret>,
     /// Signs the guests' Webex webhooks.
     pub webex_webhook_secret: Secret,
+    /// The bot new customers talk to first, when one is configured.
+    pub bot: Option<BotSettings>,
+}
+
+/// A third-party bot (`CM_BOT_*`).
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    pub url: String,
+    pub access_token: Secret,
+    pub callback_token: Secret,
+    pub retry_delays: Vec<std::time::Duration>,
+}
+
+/// The bot's settings: all or nothing, and only for the native relay (in
+/// Connect mode, bots are Connect's own integration).
+fn bot_settings(
+    s: &IntegrationSettings,
+    mode: RelayMode,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<BotSettings> {
+    let (url, access, callback) = (
+        text(&s.bot_url),
+        secret(&s.bot_access_token),
+        secret(&s.bot_callback_token),
+    );
+    let Some(url) = url else {
+        if access.is_some() || callback.is_some() {
+            warnings.push("the bot is off: CM_BOT_URL not set".into());
+        }
+        return None;
+    };
+    if mode == RelayMode::Connect {
+        problems.push(
+            "CM_BOT_URL is for the native relay: with CM_RELAY_MODE=connect, add the bot in \
+             Webex Connect (Integrations > Generic Bot) instead"
+                .into(),
+        );
+        return None;
+    }
+    if reqwest::Url::parse(&url)
+        .map(|u| !matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(true)
+    {
+        problems.push(format!("CM_BOT_URL: {url} is not an http(s) URL"));
+    }
+    let (Some(access_token), Some(callback_token)) = (access, callback) else {
+        problems.push(
+            "CM_BOT_URL needs CM_BOT_ACCESS_TOKEN (sent to the bot) and CM_BOT_CALLBACK_TOKEN \
+             (the bot's calls to /webhooks/bot must carry it)"
+                .into(),
+        );
+        return None;
+    };
+    if callback_token.expose().trim().len() < 16 {
+        problems.push("CM_BOT_CALLBACK_TOKEN: at least 16 characters".into());
+    }
+    let retry_delays = match s.bot_retry_seconds.as_deref().map(str::trim) {
+        None | Some("") => domain::bot::RETRY_DELAYS.to_vec(),
+        Some(list) => match parse_retry_seconds(list) {
+            Ok(delays) => delays,
+            Err(e) => {
+                problems.push(format!("CM_BOT_RETRY_SECONDS: {e}"));
+                Vec::new()
+            }
+        },
+    };
+    Some(BotSettings {
+        url,
+        access_token,
+        callback_token,
+        retry_delays,
+    })
+}
+
+/// `10,60,300,900`: at most four waits, each at least a second, within an hour.
+fn parse_retry_seconds(list: &str) -> Result<Vec<std::time::Duration>, String> {
+    let delays = list
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    format!(
+                        "{:?} is not a whole number of seconds (at least 1)",
+                        n.trim()
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > domain::bot::RETRY_DELAYS.len() {
+        return Err(format!("{} retries; at most 4", delays.len()));
+    }
+    if delays.iter().sum::<std::time::Duration>() >= std::time::Duration::from_secs(3600) {
+        return Err("the retries must all fall within an hour".into());
+    }
+    Ok(delays)
 }
 
 /// The Connect Messaging API.
@@ -587,6 +714,7 @@ impl Integrations {
             );
         }
 
+        let bot = bot_settings(s, mode, &mut problems, &mut warnings);
         let relay = match mode {
             RelayMode::Connect => Relay::Connect,
             RelayMode::Native => {
@@ -659,6 +787,7 @@ impl Integrations {
                         inbound_token: inbound_token?,
                         connect_webhook_secret: secret(&s.connect_webhook_secret),
                         webex_webhook_secret: webex_webhook_secret?,
+                        bot,
                     })
                 };
                 Relay::Native(Box::new(native().expect("every setting checked above")))

@@ -90,6 +90,25 @@ pub fn settings(given: &IntegrationSettings, public_url: &str) -> IntegrationSet
         connect_webhook_secret: or_new(&given.connect_webhook_secret, || random_secret(24)),
         // Cached guest tokens last as long as the process.
         token_encryption_key: or_new(&given.token_encryption_key, random_base64_secret),
+        // The scripted bot, when asked for; else the given bot, if any.
+        bot_url: if given.sandbox_bot {
+            Some(format!("{sandbox}/bot/webhook"))
+        } else {
+            given.bot_url.clone()
+        },
+        // Kept when set (tests call /webhooks/bot as the bot would).
+        bot_access_token: if given.sandbox_bot {
+            or_new(&given.bot_access_token, || random_secret(16))
+        } else {
+            given.bot_access_token.clone()
+        },
+        bot_callback_token: if given.sandbox_bot {
+            or_new(&given.bot_callback_token, || random_secret(24))
+        } else {
+            given.bot_callback_token.clone()
+        },
+        bot_retry_seconds: given.bot_retry_seconds.clone(),
+        sandbox_bot: given.sandbox_bot,
     }
 }
 
@@ -132,6 +151,11 @@ pub async fn router(i: &Integrations, store: &Store) -> anyhow::Result<Router> {
         service_app_client_id: text(&s.service_app_client_id),
         service_app_client_secret: secret(&s.service_app_client_secret),
         service_app_refresh_token: secret(&s.service_app_refresh_token),
+        bot: s.sandbox_bot.then(|| sandbox::BotConfig {
+            access_token: secret(&s.bot_access_token),
+            callback_url: format!("{}/webhooks/bot", i.public_url),
+            callback_token: secret(&s.bot_callback_token),
+        }),
     };
     Ok(Router::new().nest_service("/sandbox", sandbox::router(config)))
 }

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             "/webhooks/connect/receipts",
             post(connect_receipts).get(saved_ok),
         )
+        .route("/webhooks/bot", post(bot))
         .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
 }
 
@@ -45,6 +46,9 @@ fn answer(result: Result<Accepted, AcceptError>) -> Response {
             json!({ "status": "ignored", "reason": why }),
             "ignored",
         ),
+        Err(AcceptError::Unknown(why)) => {
+            (StatusCode::NOT_FOUND, json!({ "error": why }), "unknown")
+        }
         // Poison input is answered 2xx-free but final: retrying cannot fix it.
         Err(AcceptError::Malformed(why)) => (
             StatusCode::BAD_REQUEST,
@@ -83,6 +87,11 @@ async fn webex(Verified { relay, body }: Verified<Webex>) -> Response {
 
 async fn connect_inbound(Verified { relay, body }: Verified<ConnectInbound>) -> Response {
     answer(relay.accept_connect(body).await)
+}
+
+/// The bot's answers: words for a customer, or a hand-over.
+async fn bot(Verified { relay, body }: Verified<relay::webhook_auth::Bot>) -> Response {
+    answer(relay.accept_bot(body).await)
 }
 
 async fn connect_receipts(Verified { relay, body }: Verified<ConnectReceipt>) -> Response {

@@ -197,6 +197,15 @@ pub fn build_relay(
             connect: messaging,
             media,
             customer_media: Fetcher::new(customer_media, config.fetch_limits()),
+            bot: native.bot.as_ref().map(|b| relay::RelayBot {
+                webhook: platform::bot::BotWebhook::new(
+                    &b.url,
+                    b.access_token.expose(),
+                    domain::bot::CALL_TIMEOUT,
+                ),
+                callback_token: b.callback_token.expose().to_string(),
+                retry_delays: b.retry_delays.clone(),
+            }),
         },
         RelaySettings {
             webhook_url: format!("{}/webhooks/webex", i.public_url),

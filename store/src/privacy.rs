@@ -23,6 +23,8 @@
 //!   suppression entry would mean keeping the number; after an erasure the
 //!   business no longer knows them, and a start needs a new contact.
 //! * `session_reads`: go with their sessions.
+//! * `bot_conversations` (channel id, status, the agent the bot named):
+//!   deleted; exported.
 //! * `conversations` (channel id, agent, close reason): deleted with their
 //!   sessions; exported with them.
 //! * `audit_log`: kept (who did what stays provable) with the number, the
@@ -745,6 +747,25 @@ impl Store {
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
         out.insert("optOuts".into(), json!(opt_outs));
+        let bot_conversations = fetch_in(
+            &mut conn,
+            "SELECT id, channel, status, started_at, ended_at, agent FROM bot_conversations WHERE customer_id IN",
+            &texts(&scope.channel_ids),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "id": r.try_get::<String, _>("id")?,
+                "channel": r.try_get::<String, _>("channel")?,
+                "status": r.try_get::<String, _>("status")?,
+                "startedAt": format_ms(r.try_get("started_at")?),
+                "endedAt": r.try_get::<Option<i64>, _>("ended_at")?.map(format_ms),
+                "agent": r.try_get::<Option<String>, _>("agent")?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        out.insert("botConversations".into(), json!(bot_conversations));
         let conversations = fetch_in(
             &mut conn,
             "SELECT id, session_id, channel, agent, status, opened_at, closed_at, closed_by, close_reason
@@ -857,6 +878,12 @@ impl Store {
         execute_in(
             &mut tx,
             "DELETE FROM opt_outs WHERE customer_id IN",
+            &texts(&scope.channel_ids),
+        )
+        .await?;
+        execute_in(
+            &mut tx,
+            "DELETE FROM bot_conversations WHERE customer_id IN",
             &texts(&scope.channel_ids),
         )
         .await?;

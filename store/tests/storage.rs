@@ -152,6 +152,8 @@ on_both_databases!(
     conversations_open_close_on_transfer_and_reopen_while_latest,
     conversations_take_appended_lines_once_and_only_while_open,
     message_log_records_each_try_and_finds_messages_by_every_filter,
+    bot_is_inactive_after_five_failures_in_a_row_until_reactivated,
+    bot_conversations_end_once,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -2722,4 +2724,105 @@ async fn message_log_records_each_try_and_finds_messages_by_every_filter(store: 
     let pruned = store.prune_transcripts(now_ms() + 1).await.unwrap();
     assert_eq!(pruned.rows, 3);
     assert_eq!(attempts_logged(store).await, 0);
+}
+
+async fn bot_is_inactive_after_five_failures_in_a_row_until_reactivated(store: &Store) {
+    let fresh = store.bot_health().await.unwrap();
+    assert!(fresh.active);
+    assert_eq!(fresh.consecutive_failures, 0);
+    // Four failures, then an answer: the count starts again.
+    for _ in 0..4 {
+        assert!(store.bot_call_failed("HTTP 503").await.unwrap().active);
+    }
+    store.bot_call_succeeded().await.unwrap();
+    let health = store.bot_health().await.unwrap();
+    assert_eq!(health.consecutive_failures, 0);
+    assert!(health.last_success_at.is_some());
+    assert_eq!(health.last_error.as_deref(), Some("HTTP 503"));
+    // Five in a row: inactive from the fifth, and it stays so.
+    for n in 1..=5 {
+        let h = store.bot_call_failed("timeout").await.unwrap();
+        assert_eq!(h.consecutive_failures, n);
+        assert_eq!(h.active, n < 5, "after {n} failures");
+    }
+    let inactive = store.bot_health().await.unwrap();
+    assert!(!inactive.active);
+    let since = inactive
+        .inactive_since
+        .clone()
+        .expect("when it became inactive");
+    // Another failure does not move the time it became inactive.
+    let later = store.bot_call_failed("timeout").await.unwrap();
+    assert_eq!(later.inactive_since.as_deref(), Some(since.as_str()));
+    // An admin reactivates it: active, no failures counted, audited.
+    let admin = AuditCtx::new(Actor::Agent("admin@example.com".into()), None);
+    let back = store.reactivate_bot(&admin).await.unwrap();
+    assert!(back.active);
+    assert_eq!(back.consecutive_failures, 0);
+    assert_eq!(back.inactive_since, None);
+    assert_eq!(
+        back.reactivated_by.as_deref(),
+        Some("agent:admin@example.com")
+    );
+    let audit = store
+        .audit_entries(Some("bot"), Some("bot"), 10)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "bot.reactivated");
+    assert_eq!(audit[0].before.as_ref().unwrap()["active"], false);
+}
+
+async fn bot_conversations_end_once(store: &Store) {
+    use domain::bot::BotConversationStatus;
+    let mut tx = store.begin_write().await.unwrap();
+    Store::open_bot_conversation_in(&mut tx, "b1", Channel::Sms, "+447700900501")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let open = store
+        .open_bot_conversation(Channel::Sms, "+447700900501")
+        .await
+        .unwrap()
+        .expect("open");
+    assert_eq!(open.id, "b1");
+    assert_eq!(open.status, BotConversationStatus::Open);
+    // Another customer, or another channel, has none.
+    assert!(store
+        .open_bot_conversation(Channel::Whatsapp, "447700900501")
+        .await
+        .unwrap()
+        .is_none());
+    let mut tx = store.begin_write().await.unwrap();
+    let first = Store::end_bot_conversation(
+        &mut tx,
+        "b1",
+        BotConversationStatus::HandedOver,
+        Some("agent-a@example.com"),
+    )
+    .await
+    .unwrap();
+    let second = Store::end_bot_conversation(&mut tx, "b1", BotConversationStatus::Bypassed, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(first && !second, "the first end wins");
+    assert_eq!(
+        store.bot_conversation("b1").await.unwrap().status,
+        BotConversationStatus::HandedOver
+    );
+    assert!(store
+        .open_bot_conversation(Channel::Sms, "+447700900501")
+        .await
+        .unwrap()
+        .is_none());
+    let counts = store.bot_counts().await.unwrap();
+    assert_eq!(
+        (counts.open, counts.handed_over, counts.bypassed),
+        (0, 1, 0)
+    );
+    assert!(matches!(
+        store.bot_conversation("nope").await,
+        Err(DomainError::NotFound { .. })
+    ));
 }

@@ -155,6 +155,7 @@ pub async fn start() -> Harness {
             (AGENT_A.into(), "Agent A".into()),
             (AGENT_B.into(), "Agent B".into()),
         ],
+        bot: None,
     };
     let app = Router::new().nest_service("/sandbox", sandbox::router(config.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
