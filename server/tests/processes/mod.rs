@@ -1,11 +1,11 @@
-//! Real processes for the crash and replica tests: the simulated Webex /
-//! Connect as its own process (the `sandbox` binary, so that its state, the
-//! destinations and the call log, survives the product's death), one or
-//! more product processes on one database, and for several of them a
+//! Real processes for the crash and replica tests: one or more product
+//! processes on one database, the simulated Webex / Connect served by the
+//! test process itself (so that its state, the destinations and the call
+//! log, survives the products' deaths), and for several products a
 //! round-robin load balancer in front.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,31 +29,13 @@ const WEBHOOK_SECRET: &str = "crash-test-webhook-secret";
 const INBOUND_TOKEN: &str = "crash-test-inbound-token";
 const HUB_SECRET: &str = "crash-test-connect-hub-secret";
 
-/// The `sandbox` binary, next to ours. Cargo builds only the binaries of the
-/// package under test (artifact dev-dependencies are unstable), so build it
-/// here; cargo releases its lock before running tests, and this is a no-op
-/// when it is up to date.
-fn sandbox_binary() -> PathBuf {
-    let product = Path::new(PRODUCT);
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "-p", "sandbox", "--bin", "sandbox"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    if product.parent().and_then(|d| d.file_name()) == Some("release".as_ref()) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "cargo build -p sandbox failed");
-    product.with_file_name("sandbox")
-}
-
 /// The processes and the temporary directory (and database); killed and
 /// removed on drop, also when the test panics (then their logs are printed
 /// first).
 pub struct World {
     dir: PathBuf,
     pub db: ScratchDb,
-    sandbox: Option<Child>,
+    sandbox: Option<tokio::task::JoinHandle<()>>,
     /// One slot per replica: its process while it runs, and its port.
     replicas: Vec<(Option<Child>, u16)>,
     starts: u32,
@@ -106,7 +88,7 @@ impl World {
         let sandbox_port = free_port();
         let sandbox = format!("http://127.0.0.1:{sandbox_port}/sandbox");
         let driver = Driver::new(&world.public_url(), &sandbox);
-        world.start_sandbox(sandbox_port);
+        world.start_sandbox(sandbox_port).await;
         driver
             .wait_ready(&driver.sandbox_url("/control/clock"))
             .await;
@@ -133,25 +115,42 @@ impl World {
         std::fs::File::create(self.dir.join(name)).unwrap().into()
     }
 
-    fn start_sandbox(&mut self, port: u16) {
-        let inbound = format!(
-            "{}/webhooks/connect/inbound?token={INBOUND_TOKEN}",
-            self.public_url()
-        );
-        let child = Command::new(sandbox_binary())
-            .env("SANDBOX_BIND", format!("127.0.0.1:{port}"))
-            .env("SANDBOX_GUEST_ISSUER_ID", GUEST_ISSUER_ID)
-            .env("SANDBOX_GUEST_ISSUER_SECRET", GUEST_ISSUER_SECRET)
-            .env("SANDBOX_OAUTH_CLIENT_ID", OAUTH_CLIENT_ID)
-            .env("SANDBOX_OAUTH_CLIENT_SECRET", OAUTH_CLIENT_SECRET)
-            .env("SANDBOX_CONNECT_API_KEY", CONNECT_API_KEY)
-            .env("SANDBOX_INBOUND_URL", inbound)
-            .env("SANDBOX_CONNECT_WEBHOOK_SECRET", HUB_SECRET)
-            .stdout(self.log("sandbox.log"))
-            .stderr(self.log("sandbox.err"))
-            .spawn()
-            .expect("the sandbox starts");
-        self.sandbox = Some(child);
+    /// The sandbox, in this process: it outlives every product process.
+    async fn start_sandbox(&mut self, port: u16) {
+        let base_url = format!("http://127.0.0.1:{port}/sandbox");
+        let config = sandbox::SandboxConfig {
+            guest_issuer_id: GUEST_ISSUER_ID.into(),
+            guest_issuer_secret_b64: GUEST_ISSUER_SECRET.into(),
+            oauth_client_id: OAUTH_CLIENT_ID.into(),
+            oauth_client_secret: OAUTH_CLIENT_SECRET.into(),
+            // The products use the Guest Issuer app.
+            service_app_client_id: "sandbox-service-app".into(),
+            service_app_client_secret: "unused".into(),
+            service_app_refresh_token: "unused".into(),
+            embedded_app_issuer: format!("{base_url}/webex/embedded"),
+            embedded_app_audience: "sandbox-embedded-app".into(),
+            connect_api_key: CONNECT_API_KEY.into(),
+            connect_inbound_url: Some(format!(
+                "{}/webhooks/connect/inbound?token={INBOUND_TOKEN}",
+                self.public_url()
+            )),
+            connect_webhook_secret: Some(HUB_SECRET.into()),
+            agents: vec![
+                (AGENT.into(), "Agent A".into()),
+                ("agent-b@example.com".into(), "Agent B".into()),
+            ],
+            bot: None,
+            base_url,
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the sandbox's port is free");
+        let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));
+        self.sandbox = Some(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the sandbox serves");
+        }));
     }
 
     /// Starts (or starts again) replica `replica`, on its own port.
@@ -207,11 +206,13 @@ impl Drop for World {
         if let Some(balancer) = self.balancer.take() {
             balancer.abort();
         }
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.abort();
+        }
         let children = self
             .replicas
             .iter_mut()
-            .filter_map(|(child, _)| child.take())
-            .chain(self.sandbox.take());
+            .filter_map(|(child, _)| child.take());
         for mut child in children {
             let _ = child.kill();
             let _ = child.wait();
