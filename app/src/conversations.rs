@@ -247,43 +247,20 @@ pub fn ConversationDetailPage() -> impl IntoView {
         }
     });
     let confirming_close = move || query.with(|m| m.get("confirm").as_deref() == Some("close"));
-    // The notice is about the action that finished last (close, then
-    // reopen, then close again...).
-    let last = RwSignal::new(None::<bool>);
-    Effect::new(move |_| {
-        if close.version().get() > 0 {
-            last.set(Some(true));
-        }
-    });
-    Effect::new(move |_| {
-        if reopen.version().get() > 0 {
-            last.set(Some(false));
-        }
-    });
-    let notice = move || {
-        let (result, done) = match last.get() {
-            Some(true) => (close.value().get(), "Conversation closed"),
-            Some(false) => (reopen.value().get(), "Conversation reopened"),
-            None => (None, ""),
-        };
-        match result {
-            Some(Err(e)) => return Some((true, e.message)),
-            Some(Ok(())) => return Some((false, done.to_string())),
-            None => {}
-        }
-        query.with(|m| {
-            m.get("error")
-                .map(|e| (true, e))
-                .or_else(|| {
-                    m.get("closed")
-                        .map(|_| (false, "Conversation closed".to_string()))
-                })
-                .or_else(|| {
-                    m.get("reopened")
-                        .map(|_| (false, "Conversation reopened".to_string()))
-                })
-        })
-    };
+    let notice = crate::layout::action_notice([
+        crate::layout::PageAction {
+            version: close.version().into(),
+            result: close.value().into(),
+            query_word: "closed",
+            done: "Conversation closed",
+        },
+        crate::layout::PageAction {
+            version: reopen.version().into(),
+            result: reopen.value().into(),
+            query_word: "reopened",
+            done: "Conversation reopened",
+        },
+    ]);
     view! {
         <p><a href="/sessions">"← Sessions"</a></p>
         {move || notice().map(|(err, m)| if err {

@@ -183,3 +183,50 @@ fn percent_encode(s: &str) -> String {
     }
     out
 }
+
+/// One of a page's actions, for [`action_notice`]: how many times it
+/// finished, its last result, the query word its no-JavaScript redirect
+/// adds (`?ended=1`), and what its notice says when it worked.
+#[derive(Clone, Copy)]
+pub struct PageAction {
+    pub version: Signal<usize>,
+    pub result: Signal<Option<Result<(), UiError>>>,
+    pub query_word: &'static str,
+    pub done: &'static str,
+}
+
+/// The notice of a page with several actions: about the action that
+/// finished last (End, then Take over, says the take-over), else what the
+/// redirect after a form without JavaScript put in the query (`?error=` or
+/// an action's word). `(is_error, text)`.
+pub fn action_notice<const N: usize>(
+    actions: [PageAction; N],
+) -> impl Fn() -> Option<(bool, String)> + Copy + Send + Sync + 'static {
+    let query = leptos_router::hooks::use_query_map();
+    let last = RwSignal::new(None::<usize>);
+    for (i, action) in actions.iter().enumerate() {
+        let version = action.version;
+        Effect::new(move |_| {
+            if version.get() > 0 {
+                last.set(Some(i));
+            }
+        });
+    }
+    move || {
+        if let Some(action) = last.get().map(|i| actions[i]) {
+            match action.result.get() {
+                Some(Err(e)) => return Some((true, e.message)),
+                Some(Ok(())) => return Some((false, action.done.to_string())),
+                None => {}
+            }
+        }
+        query.with(|m| {
+            m.get("error").map(|e| (true, e)).or_else(|| {
+                actions
+                    .iter()
+                    .find(|a| m.get(a.query_word).is_some())
+                    .map(|a| (false, a.done.to_string()))
+            })
+        })
+    }
+}

@@ -350,23 +350,20 @@ fn SessionDetail() -> impl IntoView {
         }
     });
     let confirming_end = move || query.with(|m| m.get("confirm").as_deref() == Some("end"));
-    let notice = move || {
-        match (end.value().get(), take.value().get()) {
-            (Some(Err(e)), _) | (_, Some(Err(e))) => return Some((true, e.message)),
-            (Some(Ok(())), _) => return Some((false, "Session ended".to_string())),
-            (_, Some(Ok(()))) => return Some((false, "You now have this customer".to_string())),
-            _ => {}
-        }
-        query.with(|m| {
-            m.get("error")
-                .map(|e| (true, e))
-                .or_else(|| m.get("ended").map(|_| (false, "Session ended".to_string())))
-                .or_else(|| {
-                    m.get("taken")
-                        .map(|_| (false, "You now have this customer".to_string()))
-                })
-        })
-    };
+    let notice = crate::layout::action_notice([
+        crate::layout::PageAction {
+            version: end.version().into(),
+            result: end.value().into(),
+            query_word: "ended",
+            done: "Session ended",
+        },
+        crate::layout::PageAction {
+            version: take.version().into(),
+            result: take.value().into(),
+            query_word: "taken",
+            done: "You now have this customer",
+        },
+    ]);
     view! {
         <p><a href="/sessions">"← Sessions"</a></p>
         {move || notice().map(|(err, m)| if err {

@@ -443,27 +443,45 @@ impl Store {
         if new.fields.agent.is_none() {
             return Err(FieldError::new("collabAgentId", "is required").into());
         }
-        if let Some(id) = self
-            .session_of(&new.customer)
-            .await?
-            .and_then(|s| s.conversation_id)
-        {
-            let current = self.conversation(&id).await?;
-            if current.status == ConversationStatus::Open {
-                return Err(DomainError::Duplicate {
-                    message: "the customer already has an open conversation on this channel; append to it, or close it first".into(),
-                    field: "customerChannelId".into(),
-                    existing_id: current.id,
-                });
-            }
+        // The check and the opening in one transaction, the customer's
+        // creates one at a time: of two at once, one opens it and the other
+        // is told it is open.
+        let mut tx = self.begin_write().await?;
+        if self.backend == super::Backend::Postgres {
+            // SQLite's write transaction is exclusive already.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!(
+                    "conversation:{}:{}",
+                    new.customer.channel.as_str(),
+                    new.customer.id
+                ))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let open = sqlx::query(
+            "SELECT c.id FROM sessions s JOIN conversations c ON c.id = s.conversation_id
+              WHERE s.customer_channel = $1 AND s.customer_channel_id = $2 AND c.status = 'open'",
+        )
+        .bind(new.customer.channel.as_str())
+        .bind(&new.customer.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = open {
+            return Err(DomainError::Duplicate {
+                message: "the customer already has an open conversation on this channel; append to it, or close it first".into(),
+                field: "customerChannelId".into(),
+                existing_id: row.try_get("id")?,
+            });
         }
         let mut new = new.clone();
         new.fields.status = Some(SessionStatus::Active);
-        let (session, _) = self.upsert_session(ctx, &new).await?;
+        let (session, _) = Self::upsert_session_in(&mut tx, ctx, &new).await?;
         let id = session.conversation_id.ok_or_else(|| {
             DomainError::Storage("an active session without a conversation".into())
         })?;
-        self.conversation(&id).await
+        let conversation = must_load(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(conversation)
     }
 
     /// Adds a line to an open conversation's transcript (the engage nodes'

@@ -276,9 +276,20 @@ impl Store {
         ctx: &AuditCtx,
         new: &NewSession,
     ) -> Result<(Session, UpsertOutcome), DomainError> {
-        let (channel, channel_id, fields) = (new.customer.channel, &new.customer.id, &new.fields);
         let mut tx = self.begin_write().await?;
-        check_contact(&mut tx, fields.contact_id.as_deref()).await?;
+        let upserted = Self::upsert_session_in(&mut tx, ctx, new).await?;
+        tx.commit().await?;
+        Ok(upserted)
+    }
+
+    /// [`Store::upsert_session`] in the caller's transaction.
+    pub(crate) async fn upsert_session_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        ctx: &AuditCtx,
+        new: &NewSession,
+    ) -> Result<(Session, UpsertOutcome), DomainError> {
+        let (channel, channel_id, fields) = (new.customer.channel, &new.customer.id, &new.fields);
+        check_contact(tx, fields.contact_id.as_deref()).await?;
         // Without an explicit contact, link the contact known on this channel.
         let contact_id = match fields.contact_id.clone() {
             Some(id) => Some(id),
@@ -287,7 +298,7 @@ impl Store {
             )
             .bind(channel.as_str())
             .bind(channel_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .map(|r| r.try_get::<String, _>("contact_id"))
             .transpose()?,
@@ -316,15 +327,15 @@ impl Store {
         // A session made with its agent is theirs from the start; without
         // one, the first agent it gets sees it all (`note_agent_change`).
         .bind(fields.agent.as_ref().map(|_| now))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
 
         if inserted.is_some() {
-            let mut session = load_session(&mut tx, &id)
+            let mut session = load_session(tx, &id)
                 .await?
                 .ok_or_else(|| DomainError::not_found("session", &id))?;
             audit::record::<(), _>(
-                &mut tx,
+                tx,
                 ctx,
                 "session.create",
                 "session",
@@ -334,8 +345,7 @@ impl Store {
             )
             .await?;
             session.conversation_id =
-                follow_session(&mut tx, ctx, &session, false, Closing::ended_by(ctx)).await?;
-            tx.commit().await?;
+                follow_session(tx, ctx, &session, false, Closing::ended_by(ctx)).await?;
             return Ok((session, UpsertOutcome::Created));
         }
 
@@ -346,7 +356,7 @@ impl Store {
         ))
         .bind(channel.as_str())
         .bind(channel_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let before = session_from_row(&row)?;
         sqlx::query(
@@ -368,16 +378,16 @@ impl Store {
         .bind(status.as_str())
         .bind(now)
         .bind(&before.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        let mut session = load_session(&mut tx, &before.id)
+        let mut session = load_session(tx, &before.id)
             .await?
             .ok_or_else(|| DomainError::not_found("session", &before.id))?;
-        let new_agent = note_agent_change(&mut tx, ctx, &before, &session, now).await?;
+        let new_agent = note_agent_change(tx, ctx, &before, &session, now).await?;
         session.conversation_id =
-            follow_session(&mut tx, ctx, &session, new_agent, Closing::ended_by(ctx)).await?;
+            follow_session(tx, ctx, &session, new_agent, Closing::ended_by(ctx)).await?;
         audit::record(
-            &mut tx,
+            tx,
             ctx,
             "session.reroute",
             "session",
@@ -386,7 +396,6 @@ impl Store {
             Some(&session),
         )
         .await?;
-        tx.commit().await?;
         Ok((session, UpsertOutcome::Updated))
     }
 

@@ -154,6 +154,7 @@ on_both_databases!(
     message_log_records_each_try_and_finds_messages_by_every_filter,
     bot_is_inactive_after_five_failures_in_a_row_until_reactivated,
     bot_conversations_end_once,
+    concurrent_creates_open_one_conversation_and_refuse_the_rest,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -2825,4 +2826,34 @@ async fn bot_conversations_end_once(store: &Store) {
         store.bot_conversation("nope").await,
         Err(DomainError::NotFound { .. })
     ));
+}
+
+async fn concurrent_creates_open_one_conversation_and_refuse_the_rest(store: &Store) {
+    let new = valid::<SessionInput, NewSession>(&session_for(
+        "sms",
+        "+447700900502",
+        "agent-a@example.com",
+    ));
+    // Four at once (spawned before any is awaited).
+    let creates: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, new) = (store.clone(), new.clone());
+            tokio::spawn(async move { store.create_conversation(&ctx(), &new).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for create in creates {
+        results.push(create.await.unwrap());
+    }
+    let opened: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(opened.len(), 1, "{results:?}");
+    for r in &results {
+        match r {
+            Ok(_) => {}
+            Err(DomainError::Duplicate { existing_id, .. }) => {
+                assert_eq!(existing_id, &opened[0].id)
+            }
+            Err(e) => panic!("expected a duplicate, got {e:?}"),
+        }
+    }
 }
