@@ -101,6 +101,29 @@ impl Driver {
         response.json().await.unwrap_or(Value::Null)
     }
 
+    /// The route faults still armed (`/control/faults`): how many calls
+    /// each will still fail, summed.
+    pub async fn faults_left(&self) -> u64 {
+        let faults = self.sandbox_get("/control/faults").await;
+        faults["routes"]
+            .as_array()
+            .map(|routes| routes.iter().filter_map(|f| f["remaining"].as_u64()).sum())
+            .unwrap_or(0)
+    }
+
+    /// Disarms every route and delivery fault.
+    pub async fn clear_faults(&self) {
+        let url = self.sandbox_url("/control/faults");
+        let response = self.http.delete(url).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    /// What the sandbox's scripted bot received, in order.
+    pub async fn bot_received(&self) -> Vec<Value> {
+        let answer = self.sandbox_get("/control/bot").await;
+        answer["received"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The sandbox's call log, all of it or one kind ("api", "delivery").
     pub async fn calls(&self, kind: Option<&str>) -> Vec<Value> {
         let path = match kind {

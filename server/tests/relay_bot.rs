@@ -24,29 +24,14 @@ async fn bot_app(retry_seconds: Option<&str>) -> common::TestApp {
 
 /// What the scripted bot received, in order.
 async fn bot_received(app: &common::TestApp) -> Vec<Value> {
-    let answer: Value = app
-        .client
-        .get(app.url("/sandbox/control/bot"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["received"].as_array().cloned().unwrap_or_default()
+    app.driver.bot_received().await
 }
 
+/// The bot answers the next `count` calls with 503.
 async fn bot_fails(app: &common::TestApp, count: u32) {
     let fault = json!({"path": "/bot/webhook", "method": "POST", "count": count,
         "kind": "status", "status": 503});
-    let r = app
-        .client
-        .post(app.url("/sandbox/control/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.driver.control("faults", &fault).await;
 }
 
 async fn bot_calls(app: &common::TestApp, body: &Value, token: Option<&str>) -> reqwest::Response {
@@ -228,11 +213,11 @@ async fn a_bot_that_does_not_answer_is_retried_bypassed_then_inactive_until_reac
     assert_eq!(health.consecutive_failures, 5);
 
     // While inactive, new customers go straight to the agents' routing.
-    let calls_before = faults_left(&app).await;
+    let calls_before = app.driver.faults_left().await;
     customer_sends(&app, "sms", "+447700900614", "Hello").await;
     phone_shows(&app, "sms", "+447700900614", "what is your name?").await;
     assert_eq!(
-        faults_left(&app).await,
+        app.driver.faults_left().await,
         calls_before,
         "the bot was not called"
     );
@@ -247,13 +232,7 @@ async fn a_bot_that_does_not_answer_is_retried_bypassed_then_inactive_until_reac
     let (status, answer) = admin.call("admin/bot/reactivate", &[]).await;
     assert!(status.is_success(), "{status} {answer}");
     assert!(app.store.bot_health().await.unwrap().active);
-    let r = app
-        .client
-        .delete(app.url("/sandbox/control/faults"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.driver.clear_faults().await;
     customer_sends(&app, "sms", "+447700900615", "Hi").await;
     phone_shows(&app, "sms", "+447700900615", "I am the sandbox's bot").await;
 
@@ -261,23 +240,4 @@ async fn a_bot_that_does_not_answer_is_retried_bypassed_then_inactive_until_reac
     let agent = sign_in(&app, "agent-a@example.com").await;
     let (status, _) = agent.call("admin/bot/reactivate", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-}
-
-/// How many failures the sandbox's bot fault has left.
-async fn faults_left(app: &common::TestApp) -> u64 {
-    let faults: Value = app
-        .client
-        .get(app.url("/sandbox/control/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    faults["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["remaining"].as_u64().unwrap())
-        .sum()
 }
