@@ -407,11 +407,23 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
+/// The app's routes, listed once per process. Listing renders the app with
+/// resource loading switched off by a flag that is global to the process
+/// (`leptos_server`'s `SuppressResourceLoad`): a page rendered elsewhere in
+/// the process whose resource is first polled meanwhile waits forever
+/// (leptos-rs/leptos#4773). Tests run many servers in one process; one of
+/// their pages answered 408 after a minute now and then.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The people's routes: SSR pages and server functions, sign-in, contact
 /// import and export, and files, with the browser session resolved and
 /// state changes only from this site.
 fn people(state: &AppState) -> Router<AppState> {
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let deps = server_deps(state);
     let leptos_options = state.leptos_options.clone();
     Router::new()
