@@ -711,8 +711,11 @@ impl Relay {
     async fn commit(&self, job: Option<&Job>, effects: &Effects) -> Result<(), DomainError> {
         let mut tx = self.store().begin_write().await?;
         if let Some((id, status, agent)) = &effects.bot_ended {
-            // Ended already (a second hand-over): the job is done, nothing else.
-            if !Store::end_bot_conversation(&mut tx, id, *status, agent.as_deref()).await? {
+            let ended = Store::end_bot_conversation(&mut tx, id, *status, agent.as_deref()).await?;
+            // A second hand-over of one conversation changes nothing. A
+            // message that bypasses the bot runs whatever became of its
+            // conversation (it may have been handed over meanwhile).
+            if !ended && *status == domain::bot::BotConversationStatus::HandedOver {
                 if let Some(job) = job {
                     Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
                 }

@@ -228,7 +228,10 @@ async fn a_bot_that_does_not_answer_is_retried_bypassed_then_inactive_until_reac
     let (status, overview) = admin.read("admin/bot", &[]).await;
     assert_eq!(status, StatusCode::OK, "{overview}");
     assert_eq!(overview["health"]["active"], false, "{overview}");
-    assert_eq!(overview["counts"]["bypassed"], 2, "{overview}");
+    // Two customers' messages went past the bot, and the first customer's
+    // conversation, still open when the bot went down, was bypassed too.
+    assert_eq!(overview["counts"]["bypassed"], 3, "{overview}");
+    assert_eq!(overview["counts"]["open"], 0, "{overview}");
     let (status, answer) = admin.call("admin/bot/reactivate", &[]).await;
     assert!(status.is_success(), "{status} {answer}");
     assert!(app.store.bot_health().await.unwrap().active);
@@ -240,4 +243,46 @@ async fn a_bot_that_does_not_answer_is_retried_bypassed_then_inactive_until_reac
     let agent = sign_in(&app, "agent-a@example.com").await;
     let (status, _) = agent.call("admin/bot/reactivate", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn words_written_while_the_bot_hands_over_are_not_lost() {
+    let app = bot_app(None).await;
+    let token = agent_token(&app, "agent-a@example.com").await;
+    for (n, number) in ["+447700900621", "+447700900622", "+447700900623"]
+        .into_iter()
+        .enumerate()
+    {
+        customer_sends(&app, "sms", number, "Hi").await;
+        phone_shows(&app, "sms", number, "I am the sandbox's bot").await;
+        let conversation = bot_received(&app)
+            .await
+            .iter()
+            .rev()
+            .find_map(|e| e["Conversationid"].as_str().map(str::to_string))
+            .unwrap();
+        // The customer writes again as the bot hands them over: the two
+        // meet in either order.
+        let words = format!("Are you there? ({n})");
+        let handover = json!({"eventid": "1002", "conversation_id": conversation,
+            "agent": "agent-a@example.com", "message": "wants a person"});
+        let (_, answer) = tokio::join!(
+            customer_sends(&app, "sms", number, &words),
+            bot_calls(&app, &handover, Some(CALLBACK_TOKEN)),
+        );
+        assert_eq!(answer.status(), StatusCode::OK);
+        phone_shows(&app, "sms", number, "You are now connected with Agent A").await;
+        // The words reached the bot before the hand-over, or the agent after it.
+        eventually("the customer's words with the bot or the agent", || async {
+            bot_received(&app)
+                .await
+                .iter()
+                .any(|e| e["Message"] == words.as_str())
+                || agent_inbox(&app, &token)
+                    .await
+                    .iter()
+                    .any(|(_, t)| *t == words)
+        })
+        .await;
+    }
 }

@@ -156,10 +156,13 @@ impl Store {
     }
 
     /// A call failed: counted, in one statement (calls fail concurrently);
-    /// the [`MAX_CONSECUTIVE_FAILURES`]th in a row makes the bot inactive.
-    /// Answers the health after it.
+    /// the [`MAX_CONSECUTIVE_FAILURES`]th in a row makes the bot inactive,
+    /// and the conversations still open with it are bypassed (their
+    /// customers' waiting messages go the usual way). Answers the health
+    /// after it.
     pub async fn bot_call_failed(&self, error: &str) -> Result<BotHealth, DomainError> {
         let now = super::now_ms();
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE bot_state SET
                 consecutive_failures = consecutive_failures + 1,
@@ -174,10 +177,21 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(MAX_CONSECUTIVE_FAILURES)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
         let health = health_from_row(&row)?;
-        if health.consecutive_failures == MAX_CONSECUTIVE_FAILURES {
+        let made_inactive = health.consecutive_failures == MAX_CONSECUTIVE_FAILURES;
+        if made_inactive {
+            sqlx::query(
+                "UPDATE bot_conversations SET status = 'bypassed', ended_at = $1, updated_at = $1
+                  WHERE status = 'open'",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if made_inactive {
             tracing::warn!(
                 failures = MAX_CONSECUTIVE_FAILURES,
                 "the bot is now inactive: customers go straight to agents until an admin reactivates it"

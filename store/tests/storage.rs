@@ -2740,6 +2740,12 @@ async fn bot_is_inactive_after_five_failures_in_a_row_until_reactivated(store: &
     assert_eq!(health.consecutive_failures, 0);
     assert!(health.last_success_at.is_some());
     assert_eq!(health.last_error.as_deref(), Some("HTTP 503"));
+    // A customer is talking to the bot when it goes down.
+    let mut tx = store.begin_write().await.unwrap();
+    Store::open_bot_conversation_in(&mut tx, "waiting", Channel::Sms, "+447700900503")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     // Five in a row: inactive from the fifth, and it stays so.
     for n in 1..=5 {
         let h = store.bot_call_failed("timeout").await.unwrap();
@@ -2748,6 +2754,12 @@ async fn bot_is_inactive_after_five_failures_in_a_row_until_reactivated(store: &
     }
     let inactive = store.bot_health().await.unwrap();
     assert!(!inactive.active);
+    // Its conversation was bypassed: the customer goes the usual way.
+    assert_eq!(store.bot_counts().await.unwrap().open, 0);
+    assert_eq!(
+        store.bot_conversation("waiting").await.unwrap().status,
+        domain::bot::BotConversationStatus::Bypassed
+    );
     let since = inactive
         .inactive_since
         .clone()
