@@ -263,11 +263,7 @@ pub fn ConversationDetailPage() -> impl IntoView {
     ]);
     view! {
         <p><a href="/sessions">"← Sessions"</a></p>
-        {move || notice().map(|(err, m)| if err {
-            view! { <p class="notice error" role="alert">{m}</p> }.into_any()
-        } else {
-            view! { <p class="notice success" role="status">{m}</p> }.into_any()
-        })}
+        {notice}
         <Transition fallback=|| view! { <p class="muted" role="status">"Loading the conversation…"</p> }>
             {move || page.get().map(move |r| match r {
                 Err(e) if e.kind == crate::error::ErrorKind::SignedOut => {

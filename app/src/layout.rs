@@ -198,8 +198,22 @@ pub struct PageAction {
 /// The notice of a page with several actions: about the action that
 /// finished last (End, then Take over, says the take-over), else what the
 /// redirect after a form without JavaScript put in the query (`?error=` or
-/// an action's word). `(is_error, text)`.
-pub fn action_notice<const N: usize>(
+/// an action's word). An error is an alert, a success a status.
+pub fn action_notice<const N: usize>(actions: [PageAction; N]) -> impl IntoView {
+    let notice = last_action_notice(actions);
+    move || {
+        notice().map(|(err, m)| {
+            if err {
+                view! { <p class="notice error" role="alert">{m}</p> }.into_any()
+            } else {
+                view! { <p class="notice success" role="status">{m}</p> }.into_any()
+            }
+        })
+    }
+}
+
+/// [`action_notice`]'s text: `(is_error, text)`.
+fn last_action_notice<const N: usize>(
     actions: [PageAction; N],
 ) -> impl Fn() -> Option<(bool, String)> + Copy + Send + Sync + 'static {
     let query = leptos_router::hooks::use_query_map();

@@ -366,11 +366,7 @@ fn SessionDetail() -> impl IntoView {
     ]);
     view! {
         <p><a href="/sessions">"← Sessions"</a></p>
-        {move || notice().map(|(err, m)| if err {
-            view! { <p class="notice error" role="alert">{m}</p> }.into_any()
-        } else {
-            view! { <p class="notice success" role="status">{m}</p> }.into_any()
-        })}
+        {notice}
         <Transition fallback=|| view! { <p class="muted" role="status">"Loading the session…"</p> }>
             {move || {
                 session.get().map(move |r| match r {

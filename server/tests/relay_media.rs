@@ -417,14 +417,7 @@ async fn an_mms_is_sent_with_connects_message_id_and_a_v2_refusal_reaches_the_ag
     // Connect refuses the next MMS (v2: HTTP 400 {code, message}).
     let fault = json!({"path": "/connect/v2/messages", "kind": "refuse",
         "code": "7148", "message": "Invalid attachment type"});
-    let r = app
-        .client
-        .post(app.url("/sandbox/control/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.driver.control("faults", &fault).await;
     agent_sends_file(
         &app,
         &token,

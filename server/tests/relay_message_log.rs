@@ -34,14 +34,7 @@ async fn a_send_that_failed_once_shows_both_tries_in_the_message_log() {
     // Connect is busy for the next send (HTTP 503): the relay tries again.
     let fault = json!({"path": "/connect/*", "method": "POST", "count": 1,
         "kind": "status", "status": 503});
-    let r = app
-        .client
-        .post(app.url("/sandbox/control/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.driver.control("faults", &fault).await;
     agent_writes(&app, &token, &room, "It ships today").await;
     phone_shows(&app, "sms", number, "It ships today").await;
 

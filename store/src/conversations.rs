@@ -17,8 +17,8 @@ use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
 use domain::model::{
-    ClosedBy, Conversation, ConversationStatus, Customer, Direction, Message, MessageStatus, Page,
-    Session, SessionStatus,
+    ClosedBy, Conversation, ConversationStatus, Direction, Message, MessageStatus, Page, Session,
+    SessionStatus,
 };
 
 const CONVERSATION_COLUMNS: &str =
@@ -344,23 +344,10 @@ impl Store {
             Some(p) => p,
             None => Paging::new(None, None)?,
         };
-        let channel = text("customerChannel", query.customer_channel.as_deref(), 50)?
-            .map(|c| Channel::parse_field("customerChannel", &c))
-            .transpose()?;
-        let customer = match text(
-            "customerChannelId",
+        let (channel, customer) = self.customer_filter(
+            query.customer_channel.as_deref(),
             query.customer_channel_id.as_deref(),
-            50,
-        )? {
-            None => None,
-            Some(raw) => {
-                let channel = channel.ok_or_else(|| {
-                    FieldError::new("customerChannel", "is required with customerChannelId")
-                })?;
-                let region = self.rules.phone_region;
-                Some(Customer::parse(channel, "customerChannelId", &raw, region)?.id)
-            }
-        };
+        )?;
         let contact = text("contactId", query.contact_id.as_deref(), 100)?;
         let agent = text("collabAgentId", query.agent.as_deref(), AGENT_MAX)?;
         let status = text("status", query.status.as_deref(), 20)?

@@ -498,20 +498,18 @@ impl Store {
         Ok(())
     }
 
-    /// Lists sessions, most recently active first.
-    pub async fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>, DomainError> {
-        let paging = match query.paging {
-            Some(p) => p,
-            None => Paging::new(None, None)?,
-        };
-        let channel = text("customerChannel", query.customer_channel.as_deref(), 50)?
+    /// A search's `customerChannel` and `customerChannelId` filters: the
+    /// channel, and the customer's id on it as stored (a number in any
+    /// written form; the id needs the channel).
+    pub(crate) fn customer_filter(
+        &self,
+        channel: Option<&str>,
+        channel_id: Option<&str>,
+    ) -> Result<(Option<Channel>, Option<String>), DomainError> {
+        let channel = text("customerChannel", channel, 50)?
             .map(|c| Channel::parse_field("customerChannel", &c))
             .transpose()?;
-        let channel_id = match text(
-            "customerChannelId",
-            query.customer_channel_id.as_deref(),
-            50,
-        )? {
+        let id = match text("customerChannelId", channel_id, 50)? {
             None => None,
             Some(raw) => {
                 let channel = channel.ok_or_else(|| {
@@ -521,6 +519,19 @@ impl Store {
                 Some(Customer::parse(channel, "customerChannelId", &raw, region)?.id)
             }
         };
+        Ok((channel, id))
+    }
+
+    /// Lists sessions, most recently active first.
+    pub async fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>, DomainError> {
+        let paging = match query.paging {
+            Some(p) => p,
+            None => Paging::new(None, None)?,
+        };
+        let (channel, channel_id) = self.customer_filter(
+            query.customer_channel.as_deref(),
+            query.customer_channel_id.as_deref(),
+        )?;
         let guest = text(
             "collabGuestId",
             query.collab_guest_id.as_deref(),
