@@ -53,8 +53,10 @@ pub use parse::{for_people, PhoneRegion, MAX_INPUT_LEN};
 #[cfg(feature = "server")]
 mod parse {
     use super::Msisdn;
+    use std::collections::HashMap;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::str::FromStr;
+    use std::sync::Mutex;
 
     /// Longer input than this is rejected before it reaches the phone library.
     pub const MAX_INPUT_LEN: usize = 32;
@@ -192,6 +194,18 @@ mod parse {
         {
             return id.to_string();
         }
+        // Pages show the same numbers again and again, and the phone
+        // library's parse and format are costly (a tenth of a contacts
+        // page's time): each number is formatted once.
+        static FORMATTED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+        const REMEMBERED: usize = 10_000;
+        if let Some(known) = FORMATTED
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref()?.get(digits).cloned())
+        {
+            return known;
+        }
         let e164 = format!("+{digits}");
         let formatted = catch_unwind(AssertUnwindSafe(|| {
             phonenumber::parse(None, &e164).ok().map(|n| {
@@ -200,7 +214,15 @@ mod parse {
                     .to_string()
             })
         }));
-        formatted.ok().flatten().unwrap_or(e164)
+        let formatted = formatted.ok().flatten().unwrap_or(e164);
+        if let Ok(mut memo) = FORMATTED.lock() {
+            let memo = memo.get_or_insert_with(HashMap::new);
+            if memo.len() >= REMEMBERED {
+                memo.clear();
+            }
+            memo.insert(digits.to_string(), formatted.clone());
+        }
+        formatted
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

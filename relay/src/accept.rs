@@ -56,23 +56,24 @@ impl Relay {
             return Ok(Accepted::Ignored("not a new message"));
         }
         // The webhook belongs to the guest (createdBy); messages the guest
-        // wrote are our own relayed ones: relaying them back would loop.
-        let session = self.store().session_by_guest(&envelope.created_by).await?;
-        let (jobs, outcome) = match session {
-            _ if envelope.data.person_id == envelope.created_by => {
-                (Vec::new(), Accepted::Ignored("written by the guest"))
+        // wrote are our own relayed ones: relaying them back would loop
+        // (known without a read: the guest's own posts are half of all).
+        let (jobs, outcome) = if envelope.data.person_id == envelope.created_by {
+            (Vec::new(), Accepted::Ignored("written by the guest"))
+        } else {
+            match self.store().session_by_guest(&envelope.created_by).await? {
+                None => (Vec::new(), Accepted::Ignored("no session for this guest")),
+                Some(session) => (
+                    vec![jobs::webex_to_customer(&session, &envelope.data.id)],
+                    Accepted::Queued,
+                ),
             }
-            None => (Vec::new(), Accepted::Ignored("no session for this guest")),
-            Some(session) => (
-                vec![jobs::webex_to_customer(&session, &envelope.data.id)],
-                Accepted::Queued,
-            ),
         };
         self.intake(
             Acceptance {
                 provider: "webex",
                 event_id: envelope.data.id,
-                touch_session: None,
+                touch_customer: None,
                 jobs,
             },
             outcome,
@@ -105,15 +106,15 @@ impl Relay {
         let customer = inbound
             .parse_customer(self.store().rules().phone_region)
             .map_err(|e| AcceptError::Malformed(e.to_string()))?;
-        // Any message from the customer reopens WhatsApp's 24-hour window.
-        let session = self.store().session_of(&customer).await?;
         let transid = inbound.transid.clone();
+        // Any message from the customer reopens WhatsApp's 24-hour window.
+        let touch_customer = Some(customer.clone());
         let job = jobs::customer_message(inbound, customer);
         self.intake(
             Acceptance {
                 provider: "connect",
                 event_id: transid,
-                touch_session: session.map(|s| s.id),
+                touch_customer,
                 jobs: vec![job],
             },
             Accepted::Queued,
@@ -162,7 +163,7 @@ impl Relay {
             Acceptance {
                 provider: "connect-receipt",
                 event_id,
-                touch_session: None,
+                touch_customer: None,
                 jobs,
             },
             outcome,
@@ -183,7 +184,7 @@ impl Relay {
             Acceptance {
                 provider: "webex",
                 event_id: message_id.to_string(),
-                touch_session: None,
+                touch_customer: None,
                 jobs: vec![jobs::webex_to_customer(session, message_id)],
             },
             Accepted::Queued,

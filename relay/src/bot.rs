@@ -313,7 +313,7 @@ impl Relay {
             Acceptance {
                 provider: "bot",
                 event_id: format!("{conversation_id}:{event_id}"),
-                touch_session: None,
+                touch_customer: None,
                 jobs: vec![job],
             },
             Accepted::Queued,

@@ -16,6 +16,8 @@ mod embedded;
 mod faults;
 mod files;
 mod pages;
+#[cfg(feature = "driver")]
+pub mod standalone;
 mod state;
 mod webex;
 

@@ -58,7 +58,7 @@ async fn the_onboarding_dialogue_survives_a_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     world.kill_replica(0);
-    world.start_replica(0, &driver.sandbox);
+    world.start_replica(0);
     driver.wait_ready(&driver.product_url("/readyz")).await;
 
     // The restarted server remembers where the customer was.
@@ -134,7 +134,7 @@ async fn sigkill_while_messages_flow_loses_and_doubles_nothing_acknowledged() {
     // Messages keep coming while it is down, long enough for the sandbox to
     // give up on some deliveries (3 attempts over 0.9 s); then it comes back.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    world.start_replica(0, &driver.sandbox);
+    world.start_replica(0);
     driver.wait_ready(&driver.product_url("/readyz")).await;
     let restarted = Instant::now();
     let agent_ids = sender.await.unwrap();

@@ -117,7 +117,7 @@ async fn three_replicas_deliver_everything_once_and_in_order_when_one_is_killed(
     world.kill_replica(VICTIM);
     killed.send(()).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    world.start_replica(VICTIM, &driver.sandbox);
+    world.start_replica(VICTIM);
     driver
         .wait_ready(&world.replica_url(VICTIM, "/readyz"))
         .await;

@@ -1,13 +1,16 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{audit, format_ms, like_pattern, new_id, now_ms, AuditCtx, Paging, Store};
+use super::{
+    audit, format_ms, like_pattern, new_id, now_ms, AuditCtx, Paging, Store, ROWS_PER_STATEMENT,
+};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
 use domain::input::{ContactChanges, NewContact};
 use domain::model::{Contact, ContactChannels, Customer, Page};
 use domain::phone::Msisdn;
+use std::collections::HashMap;
 
 const CONTACT_COLUMNS: &str =
     "c.id, c.name, c.msisdn, c.owner_agent_id, c.language, c.version, c.created_at, c.updated_at";
@@ -58,18 +61,34 @@ impl Store {
         }
     }
 
+    /// The channels of each of these contacts, in their order: one query
+    /// for the lot (a page of contacts).
     async fn channels_of(&self, ids: &[String]) -> Result<Vec<ContactChannels>, DomainError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let rows = sqlx::query(
-                "SELECT channel, channel_id FROM contact_channels WHERE contact_id = $1",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-            out.push(channels_from_rows(&rows)?);
+        let mut of: HashMap<String, Vec<AnyRow>> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT contact_id, channel, channel_id FROM contact_channels WHERE contact_id IN ({list})"
+            );
+            // A page's size is the usual list: this text is worth caching.
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                of.entry(row.try_get("contact_id")?).or_default().push(row);
+            }
         }
-        Ok(out)
+        ids.iter()
+            .map(|id| {
+                Ok(channels_from_rows(
+                    of.get(id).map_or(&[][..], Vec::as_slice),
+                )?)
+            })
+            .collect()
     }
 
     pub async fn contact(&self, id: &str) -> Result<Contact, DomainError> {
@@ -266,17 +285,9 @@ impl Store {
         .then(|| like_pattern(&digits));
         let filter = "($1 IS NULL OR LOWER(c.name) LIKE $1 ESCAPE '\\' OR ($2 IS NOT NULL AND c.msisdn LIKE $2 ESCAPE '\\'))
                       AND ($3 IS NULL OR c.owner_agent_id = $3)";
-        let total: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM contacts c WHERE {filter}"
-        ))
-        .bind(&name_pattern)
-        .bind(&digits_pattern)
-        .bind(&query.owner_agent_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
+        // The page and, on each row, how many match in all: one query.
         let rows = sqlx::query(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter}
+            "SELECT {CONTACT_COLUMNS}, COUNT(*) OVER () AS total_rows FROM contacts c WHERE {filter}
               ORDER BY LOWER(c.name), c.id LIMIT $4 OFFSET $5"
         ))
         .bind(&name_pattern)
@@ -286,6 +297,20 @@ impl Store {
         .bind(paging.offset())
         .fetch_all(&self.pool)
         .await?;
+        let total: i64 = match rows.first() {
+            Some(row) => row.try_get("total_rows")?,
+            None if paging.offset() == 0 => 0,
+            // A page past the end: the count alone.
+            None => sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM contacts c WHERE {filter}"
+            ))
+            .bind(&name_pattern)
+            .bind(&digits_pattern)
+            .bind(&query.owner_agent_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+        };
         let ids: Vec<String> = rows
             .iter()
             .map(|r| r.try_get("id"))

@@ -2,19 +2,25 @@
 //! causes) is written before the webhook is answered.
 //!
 //! Events that arrive while the database is busy are written together, in
-//! one transaction by one writer (group commit): no writers queueing on
-//! SQLite's lock, one commit for many acknowledgements. Nothing waits for a
-//! batch to fill: a lone event is written at once.
+//! one transaction (group commit): no writers queueing on SQLite's lock, one
+//! commit for many acknowledgements. Nothing waits for a batch to fill: a
+//! lone event is written at once. SQLite has one writer; Postgres takes
+//! [`POSTGRES_WRITERS`] batches at once, so a commit's round trips do not
+//! hold up the events behind it.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{NewJob, Store};
+use super::{Backend, NewJob, Store};
 use domain::error::DomainError;
+use domain::model::Customer;
 
 /// At most this many events per transaction.
 const MAX_BATCH: usize = 256;
-/// Events waiting for the writer; more make callers wait (back-pressure).
+/// Events waiting for the writers; more make callers wait (back-pressure).
 const QUEUE: usize = 4096;
+/// Batches written at once on Postgres (of its pool's 16 connections).
+const POSTGRES_WRITERS: usize = 4;
 
 /// The writes one accepted webhook event causes.
 #[derive(Debug, Clone)]
@@ -22,8 +28,10 @@ pub struct Acceptance {
     /// Dedup key: (provider, event id) is accepted once.
     pub provider: &'static str,
     pub event_id: String,
-    /// A customer wrote: the session's last-inbound time (WhatsApp's 24 h window).
-    pub touch_session: Option<String>,
+    /// A customer wrote: their session's last-inbound time (WhatsApp's 24 h
+    /// window), if they have a session. Set in the same transaction, so the
+    /// webhook reads nothing before it writes.
+    pub touch_customer: Option<Customer>,
     pub jobs: Vec<NewJob>,
 }
 
@@ -36,11 +44,18 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Starts the writer task (needs a Tokio runtime); it ends when the last
-    /// handle is dropped.
+    /// Starts the writer tasks (needs a Tokio runtime); they end when the
+    /// last handle is dropped.
     pub fn start(store: Store) -> Intake {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        for _ in 0..writers {
+            tokio::spawn(writer(store.clone(), receiver.clone()));
+        }
         Intake { queue }
     }
 
@@ -58,16 +73,28 @@ impl Intake {
     }
 }
 
-async fn writer(store: Store, mut receiver: mpsc::Receiver<(Acceptance, Reply)>) {
+async fn writer(store: Store, receiver: Arc<Mutex<mpsc::Receiver<(Acceptance, Reply)>>>) {
     let mut batch: Vec<(Acceptance, Reply)> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+    loop {
+        // One writer at a time takes what is waiting; it writes after
+        // letting go, while the next writer takes what arrives meanwhile.
+        {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
             }
         }
+        // Batches written at once take the keys' rows in one order, so
+        // they wait for each other instead of deadlocking (a stable sort:
+        // a key's events keep their order).
+        batch.sort_by(|(a, _), (b, _)| first_key(a).cmp(first_key(b)));
         let events: Vec<&Acceptance> = batch.iter().map(|(a, _)| a).collect();
         let results = match write_batch(&store, &events).await {
             Ok(fresh) => fresh.into_iter().map(Ok).collect(),
@@ -87,19 +114,33 @@ async fn writer(store: Store, mut receiver: mpsc::Receiver<(Acceptance, Reply)>)
     }
 }
 
+fn first_key(acceptance: &Acceptance) -> &str {
+    acceptance
+        .jobs
+        .first()
+        .map_or("", |job| job.ordering_key.as_str())
+}
+
+/// Writes a batch in one transaction, a few statements whatever its size:
+/// the dedup keys, the customers' sessions, the new events' jobs.
 async fn write_batch(store: &Store, events: &[&Acceptance]) -> Result<Vec<bool>, DomainError> {
     let mut tx = store.begin_write().await?;
-    let mut fresh = Vec::with_capacity(events.len());
-    for event in events {
-        let new = Store::accept_event(&mut tx, event.provider, &event.event_id).await?;
-        if new {
-            if let Some(session) = &event.touch_session {
-                Store::touch_inbound(&mut tx, session).await?;
-            }
-            Store::enqueue(&mut tx, &event.jobs).await?;
-        }
-        fresh.push(new);
-    }
+    let keys: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.provider, e.event_id.as_str()))
+        .collect();
+    let fresh = Store::accept_events(&mut tx, &keys).await?;
+    let new = || {
+        events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|(e, _)| e)
+    };
+    let customers: Vec<&Customer> = new().filter_map(|e| e.touch_customer.as_ref()).collect();
+    Store::touch_inbound(&mut tx, &customers).await?;
+    let jobs: Vec<&NewJob> = new().flat_map(|e| &e.jobs).collect();
+    Store::enqueue_all(&mut tx, &jobs).await?;
     tx.commit().await?;
     Ok(fresh)
 }

@@ -131,7 +131,10 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .max_connections(connections);
             match backend {
-                Backend::Sqlite => options.after_connect(|conn, _| {
+                // A file in this process cannot go away under a connection:
+                // no ping before each use (a round trip to the connection's
+                // thread per query, sqlx's default).
+                Backend::Sqlite => options.test_before_acquire(false).after_connect(|conn, _| {
                     Box::pin(async move {
                         for pragma in SQLITE_PRAGMAS {
                             sqlx::query(pragma).execute(&mut *conn).await?;
@@ -199,6 +202,17 @@ impl Store {
         };
         Ok(tx)
     }
+}
+
+/// Rows one multi-row statement writes at most (a few values each, well
+/// under SQLite's and Postgres' limits on parameters).
+pub(crate) const ROWS_PER_STATEMENT: usize = 256;
+
+/// A statement whose text depends on how many rows it names is kept in the
+/// connection's cache of prepared statements only for one row (the common
+/// case): the other sizes would push out the statements every request uses.
+pub(crate) fn cacheable(rows: usize) -> bool {
+    rows == 1
 }
 
 fn sqlite_url_with_create(url: &str) -> Result<String, DomainError> {

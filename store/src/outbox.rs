@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::Row;
 use std::time::Duration;
 
-use super::{format_ms, now_ms, Backend, Store};
+use super::{cacheable, format_ms, now_ms, Backend, Store, ROWS_PER_STATEMENT};
 use domain::error::DomainError;
 
 /// A call to make, as enqueued.
@@ -142,43 +142,25 @@ pub enum Outcome {
 
 impl Store {
     /// Enqueues jobs inside the caller's transaction. Returns how many were
-    /// new (an idempotency key seen before is skipped).
+    /// new (an idempotency key seen before is skipped). Two statements
+    /// whatever the number of jobs: the rows, then the heads of keys that
+    /// had none.
     pub async fn enqueue(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         jobs: &[NewJob],
     ) -> Result<usize, DomainError> {
-        let now = now_ms();
+        let jobs: Vec<&NewJob> = jobs.iter().collect();
+        Store::enqueue_all(tx, &jobs).await
+    }
+
+    /// [`Store::enqueue`] of jobs gathered from several events.
+    pub async fn enqueue_all(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        jobs: &[&NewJob],
+    ) -> Result<usize, DomainError> {
         let mut added = 0;
-        for job in jobs {
-            let inserted = sqlx::query(
-                "INSERT INTO outbox (kind, ordering_key, idempotency_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            )
-            .bind(&job.kind)
-            .bind(&job.ordering_key)
-            .bind(&job.idempotency_key)
-            .bind(job.payload.to_string())
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await?;
-            let Some(row) = inserted else { continue };
-            let id: i64 = row.try_get("id")?;
-            // A key with no pending job gets this one as its head; a key with
-            // a head keeps it. On Postgres the no-op update locks the head's
-            // row: a transaction moving the head on either waits for this one
-            // (and then sees this job) or went first (and then this insert
-            // finds the row gone and makes this job the head).
-            sqlx::query(
-                "INSERT INTO outbox_heads (ordering_key, job_id, due_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (ordering_key) DO UPDATE SET job_id = outbox_heads.job_id",
-            )
-            .bind(&job.ordering_key)
-            .bind(id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            added += 1;
+        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+            added += enqueue_rows(tx, chunk).await?;
         }
         Ok(added)
     }
@@ -236,7 +218,10 @@ impl Store {
               WHERE id IN ({placeholders}) AND status NOT IN ('done', 'dead')
               RETURNING id, kind, ordering_key, idempotency_key, payload, attempts"
         );
-        let mut query = sqlx::query(&sql).bind(until).bind(now);
+        let mut query = sqlx::query(&sql)
+            .persistent(cacheable(heads.len()))
+            .bind(until)
+            .bind(now);
         for (_, id) in &heads {
             query = query.bind(*id);
         }
@@ -460,6 +445,79 @@ impl Store {
                 .try_get("n")?,
         )
     }
+}
+
+async fn enqueue_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    jobs: &[&NewJob],
+) -> Result<usize, DomainError> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let values = (0..jobs.len())
+        .map(|i| {
+            let b = 4 * i + 2;
+            format!(
+                "(${}, ${}, ${}, ${}, 'pending', 0, $1, $1, $1)",
+                b,
+                b + 1,
+                b + 2,
+                b + 3
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO outbox (kind, ordering_key, idempotency_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES {values}
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, ordering_key"
+    );
+    let now = now_ms();
+    let mut query = sqlx::query(&sql)
+        .persistent(cacheable(jobs.len()))
+        .bind(now);
+    for job in jobs {
+        query = query
+            .bind(&job.kind)
+            .bind(&job.ordering_key)
+            .bind(&job.idempotency_key)
+            .bind(job.payload.to_string());
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    // Each key's earliest new job, in key order (so transactions writing
+    // the same keys on Postgres lock their heads in the same order).
+    let mut firsts: std::collections::BTreeMap<String, i64> = Default::default();
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        firsts
+            .entry(row.try_get("ordering_key")?)
+            .and_modify(|first| *first = (*first).min(id))
+            .or_insert(id);
+    }
+    if firsts.is_empty() {
+        return Ok(0);
+    }
+    // A key with no pending job gets its first new job as its head; a key
+    // with a head keeps it. On Postgres the no-op update locks the head's
+    // row: a transaction moving the head on either waits for this one (and
+    // then sees these jobs) or went first (and then this insert finds the
+    // row gone and makes the job the head).
+    let values = (0..firsts.len())
+        .map(|i| format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO outbox_heads (ordering_key, job_id, due_at) VALUES {values}
+         ON CONFLICT (ordering_key) DO UPDATE SET job_id = outbox_heads.job_id"
+    );
+    let mut query = sqlx::query(&sql)
+        .persistent(cacheable(firsts.len()))
+        .bind(now);
+    for (key, id) in &firsts {
+        query = query.bind(key).bind(*id);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(rows.len())
 }
 
 /// Writes one try of a job into the message log, in the transaction that

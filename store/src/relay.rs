@@ -6,9 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sessions::session_from_row;
-use super::{format_ms, new_id, now_ms, word, Store};
+use super::{cacheable, format_ms, new_id, now_ms, word, Store, ROWS_PER_STATEMENT};
 use domain::error::DomainError;
-use domain::model::{Direction, Message, MessageStatus, OnboardingStep, Session};
+use domain::model::{Customer, Direction, Message, MessageStatus, OnboardingStep, Session};
 use domain::Channel;
 
 /// A transcript line to add.
@@ -132,16 +132,43 @@ impl Store {
         provider: &str,
         event_id: &str,
     ) -> Result<bool, DomainError> {
-        let inserted = sqlx::query(
-            "INSERT INTO inbound_events (provider, event_id, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id",
-        )
-        .bind(provider)
-        .bind(event_id)
-        .bind(now_ms())
-        .fetch_optional(&mut **tx)
-        .await?;
-        Ok(inserted.is_some())
+        Ok(Store::accept_events(tx, &[(provider, event_id)]).await?[0])
+    }
+
+    /// [`Store::accept_event`] for several events in one statement: for
+    /// each, whether it is new (an id twice in `events` is new once).
+    pub async fn accept_events(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        events: &[(&str, &str)],
+    ) -> Result<Vec<bool>, DomainError> {
+        let mut fresh = Vec::with_capacity(events.len());
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO inbound_events (provider, event_id, received_at) VALUES {values}
+                 ON CONFLICT (provider, event_id) DO NOTHING RETURNING provider, event_id"
+            );
+            let mut query = sqlx::query(&sql)
+                .persistent(cacheable(chunk.len()))
+                .bind(now_ms());
+            for (provider, event_id) in chunk {
+                query = query.bind(*provider).bind(*event_id);
+            }
+            let mut inserted = std::collections::HashSet::new();
+            for row in query.fetch_all(&mut **tx).await? {
+                inserted.insert((
+                    row.try_get::<String, _>("provider")?,
+                    row.try_get::<String, _>("event_id")?,
+                ));
+            }
+            fresh.extend(chunk.iter().map(|(provider, event_id)| {
+                inserted.remove(&(provider.to_string(), event_id.to_string()))
+            }));
+        }
+        Ok(fresh)
     }
 
     /// Forgets webhook event ids received before `before_ms` (the dedup
@@ -403,16 +430,39 @@ impl Store {
         Ok(())
     }
 
+    /// These customers wrote: their sessions (those who have one) remember when.
     pub async fn touch_inbound(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        session_id: &str,
+        customers: &[&Customer],
     ) -> Result<(), DomainError> {
+        let mut by_channel: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for customer in customers {
+            by_channel
+                .entry(customer.channel.as_str())
+                .or_default()
+                .push(&customer.id);
+        }
         let now = now_ms();
-        sqlx::query("UPDATE sessions SET last_inbound_at = $1, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(session_id)
-            .execute(&mut **tx)
-            .await?;
+        for (channel, ids) in by_channel {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let list = (0..chunk.len())
+                    .map(|i| format!("${}", i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE sessions SET last_inbound_at = $1, updated_at = $1
+                      WHERE customer_channel = $2 AND customer_channel_id IN ({list})"
+                );
+                let mut query = sqlx::query(&sql)
+                    .persistent(cacheable(chunk.len()))
+                    .bind(now)
+                    .bind(channel);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
         Ok(())
     }
 }

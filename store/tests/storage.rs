@@ -155,6 +155,7 @@ on_both_databases!(
     bot_is_inactive_after_five_failures_in_a_row_until_reactivated,
     bot_conversations_end_once,
     concurrent_creates_open_one_conversation_and_refuse_the_rest,
+    intake_writes_each_event_once_and_keeps_each_keys_order,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -2867,5 +2868,88 @@ async fn concurrent_creates_open_one_conversation_and_refuse_the_rest(store: &St
             }
             Err(e) => panic!("expected a duplicate, got {e:?}"),
         }
+    }
+}
+
+/// Webhooks arriving at once are written in batches (a few statements per
+/// batch): each event once, a redelivery (also in the same batch) changes
+/// nothing, a key's jobs keep the order their events came in, and a
+/// customer's message reaches their session's WhatsApp window.
+async fn intake_writes_each_event_once_and_keeps_each_keys_order(store: &Store) {
+    use std::time::Duration;
+    use store::{Acceptance, Intake};
+    let (session, _) = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for(
+                "whatsapp",
+                "447700900321",
+                "agent-a@example.com",
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(session.last_inbound_at, None);
+    let intake = Intake::start(store.clone());
+    // Spawned in order (the test's runtime has one thread): they reach
+    // the intake in this order, and at once, so they share batches.
+    let writes: Vec<_> = (0..60)
+        .map(|n| {
+            let intake = intake.clone();
+            // Events 0..50 once, 10..20 a second time (redelivered).
+            let event = if n < 50 { n } else { n - 40 };
+            tokio::spawn(async move {
+                let fresh = intake
+                    .write(Acceptance {
+                        provider: "connect",
+                        event_id: format!("tx-{event}"),
+                        touch_customer: (event == 7)
+                            .then(|| customer(Channel::Whatsapp, "+447700900321")),
+                        jobs: vec![job(&format!("k{}", event % 3), event)],
+                    })
+                    .await
+                    .unwrap();
+                (event, fresh)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for write in writes {
+        results.push(write.await.unwrap());
+    }
+    for event in 0..50 {
+        let fresh = results.iter().filter(|(e, f)| *e == event && *f).count();
+        assert_eq!(fresh, 1, "event {event} is new exactly once");
+    }
+    assert_eq!(store.pending_jobs().await.unwrap(), 50);
+    assert!(store
+        .session(&session.id)
+        .await
+        .unwrap()
+        .last_inbound_at
+        .is_some());
+
+    // Each key's jobs come out in the order their events were written.
+    let lease = Duration::from_secs(30);
+    let mut seen: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    loop {
+        let claimed = store.claim_jobs(10, lease).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for job in claimed {
+            seen.entry(job.ordering_key.clone())
+                .or_default()
+                .push(job.payload["n"].as_i64().unwrap());
+            let mut tx = store.begin_write().await.unwrap();
+            Store::complete_job(&mut tx, job.id).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 50);
+    for (key, ns) in &seen {
+        let mut sorted = ns.clone();
+        sorted.sort();
+        assert_eq!(ns, &sorted, "{key}'s jobs ran in the order they came");
     }
 }

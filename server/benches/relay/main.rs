@@ -4,8 +4,11 @@
 //! Starts the product in native relay mode with the sandbox as Webex and
 //! Connect, on SQLite (a file in the temp directory) or, with `--postgres`,
 //! on a Postgres database of its own (`TEST_POSTGRES_URL` names the server;
-//! the database is dropped afterwards). It provisions 200 SMS conversations,
-//! then over real HTTP on loopback:
+//! the database is dropped afterwards). With `--replicas N` (Postgres only)
+//! it starts N products on that database, each with its own port and
+//! worker, and a sandbox of their own; the conversations' customers write to
+//! them in turn. It provisions 200 SMS conversations, then over real HTTP on
+//! loopback:
 //! 1. **Acknowledgement.** 32 closed-loop clients post customers' webhooks
 //!    for 5 s, to the product and to [`floor`] (the least any service can do
 //!    for the same webhook, on the same database); the product's rate and
@@ -29,10 +32,16 @@
 
 mod floor;
 
+// The product's allocator (server/src/main.rs), for the product, the
+// sandbox and the clients alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use reqwest::Client;
-use sandbox::driver::Driver;
+use sandbox::driver::{free_port, Driver};
+use sandbox::standalone::{Standalone, HUB_SECRET, INBOUND_TOKEN, WEBHOOK_SECRET};
 use serde_json::{json, Value};
-use server::config::Config;
+use server::config::{Config, Sources};
 use server::integrations::Secret;
 use server::startup::Application;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,9 +50,6 @@ use std::time::{Duration, Instant};
 use store::scratch::ScratchDb;
 use store::Store;
 
-const WEBHOOK_SECRET: &str = "bench-webhook-secret";
-const INBOUND_TOKEN: &str = "bench-inbound-token";
-const HUB_SECRET: &str = "bench-connect-hub-secret";
 const CONVERSATIONS: usize = 200;
 const CONCURRENCY: usize = 32;
 const BURST: Duration = Duration::from_secs(5);
@@ -71,15 +77,20 @@ fn row(measure: &str, database: &str, result: String, goal: &str) {
 /// `--postgres`), else SQLite files; all removed at the end.
 struct Db {
     admin_url: Option<String>,
+    /// Products on the database (1, or more with `--replicas`).
+    replicas: usize,
+    /// `--pages-only`: only the pages (phase 4), e.g. to profile them.
+    pages_only: bool,
     made: std::sync::Mutex<Vec<ScratchDb>>,
 }
 
 impl Db {
-    fn name(&self) -> &'static str {
-        if self.admin_url.is_some() {
-            "Postgres"
-        } else {
-            "SQLite"
+    /// The table's database column.
+    fn name(&self) -> String {
+        match (&self.admin_url, self.replicas) {
+            (None, _) => "SQLite".into(),
+            (Some(_), 1) => "Postgres".into(),
+            (Some(_), n) => format!("Postgres, {n} replicas"),
         }
     }
 
@@ -116,8 +127,18 @@ async fn main() {
             "--postgres needs TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
         )
     });
+    let replicas = std::env::args()
+        .skip_while(|a| a != "--replicas")
+        .nth(1)
+        .map_or(1, |n| n.parse().expect("--replicas takes a number"));
+    assert!(
+        replicas == 1 || admin_url.is_some(),
+        "--replicas needs --postgres: SQLite has one writer"
+    );
     let db = Db {
         admin_url,
+        replicas,
+        pages_only: std::env::args().any(|a| a == "--pages-only"),
         made: Default::default(),
     };
     run(&db).await;
@@ -125,27 +146,19 @@ async fn main() {
 }
 
 async fn run(db: &Db) {
-    let database = db.name();
+    let database = &db.name();
     let url = db.create("product").await;
-    let mut config = Config::for_tests(url);
-    config.integrations.sandbox = true;
-    config.relay_mode = server::config::RelayMode::Native;
-    config.integrations.webex_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
-    config.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
-    config.integrations.connect_webhook_secret = Some(Secret::new(HUB_SECRET));
-    config.max_body_bytes = 1 << 20;
-    let app = Application::build(config).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
-    let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped());
-    let driver = Driver {
-        http: Client::builder()
-            .pool_max_idle_per_host(CONCURRENCY)
-            .build()
-            .unwrap(),
-        ..Driver::mounted(&base)
+    let http = Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let (drivers, store) = if db.replicas == 1 {
+        start_product(url, &http).await
+    } else {
+        start_replicas(url, db.replicas, &http).await
     };
-    let (conversations, cookie) = provision(&driver, &store).await;
+    let driver = &drivers[0];
+    let (conversations, cookie) = provision(driver, &store).await;
     let agent_token = driver.agent_token("agent-a@example.com").await;
     eprintln!(
         "{database}: {CONVERSATIONS} conversations provisioned; {} cores",
@@ -154,6 +167,79 @@ async fn run(db: &Db) {
             .unwrap_or(1)
     );
 
+    if !db.pages_only {
+        relay(db, &drivers, &store, &conversations, &agent_token).await;
+    }
+    // 4. The agent's contacts page, rendered on the server.
+    let first = driver
+        .http
+        .get(driver.product_url("/contacts"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.url().path(),
+        "/contacts",
+        "signed in, not sent to sign in"
+    );
+    assert!(
+        first.text().await.unwrap().contains("Customer 1"),
+        "the page lists contacts"
+    );
+    for clients in [1, CONCURRENCY] {
+        let (d, cookie) = (drivers.clone(), cookie.clone());
+        let page = burst_with(
+            clients,
+            Arc::new(move |n| {
+                let d = &d[n % d.len()];
+                d.http
+                    .get(d.product_url("/contacts"))
+                    .header("cookie", &cookie)
+                    .header("accept", "text/html")
+            }),
+        )
+        .await;
+        row(
+            &format!("contacts page, signed in ({CONVERSATIONS} contacts, first page), {clients} client(s) for 5 s"),
+            database,
+            format!(
+                "{:.0} pages/s; p50 {:.1} ms, p99 {:.1} ms",
+                page.rate(),
+                page.p(0.5),
+                page.p(0.99)
+            ),
+            if clients == 1 { "" } else { "p99 <= 10 ms" },
+        );
+    }
+
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    row(
+        "peak memory of the run (product, sandbox and clients in one process)",
+        database,
+        format!("{} MB", peak_kb / 1024),
+        "",
+    );
+}
+
+/// Phases 1 to 3: acknowledgement, capacity, one busy conversation.
+async fn relay(
+    db: &Db,
+    drivers: &[Driver],
+    store: &Store,
+    conversations: &[Conversation],
+    agent_token: &str,
+) {
+    let database = &db.name();
+    let driver = &drivers[0];
     // 1. Acknowledgement: the floor first, while the product is idle.
     let floor = floor::start(&db.create("floor").await, INBOUND_TOKEN, HUB_SECRET).await;
     let floor_driver = Driver {
@@ -161,12 +247,12 @@ async fn run(db: &Db) {
         ..Driver::mounted(&format!("http://{floor}"))
     };
     let floor_ack = burst(Arc::new(customer_webhook(
-        &floor_driver,
-        &conversations,
+        std::slice::from_ref(&floor_driver),
+        conversations,
         "floor",
     )))
     .await;
-    let ack = burst(Arc::new(customer_webhook(&driver, &conversations, "burst"))).await;
+    let ack = burst(Arc::new(customer_webhook(drivers, conversations, "burst"))).await;
     let (floor_rate, floor_p99) = (floor_ack.rate(), floor_ack.p(0.99));
     row(
         "customer webhooks acknowledged (32 clients, 5 s)",
@@ -180,7 +266,7 @@ async fn run(db: &Db) {
         ),
         ">= 80 % of the floor, p99 <= 20 ms",
     );
-    let (drained, took) = drain(&store).await;
+    let (drained, took) = drain(store).await;
     let delivering = ack.elapsed + took;
     row(
         "delivery of that burst (it starts with the burst)",
@@ -198,7 +284,7 @@ async fn run(db: &Db) {
     // Signed Webex webhooks (agent → customer). The messages do not exist in
     // Webex, so their deliveries fail at once; this measures the ack.
     let guests: Vec<String> = conversations.iter().map(|c| c.guest.clone()).collect();
-    let d = driver.clone();
+    let d = drivers.to_vec();
     let webex = burst(Arc::new(move |n| {
         let body = json!({
             "id": "bench-webhook", "resource": "messages", "event": "created",
@@ -206,7 +292,7 @@ async fn run(db: &Db) {
             "data": { "id": format!("bench-msg-{n}"), "personId": "bench-agent", "roomId": "r" }
         })
         .to_string();
-        d.webex_webhook(WEBHOOK_SECRET, body)
+        d[n % d.len()].webex_webhook(WEBHOOK_SECRET, body)
     }))
     .await;
     row(
@@ -220,16 +306,16 @@ async fn run(db: &Db) {
         ),
         ">= 2,000/s, p99 <= 20 ms",
     );
-    drain(&store).await;
+    drain(store).await;
 
     // 2. Capacity: paced, mixed, rising.
     let mut capacity = None;
     for rate in RATES {
         let load = Load {
-            driver: &driver,
-            agent_token: &agent_token,
-            conversations: &conversations,
-            store: &store,
+            drivers,
+            agent_token,
+            conversations,
+            store,
         };
         let result = load
             .paced(&format!("r{rate}"), rate, PACED, Mix::Both)
@@ -272,10 +358,10 @@ async fn run(db: &Db) {
 
     // 3. One busy conversation.
     let busy = Load {
-        driver: &driver,
-        agent_token: &agent_token,
+        drivers,
+        agent_token,
         conversations: &conversations[..1],
-        store: &store,
+        store,
     }
     .paced("busy", BUSY_RATE, PACED, Mix::Customers)
     .await;
@@ -300,63 +386,73 @@ async fn run(db: &Db) {
         ),
         ">= 50 messages/s, in order",
     );
-    // 4. The agent's contacts page, rendered on the server.
-    let first = driver
-        .http
-        .get(driver.product_url("/contacts"))
-        .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        first.url().path(),
-        "/contacts",
-        "signed in, not sent to sign in"
-    );
-    assert!(
-        first.text().await.unwrap().contains("Customer 1"),
-        "the page lists contacts"
-    );
-    for clients in [1, CONCURRENCY] {
-        let (d, cookie) = (driver.clone(), cookie.clone());
-        let page = burst_with(
-            clients,
-            Arc::new(move |_| {
-                d.http
-                    .get(d.product_url("/contacts"))
-                    .header("cookie", &cookie)
-                    .header("accept", "text/html")
-            }),
-        )
-        .await;
-        row(
-            &format!("contacts page, signed in ({CONVERSATIONS} contacts, first page), {clients} client(s) for 5 s"),
-            database,
-            format!(
-                "{:.0} pages/s; p50 {:.1} ms, p99 {:.1} ms",
-                page.rate(),
-                page.p(0.5),
-                page.p(0.99)
-            ),
-            if clients == 1 { "" } else { "p99 <= 10 ms" },
-        );
-    }
+}
 
-    let peak_kb = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+/// The product with the sandbox mounted on it, as `scripts/run` starts it:
+/// its driver and store.
+async fn start_product(url: String, http: &Client) -> (Vec<Driver>, Store) {
+    let mut config = Config::for_tests(url);
+    config.integrations.sandbox = true;
+    config.relay_mode = server::config::RelayMode::Native;
+    config.integrations.webex_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+    config.integrations.connect_inbound_token = Some(Secret::new(INBOUND_TOKEN));
+    config.integrations.connect_webhook_secret = Some(Secret::new(HUB_SECRET));
+    config.max_body_bytes = 1 << 20;
+    let app = Application::build(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    let store = app.store().clone();
+    tokio::spawn(app.run_until_stopped());
+    let driver = Driver {
+        http: http.clone(),
+        ..Driver::mounted(&base)
+    };
+    (vec![driver], store)
+}
+
+/// `replicas` products on one database, as a deployment runs them, with a
+/// sandbox of their own as Webex and Connect: a driver for each (all with
+/// the one sandbox) and the store. The agent is created (no sandbox seeds it).
+async fn start_replicas(url: String, replicas: usize, http: &Client) -> (Vec<Driver>, Store) {
+    let sandbox = Standalone { port: free_port() };
+    // Runs until the benchmark ends.
+    drop(sandbox.serve(None).await);
+    let mut drivers = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..replicas {
+        let port = free_port();
+        let public = format!("http://127.0.0.1:{port}");
+        let mut env = sandbox.product_env();
+        env.extend([
+            ("DATABASE_URL".to_string(), url.clone()),
+            ("CM_BIND".to_string(), format!("127.0.0.1:{port}")),
+            ("CM_PUBLIC_URL".to_string(), public.clone()),
+        ]);
+        let mut config = Config::load(Sources {
+            env,
+            ..Sources::default()
         })
-        .unwrap_or(0);
-    row(
-        "peak memory of the run (product, sandbox and clients in one process)",
-        database,
-        format!("{} MB", peak_kb / 1024),
-        "",
-    );
+        .expect("the replica's settings are valid")
+        .config;
+        config.max_body_bytes = 1 << 20;
+        let app = Application::build(config).await.expect("server starts");
+        stores.push(app.store().clone());
+        tokio::spawn(app.run_until_stopped());
+        drivers.push(Driver {
+            http: http.clone(),
+            ..Driver::new(&public, &sandbox.url())
+        });
+    }
+    let store = stores.swap_remove(0);
+    store
+        .upsert_agent(
+            &store::AuditCtx::system(),
+            "agent-a@example.com",
+            Some("Agent A"),
+            domain::model::Role::Agent,
+        )
+        .await
+        .expect("the agent is created");
+    (drivers, store)
 }
 
 /// A provisioned conversation: its customer, guest and agent's space.
@@ -423,19 +519,20 @@ async fn provision(driver: &Driver, store: &Store) -> (Vec<Conversation>, String
 
 /// Connect delivering customer `n`'s message (round robin over the conversations).
 fn customer_webhook(
-    driver: &Driver,
+    drivers: &[Driver],
     conversations: &[Conversation],
     label: &'static str,
 ) -> impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static {
-    let driver = driver.clone();
+    let drivers = drivers.to_vec();
     let numbers: Vec<String> = conversations.iter().map(|c| c.number.clone()).collect();
     move |n| {
+        let c = n % numbers.len();
         let body = json!({
-            "channel": "SMS", "tid": format!("{label}-{n}"), "oa": numbers[n % numbers.len()],
+            "channel": "SMS", "tid": format!("{label}-{n}"), "oa": numbers[c],
             "da": "CONTACTMGR", "message": format!("{label} {n}")
         })
         .to_string();
-        driver.connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
+        drivers[c % drivers.len()].connect_inbound(INBOUND_TOKEN, HUB_SECRET, body)
     }
 }
 
@@ -522,7 +619,8 @@ impl Mix {
 }
 
 struct Load<'a> {
-    driver: &'a Driver,
+    /// A conversation's customer writes to the product of its index (mod their number).
+    drivers: &'a [Driver],
     agent_token: &'a str,
     conversations: &'a [Conversation],
     store: &'a Store,
@@ -562,8 +660,7 @@ impl Load<'_> {
     /// Sends `rate` messages a second for `duration`, round robin over the
     /// conversations; message `n` carries the text `{label}-{n}-end`.
     async fn paced(&self, label: &str, rate: u64, duration: Duration, mix: Mix) -> Paced {
-        let since = self
-            .driver
+        let since = self.drivers[0]
             .calls(Some("api"))
             .await
             .last()
@@ -578,7 +675,7 @@ impl Load<'_> {
         let count = self.conversations.len();
         let mut tasks = Vec::with_capacity(count);
         for (c, conversation) in self.conversations.iter().enumerate() {
-            let driver = self.driver.clone();
+            let driver = self.drivers[c % self.drivers.len()].clone();
             let (number, room, token, label) = (
                 conversation.number.clone(),
                 conversation.room.clone(),
@@ -628,7 +725,7 @@ impl Load<'_> {
         let mut cursor = since;
         let mut last_progress = Instant::now();
         loop {
-            let calls = self.driver.calls_since("api", cursor).await;
+            let calls = self.drivers[0].calls_since("api", cursor).await;
             cursor = calls
                 .last()
                 .and_then(|c| c["seq"].as_u64())

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sandbox::driver::{free_port, Driver};
+use sandbox::standalone::Standalone;
 use serde_json::Value;
 use store::scratch::ScratchDb;
 
@@ -19,16 +20,6 @@ pub const PRODUCT: &str = env!("CARGO_BIN_EXE_contact-manager");
 pub const AGENT: &str = "agent-a@example.com"; // seeded in the standalone sandbox
 pub const PASSWORD: &str = "a-long-test-password";
 
-// Fixed secrets shared by the processes.
-const GUEST_ISSUER_ID: &str = "crash-test-issuer";
-const GUEST_ISSUER_SECRET: &str = "Y3Jhc2gtdGVzdC1ndWVzdC1pc3N1ZXItc2VjcmV0"; // base64
-const OAUTH_CLIENT_ID: &str = "crash-test-client";
-const OAUTH_CLIENT_SECRET: &str = "crash-test-client-secret";
-const CONNECT_API_KEY: &str = "crash-test-connect-key";
-const WEBHOOK_SECRET: &str = "crash-test-webhook-secret";
-const INBOUND_TOKEN: &str = "crash-test-inbound-token";
-const HUB_SECRET: &str = "crash-test-connect-hub-secret";
-
 /// The processes and the temporary directory (and database); killed and
 /// removed on drop, also when the test panics (then their logs are printed
 /// first).
@@ -36,6 +27,8 @@ pub struct World {
     dir: PathBuf,
     pub db: ScratchDb,
     sandbox: Option<tokio::task::JoinHandle<()>>,
+    /// Where the sandbox serves (it stays up while products come and go).
+    standalone: Standalone,
     /// One slot per replica: its process while it runs, and its port.
     replicas: Vec<(Option<Child>, u16)>,
     starts: u32,
@@ -56,6 +49,7 @@ impl World {
             dir,
             db,
             sandbox: None,
+            standalone: Standalone { port: free_port() },
             replicas: ports.iter().map(|p| (None, *p)).collect(),
             starts: 0,
             public_port: if replicas == 1 { ports[0] } else { free_port() },
@@ -85,15 +79,15 @@ impl World {
         }
         assert!(create.wait().unwrap().success(), "create-agent");
 
-        let sandbox_port = free_port();
-        let sandbox = format!("http://127.0.0.1:{sandbox_port}/sandbox");
+        let sandbox = world.standalone.url();
         let driver = Driver::new(&world.public_url(), &sandbox);
-        world.start_sandbox(sandbox_port).await;
+        // The sandbox, in this process: it outlives every product process.
+        world.sandbox = Some(world.standalone.serve(Some(&world.public_url())).await);
         driver
             .wait_ready(&driver.sandbox_url("/control/clock"))
             .await;
         for replica in 0..replicas {
-            world.start_replica(replica, &sandbox);
+            world.start_replica(replica);
         }
         for replica in 0..replicas {
             driver
@@ -115,49 +109,10 @@ impl World {
         std::fs::File::create(self.dir.join(name)).unwrap().into()
     }
 
-    /// The sandbox, in this process: it outlives every product process.
-    async fn start_sandbox(&mut self, port: u16) {
-        let base_url = format!("http://127.0.0.1:{port}/sandbox");
-        let config = sandbox::SandboxConfig {
-            guest_issuer_id: GUEST_ISSUER_ID.into(),
-            guest_issuer_secret_b64: GUEST_ISSUER_SECRET.into(),
-            oauth_client_id: OAUTH_CLIENT_ID.into(),
-            oauth_client_secret: OAUTH_CLIENT_SECRET.into(),
-            // The products use the Guest Issuer app.
-            service_app_client_id: "sandbox-service-app".into(),
-            service_app_client_secret: "unused".into(),
-            service_app_refresh_token: "unused".into(),
-            embedded_app_issuer: format!("{base_url}/webex/embedded"),
-            embedded_app_audience: "sandbox-embedded-app".into(),
-            connect_api_key: CONNECT_API_KEY.into(),
-            connect_inbound_url: Some(format!(
-                "{}/webhooks/connect/inbound?token={INBOUND_TOKEN}",
-                self.public_url()
-            )),
-            connect_webhook_secret: Some(HUB_SECRET.into()),
-            agents: vec![
-                (AGENT.into(), "Agent A".into()),
-                ("agent-b@example.com".into(), "Agent B".into()),
-            ],
-            bot: None,
-            base_url,
-        };
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("the sandbox's port is free");
-        let app = axum::Router::new().nest_service("/sandbox", sandbox::router(config));
-        self.sandbox = Some(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the sandbox serves");
-        }));
-    }
-
     /// Starts (or starts again) replica `replica`, on its own port.
-    pub fn start_replica(&mut self, replica: usize, sandbox: &str) {
+    pub fn start_replica(&mut self, replica: usize) {
         self.starts += 1;
         let log = format!("product-{replica}-{}.log", self.starts);
-        let webex = format!("{sandbox}/webex/v1");
         let child = Command::new(PRODUCT)
             .arg("serve")
             .env_remove("CM_CONFIG")
@@ -165,26 +120,7 @@ impl World {
             .env("DATABASE_URL", self.db.url())
             .env("CM_BIND", format!("127.0.0.1:{}", self.replicas[replica].1))
             .env("CM_PUBLIC_URL", self.public_url())
-            .env("CM_SANDBOX", "false")
-            .env("CM_RELAY_MODE", "native")
-            .env("CM_WEBEX_API_URL", &webex)
-            .env("CM_WEBEX_AUTHORIZE_URL", format!("{webex}/authorize"))
-            .env("CM_WEBEX_CLIENT_ID", OAUTH_CLIENT_ID)
-            .env("CM_WEBEX_CLIENT_SECRET", OAUTH_CLIENT_SECRET)
-            .env("CM_WEBEX_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env(
-                "CM_EMBEDDED_APP_ISSUER",
-                format!("{sandbox}/webex/embedded"),
-            )
-            .env("CM_EMBEDDED_APP_AUDIENCE", "sandbox-embedded-app")
-            .env("CM_GUEST_ISSUER_ID", GUEST_ISSUER_ID)
-            .env("CM_GUEST_ISSUER_SECRET", GUEST_ISSUER_SECRET)
-            .env("CM_CONNECT_API_URL", format!("{sandbox}/connect"))
-            .env("CM_CONNECT_API_KEY", CONNECT_API_KEY)
-            .env("CM_CONNECT_SMS_SENDER_ID", "CONTACTMGR")
-            .env("CM_CONNECT_WHATSAPP_APP_ID", "sandbox-whatsapp-app")
-            .env("CM_CONNECT_INBOUND_TOKEN", INBOUND_TOKEN)
-            .env("CM_CONNECT_WEBHOOK_SECRET", HUB_SECRET)
+            .envs(self.standalone.product_env())
             .stdout(Stdio::null())
             .stderr(self.log(&log))
             .spawn()
