@@ -218,10 +218,11 @@ impl Store {
               WHERE id IN ({placeholders}) AND status NOT IN ('done', 'dead')
               RETURNING id, kind, ordering_key, idempotency_key, payload, attempts"
         );
-        let mut query = sqlx::query(&sql)
-            .persistent(cacheable(heads.len()))
-            .bind(until)
-            .bind(now);
+        // Kept in the statement cache whatever the number of heads: a claim
+        // is the worker's most frequent statement, and preparing it anew
+        // each time made delivery at 250 messages a second 5 times slower
+        // (README, Benchmark).
+        let mut query = sqlx::query(&sql).bind(until).bind(now);
         for (_, id) in &heads {
             query = query.bind(*id);
         }
