@@ -208,6 +208,21 @@ impl Store {
 /// under SQLite's and Postgres' limits on parameters).
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
 
+/// The `VALUES` rows of a multi-row insert: `rows` rows of `columns`
+/// parameters each, numbered from `$2` (`$1` is the value every row shares),
+/// each row ending with `tail`, e.g. `($2, $3, $1), ($4, $5, $1)`.
+pub(crate) fn values_rows(rows: usize, columns: usize, tail: &str) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (0..columns)
+                .map(|c| format!("${}", 2 + row * columns + c))
+                .collect();
+            format!("({}, {tail})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement whose text depends on how many rows it names is kept in the
 /// connection's cache of prepared statements only for one row (the common
 /// case): the other sizes would push out the statements every request uses.

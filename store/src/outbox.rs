@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::Row;
 use std::time::Duration;
 
-use super::{cacheable, format_ms, now_ms, Backend, Store, ROWS_PER_STATEMENT};
+use super::{cacheable, format_ms, now_ms, values_rows, Backend, Store, ROWS_PER_STATEMENT};
 use domain::error::DomainError;
 
 /// A call to make, as enqueued.
@@ -455,19 +455,7 @@ async fn enqueue_rows(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let values = (0..jobs.len())
-        .map(|i| {
-            let b = 4 * i + 2;
-            format!(
-                "(${}, ${}, ${}, ${}, 'pending', 0, $1, $1, $1)",
-                b,
-                b + 1,
-                b + 2,
-                b + 3
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = values_rows(jobs.len(), 4, "'pending', 0, $1, $1, $1");
     let sql = format!(
         "INSERT INTO outbox (kind, ordering_key, idempotency_key, payload, status, attempts, next_attempt_at, created_at, updated_at)
          VALUES {values}
@@ -503,10 +491,7 @@ async fn enqueue_rows(
     // row: a transaction moving the head on either waits for this one (and
     // then sees these jobs) or went first (and then this insert finds the
     // row gone and makes the job the head).
-    let values = (0..firsts.len())
-        .map(|i| format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = values_rows(firsts.len(), 2, "$1");
     let sql = format!(
         "INSERT INTO outbox_heads (ordering_key, job_id, due_at) VALUES {values}
          ON CONFLICT (ordering_key) DO UPDATE SET job_id = outbox_heads.job_id"

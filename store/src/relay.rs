@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sessions::session_from_row;
-use super::{cacheable, format_ms, new_id, now_ms, word, Store, ROWS_PER_STATEMENT};
+use super::{cacheable, format_ms, new_id, now_ms, values_rows, word, Store, ROWS_PER_STATEMENT};
 use domain::error::DomainError;
 use domain::model::{Customer, Direction, Message, MessageStatus, OnboardingStep, Session};
 use domain::Channel;
@@ -143,10 +143,7 @@ impl Store {
     ) -> Result<Vec<bool>, DomainError> {
         let mut fresh = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = values_rows(chunk.len(), 2, "$1");
             let sql = format!(
                 "INSERT INTO inbound_events (provider, event_id, received_at) VALUES {values}
                  ON CONFLICT (provider, event_id) DO NOTHING RETURNING provider, event_id"
