@@ -48,7 +48,9 @@ ensure_e2e_tools() {
   fi
 }
 
-# Builds the wasm bundle, CSS and static files into target/site.
+# Builds the wasm bundle, CSS and static files into target/site. The bundle
+# must be built with the server's Leptos flags (.cargo/config.toml), or the
+# pages fail to hydrate.
 build_site() {
   local profile_flag="" profile_dir="debug"
   if [ "${CM_RELEASE:-0}" = 1 ]; then profile_flag="--profile wasm-release"; profile_dir="wasm-release"; fi
@@ -64,7 +66,8 @@ build_site() {
 }
 
 # Shrinks the release bundle with binaryen's wasm-opt (pinned in
-# vendor/binaryen, from the npm registry): about a third of the size.
+# vendor/binaryen, from the npm registry): half the bytes, 30 % less gzip.
+# Running -Oz twice or with --converge gains under 1 % for twice the time.
 optimize_wasm() {
   local wasm="$1" dir="vendor/binaryen"
   if [ ! -x "$dir/node_modules/.bin/wasm-opt" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
+use crate::codec::Json;
 use crate::error::UiError;
 use crate::layout::{ErrorNotice, LoadingLine, LoadingTransition, SignedIn};
 use crate::time::Time;
@@ -65,13 +66,13 @@ fn admin_with_csrf(csrf: &str) -> Result<store::WebSession, UiError> {
     Ok(s)
 }
 
-#[server(endpoint = "admin/agents")]
+#[server(endpoint = "admin/agents", output = Json)]
 pub async fn list_agents() -> Result<Vec<Agent>, UiError> {
     admin()?;
     Ok(crate::ssr::deps().store.list_agents().await?)
 }
 
-#[server(endpoint = "admin/agents/add")]
+#[server(endpoint = "admin/agents/add", output = Json)]
 pub async fn add_agent(
     csrf: String,
     email: String,
@@ -100,7 +101,7 @@ pub async fn add_agent(
     )
 }
 
-#[server(endpoint = "admin/agents/access")]
+#[server(endpoint = "admin/agents/access", output = Json)]
 pub async fn set_agent_access(
     csrf: String,
     id: String,
@@ -130,7 +131,7 @@ pub async fn set_agent_access(
     )
 }
 
-#[server(endpoint = "admin/keys")]
+#[server(endpoint = "admin/keys", output = Json)]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, UiError> {
     admin()?;
     let keys = crate::ssr::deps().store.list_api_keys().await?;
@@ -153,7 +154,7 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, UiError> {
 /// scope is a checkbox (present when ticked); `expires_in_days` may be blank.
 /// A form that names no scope at all gets the default ones (connect and
 /// services), as the command line does.
-#[server(endpoint = "admin/keys/create")]
+#[server(endpoint = "admin/keys/create", output = Json)]
 pub async fn create_api_key(
     csrf: String,
     name: String,
@@ -193,7 +194,7 @@ pub async fn create_api_key(
     })
 }
 
-#[server(endpoint = "admin/keys/revoke")]
+#[server(endpoint = "admin/keys/revoke", output = Json)]
 pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, Then};
     let result = async {
@@ -210,7 +211,7 @@ pub async fn revoke_api_key(csrf: String, id: String) -> Result<(), UiError> {
     )
 }
 
-#[server(endpoint = "admin/integrations")]
+#[server(endpoint = "admin/integrations", output = Json)]
 pub async fn integrations_status() -> Result<Vec<IntegrationView>, UiError> {
     admin()?;
     let deps = crate::ssr::deps();
@@ -289,7 +290,7 @@ fn webhook_health(r: &relay::WebhookReport) -> (String, bool) {
 
 /// Checks every active session's webhook now, turning inactive ones back
 /// on and creating missing ones (they are also checked periodically).
-#[server(endpoint = "admin/webhooks/check")]
+#[server(endpoint = "admin/webhooks/check", output = Json)]
 pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
     use crate::ssr::{deps, finish, Then};
     let result = async {
@@ -310,7 +311,7 @@ pub async fn check_webhooks(csrf: String) -> Result<(), UiError> {
 }
 
 /// The bot new customers talk to first (`CM_BOT_URL`); None: there is none.
-#[server(endpoint = "admin/bot")]
+#[server(endpoint = "admin/bot", output = Json)]
 pub async fn bot_overview() -> Result<Option<domain::bot::BotOverview>, UiError> {
     admin()?;
     match crate::ssr::deps().relay {
@@ -320,7 +321,7 @@ pub async fn bot_overview() -> Result<Option<domain::bot::BotOverview>, UiError>
 }
 
 /// Makes the bot active again after failures made it inactive.
-#[server(endpoint = "admin/bot/reactivate")]
+#[server(endpoint = "admin/bot/reactivate", output = Json)]
 pub async fn reactivate_bot(csrf: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, Then};
     let result = async {
@@ -350,7 +351,7 @@ pub struct DeadLetterView {
 }
 
 /// Deliveries to Webex or Connect that used up their retries.
-#[server(endpoint = "admin/dead-letters")]
+#[server(endpoint = "admin/dead-letters", output = Json)]
 pub async fn dead_letters() -> Result<Vec<DeadLetterView>, UiError> {
     admin()?;
     let jobs = crate::ssr::deps().store.dead_jobs(100).await?;
@@ -377,7 +378,7 @@ pub struct OptOutView {
 }
 
 /// Opted-out customers, newest first (the newest 200), and how many in all.
-#[server(endpoint = "admin/opt-outs")]
+#[server(endpoint = "admin/opt-outs", output = Json)]
 pub async fn opt_outs() -> Result<(Vec<OptOutView>, i64), UiError> {
     admin()?;
     let (list, total) = crate::ssr::deps().store.opt_outs(200, 0).await?;
@@ -408,7 +409,7 @@ pub struct AuditPage {
     pub more: bool,
 }
 
-#[server(endpoint = "admin/audit")]
+#[server(endpoint = "admin/audit", output = Json)]
 pub async fn search_audit(
     actor: String,
     action: String,

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Json;
 use crate::error::UiError;
 use domain::model::Agent;
 
@@ -16,7 +17,7 @@ pub struct Me {
     pub csrf: String,
 }
 
-#[server(endpoint = "me")]
+#[server(endpoint = "me", output = Json)]
 pub async fn get_me() -> Result<Option<Me>, UiError> {
     Ok(crate::ssr::web_session().map(|s| Me {
         agent: s.agent,
@@ -33,12 +34,12 @@ pub struct SignInWays {
     pub embedded: bool,
 }
 
-#[server(endpoint = "sign-in/ways")]
+#[server(endpoint = "sign-in/ways", output = Json)]
 pub async fn get_sign_in_ways() -> Result<SignInWays, UiError> {
     Ok(crate::ssr::deps().sign_in_ways)
 }
 
-#[server(endpoint = "sign-in")]
+#[server(endpoint = "sign-in", output = Json)]
 pub async fn sign_in(email: String, password: String, next: String) -> Result<(), UiError> {
     use crate::error::ErrorKind;
     use crate::ssr::{deps, finish, Then};
@@ -79,7 +80,7 @@ pub async fn start_session(deps: &crate::ssr::ServerDeps, agent: &Agent) -> Resu
     Ok(())
 }
 
-#[server(endpoint = "sign-out")]
+#[server(endpoint = "sign-out", output = Json)]
 pub async fn sign_out(csrf: String) -> Result<(), UiError> {
     use crate::ssr::{deps, finish, require_agent, require_csrf, Then};
     let session = require_agent()?;

@@ -5,6 +5,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
+use crate::codec::Json;
 use crate::error::{ErrorKind, UiError};
 use crate::layout::{ErrorNotice, FieldError, LoadingLine, LoadingTransition, SignedIn};
 use domain::model::{Contact, Page};
@@ -54,7 +55,7 @@ pub struct StartOutcome {
     pub next_nonce: String,
 }
 
-#[server(endpoint = "contacts/list")]
+#[server(endpoint = "contacts/list", output = Json)]
 pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError> {
     use crate::ssr::{deps, require_agent};
     use store::{ContactQuery, Paging};
@@ -97,14 +98,14 @@ pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError
     })
 }
 
-#[server(endpoint = "contacts/get")]
+#[server(endpoint = "contacts/get", output = Json)]
 pub async fn get_contact(id: String) -> Result<ContactLine, UiError> {
     use crate::ssr::{deps, require_agent};
     require_agent()?;
     Ok(deps().store.contact(&id).await?.into())
 }
 
-#[server(endpoint = "contacts/save")]
+#[server(endpoint = "contacts/save", output = Json)]
 pub async fn save_contact(
     csrf: String,
     id: String,
@@ -178,7 +179,7 @@ pub async fn save_contact(
     )
 }
 
-#[server(endpoint = "contacts/delete")]
+#[server(endpoint = "contacts/delete", output = Json)]
 pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     let result = async {
@@ -208,7 +209,7 @@ pub async fn delete_contact(csrf: String, id: String) -> Result<(), UiError> {
 /// `Conversations::start`). The same nonce, contact and channel are one
 /// attempt: a double click sends once. `template` (empty: none) and
 /// `values` (`values[NAME]`): the WhatsApp template chosen in the chooser.
-#[server(endpoint = "contacts/start")]
+#[server(endpoint = "contacts/start", output = Json)]
 pub async fn start_conversation(
     csrf: String,
     contact_id: String,

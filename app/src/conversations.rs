@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Json;
 use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
@@ -35,7 +36,7 @@ fn names_of(agent: &domain::model::Agent) -> Vec<String> {
 
 /// A contact's conversations, or a session's, that the viewer may see:
 /// their own, or all for admins.
-#[server(endpoint = "conversations/list")]
+#[server(endpoint = "conversations/list", output = Json)]
 pub async fn list_conversations(
     contact_id: Option<String>,
     session_id: Option<String>,
@@ -103,7 +104,7 @@ async fn visible_conversation(id: &str) -> Result<(store::WebSession, Conversati
     Ok((web, conversation))
 }
 
-#[server(endpoint = "conversations/get")]
+#[server(endpoint = "conversations/get", output = Json)]
 pub async fn get_conversation(id: String) -> Result<ConversationPage, UiError> {
     let (web, conversation) = visible_conversation(&id).await?;
     let store = crate::ssr::deps().store;
@@ -124,7 +125,7 @@ pub async fn get_conversation(id: String) -> Result<ConversationPage, UiError> {
     })
 }
 
-#[server(endpoint = "conversations/close")]
+#[server(endpoint = "conversations/close", output = Json)]
 pub async fn close_conversation(
     csrf: String,
     id: String,
@@ -150,7 +151,7 @@ pub async fn close_conversation(
     )
 }
 
-#[server(endpoint = "conversations/reopen")]
+#[server(endpoint = "conversations/reopen", output = Json)]
 pub async fn reopen_conversation(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_csrf, Then};
     let result = async {

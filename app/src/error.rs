@@ -1,9 +1,10 @@
 //! The error every server function returns: a message for the person, the
 //! field it concerns, and for conflicts the record as it is now.
 
-use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
+
+use crate::codec::JsonText;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
@@ -50,7 +51,7 @@ impl UiError {
 }
 
 impl FromServerFnError for UiError {
-    type Encoder = JsonEncoding;
+    type Encoder = JsonText;
 
     /// Failures before the server could answer, said as the person meets them.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
@@ -67,6 +68,27 @@ impl FromServerFnError for UiError {
             other => format!("the request failed: {other}"),
         };
         UiError::new(ErrorKind::Failed, message)
+    }
+
+    /// A server function's error, or a refusal the server made before the
+    /// function ran (a rate limit's 429), which speaks the API's error
+    /// shape (`{"code", "message"}`, e.g. a body too large): its message
+    /// is the one to show.
+    fn de(data: leptos::server_fn::Bytes) -> Self {
+        use leptos::server_fn::Decodes;
+        #[derive(Deserialize)]
+        struct Refusal {
+            message: String,
+        }
+        match <JsonText as Decodes<UiError>>::decode(data.clone()) {
+            Ok(error) => error,
+            Err(e) => match <JsonText as Decodes<Refusal>>::decode(data) {
+                Ok(r) => UiError::new(ErrorKind::Failed, r.message),
+                Err(_) => Self::from_server_fn_error(ServerFnErrorErr::Deserialization(
+                    e.to_string(),
+                )),
+            },
+        }
     }
 }
 

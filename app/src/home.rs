@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Json;
 use crate::error::UiError;
 
 /// What the start page shows a signed-in agent.
@@ -15,7 +16,7 @@ pub struct Home {
 }
 
 /// The start page's data; `None` when nobody is signed in.
-#[server(endpoint = "home")]
+#[server(endpoint = "home", output = Json)]
 pub async fn get_home() -> Result<Option<Home>, UiError> {
     use crate::ssr::{deps, web_session};
     use store::{ContactQuery, Paging, SessionQuery};

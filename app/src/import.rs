@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
+use crate::codec::Json;
 use crate::error::UiError;
 use crate::layout::SignedIn;
 
@@ -17,7 +18,7 @@ pub struct ImportRow {
 
 /// Imports one chunk of rows; `first_row` is the spreadsheet row number of
 /// the chunk's first line (the header is row 1).
-#[server(endpoint = "contacts/import")]
+#[server(endpoint = "contacts/import", output = Json)]
 pub async fn import_contacts(
     csrf: String,
     header: String,

@@ -8,6 +8,7 @@ use leptos_router::{path, SsrMode, StaticSegment};
 
 pub mod admin;
 pub mod auth;
+pub mod codec;
 pub mod contacts;
 pub mod conversations;
 pub mod error;

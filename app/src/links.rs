@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Json;
 use crate::error::UiError;
 use crate::layout::{ErrorNotice, LoadingLine, LoadingTransition, SignedIn};
 
@@ -38,7 +39,7 @@ pub struct AgentLinks {
 }
 
 /// The links of the signed-in agent, or (admins) of agent `agent`.
-#[server(endpoint = "agent-links")]
+#[server(endpoint = "agent-links", output = Json)]
 pub async fn get_agent_links(agent: Option<String>) -> Result<AgentLinks, UiError> {
     use crate::ssr::{deps, require_admin, require_agent};
     use domain::agent_links::{sms_link, whatsapp_link};

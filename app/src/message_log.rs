@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::admin::AdminFrame;
+use crate::codec::Json;
 use crate::error::UiError;
 use crate::layout::{ErrorNotice, LoadingLine, LoadingTransition};
 use crate::time::Time;
@@ -35,44 +36,53 @@ fn for_people(mut m: LoggedMessage) -> LoggedMessage {
     m
 }
 
-/// Relayed messages matching every filter given, newest first. Dates are
-/// whole days in UTC; times are RFC 3339 with their zone.
-#[server(endpoint = "admin/messages")]
+pub use search::search_messages;
+
+// The search takes its eight filters as arguments. `#[server]` puts an
+// `#[allow]` on the server's copy of the function only; the browser build's
+// copy gets it from the module.
 #[allow(clippy::too_many_arguments)]
-pub async fn search_messages(
-    transid: Option<String>,
-    webex_id: Option<String>,
-    customer: Option<String>,
-    agent: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    status: Option<String>,
-    page: Option<u32>,
-) -> Result<MessageLogPage, UiError> {
-    use domain::message_log::MessageLogFilter;
-    let s = crate::ssr::require_agent()?;
-    crate::ssr::require_admin(&s)?;
-    let db = crate::ssr::deps().store;
-    let query = MessageLogQuery {
-        transid,
-        webex_id,
-        customer,
-        agent,
-        from,
-        to,
-        status,
-    };
-    let filter = MessageLogFilter::try_from((&query, db.rules().phone_region))
-        .map_err(domain::DomainError::Invalid)?;
-    let paging = store::Paging::new(Some(page.unwrap_or(1).max(1)), Some(MESSAGES_PER_PAGE))
-        .map_err(domain::DomainError::Invalid)?;
-    let mut found = db.search_message_log(&filter, paging).await?;
-    found.items = found.items.into_iter().map(for_people).collect();
-    Ok(found)
+mod search {
+    use super::*;
+
+    /// Relayed messages matching every filter given, newest first. Dates are
+    /// whole days in UTC; times are RFC 3339 with their zone.
+    #[server(endpoint = "admin/messages", output = Json)]
+    pub async fn search_messages(
+        transid: Option<String>,
+        webex_id: Option<String>,
+        customer: Option<String>,
+        agent: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        status: Option<String>,
+        page: Option<u32>,
+    ) -> Result<MessageLogPage, UiError> {
+        use domain::message_log::MessageLogFilter;
+        let s = crate::ssr::require_agent()?;
+        crate::ssr::require_admin(&s)?;
+        let db = crate::ssr::deps().store;
+        let query = MessageLogQuery {
+            transid,
+            webex_id,
+            customer,
+            agent,
+            from,
+            to,
+            status,
+        };
+        let filter = MessageLogFilter::try_from((&query, db.rules().phone_region))
+            .map_err(domain::DomainError::Invalid)?;
+        let paging = store::Paging::new(Some(page.unwrap_or(1).max(1)), Some(MESSAGES_PER_PAGE))
+            .map_err(domain::DomainError::Invalid)?;
+        let mut found = db.search_message_log(&filter, paging).await?;
+        found.items = found.items.into_iter().map(for_people).collect();
+        Ok(found)
+    }
 }
 
 /// One message and the hops it took.
-#[server(endpoint = "admin/messages/trail")]
+#[server(endpoint = "admin/messages/trail", output = Json)]
 pub async fn get_message_trail(id: String) -> Result<MessageTrail, UiError> {
     let s = crate::ssr::require_agent()?;
     crate::ssr::require_admin(&s)?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admin::AdminFrame;
 use crate::auth::Me;
+use crate::codec::Json;
 use crate::error::UiError;
 use crate::layout::ErrorNotice;
 use domain::privacy::{ErasureReport, HeldCounts, Retention};
@@ -38,7 +39,7 @@ fn parse(field: &str, number: &str) -> Result<domain::Msisdn, UiError> {
         .map_err(|why| UiError::field(field, why))
 }
 
-#[server(endpoint = "admin/privacy/find")]
+#[server(endpoint = "admin/privacy/find", output = Json)]
 pub async fn find_customer(number: String) -> Result<HeldView, UiError> {
     let result = async {
         admin(None)?;
@@ -70,7 +71,7 @@ fn done<T>(result: Result<T, UiError>) -> Result<T, UiError> {
 
 /// Erases the number's customer. `confirm` is the number typed again, in
 /// any written form: it must be the same number.
-#[server(endpoint = "admin/privacy/erase")]
+#[server(endpoint = "admin/privacy/erase", output = Json)]
 pub async fn erase_customer(
     csrf: String,
     number: String,
@@ -95,7 +96,7 @@ pub async fn erase_customer(
     done(result)
 }
 
-#[server(endpoint = "admin/privacy/retention")]
+#[server(endpoint = "admin/privacy/retention", output = Json)]
 pub async fn retention_in_force() -> Result<Retention, UiError> {
     admin(None)?;
     Ok(crate::ssr::deps().retention)

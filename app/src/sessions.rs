@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Me;
+use crate::codec::Json;
 use crate::contacts::label;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorKind;
@@ -51,7 +52,7 @@ async fn with_contact(store: &store::Store, session: Session) -> SessionRow {
     }
 }
 
-#[server(endpoint = "sessions/list")]
+#[server(endpoint = "sessions/list", output = Json)]
 pub async fn list_sessions(scope: String, page: u32) -> Result<SessionsView, UiError> {
     use crate::ssr::{deps, require_admin, require_agent};
     use store::{Paging, SessionQuery};
@@ -131,7 +132,7 @@ pub enum WhatsappWindow {
     NotOpened,
 }
 
-#[server(endpoint = "sessions/get")]
+#[server(endpoint = "sessions/get", output = Json)]
 pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     let (web, session) = visible_session(&id).await?;
     let store = crate::ssr::deps().store;
@@ -169,7 +170,7 @@ pub async fn get_session(id: String) -> Result<SessionPage, UiError> {
     })
 }
 
-#[server(endpoint = "sessions/end")]
+#[server(endpoint = "sessions/end", output = Json)]
 pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_csrf, Then};
     use domain::input::{SessionChanges, SessionFields};
@@ -206,7 +207,7 @@ pub async fn end_session(csrf: String, id: String) -> Result<(), UiError> {
 }
 
 /// Takes a customer over: the session is routed to me (latest agent wins).
-#[server(endpoint = "sessions/take-over")]
+#[server(endpoint = "sessions/take-over", output = Json)]
 pub async fn take_over_session(csrf: String, id: String) -> Result<(), UiError> {
     use crate::ssr::{audit, deps, finish, require_agent, require_csrf, Then};
     use domain::input::{NewSession, SessionFields};

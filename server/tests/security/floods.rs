@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::common::{call, TestApp};
 
 async fn try_password(app: &TestApp, email: &str) -> (StatusCode, Option<String>) {
-    let (status, _, headers) = call(
+    let (status, body, headers) = call(
         app,
         None,
         "sign-in",
@@ -23,6 +23,14 @@ async fn try_password(app: &TestApp, email: &str) -> (StatusCode, Option<String>
     let retry_after = headers
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_string());
+    // The sign-in page reads any answer as the app's error: a refusal
+    // says what happened, not that the server answered wrongly.
+    if !status.is_success() {
+        use leptos::server_fn::error::FromServerFnError;
+        let shown = app::error::UiError::de(body.to_string().into());
+        let expected = body["message"].as_str().expect("a message");
+        assert_eq!(shown.message, expected, "{status}: {body}");
+    }
     (status, retry_after)
 }
 
