@@ -84,9 +84,9 @@ impl FromServerFnError for UiError {
             Ok(error) => error,
             Err(e) => match <JsonText as Decodes<Refusal>>::decode(data) {
                 Ok(r) => UiError::new(ErrorKind::Failed, r.message),
-                Err(_) => Self::from_server_fn_error(ServerFnErrorErr::Deserialization(
-                    e.to_string(),
-                )),
+                Err(_) => {
+                    Self::from_server_fn_error(ServerFnErrorErr::Deserialization(e.to_string()))
+                }
             },
         }
     }

@@ -481,6 +481,8 @@ fn status_text(m: &Message) -> String {
                 .unwrap_or_default()
         ),
         (Failed, None) => "failed".into(),
+        // A customer's line is `posting` while it goes into the agent's space.
+        (Received | Posting, _) if m.direction == Direction::Inbound => "received".into(),
         (Queued | Posting, _) => "sending…".into(),
         (Received, _) => "received".into(),
         (Sent, _) => "✓ sent".into(),

@@ -69,6 +69,11 @@ const LEASE: Duration = Duration::from_secs(15);
 /// Jobs one worker runs at once (each of a different conversation).
 const IN_FLIGHT: usize = 64;
 
+/// Jobs of one conversation a worker slot runs one after another, each
+/// leased as the last one ends (see [`Relay::deliver`]), before it goes
+/// back to claiming: a busy conversation does not keep a slot for ever.
+const CHAIN: usize = 16;
+
 /// How the relay behaves (each is a setting; see the README).
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -141,6 +146,15 @@ tokio::task_local! {
     /// the transcript line it carries and the platform's answer. Set along
     /// the job's path, written with the try's outcome.
     static NOTE: std::cell::RefCell<AttemptNote>;
+    /// Whether the running try may lease its conversation's next job as it
+    /// ends, and that job once leased ([`Relay::deliver`]).
+    static NEXT: std::cell::RefCell<Chain>;
+}
+
+#[derive(Default)]
+struct Chain {
+    allowed: bool,
+    next: Option<Job>,
 }
 
 /// Adds to the running try's note; outside a try (tests calling a handler
@@ -390,7 +404,7 @@ impl Relay {
                     Ok(jobs) => {
                         let claimed = jobs.len();
                         for job in jobs {
-                            running.spawn(self.clone().deliver(job));
+                            running.spawn(self.clone().deliver(job, stop.clone()));
                         }
                         claimed
                     }
@@ -418,8 +432,32 @@ impl Relay {
         while running.join_next().await.is_some() {}
     }
 
-    /// Runs one claimed job and records how it went.
-    async fn deliver(self, job: Job) {
+    /// Runs a claimed job and records how it went. A job that ends by
+    /// enqueueing more of its conversation (a customer's message, then its
+    /// post) leases the next one in the same transaction, and it runs here
+    /// at once: no claim, no wait for a free slot.
+    async fn deliver(self, job: Job, stop: tokio::sync::watch::Receiver<bool>) {
+        let mut job = job;
+        for left in (0..CHAIN).rev() {
+            let chain = Chain {
+                allowed: left > 0 && !*stop.borrow(),
+                next: None,
+            };
+            let next = NEXT
+                .scope(std::cell::RefCell::new(chain), async {
+                    self.deliver_one(job).await;
+                    NEXT.with(|c| c.borrow_mut().next.take())
+                })
+                .await;
+            match next {
+                Some(next) => job = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Runs one job and records how it went.
+    async fn deliver_one(&self, job: Job) {
         // One job's path reads in the logs under its span. The ordering key
         // holds a phone number, so it stays out.
         let span = tracing::info_span!(
@@ -596,7 +634,8 @@ impl Relay {
                 .await
             }
             Task::WebexToCustomer { message_id, .. } => {
-                self.webex_to_customer(conversation(), message_id).await
+                self.webex_to_customer(job, conversation(), message_id)
+                    .await
             }
             Task::SendToCustomer {
                 message_id,
@@ -621,8 +660,15 @@ impl Relay {
                     },
                     None => Outgoing::Text(text.clone().unwrap_or_default()),
                 };
-                self.send_to_customer(*channel, customer, key, message_id.as_deref(), &outgoing)
-                    .await
+                self.send_to_customer(
+                    job,
+                    *channel,
+                    customer,
+                    key,
+                    message_id.as_deref(),
+                    &outgoing,
+                )
+                .await
             }
             Task::ToBot {
                 bot_conversation_id,
@@ -727,7 +773,14 @@ impl Relay {
         }
         if let Some(u) = &effects.status {
             let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
-            Store::set_message_status_in(&mut tx, &u.line, u.status, error).await?;
+            Store::set_message_status_in(
+                &mut tx,
+                &u.line,
+                u.status,
+                u.connect_transid.as_deref(),
+                error,
+            )
+            .await?;
         }
         if let Some(session) = &effects.template_sent {
             Store::set_template_sent(&mut tx, session).await?;
@@ -751,10 +804,27 @@ impl Relay {
             Store::add_message(&mut tx, line).await?;
         }
         Store::enqueue(&mut tx, &effects.jobs).await?;
+        let mut leased = None;
         if let Some(job) = job {
-            Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
+            // Its conversation has more to do (this job just enqueued it):
+            // its next job is leased here for this worker slot to run.
+            let more = effects
+                .jobs
+                .iter()
+                .any(|j| j.ordering_key == job.ordering_key);
+            let allowed = NEXT.try_with(|c| c.borrow().allowed).unwrap_or(false);
+            if more && allowed {
+                leased =
+                    Store::complete_job_and_lease_next(&mut tx, job.id, &current_note(), LEASE)
+                        .await?;
+            } else {
+                Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
+            }
         }
         tx.commit().await.map_err(DomainError::from)?;
+        if leased.is_some() {
+            let _ = NEXT.try_with(|c| c.borrow_mut().next = leased);
+        }
         if !effects.jobs.is_empty() {
             self.inner.wake.notify_one();
         }
@@ -817,6 +887,8 @@ struct ConsentUpdate {
 struct StatusUpdate {
     line: String,
     status: MessageStatus,
+    /// The id Connect gave the message it accepted.
+    connect_transid: Option<String>,
     /// Connect's code and reason, for a failure.
     error: Option<(String, String)>,
 }

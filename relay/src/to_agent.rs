@@ -480,12 +480,15 @@ impl Relay {
             } else {
                 format!("{}#{}", m.transid, i + 1)
             };
+            // `posting` from the start: the job that posts it is written in
+            // the same transaction, so its first try need not mark it (a
+            // write the more per message).
             let line = NewMessage::new(
                 &session.id,
                 Direction::Inbound,
                 m.channel,
                 &text,
-                MessageStatus::Received,
+                MessageStatus::Posting,
             )
             .from_provider("connect", &provider_id)
             .with_attachment(media.map(|f| Attachment {
@@ -526,12 +529,11 @@ impl Relay {
         customer: &Customer,
         session: Option<&Session>,
     ) -> Result<Language, DomainError> {
-        let contact = match session.and_then(|s| s.contact_id.as_deref()) {
-            Some(id) => self.store().contact(id).await.ok(),
-            None => self.store().contact_by_channel(customer).await?,
-        };
-        Ok(contact
-            .and_then(|c| c.language)
+        let contact = session.and_then(|s| s.contact_id.as_deref());
+        Ok(self
+            .store()
+            .contact_language(contact, customer)
+            .await?
             .unwrap_or(self.inner.settings.customer_language))
     }
 
@@ -709,9 +711,13 @@ impl Relay {
         } else if job.attempts > 1 {
             tracing::info!(attempt = job.attempts, status = ?status, "retrying a post");
         }
-        self.store()
-            .set_message_status(row, MessageStatus::Posting, None, None)
-            .await?;
+        // A line is written `posting` with its job; one a failed try reset
+        // (or from before that) is marked again before this try.
+        if status != Some(MessageStatus::Posting) {
+            self.store()
+                .set_message_status(row, MessageStatus::Posting, None, None)
+                .await?;
+        }
         match self
             .inner
             .webex
@@ -728,6 +734,7 @@ impl Relay {
                     status: Some(StatusUpdate {
                         line: row.to_string(),
                         status: MessageStatus::Sent,
+                        connect_transid: None,
                         error: None,
                     }),
                     ..Effects::default()

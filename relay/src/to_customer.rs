@@ -66,6 +66,7 @@ impl Relay {
     /// file), to the customer on the session's channel.
     pub(super) async fn webex_to_customer(
         &self,
+        job: &Job,
         conversation: &RelaySession,
         message_id: &str,
     ) -> Ran {
@@ -219,6 +220,7 @@ impl Relay {
                 status: Some(StatusUpdate {
                     line: row.clone(),
                     status: MessageStatus::Failed,
+                    connect_transid: None,
                     error: Some((
                         "window".into(),
                         "outside WhatsApp's 24-hour window: not sent".into(),
@@ -236,6 +238,7 @@ impl Relay {
             session.customer_channel_id.as_str(),
         );
         self.send(
+            job,
             customer,
             &outgoing,
             &row,
@@ -250,6 +253,7 @@ impl Relay {
     /// session and the Webex message) is also told to the agent.
     async fn send(
         &self,
+        job: &Job,
         (channel, customer): (Channel, &str),
         outgoing: &Outgoing,
         key: &str,
@@ -264,12 +268,17 @@ impl Relay {
         {
             Ok(transid) => {
                 super::note(|n| n.answer = Some(format!("Connect accepted it: {transid}")));
-                if let Some(row) = row {
-                    self.store()
-                        .set_message_status(row, MessageStatus::Sent, Some(&transid), None)
-                        .await?;
-                }
-                Ok(Done::Unrecorded)
+                // The line's status and the job's end commit together.
+                let effects = Effects {
+                    status: row.map(|row| StatusUpdate {
+                        line: row.to_string(),
+                        status: MessageStatus::Sent,
+                        connect_transid: Some(transid),
+                        error: None,
+                    }),
+                    ..Effects::default()
+                };
+                self.apply(Some(job), effects).await
             }
             Err(SendError::Refused { code, description }) => {
                 if let Some(row) = row {
@@ -318,6 +327,7 @@ impl Relay {
     /// `row`: its transcript line, sent only while still queued.
     pub(super) async fn send_to_customer(
         &self,
+        job: &Job,
         channel: Channel,
         customer: &str,
         key: &str,
@@ -329,7 +339,7 @@ impl Relay {
                 return Ok(Done::Unrecorded);
             }
         }
-        self.send((channel, customer), outgoing, key, row, None)
+        self.send(job, (channel, customer), outgoing, key, row, None)
             .await
     }
 
@@ -358,6 +368,7 @@ impl Relay {
             status: Some(StatusUpdate {
                 line: line_id.to_string(),
                 status: receipt.status,
+                connect_transid: None,
                 error: failed.then(|| (receipt.code.clone(), receipt.description.clone())),
             }),
             ..Effects::default()

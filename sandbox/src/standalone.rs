@@ -17,6 +17,9 @@ const GUEST_ISSUER_SECRET: &str = "c3RhbmRhbG9uZS1ndWVzdC1pc3N1ZXItc2VjcmV0"; //
 const OAUTH_CLIENT_ID: &str = "standalone-client";
 const OAUTH_CLIENT_SECRET: &str = "standalone-client-secret";
 const CONNECT_API_KEY: &str = "standalone-connect-key";
+/// The key the products seal cached guest tokens with: one for all, as
+/// replicas of one deployment share theirs (base64 of 32 bytes).
+const TOKEN_ENCRYPTION_KEY: &str = "c2FuZGJveC10b2tlbi1rZXktZm9yLXRlc3RzLW9ubHk=";
 /// The Webex people the sandbox knows: (email, display name).
 pub const AGENTS: [(&str, &str); 2] = [
     ("agent-a@example.com", "Agent A"),
@@ -93,6 +96,7 @@ impl Standalone {
             ("CM_EMBEDDED_APP_AUDIENCE", "sandbox-embedded-app".into()),
             ("CM_GUEST_ISSUER_ID", GUEST_ISSUER_ID.into()),
             ("CM_GUEST_ISSUER_SECRET", GUEST_ISSUER_SECRET.into()),
+            ("CM_TOKEN_ENCRYPTION_KEY", TOKEN_ENCRYPTION_KEY.into()),
             ("CM_CONNECT_API_URL", format!("{sandbox}/connect")),
             ("CM_CONNECT_API_KEY", CONNECT_API_KEY.into()),
             ("CM_CONNECT_SMS_SENDER_ID", "CONTACTMGR".into()),

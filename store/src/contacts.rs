@@ -348,6 +348,42 @@ impl Store {
     }
 
     /// Finds the contact reached by this id on this channel.
+    /// The language of a customer's contact, in one query: the contact the
+    /// session names (`contact_id`), else the one holding the customer's
+    /// channel. None: no contact, or none set (or a code this build does
+    /// not know).
+    pub async fn contact_language(
+        &self,
+        contact_id: Option<&str>,
+        customer: &Customer,
+    ) -> Result<Option<domain::Language>, DomainError> {
+        let row = match contact_id {
+            Some(id) => {
+                sqlx::query("SELECT language FROM contacts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT c.language FROM contacts c
+                       JOIN contact_channels ch ON ch.contact_id = c.id
+                      WHERE ch.channel = $1 AND ch.channel_id = $2",
+                )
+                .bind(customer.channel.as_str())
+                .bind(&customer.id)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(match row {
+            Some(row) => row
+                .try_get::<Option<String>, _>("language")?
+                .and_then(|l| l.parse().ok()),
+            None => None,
+        })
+    }
+
     pub async fn contact_by_channel(
         &self,
         customer: &Customer,

@@ -229,24 +229,14 @@ impl Store {
         let rows = query.fetch_all(&mut *tx).await?;
         let mut jobs = rows
             .iter()
-            .map(|r| {
-                let payload: String = r.try_get("payload")?;
-                Ok(Job {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    ordering_key: r.try_get("ordering_key")?,
-                    idempotency_key: r.try_get("idempotency_key")?,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                    attempts: r.try_get("attempts")?,
-                })
-            })
+            .map(job_from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         // A head that is no longer pending (it cannot be, but a row edited by
         // hand could make it so) must not hold its key up: put it right.
         if jobs.len() < heads.len() {
             for (key, id) in &heads {
                 if !jobs.iter().any(|j| j.id == *id) {
-                    settle_head(&mut tx, key).await?;
+                    settle_head(&mut tx, key, None).await?;
                 }
             }
         }
@@ -272,20 +262,20 @@ impl Store {
         job_id: i64,
         note: &AttemptNote,
     ) -> Result<(), DomainError> {
-        lock_head_of(tx, job_id).await?;
-        record_attempt(tx, job_id, None, "done", note, None).await?;
-        let key = sqlx::query(
-            "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
-             RETURNING ordering_key",
-        )
-        .bind(now_ms())
-        .bind(job_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(row) = key {
-            settle_head(tx, &row.try_get::<String, _>("ordering_key")?).await?;
-        }
-        Ok(())
+        complete(tx, job_id, note, None).await.map(|_| ())
+    }
+
+    /// [`Store::complete_job_noted`], and the key's next job, if it is due
+    /// now, leased in the same transaction to the worker that ran this one:
+    /// a conversation's jobs run one after another without a claim each
+    /// (e.g. a customer's message, then its post into the agent's space).
+    pub async fn complete_job_and_lease_next(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        job_id: i64,
+        note: &AttemptNote,
+        lease: Duration,
+    ) -> Result<Option<Job>, DomainError> {
+        complete(tx, job_id, note, Some(lease)).await
     }
 
     /// Keeps a running job's lease: a worker renews it while it works, so a
@@ -389,7 +379,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = key {
-            settle_head(&mut tx, &row.try_get::<String, _>("ordering_key")?).await?;
+            settle_head(&mut tx, &row.try_get::<String, _>("ordering_key")?, None).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -506,6 +496,42 @@ async fn enqueue_rows(
     Ok(rows.len())
 }
 
+/// Marks a job done (see [`Store::complete_job_noted`]); with a lease, the
+/// key's next job is leased if it is due.
+async fn complete(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: i64,
+    note: &AttemptNote,
+    lease: Option<Duration>,
+) -> Result<Option<Job>, DomainError> {
+    lock_head_of(tx, job_id).await?;
+    record_attempt(tx, job_id, None, "done", note, None).await?;
+    let key = sqlx::query(
+        "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
+         RETURNING ordering_key",
+    )
+    .bind(now_ms())
+    .bind(job_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match key {
+        Some(row) => settle_head(tx, &row.try_get::<String, _>("ordering_key")?, lease).await,
+        None => Ok(None),
+    }
+}
+
+fn job_from_row(r: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
+    let payload: String = r.try_get("payload")?;
+    Ok(Job {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        ordering_key: r.try_get("ordering_key")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        attempts: r.try_get("attempts")?,
+    })
+}
+
 /// Writes one try of a job into the message log, in the transaction that
 /// records its outcome. `attempt`: the try's number as claimed (None: the
 /// job's count now). The message is linked only if its line exists (a line
@@ -587,15 +613,49 @@ async fn lock_head_of(
 /// On Postgres the head's row is locked first, and the earliest pending job
 /// read after: a transaction enqueueing into the key holds that lock until it
 /// commits, so the job it adds is seen here, never left without a head.
+///
+/// With a `lease`, that job, if it is due now, is leased as a claim would
+/// lease it (the head due again at the lease's end) and returned.
 pub(crate) async fn settle_head(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ordering_key: &str,
-) -> Result<(), DomainError> {
+    lease: Option<Duration>,
+) -> Result<Option<Job>, DomainError> {
     if tx.backend_name() == "PostgreSQL" {
         sqlx::query("SELECT job_id FROM outbox_heads WHERE ordering_key = $1 FOR UPDATE")
             .bind(ordering_key)
             .fetch_optional(&mut **tx)
             .await?;
+    }
+    if let Some(lease) = lease {
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
+        let leased = sqlx::query(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2,
+                    claimed_at = $2
+              WHERE id = (SELECT id FROM outbox WHERE ordering_key = $3 AND status = 'pending'
+                           ORDER BY id LIMIT 1)
+                AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until <= $2)
+              RETURNING id, kind, ordering_key, idempotency_key, payload, attempts",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(ordering_key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = leased {
+            let job = job_from_row(&row)?;
+            sqlx::query(
+                "INSERT INTO outbox_heads (ordering_key, job_id, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (ordering_key) DO UPDATE SET job_id = excluded.job_id, due_at = excluded.due_at",
+            )
+            .bind(ordering_key)
+            .bind(job.id)
+            .bind(until)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(Some(job));
+        }
     }
     // The earliest pending job is the head, due at its next try or at the
     // end of its lease; no pending job, no head.
@@ -615,7 +675,7 @@ pub(crate) async fn settle_head(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -860,7 +860,7 @@ impl Store {
         let outbox_args: Vec<Arg> = scope.outbox_ids.iter().map(|i| Arg::Int(*i)).collect();
         execute_in(&mut tx, "DELETE FROM outbox WHERE id IN", &outbox_args).await?;
         for key in &scope.pending_keys {
-            settle_head(&mut tx, key).await?;
+            settle_head(&mut tx, key, None).await?;
         }
         for (provider, event_id) in &scope.events {
             sqlx::query("DELETE FROM inbound_events WHERE provider = $1 AND event_id = $2")

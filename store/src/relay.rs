@@ -375,9 +375,10 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         id: &str,
         status: MessageStatus,
+        connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        update_status(&mut **tx, id, status, None, error).await
+        update_status(&mut **tx, id, status, connect_transid, error).await
     }
 
     pub async fn save_guest_identity(

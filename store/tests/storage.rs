@@ -138,6 +138,7 @@ on_both_databases!(
     browser_sessions_expire_and_end,
     outbox_keeps_order_per_key_retries_and_dead_letters,
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
+    outbox_a_finished_job_leases_its_keys_next_one,
     outbox_a_crashed_lease_holds_its_key_until_it_ends,
     outbox_interleaved_keys_each_run_in_order,
     outbox_rows_from_before_the_heads_are_claimed_in_order,
@@ -944,6 +945,89 @@ async fn outbox_leases_expire_so_a_dead_worker_loses_nothing(store: &Store) {
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].idempotency_key, first[0].idempotency_key);
     assert_eq!(second[0].attempts, 2);
+}
+
+async fn outbox_a_finished_job_leases_its_keys_next_one(store: &Store) {
+    use std::time::Duration;
+    use store::AttemptNote;
+    let lease = Duration::from_secs(30);
+    store
+        .enqueue_now(&[job("s1", 1), job("s2", 1)])
+        .await
+        .unwrap();
+    let first = store.claim_jobs(10, lease).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let (s1, s2) = (&first[0], &first[1]);
+
+    // s1-1 ends by enqueueing s1-2 and s1-3: s1-2 is leased in the same transaction.
+    let mut tx = store.begin_write().await.unwrap();
+    Store::enqueue(&mut tx, &[job("s1", 2), job("s1", 3)])
+        .await
+        .unwrap();
+    let next = Store::complete_job_and_lease_next(&mut tx, s1.id, &AttemptNote::default(), lease)
+        .await
+        .unwrap()
+        .expect("the key's next job is due");
+    tx.commit().await.unwrap();
+    assert_eq!((next.idempotency_key.as_str(), next.attempts), ("s1-2", 1));
+    assert_eq!(next.payload["n"], 2);
+    assert!(
+        store.claim_jobs(10, lease).await.unwrap().is_empty(),
+        "a leased job is not claimed again, nor the job behind it"
+    );
+
+    // The last of a key leases nothing and frees the key.
+    let mut tx = store.begin_write().await.unwrap();
+    let third =
+        Store::complete_job_and_lease_next(&mut tx, next.id, &AttemptNote::default(), lease)
+            .await
+            .unwrap()
+            .expect("s1-3 is due");
+    assert!(
+        Store::complete_job_and_lease_next(&mut tx, third.id, &AttemptNote::default(), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(third.idempotency_key, "s1-3");
+
+    // Only the key's own next job is leased: another key's jobs (s2's, whose
+    // head waits for a retry) are left to claims, when due.
+    let mut tx = store.begin_write().await.unwrap();
+    Store::enqueue(&mut tx, &[job("s2", 2)]).await.unwrap();
+    tx.commit().await.unwrap();
+    store
+        .finish_job(
+            s2,
+            &store::Outcome::Retry {
+                error: "HTTP 503".into(),
+                retry_after: Some(Duration::from_secs(60)),
+            },
+            &store::RetryPolicy::default(),
+            1.0,
+        )
+        .await
+        .unwrap();
+    store.enqueue_now(&[job("s1", 4)]).await.unwrap();
+    let (claimed, keys) = claim_keys(store, lease).await;
+    assert_eq!(
+        keys,
+        ["s1-4"],
+        "s2 waits for s2-1's retry, behind which is s2-2"
+    );
+    let mut tx = store.begin_write().await.unwrap();
+    assert!(Store::complete_job_and_lease_next(
+        &mut tx,
+        claimed[0].id,
+        &AttemptNote::default(),
+        lease
+    )
+    .await
+    .unwrap()
+    .is_none());
+    tx.commit().await.unwrap();
+    assert_eq!(store.pending_jobs().await.unwrap(), 2);
 }
 
 /// Claims everything claimable, by idempotency key.
