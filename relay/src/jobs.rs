@@ -65,6 +65,10 @@ pub(crate) enum Task {
         /// context: `text` is what is stored, masked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sealed_text: Option<String>,
+        /// The line was written `posting` with this job, so a first try
+        /// need not read or mark it (rows from before say nothing: false).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        line_posting: bool,
     },
     /// An agent's Webex message, to the customer.
     #[serde(rename_all = "camelCase")]
@@ -286,6 +290,8 @@ pub(crate) fn bot_reply(channel: Channel, customer: &str, text: &str, key: Strin
 }
 
 /// The customer's words, or a notice from us, into an agent's space.
+/// `line`: the customer's transcript line, written `posting` in the
+/// transaction that enqueues this job.
 pub(crate) fn post(
     session: &Session,
     key: String,
@@ -302,6 +308,7 @@ pub(crate) fn post(
         file_url: file_url.map(str::to_string),
         message_id: line.map(str::to_string),
         sealed_text,
+        line_posting: line.is_some(),
     }
     .job(session.customer_channel, &session.customer_channel_id, key)
 }
@@ -440,6 +447,7 @@ mod tests {
                 file_url: None,
                 message_id: Some("m1".into()),
                 sealed_text: None,
+                line_posting: false,
             }
         );
         let template = row(

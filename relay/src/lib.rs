@@ -558,12 +558,12 @@ impl Relay {
             tracing::Span::current().record("session", session);
         }
         note(|n| n.message = task.message_ref());
-        let mut result = self.run_once(job, &task).await;
+        let mut result = self.run_once(job, &task, true).await;
         if let (Err(Failure::TokenRefused(error)), Some(session)) = (&result, task.session_id()) {
             match self.store().session(session).await {
                 Ok(session) => {
                     self.forget_refused_token(&session, error).await;
-                    result = self.run_once(job, &task).await;
+                    result = self.run_once(job, &task, false).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "a refused token's session is unknown"),
             }
@@ -578,7 +578,9 @@ impl Relay {
         }
     }
 
-    async fn run_once(&self, job: &Job, task: &Task) -> Ran {
+    /// One run of a job; `first`: not the run again after a refused token
+    /// (whose failure changed the job's line).
+    async fn run_once(&self, job: &Job, task: &Task, first: bool) -> Ran {
         // The session and the relay's state on it, read once for the job.
         let conversation = match task {
             Task::Provision { session_id, .. }
@@ -612,6 +614,7 @@ impl Relay {
                 file_url,
                 message_id,
                 sealed_text,
+                line_posting,
                 ..
             } => {
                 // The agent reads the card numbers only when the setting
@@ -629,7 +632,9 @@ impl Relay {
                     to.as_deref(),
                     &text,
                     file_url.as_deref(),
-                    message_id.as_deref(),
+                    message_id
+                        .as_deref()
+                        .map(|line| (line, *line_posting && job.attempts == 1 && first)),
                 )
                 .await
             }

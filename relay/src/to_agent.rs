@@ -668,7 +668,7 @@ impl Relay {
         to: Option<&str>,
         text: &str,
         file: Option<&str>,
-        line: Option<&str>,
+        line: Option<(&str, bool)>,
     ) -> Ran {
         let session = &conversation.session;
         let to = match to {
@@ -679,7 +679,7 @@ impl Relay {
                 .ok_or_else(|| Failure::Fatal("the session has no agent".into()))?,
         };
         let token = self.token(conversation).await?;
-        let Some(row) = line else {
+        let Some((row, first_try_of_posting_line)) = line else {
             self.inner
                 .webex
                 .message_person(&token, &to, text, file)
@@ -689,7 +689,11 @@ impl Relay {
         // A retry may follow a post that succeeded just before a crash (the
         // row still says "posting"): Webex has no idempotency key, so look
         // before posting again. A post that failed visibly resets the row.
-        let status = self.store().message_status(row).await?;
+        // A first try of a line written `posting` with its job knows it.
+        let status = match first_try_of_posting_line {
+            true => Some(MessageStatus::Posting),
+            false => self.store().message_status(row).await?,
+        };
         // Posted, then the process died before the job was marked done.
         if status.is_some_and(|s| s >= MessageStatus::Sent && s != MessageStatus::Failed) {
             tracing::info!(attempt = job.attempts, status = ?status, "already posted");

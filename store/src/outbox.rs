@@ -657,9 +657,21 @@ pub(crate) async fn settle_head(
             return Ok(Some(job));
         }
     }
+    // No pending job, no head: the common end of a conversation's work,
+    // so tried first (one statement).
+    let removed = sqlx::query(
+        "DELETE FROM outbox_heads WHERE ordering_key = $1
+           AND NOT EXISTS (SELECT 1 FROM outbox WHERE ordering_key = $1 AND status = 'pending')",
+    )
+    .bind(ordering_key)
+    .execute(&mut **tx)
+    .await?;
+    if removed.rows_affected() > 0 {
+        return Ok(None);
+    }
     // The earliest pending job is the head, due at its next try or at the
-    // end of its lease; no pending job, no head.
-    let moved = sqlx::query(
+    // end of its lease.
+    sqlx::query(
         "INSERT INTO outbox_heads (ordering_key, job_id, due_at)
          SELECT ordering_key, id,
                 CASE WHEN locked_until > next_attempt_at THEN locked_until ELSE next_attempt_at END
@@ -669,12 +681,6 @@ pub(crate) async fn settle_head(
     .bind(ordering_key)
     .execute(&mut **tx)
     .await?;
-    if moved.rows_affected() == 0 {
-        sqlx::query("DELETE FROM outbox_heads WHERE ordering_key = $1")
-            .bind(ordering_key)
-            .execute(&mut **tx)
-            .await?;
-    }
     Ok(None)
 }
 
