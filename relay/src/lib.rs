@@ -69,6 +69,17 @@ const LEASE: Duration = Duration::from_secs(15);
 /// Jobs one worker runs at once (each of a different conversation).
 const IN_FLIGHT: usize = 64;
 
+/// While this many webhooks wait for their events to be written (a flood:
+/// a steady few hundred a second keeps a handful waiting)...
+const INTAKE_FLOODED: usize = 16;
+/// ...the worker runs at most this many jobs at once: answering webhooks
+/// keeps the larger share of the machine, since a platform whose webhooks
+/// wait too long sends them again (and Webex disables a failing webhook).
+/// The backlog is delivered, in order, once the flood ebbs. Measured on
+/// two cores (README, Benchmark): with 64 jobs during a burst, webhooks
+/// were answered half as fast.
+const IN_FLIGHT_WHILE_FLOODED: usize = 16;
+
 /// Jobs of one conversation a worker slot runs one after another, each
 /// leased as the last one ends (see [`Relay::deliver`]), before it goes
 /// back to claiming: a busy conversation does not keep a slot for ever.
@@ -386,7 +397,8 @@ impl Relay {
 
     /// Delivers outbox jobs until `stop` fires, then lets the running ones end.
     ///
-    /// Up to [`IN_FLIGHT`] jobs run at once, each of a different conversation
+    /// Up to [`IN_FLIGHT`] jobs run at once ([`IN_FLIGHT_WHILE_FLOODED`]
+    /// while webhooks flood in), each of a different conversation
     /// (a claim hands out only heads). A conversation's next job is claimed
     /// as soon as a slot frees, not when a whole batch has ended: one slow
     /// call holds up its own conversation only.
@@ -396,7 +408,11 @@ impl Relay {
             if *stop.borrow() {
                 break;
             }
-            let free = IN_FLIGHT - running.len();
+            let limit = match self.flooded() {
+                true => IN_FLIGHT_WHILE_FLOODED,
+                false => IN_FLIGHT,
+            };
+            let free = limit.saturating_sub(running.len());
             let claimed = if free == 0 {
                 0
             } else {
@@ -432,6 +448,11 @@ impl Relay {
         while running.join_next().await.is_some() {}
     }
 
+    /// Whether webhooks flood in (see [`IN_FLIGHT_WHILE_FLOODED`]).
+    fn flooded(&self) -> bool {
+        self.inner.intake.waiting() >= INTAKE_FLOODED
+    }
+
     /// Runs a claimed job and records how it went. A job that ends by
     /// enqueueing more of its conversation (a customer's message, then its
     /// post) leases the next one in the same transaction, and it runs here
@@ -439,8 +460,10 @@ impl Relay {
     async fn deliver(self, job: Job, stop: tokio::sync::watch::Receiver<bool>) {
         let mut job = job;
         for left in (0..CHAIN).rev() {
+            // While webhooks flood in, a slot ends with its job, so that
+            // the worker runs fewer at once.
             let chain = Chain {
-                allowed: left > 0 && !*stop.borrow(),
+                allowed: left > 0 && !*stop.borrow() && !self.flooded(),
                 next: None,
             };
             let next = NEXT

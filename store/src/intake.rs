@@ -8,6 +8,7 @@
 //! [`POSTGRES_WRITERS`] batches at once, so a commit's round trips do not
 //! hold up the events behind it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -41,6 +42,25 @@ type Reply = oneshot::Sender<Result<bool, DomainError>>;
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<(Acceptance, Reply)>,
+    /// Webhooks waiting for their events to be written.
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Counts a webhook as waiting while it lives (its request may be dropped
+/// mid-write: the count still goes down).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Intake {
@@ -56,12 +76,22 @@ impl Intake {
         for _ in 0..writers {
             tokio::spawn(writer(store.clone(), receiver.clone()));
         }
-        Intake { queue }
+        Intake {
+            queue,
+            waiting: Default::default(),
+        }
+    }
+
+    /// How many webhooks are waiting for their events to be written: a
+    /// flood of webhooks shows here first.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Writes the event's effects and returns once they are committed: true
     /// when it is new, false when it was accepted before (nothing written).
     pub async fn write(&self, acceptance: Acceptance) -> Result<bool, DomainError> {
+        let _waiting = Waiting::new(&self.waiting);
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((acceptance, reply))

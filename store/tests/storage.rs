@@ -157,6 +157,7 @@ on_both_databases!(
     bot_conversations_end_once,
     concurrent_creates_open_one_conversation_and_refuse_the_rest,
     intake_writes_each_event_once_and_keeps_each_keys_order,
+    intake_counts_the_webhooks_waiting_for_their_write,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -3036,4 +3037,48 @@ async fn intake_writes_each_event_once_and_keeps_each_keys_order(store: &Store) 
         sorted.sort();
         assert_eq!(ns, &sorted, "{key}'s jobs ran in the order they came");
     }
+}
+
+async fn intake_counts_the_webhooks_waiting_for_their_write(store: &Store) {
+    use store::{Acceptance, Intake};
+    let intake = Intake::start(store.clone());
+    assert_eq!(intake.waiting(), 0);
+    // Another transaction holds event e1 (on SQLite, the one writer): the
+    // intake's write of it waits.
+    let mut held = store.begin_write().await.unwrap();
+    Store::accept_events(&mut held, &[("connect", "e1")])
+        .await
+        .unwrap();
+    let writes: Vec<_> = (0..3)
+        .map(|n| {
+            let intake = intake.clone();
+            tokio::spawn(async move {
+                intake
+                    .write(Acceptance {
+                        provider: "connect",
+                        event_id: "e1".into(),
+                        touch_customer: None,
+                        jobs: vec![job("k", n)],
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while intake.waiting() < 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "{} waiting",
+            intake.waiting()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    held.rollback().await.unwrap();
+    let mut fresh = 0;
+    for write in writes {
+        fresh += usize::from(write.await.unwrap());
+    }
+    assert_eq!(fresh, 1, "the event is new once");
+    assert_eq!(intake.waiting(), 0, "written: none waits");
 }
