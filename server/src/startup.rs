@@ -426,7 +426,16 @@ fn people(state: &AppState) -> Router<AppState> {
     let routes = route_list();
     let deps = server_deps(state);
     let leptos_options = state.leptos_options.clone();
+    // The bundle, script and styles, gzipped when the browser takes it:
+    // `scripts/build` writes a `.gz` beside each (the release bundle is a
+    // third of its size so). The rest of `site_root` is the fallback's.
+    let pkg = std::path::Path::new(leptos_options.site_root.as_ref())
+        .join(leptos_options.site_pkg_dir.as_ref());
     Router::new()
+        .nest_service(
+            "/pkg",
+            tower_http::services::ServeDir::new(pkg).precompressed_gzip(),
+        )
         .merge(web_auth::routes())
         .merge(crate::contacts_csv::routes())
         .merge(crate::privacy::routes())

@@ -1172,3 +1172,42 @@ async fn conversations_search_create_append_close_and_reopen_like_the_engage_nod
     let (status, _) = app.get("/api/v1/conversations/no-such-id").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_bundle_is_sent_gzipped_to_browsers_that_take_it() {
+    // A site as `scripts/build` lays it out: each file of pkg/ with a
+    // gzipped copy beside it.
+    let site = std::env::temp_dir().join(format!("cm-site-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let script = "console.log('hydrate');\n".repeat(100);
+    std::fs::write(site.join("pkg/contact_manager.js"), &script).unwrap();
+    let gzipped = b"\x1f\x8b pretend gzip".to_vec();
+    std::fs::write(site.join("pkg/contact_manager.js.gz"), &gzipped).unwrap();
+    let app = TestApp::spawn_with(|c| c.site_root = site.clone()).await;
+
+    let url = app.url("/pkg/contact_manager.js");
+    let r = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript"),
+        "the type is the script's, not gzip's"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), gzipped.as_slice());
+
+    // A client that does not take gzip gets the file as it is.
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.text().await.unwrap(), script);
+    std::fs::remove_dir_all(&site).unwrap();
+}
