@@ -5,6 +5,7 @@
 //! only: a deployment's come from its own settings.
 
 use crate::SandboxConfig;
+use axum::serve::ListenerExt;
 
 /// The query token of Connect's inbound webhook.
 pub const INBOUND_TOKEN: &str = "standalone-inbound-token";
@@ -64,9 +65,13 @@ impl Standalone {
             bot: None,
             base_url,
         };
+        // No Nagle's delay on its answers (see the server's startup).
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
-            .expect("the sandbox's port is free");
+            .expect("the sandbox's port is free")
+            .tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
         let app = axum::Router::new().nest_service("/sandbox", crate::router(config));
         tokio::spawn(async move {
             axum::serve(listener, app)

@@ -1,6 +1,7 @@
 //! Builds the application (state from `wiring`, routes, middleware) and
 //! serves it.
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -207,7 +208,15 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+        // Each response goes out as soon as it is written: with Nagle's
+        // algorithm, a response written in two parts waited for the
+        // client's delayed ACK (40 ms) before its second part.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+            }
+        });
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
         });

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::Router;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -75,6 +76,10 @@ pub async fn start(url: &str, token: &str, hub_secret: &str) -> SocketAddr {
         .with_state(floor);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // As the product's listener: no Nagle's delay.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
