@@ -2,7 +2,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    audit, format_ms, like_pattern, new_id, now_ms, AuditCtx, Paging, Store, ROWS_PER_STATEMENT,
+    audit, format_ms, like_pattern, new_id, now_ms, placeholders, AuditCtx, Paging, Store,
+    ROWS_PER_STATEMENT,
 };
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
@@ -66,10 +67,7 @@ impl Store {
     async fn channels_of(&self, ids: &[String]) -> Result<Vec<ContactChannels>, DomainError> {
         let mut of: HashMap<String, Vec<AnyRow>> = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = placeholders(1, chunk.len());
             let sql = format!(
                 "SELECT contact_id, channel, channel_id FROM contact_channels WHERE contact_id IN ({list})"
             );
@@ -347,7 +345,6 @@ impl Store {
         }
     }
 
-    /// Finds the contact reached by this id on this channel.
     /// The language of a customer's contact, in one query: the contact the
     /// session names (`contact_id`), else the one holding the customer's
     /// channel. None: no contact, or none set (or a code this build does
@@ -384,6 +381,7 @@ impl Store {
         })
     }
 
+    /// Finds the contact reached by this id on this channel.
     pub async fn contact_by_channel(
         &self,
         customer: &Customer,

@@ -223,6 +223,15 @@ pub(crate) fn values_rows(rows: usize, columns: usize, tail: &str) -> String {
         .join(", ")
 }
 
+/// `count` numbered parameters from `$first`, for an `IN (...)` list: e.g.
+/// `placeholders(3, 2)` is `$3, $4`.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement whose text depends on how many rows it names is kept in the
 /// connection's cache of prepared statements only for one row (the common
 /// case): the other sizes would push out the statements every request uses.
@@ -354,6 +363,13 @@ mod tests {
         assert!(Paging::new(Some(0), None).is_err());
         assert_eq!(Paging::new(None, Some(101)).unwrap_err().field, "perPage");
         assert_eq!(Paging::new(Some(3), Some(10)).unwrap().offset(), 20);
+    }
+
+    #[test]
+    fn placeholders_and_values_rows_number_their_parameters() {
+        assert_eq!(placeholders(3, 2), "$3, $4");
+        assert_eq!(placeholders(1, 1), "$1");
+        assert_eq!(values_rows(2, 2, "$1"), "($2, $3, $1), ($4, $5, $1)");
     }
 
     #[test]

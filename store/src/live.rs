@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, placeholders, Store};
 use domain::error::DomainError;
 
 /// A session whose row or transcript changed.
@@ -76,14 +76,11 @@ impl Store {
         if session_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let placeholders = (0..session_ids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = placeholders(2, session_ids.len());
         let sql = format!(
             "SELECT m.session_id, COUNT(*) AS unread FROM messages m
                LEFT JOIN session_reads r ON r.session_id = m.session_id AND r.agent_id = $1
-              WHERE m.session_id IN ({placeholders}) AND m.direction = 'inbound'
+              WHERE m.session_id IN ({ids}) AND m.direction = 'inbound'
                 AND m.created_at > COALESCE(r.read_at, 0)
               GROUP BY m.session_id"
         );

@@ -16,7 +16,9 @@ use serde::Serialize;
 use sqlx::Row;
 use std::time::Duration;
 
-use super::{cacheable, format_ms, now_ms, values_rows, Backend, Store, ROWS_PER_STATEMENT};
+use super::{
+    cacheable, format_ms, now_ms, placeholders, values_rows, Backend, Store, ROWS_PER_STATEMENT,
+};
 use domain::error::DomainError;
 
 /// A call to make, as enqueued.
@@ -205,18 +207,14 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let placeholders = (0..heads.len())
-            .map(|i| format!("${}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = placeholders(3, heads.len());
         let sql = format!(
             // `NOT IN ('done', 'dead')` is `= 'pending'` (the only other
             // status) in a form SQLite does not answer through `outbox_due`,
             // which would read every pending row instead of these few ids.
-            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2,
-                    claimed_at = $2
-              WHERE id IN ({placeholders}) AND status NOT IN ('done', 'dead')
-              RETURNING id, kind, ordering_key, idempotency_key, payload, attempts"
+            "UPDATE outbox SET {LEASE}
+              WHERE id IN ({ids}) AND status NOT IN ('done', 'dead')
+              RETURNING {JOB_COLUMNS}"
         );
         // Kept in the statement cache whatever the number of heads: a claim
         // is the worker's most frequent statement, and preparing it anew
@@ -520,6 +518,13 @@ async fn complete(
     }
 }
 
+/// What leasing a job writes, the same for a claim and for a job leased as
+/// the one before it ends: `$1` the lease's end, `$2` now.
+const LEASE: &str = "locked_until = $1, attempts = attempts + 1, updated_at = $2, claimed_at = $2";
+
+/// The columns [`job_from_row`] reads.
+const JOB_COLUMNS: &str = "id, kind, ordering_key, idempotency_key, payload, attempts";
+
 fn job_from_row(r: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
     let payload: String = r.try_get("payload")?;
     Ok(Job {
@@ -630,14 +635,13 @@ pub(crate) async fn settle_head(
     if let Some(lease) = lease {
         let now = now_ms();
         let until = now + lease.as_millis() as i64;
-        let leased = sqlx::query(
-            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1, updated_at = $2,
-                    claimed_at = $2
+        let leased = sqlx::query(&format!(
+            "UPDATE outbox SET {LEASE}
               WHERE id = (SELECT id FROM outbox WHERE ordering_key = $3 AND status = 'pending'
                            ORDER BY id LIMIT 1)
                 AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until <= $2)
-              RETURNING id, kind, ordering_key, idempotency_key, payload, attempts",
-        )
+              RETURNING {JOB_COLUMNS}"
+        ))
         .bind(until)
         .bind(now)
         .bind(ordering_key)

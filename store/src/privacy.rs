@@ -42,7 +42,7 @@ use super::audit::{self, entry_from_row, AuditCtx};
 use super::outbox::settle_head;
 use super::relay::{message_from_row, MESSAGE_COLUMNS};
 use super::sessions::{session_from_row, RELAY_COLUMNS, SESSION_COLUMNS};
-use super::{contacts, format_ms, like_pattern, new_id, now_ms, opt_time, Store};
+use super::{contacts, format_ms, like_pattern, new_id, now_ms, opt_time, placeholders, Store};
 use domain::channel::guest_subject;
 use domain::error::DomainError;
 use domain::privacy::{ErasureReport, HeldCounts, ERASED};
@@ -88,11 +88,7 @@ enum Arg {
 }
 
 fn numbered(prefix: &str, n: usize) -> String {
-    let list = (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("{prefix} ({list})")
+    format!("{prefix} ({})", placeholders(1, n))
 }
 
 fn bind_all<'q>(
@@ -431,10 +427,7 @@ impl Scope {
                 args.extend(texts(chunk));
                 let sql = format!(
                     "SELECT id FROM audit_log WHERE entity_type = $1 AND entity_id IN ({})",
-                    (2..=chunk.len() + 1)
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    placeholders(2, chunk.len())
                 );
                 for row in bind_all(&sql, &args).fetch_all(&mut *conn).await? {
                     audit_ids.insert(row.try_get::<i64, _>("id")?);

@@ -6,7 +6,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sessions::session_from_row;
-use super::{cacheable, format_ms, new_id, now_ms, values_rows, word, Store, ROWS_PER_STATEMENT};
+use super::{
+    cacheable, format_ms, new_id, now_ms, placeholders, values_rows, word, Store,
+    ROWS_PER_STATEMENT,
+};
 use domain::error::DomainError;
 use domain::model::{Customer, Direction, Message, MessageStatus, OnboardingStep, Session};
 use domain::Channel;
@@ -443,10 +446,7 @@ impl Store {
         let now = now_ms();
         for (channel, ids) in by_channel {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let list = (0..chunk.len())
-                    .map(|i| format!("${}", i + 3))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = placeholders(3, chunk.len());
                 let sql = format!(
                     "UPDATE sessions SET last_inbound_at = $1, updated_at = $1
                       WHERE customer_channel = $2 AND customer_channel_id IN ({list})"
