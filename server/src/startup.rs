@@ -119,7 +119,7 @@ impl Application {
         let webhook_check = Duration::from_secs(config.webhook_check_seconds);
         let (live_stop, live_stop_rx) = tokio::sync::watch::channel(false);
         let live = crate::live::LiveFeed::start(store.clone(), live_stop_rx);
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             business_numbers,
             live,
             conversations,
@@ -134,7 +134,7 @@ impl Application {
             leptos_options,
             store: store.clone(),
             config: Arc::new(config),
-        };
+        });
         let mut app_router = router(state.clone());
         if state.integrations.sandbox.is_some() {
             crate::sandbox_mount::seed_demo_agents(&state.store).await?;

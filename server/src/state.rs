@@ -11,9 +11,40 @@ use crate::integrations::Integrations;
 use relay::conversations::Conversations;
 use store::{SessionPolicy, Store};
 
-/// What every handler can reach.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every handler can reach. Cloned for every request (and for each
+/// extractor of it), so it is one shared pointer: cloning the fields one by
+/// one cost a few percent of a webhook's CPU.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of the state that handlers extract on their own.
+macro_rules! from_ref {
+    ($($field:ident: $ty:ty),*) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> $ty {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+from_ref!(leptos_options: LeptosOptions, store: Store, conversations: Conversations);
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub config: Arc<Config>,

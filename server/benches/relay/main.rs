@@ -26,6 +26,9 @@
 //! 4. **Pages.** The signed-in agent's contacts page, rendered on the
 //!    server, for 1 and for 32 closed-loop clients.
 //!
+//! To profile one part: `--pages-only` runs only the pages, `--rate N` only
+//! a paced load of N messages a second.
+//!
 //! Client, server, worker and sandbox share the machine's cores. Prints its
 //! rows of the table `scripts/bench` prints (`| measure | database | result |
 //! goal |`).
@@ -81,6 +84,9 @@ struct Db {
     replicas: usize,
     /// `--pages-only`: only the pages (phase 4), e.g. to profile them.
     pages_only: bool,
+    /// `--rate N`: only the paced load at N messages a second (phase 2),
+    /// e.g. to profile it.
+    rate: Option<u64>,
     made: std::sync::Mutex<Vec<ScratchDb>>,
 }
 
@@ -139,6 +145,10 @@ async fn main() {
         admin_url,
         replicas,
         pages_only: std::env::args().any(|a| a == "--pages-only"),
+        rate: std::env::args()
+            .skip_while(|a| a != "--rate")
+            .nth(1)
+            .map(|n| n.parse().expect("--rate takes messages a second")),
         made: Default::default(),
     };
     run(&db).await;
@@ -167,6 +177,19 @@ async fn run(db: &Db) {
             .unwrap_or(1)
     );
 
+    if let Some(rate) = db.rate {
+        let rates = [rate];
+        capacity(
+            database,
+            &rates,
+            &drivers,
+            &store,
+            &conversations,
+            &agent_token,
+        )
+        .await;
+        return;
+    }
     if !db.pages_only {
         relay(db, &drivers, &store, &conversations, &agent_token).await;
     }
@@ -309,8 +332,51 @@ async fn relay(
     drain(store).await;
 
     // 2. Capacity: paced, mixed, rising.
+    capacity(database, &RATES, drivers, store, conversations, agent_token).await;
+
+    // 3. One busy conversation.
+    let busy = Load {
+        drivers,
+        agent_token,
+        conversations: &conversations[..1],
+        store,
+    }
+    .paced("busy", BUSY_RATE, PACED, Mix::Customers)
+    .await;
+    let span = busy
+        .arrived
+        .iter()
+        .map(|m| m.arrived_ms)
+        .fold(f64::NAN, f64::max);
+    // Arrivals are in the sandbox's log order.
+    let in_order = busy.arrived.windows(2).all(|w| w[0].index < w[1].index);
+    row(
+        &format!("one conversation, {BUSY_RATE} customer messages/s for 4 s"),
+        database,
+        format!(
+            "{} of {} relayed, {}; {:.0} messages/s reached the agent; p50 {:.1} ms, p99 {:.1} ms",
+            busy.arrived.len(),
+            busy.sent,
+            if in_order { "in order" } else { "OUT OF ORDER" },
+            busy.arrived.len() as f64 / (span / 1000.0),
+            busy.p50(),
+            busy.p99()
+        ),
+        ">= 50 messages/s, in order",
+    );
+}
+
+/// Phase 2: paced loads at `rates`, and the highest that meets the goals.
+async fn capacity(
+    database: &str,
+    rates: &[u64],
+    drivers: &[Driver],
+    store: &Store,
+    conversations: &[Conversation],
+    agent_token: &str,
+) {
     let mut capacity = None;
-    for rate in RATES {
+    for &rate in rates {
         let load = Load {
             drivers,
             agent_token,
@@ -351,40 +417,9 @@ async fn relay(
         database,
         match capacity {
             Some(rate) => format!("{rate} messages/s"),
-            None => format!("below {} messages/s", RATES[0]),
+            None => format!("below {} messages/s", rates[0]),
         },
         ">= 1,000 messages/s (SQLite)",
-    );
-
-    // 3. One busy conversation.
-    let busy = Load {
-        drivers,
-        agent_token,
-        conversations: &conversations[..1],
-        store,
-    }
-    .paced("busy", BUSY_RATE, PACED, Mix::Customers)
-    .await;
-    let span = busy
-        .arrived
-        .iter()
-        .map(|m| m.arrived_ms)
-        .fold(f64::NAN, f64::max);
-    // Arrivals are in the sandbox's log order.
-    let in_order = busy.arrived.windows(2).all(|w| w[0].index < w[1].index);
-    row(
-        &format!("one conversation, {BUSY_RATE} customer messages/s for 4 s"),
-        database,
-        format!(
-            "{} of {} relayed, {}; {:.0} messages/s reached the agent; p50 {:.1} ms, p99 {:.1} ms",
-            busy.arrived.len(),
-            busy.sent,
-            if in_order { "in order" } else { "OUT OF ORDER" },
-            busy.arrived.len() as f64 / (span / 1000.0),
-            busy.p50(),
-            busy.p99()
-        ),
-        ">= 50 messages/s, in order",
     );
 }
 
