@@ -188,6 +188,9 @@ async fn run(db: &Db) {
             &agent_token,
         )
         .await;
+        // Closed before its file goes: a connection opened afterwards would
+        // create the file again.
+        store.close().await;
         return;
     }
     if !db.pages_only {
@@ -251,6 +254,7 @@ async fn run(db: &Db) {
         format!("{} MB", peak_kb / 1024),
         "",
     );
+    store.close().await;
 }
 
 /// Phases 1 to 3: acknowledgement, capacity, one busy conversation.
