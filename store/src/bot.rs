@@ -150,7 +150,10 @@ impl Store {
             "UPDATE bot_state SET consecutive_failures = 0, last_success_at = $1 WHERE id = 1",
         )
         .bind(super::now_ms())
-        .execute(&self.pool)
+        // The writer, as every write: on SQLite a write through a reader
+        // connection would wait for the lock in SQLite's busy handler,
+        // holding its runtime thread (statements run on the calling task).
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

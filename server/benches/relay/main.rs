@@ -133,10 +133,8 @@ async fn main() {
             "--postgres needs TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
         )
     });
-    let replicas = std::env::args()
-        .skip_while(|a| a != "--replicas")
-        .nth(1)
-        .map_or(1, |n| n.parse().expect("--replicas takes a number"));
+    let replicas =
+        flag_value("--replicas").map_or(1, |n| n.parse().expect("--replicas takes a number"));
     assert!(
         replicas == 1 || admin_url.is_some(),
         "--replicas needs --postgres: SQLite has one writer"
@@ -145,17 +143,23 @@ async fn main() {
         admin_url,
         replicas,
         pages_only: std::env::args().any(|a| a == "--pages-only"),
-        rate: std::env::args()
-            .skip_while(|a| a != "--rate")
-            .nth(1)
-            .map(|n| n.parse().expect("--rate takes messages a second")),
+        rate: flag_value("--rate").map(|n| n.parse().expect("--rate takes messages a second")),
         made: Default::default(),
     };
-    run(&db).await;
+    let store = run(&db).await;
+    // Closed before its file goes: a connection opened afterwards would
+    // create the file again.
+    store.close().await;
     db.drop_all().await;
 }
 
-async fn run(db: &Db) {
+/// The argument after `flag`, if given.
+fn flag_value(flag: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != flag).nth(1)
+}
+
+/// Runs the benchmark's phases; the product's store, to close.
+async fn run(db: &Db) -> Store {
     let database = &db.name();
     let url = db.create("product").await;
     let http = Client::builder()
@@ -188,10 +192,7 @@ async fn run(db: &Db) {
             &agent_token,
         )
         .await;
-        // Closed before its file goes: a connection opened afterwards would
-        // create the file again.
-        store.close().await;
-        return;
+        return store;
     }
     if !db.pages_only {
         relay(db, &drivers, &store, &conversations, &agent_token).await;
@@ -254,7 +255,7 @@ async fn run(db: &Db) {
         format!("{} MB", peak_kb / 1024),
         "",
     );
-    store.close().await;
+    store
 }
 
 /// Phases 1 to 3: acknowledgement, capacity, one busy conversation.
