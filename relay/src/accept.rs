@@ -9,13 +9,15 @@ use super::inbound::{parse_inbound, parse_receipt, ParseError};
 use super::webhook_auth::{ConnectInbound, ConnectReceipt, VerifiedBody, Webex};
 use super::{jobs, Relay};
 use domain::error::DomainError;
-use domain::model::Session;
-use store::Acceptance;
+use domain::model::{MessageStatus, Session};
+use store::{Acceptance, LineStatus};
 
 /// What became of an accepted webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
     Queued,
+    /// Written, with nothing to run (a delivery receipt's status).
+    Recorded,
     /// Seen before: acknowledged, nothing done.
     Duplicate,
     /// Nothing to relay (an echo of our own message, no session, ...).
@@ -74,6 +76,7 @@ impl Relay {
                 provider: "webex",
                 event_id: envelope.data.id,
                 touch_customer: None,
+                receipt: None,
                 jobs,
             },
             outcome,
@@ -115,6 +118,7 @@ impl Relay {
                 provider: "connect",
                 event_id: transid,
                 touch_customer,
+                receipt: None,
                 jobs: vec![job],
             },
             Accepted::Queued,
@@ -143,30 +147,57 @@ impl Relay {
             .store()
             .message_for_receipt(&receipt.correlation_id, &receipt.transid)
             .await?;
-        let (jobs, outcome) = match line {
-            None => (Vec::new(), Accepted::Ignored("no message of ours")),
-            Some(line) => {
-                let session = self.store().session(&line.session_id).await?;
-                (
-                    vec![jobs::receipt(
-                        &session,
-                        &line.id,
-                        line.provider.as_deref() == Some("webex"),
-                        receipt.clone(),
-                        &event_id,
-                    )],
-                    Accepted::Queued,
+        let Some(line) = line else {
+            return self
+                .intake(
+                    Acceptance {
+                        provider: "connect-receipt",
+                        event_id,
+                        touch_customer: None,
+                        receipt: None,
+                        jobs: Vec::new(),
+                    },
+                    Accepted::Ignored("no message of ours"),
                 )
-            }
+                .await;
         };
+        // A success only moves the line's status: written with the dedup
+        // key, nothing to run. A failure may tell the agent or send the
+        // WhatsApp template: a job, in the conversation's order.
+        if receipt.status != MessageStatus::Failed {
+            return self
+                .intake(
+                    Acceptance {
+                        provider: "connect-receipt",
+                        event_id,
+                        touch_customer: None,
+                        receipt: Some(LineStatus {
+                            line: line.id,
+                            status: receipt.status,
+                        }),
+                        jobs: Vec::new(),
+                    },
+                    Accepted::Recorded,
+                )
+                .await;
+        }
+        let session = self.store().session(&line.session_id).await?;
+        let job = jobs::receipt(
+            &session,
+            &line.id,
+            line.provider.as_deref() == Some("webex"),
+            receipt.clone(),
+            &event_id,
+        );
         self.intake(
             Acceptance {
                 provider: "connect-receipt",
                 event_id,
                 touch_customer: None,
-                jobs,
+                receipt: None,
+                jobs: vec![job],
             },
-            outcome,
+            Accepted::Queued,
         )
         .await
     }
@@ -185,6 +216,7 @@ impl Relay {
                 provider: "webex",
                 event_id: message_id.to_string(),
                 touch_customer: None,
+                receipt: None,
                 jobs: vec![jobs::webex_to_customer(session, message_id)],
             },
             Accepted::Queued,

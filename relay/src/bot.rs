@@ -314,6 +314,7 @@ impl Relay {
                 provider: "bot",
                 event_id: format!("{conversation_id}:{event_id}"),
                 touch_customer: None,
+                receipt: None,
                 jobs: vec![job],
             },
             Accepted::Queued,

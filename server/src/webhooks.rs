@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
 fn answer(result: Result<Accepted, AcceptError>) -> Response {
     let (status, body, counted) = match result {
         Ok(Accepted::Queued) => (StatusCode::OK, json!({ "status": "queued" }), "queued"),
+        Ok(Accepted::Recorded) => (StatusCode::OK, json!({ "status": "recorded" }), "recorded"),
         Ok(Accepted::Duplicate) => (
             StatusCode::OK,
             json!({ "status": "duplicate" }),

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{Backend, NewJob, Store};
 use domain::error::DomainError;
-use domain::model::Customer;
+use domain::model::{Customer, MessageStatus};
 
 /// At most this many events per transaction.
 const MAX_BATCH: usize = 256;
@@ -33,7 +33,18 @@ pub struct Acceptance {
     /// window), if they have a session. Set in the same transaction, so the
     /// webhook reads nothing before it writes.
     pub touch_customer: Option<Customer>,
+    /// A delivery receipt that only moves its transcript line's status
+    /// (forward only: see [`MessageStatus`]), written in the same
+    /// transaction: no job, nothing to call.
+    pub receipt: Option<LineStatus>,
     pub jobs: Vec<NewJob>,
+}
+
+/// A transcript line's new status, as a receipt reports it.
+#[derive(Debug, Clone)]
+pub struct LineStatus {
+    pub line: String,
+    pub status: MessageStatus,
 }
 
 type Reply = oneshot::Sender<Result<bool, DomainError>>;
@@ -152,7 +163,8 @@ fn first_key(acceptance: &Acceptance) -> &str {
 }
 
 /// Writes a batch in one transaction, a few statements whatever its size:
-/// the dedup keys, the customers' sessions, the new events' jobs.
+/// the dedup keys, the customers' sessions, the new events' jobs (and a
+/// statement per receipt: they are few beside the messages).
 async fn write_batch(store: &Store, events: &[&Acceptance]) -> Result<Vec<bool>, DomainError> {
     let mut tx = store.begin_write().await?;
     let keys: Vec<(&str, &str)> = events
@@ -169,6 +181,9 @@ async fn write_batch(store: &Store, events: &[&Acceptance]) -> Result<Vec<bool>,
     };
     let customers: Vec<&Customer> = new().filter_map(|e| e.touch_customer.as_ref()).collect();
     Store::touch_inbound(&mut tx, &customers).await?;
+    for receipt in new().filter_map(|e| e.receipt.as_ref()) {
+        Store::advance_message_status(&mut tx, &receipt.line, receipt.status).await?;
+    }
     let jobs: Vec<&NewJob> = new().flat_map(|e| &e.jobs).collect();
     Store::enqueue_all(&mut tx, &jobs).await?;
     tx.commit().await?;

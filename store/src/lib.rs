@@ -39,7 +39,7 @@ pub use consent::OptOut;
 pub use contacts::ContactQuery;
 pub use conversations::{close_reason, AppendedLine, ConversationQuery};
 pub use domain::model::Message;
-pub use intake::{Acceptance, Intake};
+pub use intake::{Acceptance, Intake, LineStatus};
 pub use leases::TaskReport;
 pub use live::SessionChange;
 pub use outbox::{

@@ -232,7 +232,7 @@ impl Store {
         connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        update_status(&self.writer, id, status, connect_transid, error).await
+        update_status(&self.writer, id, status, connect_transid, error, Moves::Any).await
     }
 
     pub async fn message_by_provider_id(
@@ -372,8 +372,9 @@ impl Store {
         Ok(row.as_ref().map(message_from_row).transpose()?)
     }
 
-    /// Sets a transcript line's status inside a transaction (a delivery
-    /// receipt together with what it causes).
+    /// Moves a transcript line's status forward inside a transaction (a
+    /// send's outcome or a delivery receipt, together with what it causes);
+    /// a status it has passed leaves it as it is.
     pub async fn set_message_status_in(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         id: &str,
@@ -381,7 +382,24 @@ impl Store {
         connect_transid: Option<&str>,
         error: Option<(&str, &str)>,
     ) -> Result<(), DomainError> {
-        update_status(&mut **tx, id, status, connect_transid, error).await
+        update_status(
+            &mut **tx,
+            id,
+            status,
+            connect_transid,
+            error,
+            Moves::Forward,
+        )
+        .await
+    }
+
+    /// A delivery receipt's status, forward only (see [`Self::set_message_status_in`]).
+    pub async fn advance_message_status(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        status: MessageStatus,
+    ) -> Result<(), DomainError> {
+        update_status(&mut **tx, id, status, None, None, Moves::Forward).await
     }
 
     pub async fn save_guest_identity(
@@ -465,32 +483,66 @@ impl Store {
     }
 }
 
-/// A transcript line's status; Connect's transid is kept unless a new one is given.
+/// Whether a status write may move a line back (a failed post's line goes
+/// back to `received`) or only forward, in [`MessageStatus`]'s order (what
+/// the relay learns as it goes: a send's outcome and a receipt may arrive
+/// in either order, and a late "submitted" must not undo "read").
+#[derive(Clone, Copy)]
+enum Moves {
+    Any,
+    Forward,
+}
+
+/// The status write. A status that does not move leaves the line's status
+/// and error as they are; Connect's transid is kept unless a new one is
+/// given, and the first time a line reaches each status is kept for the
+/// message log (a repeated status keeps its first time).
+static UPDATE_STATUS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    // The stored status's place in the order ($7: the new one's, or past
+    // the end when any move is allowed).
+    let rank: String = MessageStatus::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(" WHEN '{}' THEN {i}", s.as_str()))
+        .collect();
+    let moves = format!("(CASE status{rank} ELSE -1 END) < $7");
+    format!(
+        "UPDATE messages SET status = CASE WHEN {moves} THEN $1 ELSE status END,
+                error_code = CASE WHEN {moves} THEN $3 ELSE error_code END,
+                error_text = CASE WHEN {moves} THEN $4 ELSE error_text END,
+                connect_transid = COALESCE($2, connect_transid), updated_at = $5,
+                sent_at = CASE WHEN $1 IN ('sent', 'submitted') THEN COALESCE(sent_at, $5) ELSE sent_at END,
+                delivered_at = CASE WHEN $1 = 'delivered' THEN COALESCE(delivered_at, $5) ELSE delivered_at END,
+                read_at = CASE WHEN $1 = 'read' THEN COALESCE(read_at, $5) ELSE read_at END
+          WHERE id = $6"
+    )
+});
+
 async fn update_status<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     executor: E,
     id: &str,
     status: MessageStatus,
     connect_transid: Option<&str>,
     error: Option<(&str, &str)>,
+    moves: Moves,
 ) -> Result<(), DomainError> {
-    sqlx::query(
-        // The first time a line reaches each status is kept for the
-        // message log (a repeated status keeps its first time).
-        "UPDATE messages SET status = $1, connect_transid = COALESCE($2, connect_transid),
-                error_code = $3, error_text = $4, updated_at = $5,
-                sent_at = CASE WHEN $1 IN ('sent', 'submitted') THEN COALESCE(sent_at, $5) ELSE sent_at END,
-                delivered_at = CASE WHEN $1 = 'delivered' THEN COALESCE(delivered_at, $5) ELSE delivered_at END,
-                read_at = CASE WHEN $1 = 'read' THEN COALESCE(read_at, $5) ELSE read_at END
-          WHERE id = $6",
-    )
-    .bind(status.as_str())
-    .bind(connect_transid)
-    .bind(error.map(|e| e.0))
-    .bind(error.map(|e| e.1))
-    .bind(now_ms())
-    .bind(id)
-    .execute(executor)
-    .await?;
+    let limit = match moves {
+        Moves::Any => MessageStatus::ALL.len(),
+        Moves::Forward => MessageStatus::ALL
+            .iter()
+            .position(|s| *s == status)
+            .expect("every status is in ALL"),
+    };
+    sqlx::query(&UPDATE_STATUS)
+        .bind(status.as_str())
+        .bind(connect_transid)
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(now_ms())
+        .bind(id)
+        .bind(limit as i64)
+        .execute(executor)
+        .await?;
     Ok(())
 }
 

@@ -158,6 +158,7 @@ on_both_databases!(
     concurrent_creates_open_one_conversation_and_refuse_the_rest,
     intake_writes_each_event_once_and_keeps_each_keys_order,
     intake_counts_the_webhooks_waiting_for_their_write,
+    intake_receipts_move_a_line_forward_only,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -2986,6 +2987,7 @@ async fn intake_writes_each_event_once_and_keeps_each_keys_order(store: &Store) 
             tokio::spawn(async move {
                 let fresh = intake
                     .write(Acceptance {
+                        receipt: None,
                         provider: "connect",
                         event_id: format!("tx-{event}"),
                         touch_customer: (event == 7)
@@ -3055,6 +3057,7 @@ async fn intake_counts_the_webhooks_waiting_for_their_write(store: &Store) {
             tokio::spawn(async move {
                 intake
                     .write(Acceptance {
+                        receipt: None,
                         provider: "connect",
                         event_id: "e1".into(),
                         touch_customer: None,
@@ -3081,4 +3084,102 @@ async fn intake_counts_the_webhooks_waiting_for_their_write(store: &Store) {
     }
     assert_eq!(fresh, 1, "the event is new once");
     assert_eq!(intake.waiting(), 0, "written: none waits");
+}
+
+/// A receipt that only moves a line's status is written with its dedup key
+/// (no job). A send's outcome and its receipts can arrive in either order:
+/// the status only moves forward, the send's transid is kept either way,
+/// and a failure is final. A failed post's reset (any move) still goes back.
+async fn intake_receipts_move_a_line_forward_only(store: &Store) {
+    use store::{Acceptance, Intake, LineStatus, NewMessage};
+    let (session, _) = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for("sms", "+447700900654", "agent-a@example.com")),
+        )
+        .await
+        .unwrap();
+    let line = NewMessage::new(
+        &session.id,
+        Direction::Outbound,
+        Channel::Sms,
+        "answer",
+        MessageStatus::Queued,
+    );
+    let mut tx = store.begin_write().await.unwrap();
+    Store::add_message(&mut tx, &line).await.unwrap();
+    tx.commit().await.unwrap();
+    let intake = Intake::start(store.clone());
+    let receipt = |event: &str, status| Acceptance {
+        provider: "connect-receipt",
+        event_id: event.into(),
+        touch_customer: None,
+        receipt: Some(LineStatus {
+            line: line.id.clone(),
+            status,
+        }),
+        jobs: Vec::new(),
+    };
+    let status = || async { store.message_status(&line.id).await.unwrap().unwrap() };
+
+    // Delivered before the send's own outcome is written.
+    assert!(intake
+        .write(receipt("r-delivered", MessageStatus::Delivered))
+        .await
+        .unwrap());
+    assert_eq!(status().await, MessageStatus::Delivered);
+    assert_eq!(store.pending_jobs().await.unwrap(), 0, "nothing to run");
+    let mut tx = store.begin_write().await.unwrap();
+    Store::set_message_status_in(&mut tx, &line.id, MessageStatus::Sent, Some("tid-1"), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(status().await, MessageStatus::Delivered, "not undone");
+    let trail = store.message_trail(&line.id).await.unwrap();
+    assert_eq!(trail.message.connect_transid.as_deref(), Some("tid-1"));
+    assert!(trail.message.sent_at.is_some() && trail.message.delivered_at.is_some());
+
+    // A late lower receipt changes nothing; a higher one moves; the same
+    // receipt again is a duplicate.
+    assert!(intake
+        .write(receipt("r-submitted", MessageStatus::Submitted))
+        .await
+        .unwrap());
+    assert_eq!(status().await, MessageStatus::Delivered);
+    assert!(intake
+        .write(receipt("r-read", MessageStatus::Read))
+        .await
+        .unwrap());
+    assert_eq!(status().await, MessageStatus::Read);
+    assert!(!intake
+        .write(receipt("r-read", MessageStatus::Read))
+        .await
+        .unwrap());
+
+    // A failure is final: a later success does not undo it.
+    let mut tx = store.begin_write().await.unwrap();
+    Store::set_message_status_in(
+        &mut tx,
+        &line.id,
+        MessageStatus::Failed,
+        None,
+        Some(("7107", "too long")),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    intake
+        .write(receipt("r-delivered-again", MessageStatus::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(status().await, MessageStatus::Failed);
+    let trail = store.message_trail(&line.id).await.unwrap();
+    assert_eq!(trail.message.error_code.as_deref(), Some("7107"));
+
+    // A failed post goes back to `received` for its retry (any move).
+    store
+        .set_message_status(&line.id, MessageStatus::Received, None, None)
+        .await
+        .unwrap();
+    assert_eq!(status().await, MessageStatus::Received);
 }

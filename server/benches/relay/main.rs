@@ -26,8 +26,9 @@
 //! 4. **Pages.** The signed-in agent's contacts page, rendered on the
 //!    server, for 1 and for 32 closed-loop clients.
 //!
-//! To profile one part: `--pages-only` runs only the pages, `--rate N` only
-//! a paced load of N messages a second.
+//! To profile one part: `--pages-only` runs only the pages, `--ack-only`
+//! only the acknowledgement bursts (phase 1), `--rate N` only a paced load
+//! of N messages a second.
 //!
 //! Client, server, worker and sandbox share the machine's cores. Prints its
 //! rows of the table `scripts/bench` prints (`| measure | database | result |
@@ -87,6 +88,9 @@ struct Db {
     /// `--rate N`: only the paced load at N messages a second (phase 2),
     /// e.g. to profile it.
     rate: Option<u64>,
+    /// `--ack-only`: only the acknowledgement bursts and their delivery
+    /// (phase 1), e.g. to profile them.
+    ack_only: bool,
     made: std::sync::Mutex<Vec<ScratchDb>>,
 }
 
@@ -144,6 +148,7 @@ async fn main() {
         replicas,
         pages_only: std::env::args().any(|a| a == "--pages-only"),
         rate: flag_value("--rate").map(|n| n.parse().expect("--rate takes messages a second")),
+        ack_only: std::env::args().any(|a| a == "--ack-only"),
         made: Default::default(),
     };
     let store = run(&db).await;
@@ -196,6 +201,9 @@ async fn run(db: &Db) -> Store {
     }
     if !db.pages_only {
         relay(db, &drivers, &store, &conversations, &agent_token).await;
+    }
+    if db.ack_only {
+        return store;
     }
     // 4. The agent's contacts page, rendered on the server.
     let first = driver
@@ -335,6 +343,9 @@ async fn relay(
         ">= 2,000/s, p99 <= 20 ms",
     );
     drain(store).await;
+    if db.ack_only {
+        return;
+    }
 
     // 2. Capacity: paced, mixed, rising.
     capacity(database, &RATES, drivers, store, conversations, agent_token).await;
