@@ -147,57 +147,39 @@ impl Relay {
             .store()
             .message_for_receipt(&receipt.correlation_id, &receipt.transid)
             .await?;
-        let Some(line) = line else {
-            return self
-                .intake(
-                    Acceptance {
-                        provider: "connect-receipt",
-                        event_id,
-                        touch_customer: None,
-                        receipt: None,
-                        jobs: Vec::new(),
-                    },
-                    Accepted::Ignored("no message of ours"),
-                )
-                .await;
-        };
         // A success only moves the line's status: written with the dedup
         // key, nothing to run. A failure may tell the agent or send the
         // WhatsApp template: a job, in the conversation's order.
-        if receipt.status != MessageStatus::Failed {
-            return self
-                .intake(
-                    Acceptance {
-                        provider: "connect-receipt",
-                        event_id,
-                        touch_customer: None,
-                        receipt: Some(LineStatus {
-                            line: line.id,
-                            status: receipt.status,
-                        }),
-                        jobs: Vec::new(),
-                    },
-                    Accepted::Recorded,
-                )
-                .await;
-        }
-        let session = self.store().session(&line.session_id).await?;
-        let job = jobs::receipt(
-            &session,
-            &line.id,
-            line.provider.as_deref() == Some("webex"),
-            receipt.clone(),
-            &event_id,
-        );
+        let (status, jobs, outcome) = match line {
+            None => (None, Vec::new(), Accepted::Ignored("no message of ours")),
+            Some(line) if receipt.status != MessageStatus::Failed => {
+                let status = LineStatus {
+                    line: line.id,
+                    status: receipt.status,
+                };
+                (Some(status), Vec::new(), Accepted::Recorded)
+            }
+            Some(line) => {
+                let session = self.store().session(&line.session_id).await?;
+                let job = jobs::receipt(
+                    &session,
+                    &line.id,
+                    line.provider.as_deref() == Some("webex"),
+                    receipt.clone(),
+                    &event_id,
+                );
+                (None, vec![job], Accepted::Queued)
+            }
+        };
         self.intake(
             Acceptance {
                 provider: "connect-receipt",
                 event_id,
                 touch_customer: None,
-                receipt: None,
-                jobs: vec![job],
+                receipt: status,
+                jobs,
             },
-            Accepted::Queued,
+            outcome,
         )
         .await
     }
