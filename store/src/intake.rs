@@ -182,7 +182,7 @@ async fn write_batch(store: &Store, events: &[&Acceptance]) -> Result<Vec<bool>,
     let customers: Vec<&Customer> = new().filter_map(|e| e.touch_customer.as_ref()).collect();
     Store::touch_inbound(&mut tx, &customers).await?;
     for receipt in new().filter_map(|e| e.receipt.as_ref()) {
-        Store::advance_message_status(&mut tx, &receipt.line, receipt.status).await?;
+        Store::set_message_status_in(&mut tx, &receipt.line, receipt.status, None, None).await?;
     }
     let jobs: Vec<&NewJob> = new().flat_map(|e| &e.jobs).collect();
     Store::enqueue_all(&mut tx, &jobs).await?;

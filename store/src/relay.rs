@@ -393,15 +393,6 @@ impl Store {
         .await
     }
 
-    /// A delivery receipt's status, forward only (see [`Self::set_message_status_in`]).
-    pub async fn advance_message_status(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        id: &str,
-        status: MessageStatus,
-    ) -> Result<(), DomainError> {
-        update_status(&mut **tx, id, status, None, None, Moves::Forward).await
-    }
-
     pub async fn save_guest_identity(
         &self,
         session_id: &str,
