@@ -97,6 +97,18 @@ mod parse {
         /// international digits as WhatsApp sends them (`447700900123`). The
         /// error says why a number was refused.
         pub fn parse(input: &str, region: PhoneRegion) -> Result<Msisdn, String> {
+            static READ: Memo<Result<Msisdn, String>> = Memo::new();
+            // Longer input is refused at once, and would make the memo large.
+            if input.len() > MAX_INPUT_LEN {
+                return Msisdn::read(input, region);
+            }
+            READ.get_or(&format!("{}\n{input}", region.code()), || {
+                Msisdn::read(input, region)
+            })
+        }
+
+        /// [`Msisdn::parse`], without its memo.
+        fn read(input: &str, region: PhoneRegion) -> Result<Msisdn, String> {
             let trimmed = input.trim();
             if trimmed.is_empty() {
                 return Err("is required".into());
@@ -194,35 +206,55 @@ mod parse {
         {
             return id.to_string();
         }
-        // Pages show the same numbers again and again, and the phone
-        // library's parse and format are costly (a tenth of a contacts
-        // page's time): each number is formatted once.
-        static FORMATTED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+        // Pages show the same numbers again and again (a tenth of a
+        // contacts page's time was this format).
+        static FORMATTED: Memo<String> = Memo::new();
+        FORMATTED.get_or(digits, || {
+            let e164 = format!("+{digits}");
+            let formatted = catch_unwind(AssertUnwindSafe(|| {
+                phonenumber::parse(None, &e164).ok().map(|n| {
+                    n.format()
+                        .mode(phonenumber::Mode::International)
+                        .to_string()
+                })
+            }));
+            formatted.ok().flatten().unwrap_or(e164)
+        })
+    }
+
+    /// The phone library's answers, remembered by their input: the same
+    /// numbers come again and again (each message of a conversation, each
+    /// page of contacts), and its parse and format are costly (its regex
+    /// cache is smaller than some countries' rules, so it compiles them
+    /// again). Emptied when full, so it stays small whatever comes in.
+    struct Memo<V>(Mutex<Option<HashMap<String, V>>>);
+
+    impl<V: Clone> Memo<V> {
         const REMEMBERED: usize = 10_000;
-        if let Some(known) = FORMATTED
-            .lock()
-            .ok()
-            .and_then(|m| m.as_ref()?.get(digits).cloned())
-        {
-            return known;
+
+        const fn new() -> Self {
+            Memo(Mutex::new(None))
         }
-        let e164 = format!("+{digits}");
-        let formatted = catch_unwind(AssertUnwindSafe(|| {
-            phonenumber::parse(None, &e164).ok().map(|n| {
-                n.format()
-                    .mode(phonenumber::Mode::International)
-                    .to_string()
-            })
-        }));
-        let formatted = formatted.ok().flatten().unwrap_or(e164);
-        if let Ok(mut memo) = FORMATTED.lock() {
-            let memo = memo.get_or_insert_with(HashMap::new);
-            if memo.len() >= REMEMBERED {
-                memo.clear();
+
+        fn get_or(&self, key: &str, compute: impl FnOnce() -> V) -> V {
+            let known = self
+                .0
+                .lock()
+                .ok()
+                .and_then(|m| m.as_ref()?.get(key).cloned());
+            if let Some(known) = known {
+                return known;
             }
-            memo.insert(digits.to_string(), formatted.clone());
+            let value = compute();
+            if let Ok(mut memo) = self.0.lock() {
+                let memo = memo.get_or_insert_with(HashMap::new);
+                if memo.len() >= Self::REMEMBERED {
+                    memo.clear();
+                }
+                memo.insert(key.to_string(), value.clone());
+            }
+            value
         }
-        formatted
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

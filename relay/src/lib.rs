@@ -22,6 +22,7 @@ mod accept;
 pub mod bot;
 pub mod conversations;
 pub mod dialogue;
+mod effects;
 pub mod guests;
 mod inactivity;
 pub mod inbound;
@@ -43,13 +44,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::effects::{ConsentUpdate, Effects, StatusUpdate};
 use crate::guests::GuestAuth;
 use crate::media::MediaCache;
 use domain::error::DomainError;
 use domain::input::{NewSession, SessionFields};
-use domain::model::{
-    Agent, Contact, Customer, Direction, MessageStatus, OnboardingStep, Session, SessionStatus,
-};
+use domain::model::{Agent, Contact, Customer, Direction, MessageStatus, Session, SessionStatus};
 use domain::templates::{TemplateChoice, WhatsappTemplates};
 use domain::Channel;
 use jobs::Task;
@@ -57,8 +57,7 @@ use platform::connect::{ConnectMessaging, Outgoing, SendError};
 use platform::fetch::Fetcher;
 use platform::webex::{guest_subject, AccessToken, WebexClient, WebexError};
 use store::{
-    AttemptNote, AuditCtx, Intake, Job, NewJob, NewMessage, Outcome, RelaySession, RetryPolicy,
-    Store,
+    AttemptNote, AuditCtx, Intake, Job, NewMessage, Outcome, RelaySession, RetryPolicy, Store,
 };
 
 /// A claimed job is leased this long and the lease is renewed every third of
@@ -69,16 +68,19 @@ const LEASE: Duration = Duration::from_secs(15);
 /// Jobs one worker runs at once (each of a different conversation).
 const IN_FLIGHT: usize = 64;
 
-/// While this many webhooks wait for their events to be written (a flood:
-/// a steady few hundred a second keeps a handful waiting)...
-const INTAKE_FLOODED: usize = 16;
+/// While this many webhooks wait for their events to be written (a flood;
+/// a paced 1,000 messages a second kept its p99 with this rule)...
+const INTAKE_FLOODED: usize = 4;
 /// ...the worker runs at most this many jobs at once: answering webhooks
-/// keeps the larger share of the machine, since a platform whose webhooks
-/// wait too long sends them again (and Webex disables a failing webhook).
-/// The backlog is delivered, in order, once the flood ebbs. Measured on
-/// two cores (README, Benchmark): with 64 jobs during a burst, webhooks
-/// were answered half as fast.
-const IN_FLIGHT_WHILE_FLOODED: usize = 16;
+/// keeps the larger share of the machine (SQLite's one writer above all),
+/// since a platform whose webhooks wait too long sends them again (and
+/// Webex disables a failing webhook). The backlog is delivered, in order,
+/// once the flood ebbs. Measured on two cores (README, Benchmark), 32
+/// clients posting customers' webhooks: with 16 jobs from 16 waiting,
+/// 5,500 answered a second; with 4 from 4, 8,700-9,200, delivering
+/// 10 % slower (none while any waited: 9,700, but the burst was then
+/// delivered at 324 a second: probably the relay's own receipts, webhooks too).
+const IN_FLIGHT_WHILE_FLOODED: usize = 4;
 
 /// Jobs of one conversation a worker slot runs one after another, each
 /// leased as the last one ends (see [`Relay::deliver`]), before it goes
@@ -147,6 +149,8 @@ struct Inner {
     settings: RelaySettings,
     policy: RetryPolicy,
     intake: Intake,
+    /// The worker's writes ([`effects`]).
+    commits: effects::Commits,
     wake: Notify,
     /// A request for the next round of webhook checks.
     check_webhooks: Notify,
@@ -237,11 +241,12 @@ pub(crate) fn conversation_key(channel: Channel, canonical_id: &str) -> String {
 }
 
 impl Relay {
-    /// Starts the intake writer: needs a Tokio runtime.
+    /// Starts the intake's and the worker's writers: needs a Tokio runtime.
     pub fn new(store: Store, clients: RelayClients, settings: RelaySettings) -> Relay {
         Relay {
             inner: Arc::new(Inner {
                 intake: Intake::start(store.clone()),
+                commits: effects::Commits::start(store.clone()),
                 store,
                 webex: clients.guests.webex().clone(),
                 cipher: clients.guests.cipher().cloned(),
@@ -391,7 +396,7 @@ impl Relay {
             serde_json::to_string(choice).expect("a template choice serializes")
         });
         effects.start_template = Some((session.id.clone(), stored));
-        self.commit(None, &effects).await?;
+        self.commit(None, effects).await?;
         Ok((session, outcome))
     }
 
@@ -774,114 +779,33 @@ impl Relay {
     /// Writes what a job decided, in one transaction, and marks the job done
     /// in it when given: a job that only writes runs exactly once.
     async fn apply(&self, job: Option<&Job>, effects: Effects) -> Ran {
-        self.commit(job, &effects).await?;
+        self.commit(job, effects).await?;
         Ok(match job {
             Some(_) => Done::Recorded,
             None => Done::Unrecorded,
         })
     }
 
-    /// [`Relay::apply`]'s transaction.
-    async fn commit(&self, job: Option<&Job>, effects: &Effects) -> Result<(), DomainError> {
-        let mut tx = self.store().begin_write().await?;
-        if let Some((id, status, agent)) = &effects.bot_ended {
-            let ended = Store::end_bot_conversation(&mut tx, id, *status, agent.as_deref()).await?;
-            // A second hand-over of one conversation changes nothing. A
-            // message that bypasses the bot runs whatever became of its
-            // conversation (it may have been handed over meanwhile).
-            if !ended && *status == domain::bot::BotConversationStatus::HandedOver {
-                if let Some(job) = job {
-                    Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
-                }
-                return tx.commit().await.map_err(DomainError::from);
-            }
-        }
-        if let Some((session, step, name)) = &effects.onboarding {
-            Store::set_onboarding(&mut tx, session, *step, name.as_deref()).await?;
-        }
-        if let Some(u) = &effects.status {
-            let error = u.error.as_ref().map(|(c, d)| (c.as_str(), d.as_str()));
-            Store::set_message_status_in(
-                &mut tx,
-                &u.line,
-                u.status,
-                u.connect_transid.as_deref(),
-                error,
-            )
-            .await?;
-        }
-        if let Some(session) = &effects.template_sent {
-            Store::set_template_sent(&mut tx, session).await?;
-        }
-        if let Some(c) = &effects.consent {
-            let ctx = AuditCtx::system();
-            Store::change_consent(&mut tx, &ctx, c.channel, &c.customer, c.change, &c.source)
-                .await?;
-        }
-        if let Some((session, choice)) = &effects.start_template {
-            Store::set_start_template(&mut tx, session, choice.as_deref()).await?;
-        }
-        if let Some(session) = &effects.pci_warned {
-            Store::set_pci_warned(&mut tx, session).await?;
-        }
-        if let Some((id, channel, customer)) = &effects.bot_opened {
-            Store::open_bot_conversation_in(&mut tx, id, *channel, customer).await?;
-        }
-
-        for line in &effects.lines {
-            Store::add_message(&mut tx, line).await?;
-        }
-        Store::enqueue(&mut tx, &effects.jobs).await?;
-        let mut leased = None;
-        if let Some(job) = job {
-            // Its conversation has more to do (this job just enqueued it):
-            // its next job is leased here for this worker slot to run.
-            let more = effects
-                .jobs
-                .iter()
-                .any(|j| j.ordering_key == job.ordering_key);
-            let allowed = NEXT.try_with(|c| c.borrow().allowed).unwrap_or(false);
-            if more && allowed {
-                leased =
-                    Store::complete_job_and_lease_next(&mut tx, job.id, &current_note(), LEASE)
-                        .await?;
-            } else {
-                Store::complete_job_noted(&mut tx, job.id, &current_note()).await?;
-            }
-        }
-        tx.commit().await.map_err(DomainError::from)?;
+    /// [`Relay::apply`]'s transaction, shared with other jobs' writes that
+    /// arrive meanwhile ([`effects`]). A job that enqueued more of its
+    /// conversation may lease the next one in it ([`Relay::deliver`]).
+    async fn commit(&self, job: Option<&Job>, effects: Effects) -> Result<(), DomainError> {
+        let wake = !effects.jobs.is_empty();
+        let commit = effects::Commit {
+            job: job.map(|job| (job.id, job.ordering_key.clone())),
+            effects,
+            note: current_note(),
+            lease_next: NEXT.try_with(|c| c.borrow().allowed).unwrap_or(false),
+        };
+        let leased = self.inner.commits.write(commit).await?;
         if leased.is_some() {
             let _ = NEXT.try_with(|c| c.borrow_mut().next = leased);
         }
-        if !effects.jobs.is_empty() {
+        if wake {
             self.inner.wake.notify_one();
         }
         Ok(())
     }
-}
-
-/// Writes a job decides on: transcript lines, further jobs, the dialogue.
-#[derive(Default)]
-struct Effects {
-    lines: Vec<NewMessage>,
-    jobs: Vec<NewJob>,
-    /// (session, step, name) of the onboarding dialogue.
-    onboarding: Option<(String, Option<OnboardingStep>, Option<String>)>,
-    /// A transcript line's new status (a delivery receipt).
-    status: Option<StatusUpdate>,
-    /// The session whose customer was just sent the WhatsApp template.
-    template_sent: Option<String>,
-    /// The customer opted out or back in (a keyword).
-    consent: Option<ConsentUpdate>,
-    /// The session whose customer was just told not to send card numbers.
-    pci_warned: Option<String>,
-    /// A start's template choice on its session (JSON; `None`: none chosen).
-    start_template: Option<(String, Option<String>)>,
-    /// A bot conversation opened: (id, channel, customer).
-    bot_opened: Option<(String, Channel, String)>,
-    /// A bot conversation ended: (id, how, the agent the bot named). The
-    /// rest of the effects are written only if it was still open.
-    bot_ended: Option<(String, domain::bot::BotConversationStatus, Option<String>)>,
 }
 
 /// The transcript line of a WhatsApp template: which one, and every value.
@@ -903,29 +827,6 @@ fn template_line(
         ),
         MessageStatus::Queued,
     )
-}
-
-struct ConsentUpdate {
-    channel: Channel,
-    customer: String,
-    change: domain::consent::ConsentChange,
-    source: String,
-}
-
-struct StatusUpdate {
-    line: String,
-    status: MessageStatus,
-    /// The id Connect gave the message it accepted.
-    connect_transid: Option<String>,
-    /// Connect's code and reason, for a failure.
-    error: Option<(String, String)>,
-}
-
-impl Effects {
-    fn add(&mut self, (line, job): (Option<NewMessage>, NewJob)) {
-        self.lines.extend(line);
-        self.jobs.push(job);
-    }
 }
 
 /// How a job step ended well.

@@ -401,18 +401,22 @@ async fn an_mms_is_sent_with_connects_message_id_and_a_v2_refusal_reaches_the_ag
     })
     .await;
     // The id Connect answered (v2 messageId) is the line's: receipts match it.
+    // It is written with the send's outcome, which a receipt (found by our
+    // correlation id) may overtake: the status above can come first.
     let phone = business_messages(&app, "sms", "16475550125").await;
     let mms = phone
         .iter()
         .find(|m| m["channel"] == "mms")
         .expect("the MMS");
-    let by_id = app
-        .store
-        .message_for_receipt("", mms["id"].as_str().unwrap())
-        .await
-        .unwrap()
-        .expect("the line found by Connect's messageId");
-    assert_eq!(by_id.body, "the form");
+    let message_id = mms["id"].as_str().unwrap();
+    eventually("the line found by Connect's messageId", || async {
+        app.store
+            .message_for_receipt("", message_id)
+            .await
+            .unwrap()
+            .is_some_and(|line| line.body == "the form")
+    })
+    .await;
 
     // Connect refuses the next MMS (v2: HTTP 400 {code, message}).
     let fault = json!({"path": "/connect/v2/messages", "kind": "refuse",

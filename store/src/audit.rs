@@ -1,7 +1,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{format_ms, now_ms, Store};
+use super::{format_ms, now_ms, Store, WriteTx};
 use domain::error::DomainError;
 use domain::model::Actor;
 
@@ -39,7 +39,7 @@ pub struct AuditEntry {
 /// Writes one audit row inside the caller's transaction, so the change and its
 /// record commit together.
 pub(crate) async fn record<B: Serialize, A: Serialize>(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     action: &str,
     entity_type: &str,

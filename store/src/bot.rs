@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::record;
-use super::{format_ms, AuditCtx, Store};
+use super::{format_ms, AuditCtx, Store, WriteTx};
 use domain::bot::{BotConversationStatus, BotCounts, BotHealth, MAX_CONSECUTIVE_FAILURES};
 use domain::error::DomainError;
 use domain::Channel;
@@ -92,7 +92,7 @@ impl Store {
     /// Opens a bot conversation in the caller's transaction (the job that
     /// sends the customer's first message to the bot).
     pub async fn open_bot_conversation_in(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         id: &str,
         channel: Channel,
         customer_id: &str,
@@ -115,7 +115,7 @@ impl Store {
     /// whom the bot named. False when it had ended already: the first end
     /// wins, so a hand-over is acted on once.
     pub async fn end_bot_conversation(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         id: &str,
         status: BotConversationStatus,
         agent: Option<&str>,

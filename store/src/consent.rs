@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::audit::record;
 use super::conversations::{closed_by_opt_out, follow_session, reopen, Closing};
 use super::sessions::load_session;
-use super::{format_ms, AuditCtx, Store};
+use super::{format_ms, AuditCtx, Store, WriteTx};
 use domain::consent::ConsentChange;
 use domain::error::DomainError;
 use domain::model::ClosedBy;
@@ -32,7 +32,7 @@ impl Store {
     /// that read the keyword). True when it changed something: a second
     /// STOP, or START from someone never opted out, changes nothing.
     pub async fn change_consent(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         ctx: &AuditCtx,
         channel: Channel,
         customer_id: &str,
@@ -140,7 +140,7 @@ fn opt_out_from_row(row: &sqlx::any::AnyRow) -> Result<OptOut, DomainError> {
 /// An opt-out ends the customer's session on the channel and closes its
 /// conversation (closed by `opt_out`), in the transaction that records it.
 async fn end_for_opt_out(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     channel: Channel,
     customer_id: &str,

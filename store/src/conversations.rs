@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::sessions::{load_session, session_from_row, SESSION_COLUMNS};
-use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
+use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store, WriteTx};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::text;
@@ -206,7 +206,7 @@ impl Closing<'static> {
 /// ends (closed as a transfer) and one with the second begins. Returns the
 /// session's current conversation id.
 pub(crate) async fn follow_session(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     after: &Session,
     new_agent: bool,
@@ -254,7 +254,7 @@ pub(crate) async fn follow_session(
 }
 
 async fn open_for(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     session: &Session,
     now: i64,
@@ -294,7 +294,7 @@ async fn open_for(
 }
 
 async fn close(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     c: &Conversation,
     closing: Closing<'_>,
@@ -623,7 +623,7 @@ impl Store {
 /// Reopens `c` inside the caller's transaction (the API's reopen, and the
 /// customer's START after an opt-out closed it).
 pub(crate) async fn reopen(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     c: &Conversation,
 ) -> Result<(), DomainError> {
@@ -695,7 +695,7 @@ pub(crate) async fn reopen(
 /// The conversation an opt-out closed, if it is still the customer's
 /// latest: START opens it again.
 pub(crate) async fn closed_by_opt_out(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     channel: Channel,
     customer_id: &str,
 ) -> Result<Option<Conversation>, DomainError> {

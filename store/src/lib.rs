@@ -11,10 +11,13 @@ mod attachments;
 mod audit;
 mod auth;
 mod bot;
+mod checkpoint;
+pub use checkpoint::start_checkpoints;
 mod consent;
 mod contacts;
 mod conversations;
 pub mod csv_io;
+pub mod group_commit;
 mod guests;
 mod intake;
 mod leases;
@@ -54,6 +57,7 @@ pub use starts::{AttemptStatus, StartAttempt};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::error::DomainError;
@@ -65,9 +69,11 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 /// How every SQLite connection is set up (the benchmark's floor uses the
 /// same): write-ahead logging lets readers run beside the one writer; a
 /// write from outside this process still waits for the lock.
-pub const SQLITE_PRAGMAS: [&str; 4] = [
+pub const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
+    // The backstop: a thread copies the log back ([`start_checkpoints`]).
+    "PRAGMA wal_autocheckpoint = 10000",
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
 ];
@@ -114,6 +120,8 @@ pub struct Store {
     writer: AnyPool,
     backend: Backend,
     rules: Rules,
+    /// SQLite: keeps the checkpoint thread running while a clone is held.
+    _checkpoints: Option<Arc<()>>,
 }
 
 impl Store {
@@ -145,14 +153,15 @@ impl Store {
                 Backend::Postgres => options,
             }
         };
-        let (pool, writer) = match backend {
+        let (pool, writer, checkpoints) = match backend {
             Backend::Sqlite => {
                 let writer = options(1).connect(&url).await?;
-                (options(8).connect(&url).await?, writer)
+                let checkpoints = start_checkpoints(&url);
+                (options(8).connect(&url).await?, writer, Some(checkpoints))
             }
             Backend::Postgres => {
                 let pool = options(16).connect(&url).await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         Ok(Store {
@@ -160,6 +169,7 @@ impl Store {
             writer,
             backend,
             rules,
+            _checkpoints: checkpoints,
         })
     }
 
@@ -195,7 +205,7 @@ impl Store {
 
     /// Starts a transaction that will write. SQLite takes the write lock up
     /// front, so a transaction that reads first cannot fail on upgrade.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DomainError> {
+    pub async fn begin_write(&self) -> Result<WriteTx, DomainError> {
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
@@ -203,6 +213,10 @@ impl Store {
         Ok(tx)
     }
 }
+
+/// A write transaction ([`Store::begin_write`]), for callers that write
+/// several things in one.
+pub type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Rows one multi-row statement writes at most (a few values each, well
 /// under SQLite's and Postgres' limits on parameters).

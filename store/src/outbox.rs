@@ -17,7 +17,8 @@ use sqlx::Row;
 use std::time::Duration;
 
 use super::{
-    cacheable, format_ms, now_ms, placeholders, values_rows, Backend, Store, ROWS_PER_STATEMENT,
+    cacheable, format_ms, now_ms, placeholders, values_rows, Backend, Store, WriteTx,
+    ROWS_PER_STATEMENT,
 };
 use domain::error::DomainError;
 
@@ -147,19 +148,13 @@ impl Store {
     /// new (an idempotency key seen before is skipped). Two statements
     /// whatever the number of jobs: the rows, then the heads of keys that
     /// had none.
-    pub async fn enqueue(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        jobs: &[NewJob],
-    ) -> Result<usize, DomainError> {
+    pub async fn enqueue(tx: &mut WriteTx, jobs: &[NewJob]) -> Result<usize, DomainError> {
         let jobs: Vec<&NewJob> = jobs.iter().collect();
         Store::enqueue_all(tx, &jobs).await
     }
 
     /// [`Store::enqueue`] of jobs gathered from several events.
-    pub async fn enqueue_all(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        jobs: &[&NewJob],
-    ) -> Result<usize, DomainError> {
+    pub async fn enqueue_all(tx: &mut WriteTx, jobs: &[&NewJob]) -> Result<usize, DomainError> {
         let mut added = 0;
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             added += enqueue_rows(tx, chunk).await?;
@@ -246,17 +241,14 @@ impl Store {
     /// Marks a job done inside the transaction that made its effects, so a
     /// job whose effects are only database writes runs exactly once. The
     /// key's next pending job becomes its head in the same transaction.
-    pub async fn complete_job(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        job_id: i64,
-    ) -> Result<(), DomainError> {
+    pub async fn complete_job(tx: &mut WriteTx, job_id: i64) -> Result<(), DomainError> {
         Store::complete_job_noted(tx, job_id, &AttemptNote::default()).await
     }
 
     /// [`Store::complete_job`], with what the worker knows of the try for
     /// the message log: the try's row is written in the same transaction.
     pub async fn complete_job_noted(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         job_id: i64,
         note: &AttemptNote,
     ) -> Result<(), DomainError> {
@@ -268,7 +260,7 @@ impl Store {
     /// a conversation's jobs run one after another without a claim each
     /// (e.g. a customer's message, then its post into the agent's space).
     pub async fn complete_job_and_lease_next(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         job_id: i64,
         note: &AttemptNote,
         lease: Duration,
@@ -436,10 +428,7 @@ impl Store {
     }
 }
 
-async fn enqueue_rows(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    jobs: &[&NewJob],
-) -> Result<usize, DomainError> {
+async fn enqueue_rows(tx: &mut WriteTx, jobs: &[&NewJob]) -> Result<usize, DomainError> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -497,7 +486,7 @@ async fn enqueue_rows(
 /// Marks a job done (see [`Store::complete_job_noted`]); with a lease, the
 /// key's next job is leased if it is due.
 async fn complete(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     job_id: i64,
     note: &AttemptNote,
     lease: Option<Duration>,
@@ -542,7 +531,7 @@ fn job_from_row(r: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
 /// job's count now). The message is linked only if its line exists (a line
 /// erased meanwhile leaves the try unlinked); a job gone (erased) logs nothing.
 async fn record_attempt(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     job_id: i64,
     attempt: Option<i64>,
     outcome: &str,
@@ -595,10 +584,7 @@ fn short(text: &str) -> String {
 /// touched. A claim locks heads first and their jobs second; doing the same
 /// here means a completion and a claim of the same key (its lease just ran
 /// out) wait for each other instead of deadlocking. SQLite has one writer.
-async fn lock_head_of(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    job_id: i64,
-) -> Result<(), DomainError> {
+async fn lock_head_of(tx: &mut WriteTx, job_id: i64) -> Result<(), DomainError> {
     if tx.backend_name() == "PostgreSQL" {
         sqlx::query(
             "SELECT job_id FROM outbox_heads
@@ -622,7 +608,7 @@ async fn lock_head_of(
 /// With a `lease`, that job, if it is due now, is leased as a claim would
 /// lease it (the head due again at the lease's end) and returned.
 pub(crate) async fn settle_head(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ordering_key: &str,
     lease: Option<Duration>,
 ) -> Result<Option<Job>, DomainError> {

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::sessions::session_from_row;
 use super::{
-    cacheable, format_ms, new_id, now_ms, placeholders, values_rows, word, Store,
+    cacheable, format_ms, new_id, now_ms, placeholders, values_rows, word, Store, WriteTx,
     ROWS_PER_STATEMENT,
 };
 use domain::error::DomainError;
@@ -131,7 +131,7 @@ impl RelaySession {
 impl Store {
     /// Records a webhook event id; false when it was accepted before.
     pub async fn accept_event(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         provider: &str,
         event_id: &str,
     ) -> Result<bool, DomainError> {
@@ -141,7 +141,7 @@ impl Store {
     /// [`Store::accept_event`] for several events in one statement: for
     /// each, whether it is new (an id twice in `events` is new once).
     pub async fn accept_events(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         events: &[(&str, &str)],
     ) -> Result<Vec<bool>, DomainError> {
         let mut fresh = Vec::with_capacity(events.len());
@@ -196,10 +196,7 @@ impl Store {
     }
 
     /// Adds a transcript line.
-    pub async fn add_message(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        m: &NewMessage,
-    ) -> Result<(), DomainError> {
+    pub async fn add_message(tx: &mut WriteTx, m: &NewMessage) -> Result<(), DomainError> {
         let now = now_ms();
         sqlx::query(
             // A line belongs to the conversation current when it is written.
@@ -296,7 +293,7 @@ impl Store {
 
     /// Moves the onboarding dialogue (None: out of it).
     pub async fn set_onboarding(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         session_id: &str,
         step: Option<OnboardingStep>,
         name: Option<&str>,
@@ -313,10 +310,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_template_sent(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        session_id: &str,
-    ) -> Result<(), DomainError> {
+    pub async fn set_template_sent(tx: &mut WriteTx, session_id: &str) -> Result<(), DomainError> {
         sqlx::query("UPDATE sessions SET template_sent_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(session_id)
@@ -328,7 +322,7 @@ impl Store {
     /// Records the WhatsApp template chosen at a conversation's start (JSON),
     /// or that none was (`None`), replacing an earlier conversation's.
     pub async fn set_start_template(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         session_id: &str,
         choice: Option<&str>,
     ) -> Result<(), DomainError> {
@@ -341,10 +335,7 @@ impl Store {
     }
 
     /// Records that the customer was told card numbers are not accepted.
-    pub async fn set_pci_warned(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        session_id: &str,
-    ) -> Result<(), DomainError> {
+    pub async fn set_pci_warned(tx: &mut WriteTx, session_id: &str) -> Result<(), DomainError> {
         sqlx::query("UPDATE sessions SET pci_warned_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(session_id)
@@ -376,7 +367,7 @@ impl Store {
     /// send's outcome or a delivery receipt, together with what it causes);
     /// a status it has passed leaves it as it is.
     pub async fn set_message_status_in(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         id: &str,
         status: MessageStatus,
         connect_transid: Option<&str>,
@@ -442,7 +433,7 @@ impl Store {
 
     /// These customers wrote: their sessions (those who have one) remember when.
     pub async fn touch_inbound(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         customers: &[&Customer],
     ) -> Result<(), DomainError> {
         let mut by_channel: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();

@@ -3,7 +3,7 @@ use sqlx::Row;
 
 use super::conversations::{follow_session, Closing};
 use super::RelaySession;
-use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store};
+use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store, WriteTx};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::{text, NewSession, SessionChanges};
@@ -58,10 +58,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     })
 }
 
-async fn check_contact(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    contact_id: Option<&str>,
-) -> Result<(), DomainError> {
+async fn check_contact(tx: &mut WriteTx, contact_id: Option<&str>) -> Result<(), DomainError> {
     if let Some(id) = contact_id {
         let found = sqlx::query("SELECT id FROM contacts WHERE id = $1")
             .bind(id)
@@ -89,7 +86,7 @@ pub(crate) async fn load_session(
 
 /// The agent row a `collabAgentId` names (by email or Webex person id), if any.
 async fn agent_row_id(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     collab_agent_id: &str,
 ) -> Result<Option<String>, DomainError> {
     Ok(
@@ -105,11 +102,7 @@ async fn agent_row_id(
 
 /// Whether two `collabAgentId`s name the same agent (one may be the email,
 /// the other the Webex person id).
-async fn same_agent(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    a: &str,
-    b: &str,
-) -> Result<bool, DomainError> {
+async fn same_agent(tx: &mut WriteTx, a: &str, b: &str) -> Result<bool, DomainError> {
     if a.eq_ignore_ascii_case(b) {
         return Ok(true);
     }
@@ -132,7 +125,7 @@ async fn same_agent(
 /// has had one, every later agent starts from their arrival, even when the
 /// session was unassigned in between.
 async fn note_agent_change(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     ctx: &AuditCtx,
     before: &Session,
     after: &Session,
@@ -284,7 +277,7 @@ impl Store {
 
     /// [`Store::upsert_session`] in the caller's transaction.
     pub(crate) async fn upsert_session_in(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         ctx: &AuditCtx,
         new: &NewSession,
     ) -> Result<(Session, UpsertOutcome), DomainError> {
@@ -608,7 +601,7 @@ impl Store {
     /// is still active and still idle since `idle_since_ms` (a message that
     /// arrived meanwhile keeps it open). Audited; true when it ended it.
     pub async fn end_idle_session(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut WriteTx,
         id: &str,
         idle_since_ms: i64,
     ) -> Result<bool, DomainError> {

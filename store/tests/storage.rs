@@ -159,6 +159,7 @@ on_both_databases!(
     intake_writes_each_event_once_and_keeps_each_keys_order,
     intake_counts_the_webhooks_waiting_for_their_write,
     intake_receipts_move_a_line_forward_only,
+    group_commit_shares_transactions_and_fails_a_bad_write_alone,
 );
 
 async fn contact_lifecycle(store: &Store) {
@@ -325,6 +326,22 @@ async fn search_and_pagination(store: &Store) {
     let second = store.list_contacts(&page(None, 2, 25)).await.unwrap();
     assert_eq!(second.items.len(), 5);
     assert_eq!(second.items.last().unwrap().name, "Zed Smith 27");
+    assert_eq!(second.total, 30, "the last page tells the total too");
+    let past_the_end = store.list_contacts(&page(None, 3, 25)).await.unwrap();
+    assert_eq!((past_the_end.total, past_the_end.items.len()), (30, 0));
+    let full_last = store.list_contacts(&page(None, 3, 10)).await.unwrap();
+    assert_eq!((full_last.total, full_last.items.len()), (30, 10));
+    let names: Vec<String> = store
+        .list_contacts(&page(None, 1, 100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names, sorted, "every page in one order");
 
     let smiths = store
         .list_contacts(&page(Some("smith"), 1, 100))
@@ -3086,6 +3103,96 @@ async fn intake_counts_the_webhooks_waiting_for_their_write(store: &Store) {
     assert_eq!(intake.waiting(), 0, "written: none waits");
 }
 
+/// A group commit's batch: one transaction whose first row records the
+/// batch's size; a write of "bad" fails (and with it, first, its batch).
+fn write_values<'a>(
+    store: &'a Store,
+    values: &'a [String],
+) -> store::group_commit::BatchFuture<'a, String> {
+    Box::pin(async move {
+        let mut tx = store.begin_write().await?;
+        sqlx::query("INSERT INTO gc_batches (size) VALUES ($1)")
+            .bind(values.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+        for value in values {
+            if value == "bad" {
+                return Err(DomainError::Storage("a bad write".into()));
+            }
+            sqlx::query("INSERT INTO gc_values (v) VALUES ($1)")
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(values.iter().map(|v| format!("wrote {v}")).collect())
+    })
+}
+
+/// Writes that arrive together share a transaction; when one of them
+/// fails, the others are still written (one by one) and it alone fails.
+async fn group_commit_shares_transactions_and_fails_a_bad_write_alone(store: &Store) {
+    use sqlx::Row;
+    use store::group_commit::GroupCommit;
+    let mut tx = store.begin_write().await.unwrap();
+    for table in [
+        "CREATE TABLE gc_batches (size BIGINT NOT NULL)",
+        "CREATE TABLE gc_values (v TEXT NOT NULL)",
+    ] {
+        sqlx::query(table).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let writes: GroupCommit<String, String> =
+        GroupCommit::start(store.clone(), "test", write_values, |v| v.as_str());
+    let write_all = |values: Vec<String>| {
+        // Spawned at once (the test's runtime has one thread): they wait
+        // in the queue together.
+        let tasks: Vec<_> = values
+            .into_iter()
+            .map(|v| {
+                let writes = writes.clone();
+                tokio::spawn(async move { writes.write(v).await })
+            })
+            .collect();
+        async move {
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap());
+            }
+            results
+        }
+    };
+    let values =
+        |round: &str| -> Vec<String> { (0..20).map(|n| format!("{round}{n:02}")).collect() };
+    let written = write_all(values("a")).await;
+    assert!(written
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|w| w.starts_with("wrote a"))));
+    let read = |sql: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        let n: i64 = sqlx::query(sql).fetch_one(&mut *tx).await.unwrap().get("n");
+        tx.rollback().await.unwrap();
+        n
+    };
+    let largest = read("SELECT MAX(size) AS n FROM gc_batches").await;
+    assert!(
+        largest > 1,
+        "20 writes at once were {largest} per transaction at most"
+    );
+
+    let mut round = values("b");
+    round[7] = "bad".into();
+    let written = write_all(round).await;
+    for (n, result) in written.iter().enumerate() {
+        match n {
+            7 => assert!(result.is_err(), "the bad write fails"),
+            _ => assert_eq!(result.as_ref().unwrap(), &format!("wrote b{n:02}")),
+        }
+    }
+    let count = read("SELECT COUNT(*) AS n FROM gc_values WHERE v LIKE 'b%'").await;
+    assert_eq!(count, 19, "every other write of the round is written");
+}
+
 /// A receipt that only moves a line's status is written with its dedup key
 /// (no job). A send's outcome and its receipts can arrive in either order:
 /// the status only moves forward, the send's transid is kept either way,
@@ -3182,4 +3289,56 @@ async fn intake_receipts_move_a_line_forward_only(store: &Store) {
         .await
         .unwrap();
     assert_eq!(status().await, MessageStatus::Received);
+}
+
+/// SQLite: the write-ahead log is copied back by the store's checkpoint
+/// thread, not left to the writer's backstop (`wal_autocheckpoint`, 10,000
+/// pages): after a burst of some 1,000 pages, the next writes find the log
+/// copied back and start it over. A log that starts over gets new salts in
+/// its header (bytes 16..24), which is what this watches. Without the thread
+/// the log would grow past a few thousand pages and never start over here.
+#[tokio::test]
+async fn sqlite_log_is_copied_back_while_the_store_writes() {
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    let wal_path = match &db.db {
+        ScratchDb::Sqlite(path) => format!("{}-wal", path.display()),
+        ScratchDb::Postgres { .. } => unreachable!("a SQLite database"),
+    };
+    let salts = || {
+        let header = std::fs::read(&wal_path).expect("the write-ahead log beside the database");
+        header[16..24].to_vec()
+    };
+    let write = |bytes: usize| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO filler (bytes) VALUES ($1)")
+            .bind(vec![7u8; bytes])
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("CREATE TABLE filler (bytes BLOB NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A burst of some 1,000 pages of 4 KB, well below the backstop.
+    for _ in 0..250 {
+        write(16 * 1024).await;
+    }
+    let before = salts();
+    // Small writes, a few a second, until one finds the log copied back.
+    // The thread copies every 100 ms; the limit only bounds a failure.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while salts() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not copied back and started over within 30 s of a burst"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        write(16).await;
+    }
+    db.finish().await;
 }
