@@ -8,41 +8,75 @@
 //! for a log that grows faster than this thread copies it.
 
 use sqlx::{AnyConnection, Connection};
-use std::sync::{Arc, Weak};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the log is copied back.
 const EVERY: Duration = Duration::from_millis(100);
 
-/// Starts the checkpoint thread for the SQLite database at `url`. It runs
-/// while the returned token (or a clone of it) is held.
-pub fn start_checkpoints(url: &str) -> Arc<()> {
-    let token = Arc::new(());
-    let (url, alive) = (url.to_string(), Arc::downgrade(&token));
-    let spawned = std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
-        .spawn(move || {
-            // A runtime of its own: the checkpoint's fsync blocks this
-            // thread, not one of the server's.
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints");
-                    return;
-                }
-            };
-            runtime.block_on(run(&url, alive));
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints");
-    }
-    token
+/// The checkpoint thread of one SQLite database. It stops when this is
+/// dropped, or with [`Checkpoints::stop`], which also waits for it.
+pub struct Checkpoints {
+    /// Dropped to stop the thread: it wakes at once.
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-async fn run(url: &str, alive: Weak<()>) {
+impl Checkpoints {
+    /// Starts the checkpoint thread for the SQLite database at `url`.
+    pub fn start(url: &str) -> Checkpoints {
+        let (stop, stopped) = mpsc::channel();
+        let url = url.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                // A runtime of its own: the checkpoint's fsync blocks this
+                // thread, not one of the server's.
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(&url, stopped)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints")
+                    }
+                }
+            });
+        let thread = spawned
+            .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread: the writer checkpoints"))
+            .ok();
+        Checkpoints {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Stops the thread and waits until it has closed its connection (a
+    /// checkpoint under way ends first), so that nothing opens the database
+    /// file after this returns. Blocks: call it off the async runtime.
+    pub fn stop(&self) {
+        if let Ok(mut stop) = self.stop.lock() {
+            stop.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        // Not joined here: a drop may run on the async runtime.
+        if let Ok(mut stop) = self.stop.lock() {
+            stop.take();
+        }
+    }
+}
+
+async fn run(url: &str, stopped: mpsc::Receiver<()>) {
     let mut conn = match AnyConnection::connect(url).await {
         Ok(conn) => conn,
         Err(e) => {
@@ -50,7 +84,7 @@ async fn run(url: &str, alive: Weak<()>) {
             return;
         }
     };
-    while alive.strong_count() > 0 {
+    loop {
         // PASSIVE: copies what no reader still needs, waits for no one.
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&mut conn)
@@ -58,7 +92,11 @@ async fn run(url: &str, alive: Weak<()>) {
         {
             tracing::warn!(error = %e, "checkpoint failed; trying again");
         }
-        tokio::time::sleep(EVERY).await;
+        // This thread's runtime runs nothing else: blocking it is fine.
+        match stopped.recv_timeout(EVERY) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
     }
     let _ = conn.close().await;
 }

@@ -12,7 +12,7 @@ mod audit;
 mod auth;
 mod bot;
 mod checkpoint;
-pub use checkpoint::start_checkpoints;
+pub use checkpoint::Checkpoints;
 mod consent;
 mod contacts;
 mod conversations;
@@ -69,11 +69,14 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 /// How every SQLite connection is set up (the benchmark's floor uses the
 /// same): write-ahead logging lets readers run beside the one writer; a
 /// write from outside this process still waits for the lock.
-pub const SQLITE_PRAGMAS: [&str; 5] = [
+pub const SQLITE_PRAGMAS: [&str; 6] = [
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
-    // The backstop: a thread copies the log back ([`start_checkpoints`]).
+    // The backstop: a thread copies the log back ([`Checkpoints`]).
     "PRAGMA wal_autocheckpoint = 10000",
+    // A log that grew under a flood (tens of MB) is cut back to this when
+    // it starts over, instead of keeping its largest size on disk.
+    "PRAGMA journal_size_limit = 4194304",
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
 ];
@@ -120,8 +123,9 @@ pub struct Store {
     writer: AnyPool,
     backend: Backend,
     rules: Rules,
-    /// SQLite: keeps the checkpoint thread running while a clone is held.
-    _checkpoints: Option<Arc<()>>,
+    /// SQLite: the checkpoint thread, running while a clone is held or
+    /// until [`Store::close`].
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl Store {
@@ -156,7 +160,7 @@ impl Store {
         let (pool, writer, checkpoints) = match backend {
             Backend::Sqlite => {
                 let writer = options(1).connect(&url).await?;
-                let checkpoints = start_checkpoints(&url);
+                let checkpoints = Arc::new(Checkpoints::start(&url));
                 (options(8).connect(&url).await?, writer, Some(checkpoints))
             }
             Backend::Postgres => {
@@ -169,7 +173,7 @@ impl Store {
             writer,
             backend,
             rules,
-            _checkpoints: checkpoints,
+            checkpoints,
         })
     }
 
@@ -198,9 +202,14 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every connection; on SQLite also stops the checkpoint thread
+    /// and waits for it, so nothing holds or opens the file afterwards.
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        if let Some(checkpoints) = self.checkpoints.clone() {
+            let _ = tokio::task::spawn_blocking(move || checkpoints.stop()).await;
+        }
     }
 
     /// Starts a transaction that will write. SQLite takes the write lock up

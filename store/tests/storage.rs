@@ -3293,10 +3293,11 @@ async fn intake_receipts_move_a_line_forward_only(store: &Store) {
 
 /// SQLite: the write-ahead log is copied back by the store's checkpoint
 /// thread, not left to the writer's backstop (`wal_autocheckpoint`, 10,000
-/// pages): after a burst of some 1,000 pages, the next writes find the log
-/// copied back and start it over. A log that starts over gets new salts in
-/// its header (bytes 16..24), which is what this watches. Without the thread
-/// the log would grow past a few thousand pages and never start over here.
+/// pages): after a transaction of some 1,600 pages, the next writes find the
+/// log copied back and start it over. A log that starts over gets new salts
+/// in its header (bytes 16..24), which is what this watches. Without the
+/// thread the log would never start over here. The file, grown past 6 MB,
+/// is then cut back to `journal_size_limit` (4 MiB).
 #[tokio::test]
 async fn sqlite_log_is_copied_back_while_the_store_writes() {
     let db = TestDb::sqlite().await;
@@ -3309,13 +3310,16 @@ async fn sqlite_log_is_copied_back_while_the_store_writes() {
         let header = std::fs::read(&wal_path).expect("the write-ahead log beside the database");
         header[16..24].to_vec()
     };
-    let write = |bytes: usize| async move {
+    let size = || std::fs::metadata(&wal_path).expect("the log").len();
+    let write = |rows: usize, bytes: usize| async move {
         let mut tx = store.begin_write().await.unwrap();
-        sqlx::query("INSERT INTO filler (bytes) VALUES ($1)")
-            .bind(vec![7u8; bytes])
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        for _ in 0..rows {
+            sqlx::query("INSERT INTO filler (bytes) VALUES ($1)")
+                .bind(vec![7u8; bytes])
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
         tx.commit().await.unwrap();
     };
     let mut tx = store.begin_write().await.unwrap();
@@ -3324,11 +3328,11 @@ async fn sqlite_log_is_copied_back_while_the_store_writes() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    // A burst of some 1,000 pages of 4 KB, well below the backstop.
-    for _ in 0..250 {
-        write(16 * 1024).await;
-    }
+    // Some 1,600 pages of 4 KB in one transaction (the log cannot start
+    // over in the middle of it), well below the backstop.
+    write(400, 16 * 1024).await;
     let before = salts();
+    assert!(size() > 6_000_000, "the log holds the transaction");
     // Small writes, a few a second, until one finds the log copied back.
     // The thread copies every 100 ms; the limit only bounds a failure.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -3338,7 +3342,12 @@ async fn sqlite_log_is_copied_back_while_the_store_writes() {
             "the log was not copied back and started over within 30 s of a burst"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        write(16).await;
+        write(1, 16).await;
     }
+    assert!(
+        size() <= 4 * 1024 * 1024,
+        "the log was cut back to 4 MiB when it started over: {} bytes",
+        size()
+    );
     db.finish().await;
 }

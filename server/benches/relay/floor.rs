@@ -3,7 +3,7 @@
 //! the raw bytes), then in one transaction inserts the dedup key and one
 //! outbox row, commits and answers 200. Same database, same settings as the
 //! product (SQLite: `store::SQLITE_PRAGMAS`, one writer connection, the
-//! log checkpointed by `store::start_checkpoints`' thread), a
+//! log checkpointed by `store::Checkpoints`' thread), a
 //! database of its own. The product's acknowledgement is reported as a ratio
 //! to it, measured in the same run.
 
@@ -26,7 +26,7 @@ struct Floor {
     token: String,
     hub_secret: String,
     /// SQLite: keeps the checkpoint thread running.
-    _checkpoints: Option<std::sync::Arc<()>>,
+    _checkpoints: Option<std::sync::Arc<store::Checkpoints>>,
 }
 
 /// Starts the floor service on a free loopback port, on the database at
@@ -69,7 +69,7 @@ pub async fn start(url: &str, token: &str, hub_secret: &str) -> SocketAddr {
         sqlx::query(&ddl).execute(&pool).await.expect("floor schema");
     }
     let floor = Floor {
-        _checkpoints: sqlite.then(|| store::start_checkpoints(url)),
+        _checkpoints: sqlite.then(|| std::sync::Arc::new(store::Checkpoints::start(url))),
         pool,
         sqlite,
         token: token.to_string(),
