@@ -69,14 +69,11 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 /// How every SQLite connection is set up (the benchmark's floor uses the
 /// same): write-ahead logging lets readers run beside the one writer; a
 /// write from outside this process still waits for the lock.
-pub const SQLITE_PRAGMAS: [&str; 6] = [
+pub const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     // The backstop: a thread copies the log back ([`Checkpoints`]).
     "PRAGMA wal_autocheckpoint = 10000",
-    // A log that grew under a flood (tens of MB) is cut back to this when
-    // it starts over, instead of keeping its largest size on disk.
-    "PRAGMA journal_size_limit = 4194304",
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",
 ];
