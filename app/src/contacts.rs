@@ -75,16 +75,20 @@ pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError
         .whatsapp_templates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
-    let mut items = Vec::with_capacity(page.items.len());
-    for contact in page.items {
-        // One read per WhatsApp contact on the page (at most 20).
-        let needs =
-            !templates.is_empty() && deps.conversations.start_needs_template(&contact).await?;
-        items.push(ContactLine {
-            whatsapp_needs_template: needs,
+    let needs = if templates.is_empty() {
+        vec![false; page.items.len()]
+    } else {
+        deps.conversations.starts_need_template(&page.items).await?
+    };
+    let items = page
+        .items
+        .into_iter()
+        .zip(needs)
+        .map(|(contact, whatsapp_needs_template)| ContactLine {
+            whatsapp_needs_template,
             ..ContactLine::from(contact)
-        });
-    }
+        })
+        .collect();
     Ok(ContactsView {
         page: Page {
             items,

@@ -223,19 +223,28 @@ impl Conversations {
             .filter(|t| !t.is_empty())
     }
 
-    /// Whether starting on WhatsApp with this contact now would open with a
-    /// template (native mode, templates configured, the window closed):
-    /// the sidebar asks the agent to choose one first.
-    pub async fn start_needs_template(&self, contact: &Contact) -> Result<bool, DomainError> {
-        let (Some(relay), Some(id)) = (&self.relay, contact.channels.get(Channel::Whatsapp)) else {
-            return Ok(false);
+    /// For each contact, whether starting on WhatsApp with them now would
+    /// open with a template (native mode, templates configured, the window
+    /// closed): the sidebar asks the agent to choose one first. One read for
+    /// the whole list.
+    pub async fn starts_need_template(
+        &self,
+        contacts: &[Contact],
+    ) -> Result<Vec<bool>, DomainError> {
+        fn whatsapp(c: &Contact) -> Option<&str> {
+            c.channels.get(Channel::Whatsapp)
+        }
+        let closed = match &self.relay {
+            Some(relay) => {
+                let ids: Vec<&str> = contacts.iter().filter_map(whatsapp).collect();
+                relay.whatsapp_windows_closed(&ids).await?
+            }
+            None => Default::default(),
         };
-        relay
-            .start_needs_template(&Customer {
-                channel: Channel::Whatsapp,
-                id: id.to_string(),
-            })
-            .await
+        Ok(contacts
+            .iter()
+            .map(|c| whatsapp(c).is_some_and(|id| closed.contains(id)))
+            .collect())
     }
 
     /// Checks a template asked for at start (before anything is sent, so a
@@ -694,7 +703,12 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(c.whatsapp_templates().is_none());
-        assert!(!c.start_needs_template(&f.contact).await.unwrap());
+        assert_eq!(
+            c.starts_need_template(std::slice::from_ref(&f.contact))
+                .await
+                .unwrap(),
+            [false]
+        );
         let wa = f
             .store
             .create_contact(

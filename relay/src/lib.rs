@@ -39,6 +39,7 @@ pub use accept::{AcceptError, Accepted};
 pub use bot::RelayBot;
 pub use webhook_health::WebhookReport;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -288,19 +289,24 @@ impl Relay {
         &self.inner.settings.whatsapp_templates
     }
 
-    /// Whether a WhatsApp conversation with this customer would open with a
-    /// template now: templates are configured and the window is closed (they
-    /// never wrote, or not in the last 24 hours).
-    pub async fn start_needs_template(&self, customer: &Customer) -> Result<bool, DomainError> {
-        if customer.channel != Channel::Whatsapp || self.whatsapp_templates().is_empty() {
-            return Ok(false);
+    /// Of these WhatsApp customers (their ids on WhatsApp), those a
+    /// conversation would open with a template now: templates are configured
+    /// and the window is closed (they never wrote, or not in the last 24
+    /// hours). One read for them all: a page of contacts asks for twenty.
+    pub async fn whatsapp_windows_closed(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashSet<String>, DomainError> {
+        if ids.is_empty() || self.whatsapp_templates().is_empty() {
+            return Ok(HashSet::new());
         }
-        let last = self
-            .store()
-            .relay_session_of(customer)
-            .await?
-            .and_then(|c| c.relay.last_inbound_at_ms);
-        Ok(!whatsapp_window_open(last, store::now_ms()))
+        let last = self.store().last_inbound_of(Channel::Whatsapp, ids).await?;
+        let now = store::now_ms();
+        Ok(ids
+            .iter()
+            .filter(|id| !whatsapp_window_open(last.get(**id).copied(), now))
+            .map(|id| id.to_string())
+            .collect())
     }
 
     /// "Start conversation" in native mode: route the customer to this agent

@@ -747,13 +747,27 @@ async fn with_the_window_open_a_start_sends_no_template() {
     let (token, _room) = start_conversation(&app, "Otto Open", "+447700900213", "whatsapp").await;
     customer_sends(&app, "whatsapp", number, "I'm here").await;
     room_with(&app, &token, "I'm here").await;
+    api_contact(&app, "Otto Closed", "+447700900214").await;
     let a = common::sign_in(&app, "agent-a@example.com").await;
+    // One page, one read of both windows: each contact gets its own.
     let (_, page) = a
-        .read("contacts/list", &[("q", "Otto Open"), ("page", "1")])
+        .read("contacts/list", &[("q", "Otto"), ("page", "1")])
         .await;
+    let needs: Vec<(&str, bool)> = page["page"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["contact"]["name"].as_str().unwrap(),
+                c["whatsapp_needs_template"].as_bool().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        page["page"]["items"][0]["whatsapp_needs_template"], false,
-        "no chooser: {page}"
+        needs,
+        [("Otto Closed", true), ("Otto Open", false)],
+        "the chooser only where the window is closed: {page}"
     );
 
     let id = session_of(&app, domain::Channel::Whatsapp, number)

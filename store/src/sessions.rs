@@ -1,9 +1,13 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::HashMap;
 
 use super::conversations::{follow_session, Closing};
 use super::RelaySession;
-use super::{audit, format_ms, new_id, now_ms, opt_time, AuditCtx, Paging, Store, WriteTx};
+use super::{
+    audit, cacheable, format_ms, new_id, now_ms, opt_time, placeholders, AuditCtx, Paging, Store,
+    WriteTx, ROWS_PER_STATEMENT,
+};
 use domain::channel::Channel;
 use domain::error::{DomainError, FieldError};
 use domain::input::{text, NewSession, SessionChanges};
@@ -232,6 +236,38 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(RelaySession::from_row).transpose()?)
+    }
+
+    /// When each of these customers of one channel last wrote, by their id
+    /// on it, in one read (a page of contacts): customers with no session,
+    /// or who have not written yet, are left out.
+    pub async fn last_inbound_of(
+        &self,
+        channel: Channel,
+        ids: &[&str],
+    ) -> Result<HashMap<String, i64>, DomainError> {
+        let mut last = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let list = placeholders(2, chunk.len());
+            let sql = format!(
+                "SELECT customer_channel_id, last_inbound_at FROM sessions
+                  WHERE customer_channel = $1 AND customer_channel_id IN ({list})
+                    AND last_inbound_at IS NOT NULL"
+            );
+            let mut query = sqlx::query(&sql)
+                .persistent(cacheable(chunk.len()))
+                .bind(channel.as_str());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                last.insert(
+                    row.try_get("customer_channel_id")?,
+                    row.try_get("last_inbound_at")?,
+                );
+            }
+        }
+        Ok(last)
     }
 
     /// The customer's session, if they have one.

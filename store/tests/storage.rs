@@ -159,6 +159,7 @@ on_both_databases!(
     intake_writes_each_event_once_and_keeps_each_keys_order,
     intake_counts_the_webhooks_waiting_for_their_write,
     intake_receipts_move_a_line_forward_only,
+    last_inbound_is_read_for_a_page_of_customers_at_once,
     group_commit_shares_transactions_and_fails_a_bad_write_alone,
 );
 
@@ -2978,6 +2979,79 @@ async fn concurrent_creates_open_one_conversation_and_refuse_the_rest(store: &St
 /// batch): each event once, a redelivery (also in the same batch) changes
 /// nothing, a key's jobs keep the order their events came in, and a
 /// customer's message reaches their session's WhatsApp window.
+async fn last_inbound_is_read_for_a_page_of_customers_at_once(store: &Store) {
+    use store::{Acceptance, Intake};
+    // Three WhatsApp customers with sessions and one SMS customer with the
+    // same number as one of them; only two of the WhatsApp ones write.
+    let numbers = ["447700900401", "447700900402", "447700900403"];
+    for number in numbers {
+        store
+            .upsert_session(
+                &ctx(),
+                &valid(&session_for("whatsapp", number, "agent-a@example.com")),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for("sms", numbers[0], "agent-a@example.com")),
+        )
+        .await
+        .unwrap();
+    let page = [numbers[0], numbers[1], numbers[2], "447700900499"];
+    assert!(
+        store
+            .last_inbound_of(Channel::Whatsapp, &page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nobody has written yet"
+    );
+    let before = store::now_ms();
+    let intake = Intake::start(store.clone());
+    for (n, number) in [numbers[0], numbers[2]].into_iter().enumerate() {
+        intake
+            .write(Acceptance {
+                receipt: None,
+                provider: "connect",
+                event_id: format!("wrote-{n}"),
+                touch_customer: Some(customer(Channel::Whatsapp, &format!("+{number}"))),
+                jobs: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    let last = store
+        .last_inbound_of(Channel::Whatsapp, &page)
+        .await
+        .unwrap();
+    let mut wrote: Vec<&str> = last.keys().map(String::as_str).collect();
+    wrote.sort_unstable();
+    assert_eq!(
+        wrote,
+        [numbers[0], numbers[2]],
+        "those who wrote, by their id"
+    );
+    assert!(last
+        .values()
+        .all(|at| *at >= before && *at <= store::now_ms()));
+    assert!(
+        store
+            .last_inbound_of(Channel::Sms, &page)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another channel's session with the same number has not written"
+    );
+    assert!(store
+        .last_inbound_of(Channel::Whatsapp, &[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn intake_writes_each_event_once_and_keeps_each_keys_order(store: &Store) {
     use std::time::Duration;
     use store::{Acceptance, Intake};
