@@ -19,6 +19,12 @@ pub struct SessionChange {
     pub changed_at: i64,
 }
 
+/// What an agent (`$1`) has not seen: the customer's messages after their
+/// read mark on the session (all of them when there is none). Follows
+/// `FROM messages m`; callers add the sessions with `AND`.
+const UNREAD: &str = "LEFT JOIN session_reads r ON r.session_id = m.session_id AND r.agent_id = $1
+     WHERE m.direction = 'inbound' AND m.created_at > COALESCE(r.read_at, 0)";
+
 impl Store {
     /// Sessions changed after `since_ms`, each once with its latest change.
     pub async fn sessions_changed_since(
@@ -48,12 +54,24 @@ impl Store {
             .map_err(Into::into)
     }
 
-    /// The agent has seen the session's transcript up to now.
+    /// The agent has seen the session's transcript up to now. Written only
+    /// when something was unread: viewing a session again is a read, not a
+    /// write waiting for the database's writer.
     pub async fn mark_session_read(
         &self,
         agent_id: &str,
         session_id: &str,
     ) -> Result<(), DomainError> {
+        let unread = sqlx::query(&format!(
+            "SELECT 1 AS unread FROM messages m {UNREAD} AND m.session_id = $2 LIMIT 1"
+        ))
+        .bind(agent_id)
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if unread.is_none() {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO session_reads (agent_id, session_id, read_at) VALUES ($1, $2, $3)
              ON CONFLICT (agent_id, session_id) DO UPDATE SET read_at = excluded.read_at",
@@ -78,10 +96,8 @@ impl Store {
         }
         let ids = placeholders(2, session_ids.len());
         let sql = format!(
-            "SELECT m.session_id, COUNT(*) AS unread FROM messages m
-               LEFT JOIN session_reads r ON r.session_id = m.session_id AND r.agent_id = $1
-              WHERE m.session_id IN ({ids}) AND m.direction = 'inbound'
-                AND m.created_at > COALESCE(r.read_at, 0)
+            "SELECT m.session_id, COUNT(*) AS unread FROM messages m {UNREAD}
+                AND m.session_id IN ({ids})
               GROUP BY m.session_id"
         );
         let mut query = sqlx::query(&sql).bind(agent_id);

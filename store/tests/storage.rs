@@ -160,6 +160,7 @@ on_both_databases!(
     intake_counts_the_webhooks_waiting_for_their_write,
     intake_receipts_move_a_line_forward_only,
     last_inbound_is_read_for_a_page_of_customers_at_once,
+    a_session_view_writes_its_read_mark_only_when_something_was_unread,
     group_commit_shares_transactions_and_fails_a_bad_write_alone,
 );
 
@@ -2979,6 +2980,84 @@ async fn concurrent_creates_open_one_conversation_and_refuse_the_rest(store: &St
 /// batch): each event once, a redelivery (also in the same batch) changes
 /// nothing, a key's jobs keep the order their events came in, and a
 /// customer's message reaches their session's WhatsApp window.
+async fn a_session_view_writes_its_read_mark_only_when_something_was_unread(store: &Store) {
+    use sqlx::Row;
+    use store::NewMessage;
+    let agent = "agent-viewer";
+    let (session, _) = store
+        .upsert_session(
+            &ctx(),
+            &valid(&session_for(
+                "sms",
+                "447700900451",
+                "agent-viewer@example.com",
+            )),
+        )
+        .await
+        .unwrap();
+    let ids = [session.id.clone()];
+    let read_mark = || async {
+        let mut tx = store.begin_write().await.unwrap();
+        let at: Option<i64> = sqlx::query(
+            "SELECT read_at FROM session_reads WHERE agent_id = $1 AND session_id = $2",
+        )
+        .bind(agent)
+        .bind(&session.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .unwrap()
+        .map(|r| r.get("read_at"));
+        tx.rollback().await.unwrap();
+        at
+    };
+    let session_id = session.id.as_str();
+    let customer_writes = |text: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        let line = NewMessage::new(
+            session_id,
+            Direction::Inbound,
+            Channel::Sms,
+            text,
+            MessageStatus::Received,
+        );
+        Store::add_message(&mut tx, &line).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));
+
+    // Nothing to read: a view writes nothing, and nothing counts as unread.
+    store.mark_session_read(agent, &session.id).await.unwrap();
+    assert_eq!(read_mark().await, None);
+    assert!(store.unread_counts(agent, &ids).await.unwrap().is_empty());
+
+    customer_writes("hello?").await;
+    assert_eq!(
+        store.unread_counts(agent, &ids).await.unwrap()[&session.id],
+        1
+    );
+    pause().await;
+    store.mark_session_read(agent, &session.id).await.unwrap();
+    let first = read_mark().await.expect("the view read a message");
+    assert!(store.unread_counts(agent, &ids).await.unwrap().is_empty());
+
+    // Viewing again with nothing new is a read only: the mark stays.
+    pause().await;
+    store.mark_session_read(agent, &session.id).await.unwrap();
+    assert_eq!(read_mark().await, Some(first));
+
+    // A new message counts again, and the next view reads it.
+    pause().await;
+    customer_writes("still there?").await;
+    assert_eq!(
+        store.unread_counts(agent, &ids).await.unwrap()[&session.id],
+        1
+    );
+    pause().await;
+    store.mark_session_read(agent, &session.id).await.unwrap();
+    assert!(read_mark().await.unwrap() > first);
+    assert!(store.unread_counts(agent, &ids).await.unwrap().is_empty());
+}
+
 async fn last_inbound_is_read_for_a_page_of_customers_at_once(store: &Store) {
     use store::{Acceptance, Intake};
     // Three WhatsApp customers with sessions and one SMS customer with the
