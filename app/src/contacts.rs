@@ -75,11 +75,7 @@ pub async fn list_contacts(q: String, page: u32) -> Result<ContactsView, UiError
         .whatsapp_templates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
-    let needs = if templates.is_empty() {
-        vec![false; page.items.len()]
-    } else {
-        deps.conversations.starts_need_template(&page.items).await?
-    };
+    let needs = deps.conversations.starts_need_template(&page.items).await?;
     let items = page
         .items
         .into_iter()

@@ -2976,10 +2976,8 @@ async fn concurrent_creates_open_one_conversation_and_refuse_the_rest(store: &St
     }
 }
 
-/// Webhooks arriving at once are written in batches (a few statements per
-/// batch): each event once, a redelivery (also in the same batch) changes
-/// nothing, a key's jobs keep the order their events came in, and a
-/// customer's message reaches their session's WhatsApp window.
+/// Opening a session marks it read; with nothing unread the view writes
+/// nothing, and the mark stays where it was.
 async fn a_session_view_writes_its_read_mark_only_when_something_was_unread(store: &Store) {
     use sqlx::Row;
     use store::NewMessage;
@@ -3058,6 +3056,8 @@ async fn a_session_view_writes_its_read_mark_only_when_something_was_unread(stor
     assert!(store.unread_counts(agent, &ids).await.unwrap().is_empty());
 }
 
+/// A page of customers' WhatsApp windows comes from one read, each by its
+/// own id and channel.
 async fn last_inbound_is_read_for_a_page_of_customers_at_once(store: &Store) {
     use store::{Acceptance, Intake};
     // Three WhatsApp customers with sessions and one SMS customer with the
@@ -3131,6 +3131,10 @@ async fn last_inbound_is_read_for_a_page_of_customers_at_once(store: &Store) {
         .is_empty());
 }
 
+/// Webhooks arriving at once are written in batches (a few statements per
+/// batch): each event once, a redelivery (also in the same batch) changes
+/// nothing, a key's jobs keep the order their events came in, and a
+/// customer's message reaches their session's WhatsApp window.
 async fn intake_writes_each_event_once_and_keeps_each_keys_order(store: &Store) {
     use std::time::Duration;
     use store::{Acceptance, Intake};
