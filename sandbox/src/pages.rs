@@ -223,7 +223,7 @@ async fn client_messages(
         return Err(ApiError::not_found("No such space."));
     }
     let items: Vec<Value> = world
-        .messages
+        .messages()
         .iter()
         .filter(|m| m.room_id == q.room_id)
         .map(|m| {

@@ -345,7 +345,12 @@ pub struct World {
     pub refresh_tokens: HashMap<String, String>,
     pub oauth_codes: HashMap<String, OAuthCode>,
     pub rooms: Vec<Room>,
-    pub messages: Vec<Message>,
+    /// In the order they were posted; [`World::push_message`] keeps
+    /// `message_at` in step.
+    messages: Vec<Message>,
+    /// Where each message is in `messages`: `GET /messages/{id}` is one
+    /// lookup, as at Webex, not a scan of every message posted.
+    message_at: HashMap<String, usize>,
     pub contents: HashMap<String, Content>,
     pub webhooks: Vec<Webhook>,
     /// Consecutive failed deliveries that make a webhook inactive; 0 = never.
@@ -407,6 +412,7 @@ impl World {
             oauth_codes: HashMap::new(),
             rooms: Vec::new(),
             messages: Vec::new(),
+            message_at: HashMap::new(),
             contents: HashMap::new(),
             webhooks: Vec::new(),
             webhook_failure_threshold: DEFAULT_WEBHOOK_FAILURE_THRESHOLD,
@@ -432,6 +438,21 @@ impl World {
     pub fn person_by_email(&self, email: &str) -> Option<&Person> {
         let email = email.to_lowercase();
         self.people.iter().find(|p| p.email == email)
+    }
+
+    /// Every message, oldest first.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    pub fn message(&self, id: &str) -> Option<&Message> {
+        self.message_at.get(id).map(|&at| &self.messages[at])
+    }
+
+    pub fn push_message(&mut self, message: Message) {
+        self.message_at
+            .insert(message.id.clone(), self.messages.len());
+        self.messages.push(message);
     }
 
     pub fn room(&self, id: &str) -> Option<&Room> {

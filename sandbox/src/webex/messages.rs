@@ -277,7 +277,7 @@ pub fn post_message(sandbox: &Shared, sender: &Person, new: NewMessage) -> Resul
     }
     let json = message_json(sandbox, &message);
     let deliveries = webhook_deliveries(sandbox, &world, &message);
-    world.messages.push(message);
+    world.push_message(message);
     drop(world);
     for d in deliveries {
         delivery::enqueue(sandbox, d);
@@ -448,7 +448,11 @@ pub async fn list(
             "Could not find a room with provided ID.",
         ));
     }
-    let newest_first = world.messages.iter().rev().filter(|m| m.room_id == room_id);
+    let newest_first = world
+        .messages()
+        .iter()
+        .rev()
+        .filter(|m| m.room_id == room_id);
     let mut candidates: Vec<&Message> = match &q.before_message {
         Some(id) => newest_first.skip_while(|m| &m.id != id).skip(1).collect(),
         None => newest_first.collect(),
@@ -482,12 +486,9 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let world = sandbox.world();
-    // Newest first: the message a webhook announced is a recent one.
     let message = world
-        .messages
-        .iter()
-        .rev()
-        .find(|m| m.id == id && world.is_member(&m.room_id, &caller.id))
+        .message(&id)
+        .filter(|m| world.is_member(&m.room_id, &caller.id))
         .ok_or_else(|| ApiError::not_found("The requested resource could not be found."))?;
     Ok(Json(message_json(&sandbox, message)))
 }
