@@ -225,11 +225,12 @@ impl Store {
             .map(job_from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         // A head that is no longer pending (it cannot be, but a row edited by
-        // hand could make it so) must not hold its key up: put it right.
+        // hand could make it so) must not hold its key up: put it right (its
+        // row is locked: the update above took it).
         if jobs.len() < heads.len() {
             for (key, id) in &heads {
                 if !jobs.iter().any(|j| j.id == *id) {
-                    settle_head(&mut tx, key, None).await?;
+                    settle_head(&mut tx, key, Head::Held, None).await?;
                 }
             }
         }
@@ -343,7 +344,7 @@ impl Store {
             other => other,
         };
         let mut tx = self.begin_write().await?;
-        lock_head_of(&mut tx, job.id).await?;
+        let head = lock_head_of(&mut tx, job.id).await?;
         // Logged even when another worker finished the job meanwhile (its
         // lease ran out): the try happened, and a duplicate is worth seeing.
         record_attempt(
@@ -369,7 +370,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = key {
-            settle_head(&mut tx, &row.try_get::<String, _>("ordering_key")?, None).await?;
+            settle_head(
+                &mut tx,
+                &row.try_get::<String, _>("ordering_key")?,
+                head,
+                None,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -491,7 +498,7 @@ async fn complete(
     note: &AttemptNote,
     lease: Option<Duration>,
 ) -> Result<Option<Job>, DomainError> {
-    lock_head_of(tx, job_id).await?;
+    let head = lock_head_of(tx, job_id).await?;
     record_attempt(tx, job_id, None, "done", note, None).await?;
     let key = sqlx::query(
         "UPDATE outbox SET status = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2
@@ -502,7 +509,7 @@ async fn complete(
     .fetch_optional(&mut **tx)
     .await?;
     match key {
-        Some(row) => settle_head(tx, &row.try_get::<String, _>("ordering_key")?, lease).await,
+        Some(row) => settle_head(tx, &row.try_get::<String, _>("ordering_key")?, head, lease).await,
         None => Ok(None),
     }
 }
@@ -584,35 +591,51 @@ fn short(text: &str) -> String {
 /// touched. A claim locks heads first and their jobs second; doing the same
 /// here means a completion and a claim of the same key (its lease just ran
 /// out) wait for each other instead of deadlocking. SQLite has one writer.
-async fn lock_head_of(tx: &mut WriteTx, job_id: i64) -> Result<(), DomainError> {
-    if tx.backend_name() == "PostgreSQL" {
-        sqlx::query(
-            "SELECT job_id FROM outbox_heads
-              WHERE ordering_key = (SELECT ordering_key FROM outbox WHERE id = $1) FOR UPDATE",
-        )
-        .bind(job_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+async fn lock_head_of(tx: &mut WriteTx, job_id: i64) -> Result<Head, DomainError> {
+    if tx.backend_name() != "PostgreSQL" {
+        return Ok(Head::Held);
     }
-    Ok(())
+    let locked = sqlx::query(
+        "SELECT job_id FROM outbox_heads
+          WHERE ordering_key = (SELECT ordering_key FROM outbox WHERE id = $1) FOR UPDATE",
+    )
+    .bind(job_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match locked {
+        Some(_) => Head::Held,
+        None => Head::Unlocked,
+    })
+}
+
+/// Whether the transaction holds the lock on a key's head row (Postgres;
+/// SQLite has one writer, so it always does). A lock is held to the
+/// commit: taken once, it need not be taken again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Head {
+    Held,
+    /// Not locked yet, or there was no row to lock when it was tried.
+    Unlocked,
 }
 
 /// Points a key's head at its earliest pending job, due when that job is
 /// (its next try, or the end of its lease), or removes the head when the key
 /// has nothing pending. Runs in the transaction that changed the key's jobs.
 ///
-/// On Postgres the head's row is locked first, and the earliest pending job
-/// read after: a transaction enqueueing into the key holds that lock until it
-/// commits, so the job it adds is seen here, never left without a head.
+/// On Postgres the head's row is locked first (unless `head` says the
+/// transaction holds it already), and the earliest pending job read after: a
+/// transaction enqueueing into the key holds that lock until it commits, so
+/// the job it adds is seen here, never left without a head.
 ///
 /// With a `lease`, that job, if it is due now, is leased as a claim would
 /// lease it (the head due again at the lease's end) and returned.
 pub(crate) async fn settle_head(
     tx: &mut WriteTx,
     ordering_key: &str,
+    head: Head,
     lease: Option<Duration>,
 ) -> Result<Option<Job>, DomainError> {
-    if tx.backend_name() == "PostgreSQL" {
+    if head == Head::Unlocked && tx.backend_name() == "PostgreSQL" {
         sqlx::query("SELECT job_id FROM outbox_heads WHERE ordering_key = $1 FOR UPDATE")
             .bind(ordering_key)
             .fetch_optional(&mut **tx)

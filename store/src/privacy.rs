@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::attachments::{info_from_row, INFO_COLUMNS};
 use super::audit::{self, entry_from_row, AuditCtx};
-use super::outbox::settle_head;
+use super::outbox::{settle_head, Head};
 use super::relay::{message_from_row, MESSAGE_COLUMNS};
 use super::sessions::{session_from_row, RELAY_COLUMNS, SESSION_COLUMNS};
 use super::{contacts, format_ms, like_pattern, new_id, now_ms, opt_time, placeholders, Store};
@@ -853,7 +853,7 @@ impl Store {
         let outbox_args: Vec<Arg> = scope.outbox_ids.iter().map(|i| Arg::Int(*i)).collect();
         execute_in(&mut tx, "DELETE FROM outbox WHERE id IN", &outbox_args).await?;
         for key in &scope.pending_keys {
-            settle_head(&mut tx, key, None).await?;
+            settle_head(&mut tx, key, Head::Unlocked, None).await?;
         }
         for (provider, event_id) in &scope.events {
             sqlx::query("DELETE FROM inbound_events WHERE provider = $1 AND event_id = $2")

@@ -140,6 +140,7 @@ on_both_databases!(
     outbox_leases_expire_so_a_dead_worker_loses_nothing,
     outbox_a_finished_job_leases_its_keys_next_one,
     outbox_a_crashed_lease_holds_its_key_until_it_ends,
+    outbox_a_stale_head_does_not_hold_its_key_up,
     outbox_interleaved_keys_each_run_in_order,
     outbox_rows_from_before_the_heads_are_claimed_in_order,
     outbox_concurrent_claimers_never_share_a_key,
@@ -1056,6 +1057,41 @@ async fn claim_keys(store: &Store, lease: std::time::Duration) -> (Vec<store::Jo
     let jobs = store.claim_jobs(100, lease).await.unwrap();
     let keys = jobs.iter().map(|j| j.idempotency_key.clone()).collect();
     (jobs, keys)
+}
+
+/// A head whose job is no longer pending (a row edited by hand) does not
+/// hold its key up: the claim that finds it points the head at the key's
+/// next pending job, which the next claim hands out; a key with none left
+/// loses its head.
+async fn outbox_a_stale_head_does_not_hold_its_key_up(store: &Store) {
+    use sqlx::Row;
+    use std::time::Duration;
+    let lease = Duration::from_secs(30);
+    store
+        .enqueue_now(&[job("s1", 1), job("s1", 2), job("s2", 1)])
+        .await
+        .unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("UPDATE outbox SET status = 'done' WHERE idempotency_key IN ('s1-1', 's2-1')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let first = store.claim_jobs(10, lease).await.unwrap();
+    assert!(first.is_empty(), "done jobs are not handed out: {first:?}");
+    let next = store.claim_jobs(10, lease).await.unwrap();
+    let keys: Vec<&str> = next.iter().map(|j| j.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["s1-2"], "the key's next job follows at once");
+    let mut tx = store.begin_write().await.unwrap();
+    let heads: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM outbox_heads WHERE ordering_key = 's2'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(heads, 0, "a key with nothing pending has no head");
 }
 
 async fn outbox_a_crashed_lease_holds_its_key_until_it_ends(store: &Store) {
