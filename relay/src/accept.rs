@@ -58,18 +58,18 @@ impl Relay {
             return Ok(Accepted::Ignored("not a new message"));
         }
         // The webhook belongs to the guest (createdBy); messages the guest
-        // wrote are our own relayed ones: relaying them back would loop
-        // (known without a read: the guest's own posts are half of all).
-        let (jobs, outcome) = if envelope.data.person_id == envelope.created_by {
-            (Vec::new(), Accepted::Ignored("written by the guest"))
-        } else {
-            match self.store().session_by_guest(&envelope.created_by).await? {
-                None => (Vec::new(), Accepted::Ignored("no session for this guest")),
-                Some(session) => (
-                    vec![jobs::webex_to_customer(&session, &envelope.data.id)],
-                    Accepted::Queued,
-                ),
-            }
+        // wrote are our own relayed ones: relaying them back would loop.
+        // Known from the body alone, so a redelivery is ignored the same
+        // way: nothing is read or written (they are half of all deliveries).
+        if envelope.data.person_id == envelope.created_by {
+            return Ok(Accepted::Ignored("written by the guest"));
+        }
+        let (jobs, outcome) = match self.store().session_by_guest(&envelope.created_by).await? {
+            None => (Vec::new(), Accepted::Ignored("no session for this guest")),
+            Some(session) => (
+                vec![jobs::webex_to_customer(&session, &envelope.data.id)],
+                Accepted::Queued,
+            ),
         };
         self.intake(
             Acceptance {

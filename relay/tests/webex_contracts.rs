@@ -575,14 +575,24 @@ async fn the_documented_delivery_envelope_is_verified_parsed_and_deduplicated() 
             .unwrap(),
         Accepted::Ignored("written by the guest")
     );
-    // Webex may deliver again: the same data.id does nothing twice.
+    // Webex may deliver again: known from the body alone, it is ignored
+    // again, and nothing was kept of it (no dedup record to prune or erase).
     assert_eq!(
         webex_delivers(&relay, body.as_bytes(), Some(ENVELOPE_SIGNATURE))
             .await
             .unwrap()
             .unwrap(),
-        Accepted::Duplicate
+        Accepted::Ignored("written by the guest")
     );
+    let store = Store::connect(&format!("sqlite://{}", path.display()), Rules::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prune_inbound_events(i64::MAX).await.unwrap(),
+        0,
+        "no dedup record of the guest's own message"
+    );
+    store.close().await;
     // No or a wrong signature: refused before anything is read.
     assert_eq!(
         webex_delivers(&relay, body.as_bytes(), None)
