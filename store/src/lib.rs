@@ -103,6 +103,42 @@ impl Backend {
     }
 }
 
+/// A Postgres connection used this recently is handed out without a ping.
+pub const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// How a pool of `connections` is set up (the benchmark's floor uses the
+/// same). SQLite: the pragmas on every connection. sqlx pings an idle
+/// connection before it hands it out; on Postgres that is a round trip to
+/// the server per query or transaction (not a statement: the server's log
+/// does not show it). Only a connection idle for longer is pinged, as
+/// sqlx's `PoolOptions::before_acquire` documents: under load none is, and
+/// one broken by a server restart while idle is still replaced before use.
+pub fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(connections)
+        .test_before_acquire(false);
+    match backend {
+        // A file in this process cannot go away under a connection.
+        Backend::Sqlite => options.after_connect(|conn, _| {
+            Box::pin(async move {
+                for pragma in SQLITE_PRAGMAS {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options.before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= TRUSTED_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        }),
+    }
+}
+
 /// Settings that business rules depend on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules {
@@ -135,25 +171,7 @@ impl Store {
             Backend::Sqlite => sqlite_url_with_create(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let options = |connections| {
-            let options = AnyPoolOptions::new()
-                .acquire_timeout(Duration::from_secs(10))
-                .max_connections(connections);
-            match backend {
-                // A file in this process cannot go away under a connection:
-                // no ping before each use (a round trip to the connection's
-                // thread per query, sqlx's default).
-                Backend::Sqlite => options.test_before_acquire(false).after_connect(|conn, _| {
-                    Box::pin(async move {
-                        for pragma in SQLITE_PRAGMAS {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                        Ok(())
-                    })
-                }),
-                Backend::Postgres => options,
-            }
-        };
+        let options = |connections| pool_options(backend, connections);
         let (pool, writer, checkpoints) = match backend {
             Backend::Sqlite => {
                 let writer = options(1).connect(&url).await?;

@@ -3549,3 +3549,50 @@ async fn sqlite_log_is_copied_back_while_the_store_writes() {
     }
     db.finish().await;
 }
+
+/// Postgres: a connection the server cut while it sat idle in the pool (a
+/// restart, a proxy's idle timeout) is found and replaced before use, so
+/// the next query works. A connection used within `store::TRUSTED_IDLE` is
+/// handed out without that check (`store::pool_options`); the wait here is
+/// past it.
+#[tokio::test]
+async fn postgres_a_connection_cut_while_idle_is_replaced_before_use() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    store
+        .ping()
+        .await
+        .expect("the pool holds a working connection");
+    let mut admin = sqlx::AnyConnection::connect(&db.db.url()).await.unwrap();
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let mut cut = 0;
+    for pid in pids {
+        let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        cut += usize::from(done);
+    }
+    admin.close().await.unwrap();
+    assert!(cut >= 1, "the store's idle connections were cut");
+    tokio::time::sleep(store::TRUSTED_IDLE + std::time::Duration::from_millis(100)).await;
+    store
+        .ping()
+        .await
+        .expect("a cut connection is replaced, not used");
+    let page = store
+        .list_contacts(&ContactQuery::default())
+        .await
+        .expect("reads work on the new connection");
+    assert_eq!(page.total, 0);
+    db.finish().await;
+}

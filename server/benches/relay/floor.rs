@@ -2,7 +2,7 @@
 //! the product. It verifies the hub signature (the product's own check, on
 //! the raw bytes), then in one transaction inserts the dedup key and one
 //! outbox row, commits and answers 200. Same database, same settings as the
-//! product (SQLite: `store::SQLITE_PRAGMAS`, one writer connection, the
+//! product (`store::pool_options`; SQLite: one writer connection, the
 //! log checkpointed by `store::Checkpoints`' thread), a
 //! database of its own. The product's acknowledgement is reported as a ratio
 //! to it, measured in the same run.
@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::serve::ListenerExt;
 use axum::Router;
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,22 +33,14 @@ struct Floor {
 pub async fn start(url: &str, token: &str, hub_secret: &str) -> SocketAddr {
     sqlx::any::install_default_drivers();
     let sqlite = url.starts_with("sqlite:");
-    let options = AnyPoolOptions::new();
     let pool = if sqlite {
-        options
-            .max_connections(1)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    for pragma in store::SQLITE_PRAGMAS {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
+        store::pool_options(store::Backend::Sqlite, 1)
             .connect(&format!("{url}?mode=rwc"))
             .await
     } else {
-        options.max_connections(16).connect(url).await
+        store::pool_options(store::Backend::Postgres, 16)
+            .connect(url)
+            .await
     }
     .expect("floor database");
     let id = if sqlite {
