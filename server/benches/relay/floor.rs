@@ -32,15 +32,14 @@ struct Floor {
 /// `url` (created and emptied by the caller).
 pub async fn start(url: &str, token: &str, hub_secret: &str) -> SocketAddr {
     sqlx::any::install_default_drivers();
-    let sqlite = url.starts_with("sqlite:");
+    let backend = store::Backend::from_url(url).expect("a database URL the store takes");
+    let sqlite = backend == store::Backend::Sqlite;
     let pool = if sqlite {
-        store::pool_options(store::Backend::Sqlite, 1)
+        store::pool_options(backend, 1)
             .connect(&format!("{url}?mode=rwc"))
             .await
     } else {
-        store::pool_options(store::Backend::Postgres, 16)
-            .connect(url)
-            .await
+        store::pool_options(backend, 16).connect(url).await
     }
     .expect("floor database");
     let id = if sqlite {
