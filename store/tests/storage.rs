@@ -3596,3 +3596,88 @@ async fn postgres_a_connection_cut_while_idle_is_replaced_before_use() {
     assert_eq!(page.total, 0);
     db.finish().await;
 }
+
+/// Postgres: a connection the server cut while a transaction held it fails
+/// that transaction, and is closed when given back to the pool, not handed
+/// out again: every read after it works at once, without waiting past
+/// `store::TRUSTED_IDLE` (the pool flushes a released connection instead of
+/// pinging it: vendor/README.md).
+#[tokio::test]
+async fn postgres_a_connection_cut_in_use_is_not_handed_out_again() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    let mut tx = store.begin_write().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let mut admin = sqlx::AnyConnection::connect(&db.db.url()).await.unwrap();
+    let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    assert!(cut, "the transaction's connection was cut");
+    sqlx::query("SELECT 1")
+        .execute(&mut *tx)
+        .await
+        .expect_err("the cut connection fails its transaction");
+    drop(tx);
+    // More reads, one after another, than the pool holds connections: each
+    // idle connection comes round, the cut one would too.
+    let started = std::time::Instant::now();
+    for read in 0..40 {
+        store
+            .ping()
+            .await
+            .unwrap_or_else(|e| panic!("read {read} after the cut failed: {e}"));
+    }
+    assert!(
+        started.elapsed() < store::TRUSTED_IDLE,
+        "the reads ran within the time a used connection is trusted"
+    );
+    db.finish().await;
+}
+
+/// Postgres: a transaction dropped without commit (its request cancelled)
+/// is rolled back before its connection runs anything else: its write is
+/// gone and the next transaction on the connection starts clean. (The pool
+/// flushes the rollback on release; the driver would also send it before
+/// the connection's next statement.)
+#[tokio::test]
+async fn postgres_a_dropped_transaction_is_rolled_back_before_its_connection_is_reused() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    let mut tx = store.begin_write().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE dropped_write (n INTEGER)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+    // Reads one after another until the same connection comes round.
+    for _ in 0..40 {
+        let mut tx = store.begin_write().await.unwrap();
+        let (same, table): (i32, Option<String>) =
+            sqlx::query_as("SELECT pg_backend_pid(), CAST(to_regclass('dropped_write') AS TEXT)")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(table, None, "the dropped transaction's write is gone");
+        tx.commit().await.unwrap();
+        if same == pid {
+            db.finish().await;
+            return;
+        }
+    }
+    panic!("the dropped transaction's connection was never handed out again");
+}
