@@ -3557,7 +3557,6 @@ async fn sqlite_log_is_copied_back_while_the_store_writes() {
 /// past it.
 #[tokio::test]
 async fn postgres_a_connection_cut_while_idle_is_replaced_before_use() {
-    use sqlx::Connection;
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -3566,23 +3565,13 @@ async fn postgres_a_connection_cut_while_idle_is_replaced_before_use() {
         .ping()
         .await
         .expect("the pool holds a working connection");
-    let mut admin = sqlx::AnyConnection::connect(&db.db.url()).await.unwrap();
-    let pids: Vec<i32> = sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    let mut cut = 0;
-    for pid in pids {
-        let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(pid)
-            .fetch_one(&mut admin)
+    // Every connection to the test's own database is the store's.
+    let pids: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .fetch_all(&mut *store.begin_write().await.unwrap())
             .await
             .unwrap();
-        cut += usize::from(done);
-    }
-    admin.close().await.unwrap();
+    let cut = cut_connections(&db, &pids).await;
     assert!(cut >= 1, "the store's idle connections were cut");
     tokio::time::sleep(store::TRUSTED_IDLE + std::time::Duration::from_millis(100)).await;
     store
@@ -3604,24 +3593,14 @@ async fn postgres_a_connection_cut_while_idle_is_replaced_before_use() {
 /// pinging it: vendor/README.md).
 #[tokio::test]
 async fn postgres_a_connection_cut_in_use_is_not_handed_out_again() {
-    use sqlx::Connection;
     let Some(db) = TestDb::postgres().await else {
         return;
     };
     let store = &db.store;
     let mut tx = store.begin_write().await.unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let mut admin = sqlx::AnyConnection::connect(&db.db.url()).await.unwrap();
-    let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(pid)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    assert!(cut, "the transaction's connection was cut");
+    let pid = backend_pid(&mut tx).await;
+    let cut = cut_connections(&db, &[pid]).await;
+    assert_eq!(cut, 1, "the transaction's connection was cut");
     sqlx::query("SELECT 1")
         .execute(&mut *tx)
         .await
@@ -3655,10 +3634,7 @@ async fn postgres_a_dropped_transaction_is_rolled_back_before_its_connection_is_
     };
     let store = &db.store;
     let mut tx = store.begin_write().await.unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let pid = backend_pid(&mut tx).await;
     sqlx::query("CREATE TABLE dropped_write (n INTEGER)")
         .execute(&mut *tx)
         .await
@@ -3680,4 +3656,30 @@ async fn postgres_a_dropped_transaction_is_rolled_back_before_its_connection_is_
         }
     }
     panic!("the dropped transaction's connection was never handed out again");
+}
+
+/// The Postgres server process behind a transaction's connection.
+async fn backend_pid(tx: &mut store::WriteTx) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut **tx)
+        .await
+        .unwrap()
+}
+
+/// Has Postgres cut the connections of these server processes, as a restart
+/// does; how many it cut.
+async fn cut_connections(db: &TestDb, pids: &[i32]) -> usize {
+    use sqlx::Connection;
+    let mut admin = sqlx::AnyConnection::connect(&db.db.url()).await.unwrap();
+    let mut cut = 0;
+    for pid in pids {
+        let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        cut += usize::from(done);
+    }
+    admin.close().await.unwrap();
+    cut
 }
